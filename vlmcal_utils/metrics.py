@@ -1,0 +1,441 @@
+"""Calibration metrics: accuracy, ECE/MCE (top-label and class-wise), NLL, Brier, reliability bins.
+
+Conventions
+-----------
+- ``probs`` is an ``(N, K)`` array of class probabilities (rows sum to 1, within ``1e-3``);
+  ``logits`` is an ``(N, K)`` array of unnormalised scores; ``labels`` is an ``(N,)`` array of
+  integer class indices in ``[0, K)``. numpy arrays, torch tensors and nested lists are accepted;
+  everything is computed in float64 numpy and returned as Python ``float``.
+- *Top-label* quantities (Guo et al., 2017): ``confidence = max_k p_k``, ``prediction = argmax_k p_k``
+  (ties go to the lowest index, as in ``numpy.argmax``), ``correct = prediction == label``.
+- **Equal-width bins** (``binning="equal_width"``): edges ``k / n_bins`` for ``k = 0..n_bins``
+  (the values of ``linspace(0, 1, n_bins + 1)``, correctly rounded); bin ``m`` is the half-open
+  interval ``(lo_m, hi_m]``, as in Guo et al.'s code; a confidence of exactly 0 goes to the first
+  bin. (torchmetrics uses ``[lo, hi)`` instead: the two agree unless a confidence sits exactly on
+  an inner edge.)
+- **Equal-mass bins** (``binning="equal_mass"``, "adaptive ECE"): the samples are sorted by
+  confidence (stable sort) and cut into ``n_bins`` contiguous groups with
+  ``numpy.array_split`` — the first ``N mod n_bins`` groups hold ``N // n_bins + 1`` samples, the
+  rest ``N // n_bins``. Tied confidences may be split across neighbouring groups. If
+  ``N < n_bins`` the last groups are empty. A group's reported ``bin_upper`` is its largest
+  confidence (1 for the last group) and its ``bin_lower`` is the previous group's upper (0 for
+  the first), so the bins tile ``[0, 1]``.
+- ``ECE = sum_m |G_m| / N * |acc(G_m) - conf(G_m)|``; ``MCE = max_m |acc(G_m) - conf(G_m)|`` over
+  non-empty bins.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "BINNINGS",
+    "softmax",
+    "log_softmax",
+    "confidence_and_correct",
+    "accuracy",
+    "ece",
+    "ece_from_confidence",
+    "mce",
+    "mce_from_confidence",
+    "classwise_ece",
+    "nll",
+    "brier",
+    "reliability_bins",
+    "reliability_bins_from_confidence",
+    "bootstrap_ci",
+]
+
+BINNINGS = ("equal_width", "equal_mass")
+_PROB_SUM_TOL = 1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# Input conversion and validation (shared with temperature.py and plots.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    """Convert numpy / torch / list input to a numpy array without changing its kind."""
+    if x is None:
+        raise ValueError(f"{name} is None: pass an array or tensor")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be a numeric array, got dtype object")
+    return arr
+
+
+def _float_matrix(x: Any, name: str) -> np.ndarray:
+    """(N, K) finite float64 array, N > 0, K > 0."""
+    arr = _to_numpy(x, name)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be (N, K) (one row per sample, one column per class), got shape "
+            f"{arr.shape}. For top-label data (confidence + correctness) use ece_from_confidence."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): need at least one sample and class")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).any(axis=1).sum())
+        raise ValueError(f"{name} contains NaN or inf in {bad} row(s): remove or fix those samples")
+    return arr
+
+
+def _logits_array(logits: Any, name: str = "logits") -> np.ndarray:
+    """Validated (N, K) float64 logits."""
+    return _float_matrix(logits, name)
+
+
+def _probs_array(probs: Any, name: str = "probs") -> np.ndarray:
+    """Validated (N, K) float64 probabilities (non-negative, rows summing to 1 within 1e-3)."""
+    arr = _float_matrix(probs, name)
+    if (arr < -_PROB_SUM_TOL).any() or (arr > 1 + _PROB_SUM_TOL).any():
+        raise ValueError(
+            f"{name} has values outside [0, 1] (min {arr.min():.4g}, max {arr.max():.4g}): "
+            "these look like logits — pass softmax(logits)"
+        )
+    row_err = np.abs(arr.sum(axis=1) - 1.0)
+    if (row_err > _PROB_SUM_TOL).any():
+        worst = int(row_err.argmax())
+        raise ValueError(
+            f"{name} rows must sum to 1 (tolerance {_PROB_SUM_TOL}); row {worst} sums to "
+            f"{arr[worst].sum():.6g} and {int((row_err > _PROB_SUM_TOL).sum())} row(s) are off — "
+            "pass softmax(logits), not logits or unnormalised scores"
+        )
+    return arr
+
+
+def _labels_array(labels: Any, n: int, k: int | None, name: str = "labels") -> np.ndarray:
+    """Validated (N,) int64 labels in [0, k). Whole-number floats are accepted, fractions are not."""
+    arr = _to_numpy(labels, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (N,) class indices, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} entries but there are {n} samples: N must match"
+        )
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            raise ValueError(
+                f"{name} must be integer class indices, got non-integer values "
+                "(e.g. soft labels or NaN); pass hard labels as ints"
+            )
+        arr = arr.astype(np.int64)
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be integer class indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if k is not None and n > 0 and (arr.min() < 0 or arr.max() >= k):
+        raise ValueError(
+            f"{name} must lie in [0, {k}) for K={k} classes, got min {arr.min()} and max "
+            f"{arr.max()}"
+        )
+    return arr
+
+
+def _check_n_bins(n_bins: Any) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+    return int(n_bins)
+
+
+def _check_binning(binning: str) -> str:
+    if binning not in BINNINGS:
+        raise ValueError(f"unknown binning {binning!r}; choose one of {BINNINGS}")
+    return binning
+
+
+def _confidence_arrays(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated top-label inputs: (N,) confidences in [0, 1] and (N,) 0/1 correctness."""
+    conf = _to_numpy(confidence, "confidence")
+    corr = _to_numpy(correct, "correct")
+    if conf.ndim != 1:
+        raise ValueError(
+            f"confidence must be 1-D (N,), got shape {conf.shape}; for (N, K) probabilities use ece()"
+        )
+    if conf.shape[0] == 0:
+        raise ValueError("confidence is empty: need at least one sample")
+    if corr.shape != conf.shape:
+        raise ValueError(
+            f"correct has shape {corr.shape} but confidence has {conf.shape}: N must match"
+        )
+    if not (np.issubdtype(conf.dtype, np.floating) or np.issubdtype(conf.dtype, np.integer)):
+        raise ValueError(f"confidence must hold real numbers, got dtype {conf.dtype}")
+    conf = conf.astype(np.float64)
+    if not np.isfinite(conf).all():
+        raise ValueError("confidence contains NaN or inf")
+    if (conf < 0).any() or (conf > 1).any():
+        raise ValueError(
+            f"confidence must lie in [0, 1], got min {conf.min():.4g}, max {conf.max():.4g}: "
+            "pass the max of softmax(logits)"
+        )
+    corr_f = corr.astype(np.float64)
+    if not np.isin(corr_f, (0.0, 1.0)).all():
+        raise ValueError("correct must be boolean or 0/1 (prediction == label)")
+    return conf, corr_f
+
+
+# --------------------------------------------------------------------------------------------
+# Basic transforms
+# --------------------------------------------------------------------------------------------
+
+
+def log_softmax(logits: Any) -> np.ndarray:
+    """Row-wise log-softmax of (N, K) logits, computed stably (max-shifted log-sum-exp)."""
+    z = _logits_array(logits)
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def softmax(logits: Any) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits as a float64 numpy array."""
+    return np.exp(log_softmax(logits))
+
+
+def confidence_and_correct(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Top-label confidence ``max_k p_k`` and correctness ``argmax_k p_k == label``, both (N,).
+
+    ``correct`` is returned as float64 0/1 so that it can be averaged directly.
+    """
+    p = _probs_array(probs)
+    y = _labels_array(labels, p.shape[0], p.shape[1])
+    # Rows are validated to sum to 1 within 1e-3, so clipping only removes rounding excess.
+    return np.clip(p.max(axis=1), 0.0, 1.0), (p.argmax(axis=1) == y).astype(np.float64)
+
+
+def accuracy(probs_or_logits: Any, labels: Any) -> float:
+    """Top-1 accuracy of (N, K) probabilities or logits (argmax is the same for both)."""
+    s = _float_matrix(probs_or_logits, "probs_or_logits")
+    y = _labels_array(labels, s.shape[0], s.shape[1])
+    return float((s.argmax(axis=1) == y).mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Binning
+# --------------------------------------------------------------------------------------------
+
+
+def _bin_stats(conf: np.ndarray, corr: np.ndarray, n_bins: int, binning: str) -> dict:
+    """Per-bin lower/upper edge, count, mean accuracy, mean confidence, gap (validated inputs).
+
+    Plain numpy arrays (no DataFrame) so that ECE inside a bootstrap loop stays fast.
+    """
+    n_bins = _check_n_bins(n_bins)
+    binning = _check_binning(binning)
+    if binning == "equal_width":
+        edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
+        # side="left" puts conf == hi into the bin ending at hi: bins are (lo, hi].
+        idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+        lower, upper = edges[:-1], edges[1:]
+    else:
+        order = np.argsort(conf, kind="stable")
+        idx = np.empty(conf.shape[0], dtype=np.int64)
+        groups = np.array_split(order, n_bins)
+        upper = np.empty(n_bins)
+        for m, g in enumerate(groups):
+            idx[g] = m
+            upper[m] = conf[g].max() if g.size else np.nan
+        # Empty trailing groups (N < n_bins) inherit the previous edge so the bins still tile [0, 1].
+        upper = np.fmax.accumulate(np.nan_to_num(upper, nan=-np.inf))
+        upper[-1] = 1.0
+        lower = np.concatenate([[0.0], upper[:-1]])
+    count = np.bincount(idx, minlength=n_bins).astype(np.int64)
+    acc_sum = np.bincount(idx, weights=corr, minlength=n_bins)
+    conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(count > 0, acc_sum / np.maximum(count, 1), np.nan)
+        mean_conf = np.where(count > 0, conf_sum / np.maximum(count, 1), np.nan)
+    return {
+        "bin_lower": lower,
+        "bin_upper": upper,
+        "count": count,
+        "accuracy": acc,
+        "confidence": mean_conf,
+        "gap": acc - mean_conf,
+    }
+
+
+def _bin_table(conf: np.ndarray, corr: np.ndarray, n_bins: int, binning: str) -> pd.DataFrame:
+    return pd.DataFrame(_bin_stats(conf, corr, n_bins, binning))
+
+
+def _ece_from_stats(stats: dict) -> float:
+    nonempty = stats["count"] > 0
+    weights = stats["count"][nonempty] / stats["count"].sum()
+    return float((weights * np.abs(stats["gap"][nonempty])).sum())
+
+
+def _mce_from_stats(stats: dict) -> float:
+    return float(np.abs(stats["gap"][stats["count"] > 0]).max())
+
+
+def reliability_bins_from_confidence(
+    confidence: Any, correct: Any, n_bins: int = 15, binning: str = "equal_width"
+) -> pd.DataFrame:
+    """Reliability table from top-label data: one row per bin.
+
+    Columns ``bin_lower, bin_upper, count, accuracy, confidence, gap`` (``gap = accuracy -
+    confidence``; negative means overconfident). Empty bins have count 0 and NaN accuracy,
+    confidence and gap.
+    """
+    conf, corr = _confidence_arrays(confidence, correct)
+    return _bin_table(conf, corr, n_bins, binning)
+
+
+def reliability_bins(
+    probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width"
+) -> pd.DataFrame:
+    """Reliability table of (N, K) probabilities: see :func:`reliability_bins_from_confidence`."""
+    _check_n_bins(n_bins)
+    _check_binning(binning)
+    conf, corr = confidence_and_correct(probs, labels)
+    return _bin_table(conf, corr, n_bins, binning)
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration errors
+# --------------------------------------------------------------------------------------------
+
+
+def ece_from_confidence(
+    confidence: Any, correct: Any, n_bins: int = 15, binning: str = "equal_width"
+) -> float:
+    """Top-label ECE from (N,) confidences and (N,) correctness (bool or 0/1). In [0, 1]."""
+    conf, corr = _confidence_arrays(confidence, correct)
+    return _ece_from_stats(_bin_stats(conf, corr, n_bins, binning))
+
+
+def ece(probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width") -> float:
+    """Top-label expected calibration error of (N, K) probabilities. In [0, 1].
+
+    ``ECE = sum_m |G_m| / N * |acc(G_m) - conf(G_m)|`` with the bins described in the module
+    docstring. ``binning="equal_mass"`` gives the adaptive ECE.
+    """
+    _check_n_bins(n_bins)
+    _check_binning(binning)
+    conf, corr = confidence_and_correct(probs, labels)
+    return _ece_from_stats(_bin_stats(conf, corr, n_bins, binning))
+
+
+def mce_from_confidence(
+    confidence: Any, correct: Any, n_bins: int = 15, binning: str = "equal_width"
+) -> float:
+    """Maximum calibration error (largest |acc - conf| over non-empty bins) from top-label data."""
+    conf, corr = _confidence_arrays(confidence, correct)
+    return _mce_from_stats(_bin_stats(conf, corr, n_bins, binning))
+
+
+def mce(probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width") -> float:
+    """Maximum calibration error of (N, K) probabilities: max over non-empty bins of |acc - conf|."""
+    _check_n_bins(n_bins)
+    _check_binning(binning)
+    conf, corr = confidence_and_correct(probs, labels)
+    return _mce_from_stats(_bin_stats(conf, corr, n_bins, binning))
+
+
+def classwise_ece(
+    probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width"
+) -> float:
+    """Class-wise ECE (Kull et al., 2019): the mean over the K classes of a per-class ECE.
+
+    For class ``k`` the "confidence" is the probability column ``p[:, k]`` for *every* sample and
+    the "outcome" is ``labels == k``; its ECE uses the same bins as :func:`ece`. The result is the
+    unweighted mean over all K classes (classes that never occur still count: their ECE measures
+    how much probability they were given). In [0, 1].
+    """
+    p = _probs_array(probs)
+    y = _labels_array(labels, p.shape[0], p.shape[1])
+    _check_n_bins(n_bins)
+    _check_binning(binning)
+    # Probabilities may exceed [0, 1] by rounding (validated within 1e-3): clip for binning.
+    p = np.clip(p, 0.0, 1.0)
+    per_class = [
+        _ece_from_stats(_bin_stats(p[:, k], (y == k).astype(np.float64), n_bins, binning))
+        for k in range(p.shape[1])
+    ]
+    return float(np.mean(per_class))
+
+
+# --------------------------------------------------------------------------------------------
+# Proper scoring rules
+# --------------------------------------------------------------------------------------------
+
+
+def nll(logits: Any, labels: Any) -> float:
+    """Mean negative log-likelihood (cross-entropy, natural log) of (N, K) **logits**.
+
+    Computed with a stable log-softmax, so very large logits do not overflow. For probabilities
+    ``p`` pass ``np.log(p)`` (softmax of log-probabilities gives back ``p``).
+    """
+    logp = log_softmax(logits)
+    y = _labels_array(labels, logp.shape[0], logp.shape[1])
+    return float(-logp[np.arange(logp.shape[0]), y].mean())
+
+
+def brier(probs: Any, labels: Any) -> float:
+    """Multiclass Brier score: mean over samples of ``sum_k (p_k - 1[y = k])^2``. In [0, 2].
+
+    This is Brier's (1950) original multiclass form. Some libraries divide by K as well (a mean
+    over classes; sklearn's ``brier_score_loss`` is binary only) or report only the top-label
+    term; torchmetrics 1.9 has no multiclass Brier score.
+    """
+    p = _probs_array(probs)
+    y = _labels_array(labels, p.shape[0], p.shape[1])
+    onehot = np.zeros_like(p)
+    onehot[np.arange(p.shape[0]), y] = 1.0
+    return float(((p - onehot) ** 2).sum(axis=1).mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Uncertainty of a metric
+# --------------------------------------------------------------------------------------------
+
+
+def bootstrap_ci(
+    metric: Callable[..., float],
+    *arrays: Any,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap ``(1 - alpha)`` interval of ``metric(*arrays)``.
+
+    Each replicate draws N row indices with replacement (``numpy.random.default_rng(seed)``) and
+    applies the *same* indices to every array, so logits and labels stay paired. Example::
+
+        bootstrap_ci(nll, logits, labels)        # 95 % interval of the NLL
+        bootstrap_ci(ece, softmax(logits), labels, n_boot=500)
+    """
+    if not callable(metric):
+        raise ValueError(f"metric must be a function such as metrics.ece, got {metric!r}")
+    if not arrays:
+        raise ValueError("bootstrap_ci needs at least one array after the metric")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), e.g. 0.05 for a 95 % interval; got {alpha!r}")
+    arrs = [_to_numpy(a, f"array {i}") for i, a in enumerate(arrays)]
+    n = arrs[0].shape[0] if arrs[0].ndim else 0
+    if n == 0:
+        raise ValueError("bootstrap_ci: the arrays are empty")
+    for i, a in enumerate(arrs):
+        if a.ndim == 0 or a.shape[0] != n:
+            raise ValueError(
+                f"bootstrap_ci: array {i} has shape {a.shape}, expected {n} rows like array 0"
+            )
+    rng = np.random.default_rng(seed)
+    stats = np.empty(int(n_boot))
+    for b in range(int(n_boot)):
+        idx = rng.integers(0, n, size=n)
+        stats[b] = metric(*(a[idx] for a in arrs))
+    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)

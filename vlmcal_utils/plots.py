@@ -1,0 +1,167 @@
+"""Reliability diagrams and confidence histograms (matplotlib, seaborn colours).
+
+Every function draws on the ``ax`` it is given (or a new figure's axes) and returns that ``ax``.
+Binning and the ECE in the titles come from :mod:`vlmcal_utils.metrics`, so a diagram always
+shows the same numbers as the metric functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.axes import Axes
+
+from vlmcal_utils import metrics as M
+
+__all__ = [
+    "reliability_diagram",
+    "reliability_diagram_from_confidence",
+    "confidence_histogram",
+]
+
+_PALETTE = sns.color_palette("colorblind")
+_BAR_COLOR = _PALETTE[0]  # blue
+_GAP_COLOR = sns.color_palette("deep")[3]  # red
+_CONF_COLOR = _PALETTE[1]  # orange
+_ACC_COLOR = _PALETTE[2]  # green
+
+
+def _new_ax(
+    ax: Axes | None, size: tuple[float, float] = (4.2, 4.6), bottom: float | None = None
+) -> Axes:
+    """``ax``, or the axes of a new figure (with ``bottom`` room for a strip under the axes)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+        if bottom is not None:
+            fig.subplots_adjust(bottom=bottom, top=0.88)
+    return ax
+
+
+def reliability_diagram_from_confidence(
+    confidence: Any,
+    correct: Any,
+    n_bins: int = 15,
+    ax: Axes | None = None,
+    title: str | None = None,
+    binning: str = "equal_width",
+    show_counts: bool = True,
+) -> Axes:
+    """Reliability diagram from top-label data: (N,) confidences and (N,) correctness.
+
+    Blue bars: accuracy per bin (empty bins have no bar, drawn at height 0). Red hatched bars:
+    the gap between accuracy and mean confidence (above the blue bar when the model is
+    under-confident, inside it when over-confident). Dashed diagonal: perfect calibration.
+    The title ends with the ECE in percent. With ``show_counts`` a strip below the diagram shows
+    how many samples fall in each bin (most bins of a good classifier are nearly empty, so the
+    strip uses a log scale), and ``ax.counts_ax`` holds that strip. The strip is an inset *below*
+    ``ax``: on a figure you made yourself, leave room for it (``constrained_layout`` or
+    ``savefig(..., bbox_inches="tight")``, which Jupyter's inline backend uses anyway).
+    """
+    table = M.reliability_bins_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
+    ece_value = M.ece_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
+    ax = _new_ax(ax, size=(4.2, 5.4), bottom=0.27 if show_counts else None)
+    left = table["bin_lower"].to_numpy()
+    width = (table["bin_upper"] - table["bin_lower"]).to_numpy()
+    acc = table["accuracy"].fillna(0.0).to_numpy()
+    conf = table["confidence"].to_numpy()
+    nonempty = table["count"].to_numpy() > 0
+
+    ax.bar(left, acc, width=width, align="edge", color=_BAR_COLOR, edgecolor="black",
+           linewidth=0.6, label="Accuracy", zorder=2)
+    gap_bottom = np.where(nonempty, np.minimum(acc, np.nan_to_num(conf)), 0.0)
+    gap_height = np.where(nonempty, np.abs(acc - np.nan_to_num(conf)), 0.0)
+    # Translucent face but opaque hatch lines (hatches take the edge colour), so the gap stays
+    # readable where it lies on top of a blue bar (under-confident bins).
+    ax.bar(left, gap_height, bottom=gap_bottom, width=width, align="edge",
+           facecolor=(*_GAP_COLOR, 0.25), edgecolor=(*_GAP_COLOR, 1.0), hatch="///",
+           linewidth=0.8, label="Gap", zorder=3)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1.0, label="Perfect calibration",
+            zorder=4)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_ylabel("Accuracy")
+    ax.grid(True, linestyle=":", linewidth=0.6, zorder=0)
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    ece_text = f"ECE = {100 * ece_value:.2f}%"
+    ax.set_title(f"{title}\n{ece_text}" if title else ece_text)
+
+    if show_counts:
+        # A strip under the diagram (an inset in axes coordinates, so any layout of subplots
+        # keeps working): one bar per bin, log scale, so a handful of samples stays visible.
+        counts_ax = ax.inset_axes([0.0, -0.34, 1.0, 0.22])
+        counts = table["count"].to_numpy()
+        counts_ax.bar(left, counts, width=width, align="edge", color="0.55", edgecolor="black",
+                      linewidth=0.4)
+        counts_ax.set_xlim(0, 1)
+        if counts.max() > 0:
+            counts_ax.set_yscale("log")
+            counts_ax.set_ylim(0.8, counts.max() * 3)
+        counts_ax.set_ylabel("count", fontsize="small")
+        counts_ax.tick_params(labelsize="small")
+        counts_ax.set_xlabel("Confidence")
+        ax.tick_params(labelbottom=False)
+        ax.counts_ax = counts_ax  # type: ignore[attr-defined]
+    else:
+        ax.set_xlabel("Confidence")
+    return ax
+
+
+def reliability_diagram(
+    probs: Any,
+    labels: Any,
+    n_bins: int = 15,
+    ax: Axes | None = None,
+    title: str | None = None,
+    binning: str = "equal_width",
+    show_counts: bool = True,
+) -> Axes:
+    """Reliability diagram of (N, K) probabilities: see :func:`reliability_diagram_from_confidence`."""
+    conf, correct = M.confidence_and_correct(probs, labels)
+    return reliability_diagram_from_confidence(
+        conf, correct, n_bins=n_bins, ax=ax, title=title, binning=binning, show_counts=show_counts
+    )
+
+
+def confidence_histogram(
+    probs: Any,
+    labels: Any = None,
+    n_bins: int = 15,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Histogram of top-label confidences (fraction of samples per equal-width bin).
+
+    A vertical line marks the mean confidence and, when ``labels`` are given, another marks the
+    accuracy: confidence to the right of accuracy means over-confidence on average.
+    """
+    if labels is None:
+        p = M._probs_array(probs)
+        conf = p.max(axis=1).clip(0.0, 1.0)
+        acc = None
+    else:
+        conf, correct = M.confidence_and_correct(probs, labels)
+        acc = float(correct.mean())
+    n_bins = M._check_n_bins(n_bins)
+    ax = _new_ax(ax, size=(4.2, 3.2))
+    edges = np.arange(n_bins + 1) / n_bins
+    weights = np.full(conf.shape[0], 1.0 / conf.shape[0])
+    ax.hist(conf, bins=edges, weights=weights, color=_BAR_COLOR, edgecolor="black", linewidth=0.6,
+            zorder=2)
+    mean_conf = float(conf.mean())
+    ax.axvline(mean_conf, color=_CONF_COLOR, linestyle="--", linewidth=2,
+               label=f"Avg. confidence {100 * mean_conf:.1f}%", zorder=3)
+    if acc is not None:
+        ax.axvline(acc, color=_ACC_COLOR, linestyle="-", linewidth=2,
+                   label=f"Accuracy {100 * acc:.1f}%", zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Confidence")
+    ax.set_ylabel("Fraction of samples")
+    ax.grid(True, axis="y", linestyle=":", linewidth=0.6, zorder=0)
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    if title:
+        ax.set_title(title)
+    return ax
