@@ -1,0 +1,53 @@
+"""Jupytext pairing: every notebooks/*.md has an output-free .ipynb twin with the same cells."""
+
+from __future__ import annotations
+
+import shutil
+
+import jupytext
+
+from vlmcal_utils import nbsync
+
+
+def test_repo_notebooks_are_in_sync(repo_root):
+    assert list((repo_root / "notebooks").glob("*.md")), "no notebooks found"
+    assert nbsync.check(repo_root / "notebooks") == []
+
+
+def test_detects_edits_missing_twins_and_outputs(repo_root, tmp_path):
+    src = sorted((repo_root / "notebooks").glob("*.md"))[0]
+    md = tmp_path / src.name
+    shutil.copy(src, md)
+    assert any("no .ipynb twin" in p for p in nbsync.check(tmp_path))
+
+    nbsync.write(tmp_path)
+    assert nbsync.check(tmp_path) == []
+
+    # edit one code cell of the .md only
+    text = md.read_text()
+    md.write_text(text.replace("import ", "import  os, ", 1))
+    problems = nbsync.check(tmp_path)
+    assert len(problems) == 1 and "differs" in problems[0]
+
+    # a re-paired notebook is clean again; an executed-looking twin is not
+    nbsync.write(tmp_path)
+    assert nbsync.check(tmp_path) == []
+    ipynb = md.with_suffix(".ipynb")
+    nb = jupytext.read(ipynb)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.execution_count = 1
+    jupytext.write(nb, ipynb)
+    assert any("outputs" in p for p in nbsync.check(tmp_path))
+
+    # an orphan .ipynb
+    md.unlink()
+    assert any("no .md source" in p for p in nbsync.check(tmp_path))
+
+
+def test_tag_change_is_detected(repo_root, tmp_path):
+    src = sorted((repo_root / "notebooks").glob("*.md"))[0]
+    shutil.copy(src, tmp_path / src.name)
+    nbsync.write(tmp_path)
+    md = tmp_path / src.name
+    md.write_text(md.read_text().replace(":tags: [parameters]", ":tags: [parameters, hide-input]", 1))
+    assert any("differs" in p for p in nbsync.check(tmp_path))
