@@ -1,0 +1,126 @@
+"""Measure the demo models: zero-shot accuracy and calibration per domain and class set.
+
+Protocol (what ``metrics.json`` and the model card report):
+
+- Prompt ``"a photo of a {}."`` for every class, in every domain; logits =
+  ``logit_scale * cos(image, text)`` as in CLIP.
+- Per domain and class set (``seen``: 24 classes seen in training; ``heldout``: the 12 classes
+  never seen; ``all``: all 36, the "generalised" zero-shot case), ``n_test`` test images
+  (``split="test"``, ``seed=0``), classified among that set's classes.
+- ECE: 15 equal-width bins (:func:`vlmcal_utils.metrics.ece`). Temperature scaling: one ``T``
+  per model fitted by NLL (:func:`vlmcal_utils.temperature.fit_temperature`) on ``n_val``
+  ``photo``/``all`` validation images and applied to every cell, so the shift domains show how a
+  temperature fitted in-domain transfers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vlmcal_utils.demo.model import DEMO_MODEL_NAMES, WEIGHTS_DIR, demo_preprocess, load_demo_model
+from vlmcal_utils.demo.world import CLASS_SETS, CLASSNAMES, DEMO_DOMAINS, class_ids, make_demo_dataset
+from vlmcal_utils.metrics import accuracy, ece
+from vlmcal_utils.temperature import fit_temperature
+
+__all__ = ["PROMPT", "render_tensors", "zeroshot_logits", "evaluate_model", "evaluate_all"]
+
+PROMPT = "a photo of a {}."
+
+
+def render_tensors(domain: str, split: str, classes: str, n: int, seed: int = 0):
+    """``(images (n, 3, 32, 32), labels (n,), classnames)`` through the eval transform."""
+    ds = make_demo_dataset(domain, split, n=n, seed=seed, classes=classes, transform=demo_preprocess())
+    images = torch.stack([ds[i][0] for i in range(len(ds))])
+    return images, torch.as_tensor(ds.targets), ds.classnames
+
+
+@torch.no_grad()
+def zeroshot_logits(model, tokenizer, images: torch.Tensor, classnames: Sequence[str],
+                    prompt: str = PROMPT, batch_size: int = 500) -> torch.Tensor:
+    """CLIP zero-shot logits ``(N, K)`` = ``logit_scale * cos(image_i, prompt(class_k))``."""
+    text = F.normalize(model.encode_text(tokenizer([prompt.format(c) for c in classnames])), dim=-1)
+    feats = torch.cat([F.normalize(model.encode_image(images[i:i + batch_size]), dim=-1)
+                       for i in range(0, len(images), batch_size)])
+    return model.logit_scale.exp() * feats @ text.t()
+
+
+def evaluate_model(name: str, data: dict, val: tuple, weights: str | Path | None = None) -> dict[str, Any]:
+    """Metrics of one model on pre-rendered ``data[(domain, classes)]`` and ``val`` tensors."""
+    model, _, tokenizer = load_demo_model(name, weights=weights)
+    zv = zeroshot_logits(model, tokenizer, val[0], val[2])
+    T = float(fit_temperature(zv.numpy(), val[1].numpy()))
+    cells = []
+    for (domain, classes), (x, y, names) in data.items():
+        # The same images classified among all 36 classes (labels mapped into CLASSNAMES): the
+        # fair comparison of seen vs held-out, since their own class sets differ in size (24 / 12).
+        z_all = zeroshot_logits(model, tokenizer, x, CLASSNAMES).numpy()
+        y_all = np.asarray(class_ids(classes))[y.numpy()]
+        z = zeroshot_logits(model, tokenizer, x, names).numpy()
+        p = torch.softmax(torch.as_tensor(z), -1).numpy()
+        pt = torch.softmax(torch.as_tensor(z) / T, -1).numpy()
+        cells.append({
+            "domain": domain, "classes": classes, "n_classes": len(names), "n": int(len(y)),
+            "accuracy": accuracy(z, y.numpy()), "chance": 1.0 / len(names),
+            "accuracy_among_all": accuracy(z_all, y_all),
+            "mean_confidence": float(p.max(1).mean()),
+            "ece": ece(p, y.numpy(), n_bins=15), "ece_ts": ece(pt, y.numpy(), n_bins=15),
+        })
+    return {"model": name, "n_params": sum(p.numel() for p in model.parameters()),
+            "logit_scale": float(model.logit_scale.detach().exp()), "temperature": T, "cells": cells}
+
+
+def evaluate_all(models: Sequence[str] = DEMO_MODEL_NAMES, n_test: int = 600, n_val: int = 1000,
+                 out: str | Path | None = WEIGHTS_DIR / "metrics.json") -> dict[str, Any]:
+    """Evaluate ``models`` (shipped weights) and write ``metrics.json`` (atomically) if ``out``."""
+    torch.set_num_threads(1)
+    t0 = time.time()
+    data = {(d, c): render_tensors(d, "test", c, n_test) for d in DEMO_DOMAINS for c in CLASS_SETS}
+    val = render_tensors("photo", "val", "all", n_val)
+    result: dict[str, Any] = {
+        "protocol": {"prompt": PROMPT, "n_test": n_test, "n_val": n_val, "seed": 0,
+                     "ece_bins": 15, "ts_fit_on": "photo / val / all classes"},
+        "models": {},
+    }
+    for name in models:
+        result["models"][name] = evaluate_model(name, data, val)
+    train_records = {}
+    for name in models:
+        rec = Path(WEIGHTS_DIR) / f"{name}.train.json"
+        if rec.is_file():
+            r = json.loads(rec.read_text())
+            train_records[name] = {k: r[k] for k in ("config", "train_seconds", "render_seconds",
+                                                     "loss_fixed_before", "loss_fixed_after")}
+    result["training"] = train_records
+    result["eval_seconds"] = round(time.time() - t0, 1)
+    if out is not None:
+        out = Path(out)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(out)
+    return result
+
+
+def metrics_table(metrics: dict[str, Any], domains: Sequence[str] = DEMO_DOMAINS) -> str:
+    """Markdown table: per model and domain, accuracy (seen / held-out / all) and ECE before/after TS."""
+    lines = [
+        "| model | domain | acc. seen (among 24) | acc. held-out (among 12) | seen / held-out images among all 36 "
+        "| acc. all (36) | ECE all | ECE all after TS | T |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in metrics["models"].items():
+        cells = {(c["domain"], c["classes"]): c for c in m["cells"]}
+        for d in domains:
+            s, h, a = cells[(d, "seen")], cells[(d, "heldout")], cells[(d, "all")]
+            lines.append(
+                f"| `{name}` | {d} | {s['accuracy']:.3f} | {h['accuracy']:.3f} "
+                f"| {s['accuracy_among_all']:.3f} / {h['accuracy_among_all']:.3f} | {a['accuracy']:.3f} "
+                f"| {a['ece']:.3f} | {a['ece_ts']:.3f} | {m['temperature']:.2f} |"
+            )
+    return "\n".join(lines)
