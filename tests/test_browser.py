@@ -1,0 +1,116 @@
+"""The built book in headless Chromium (tools/browser_check.py), and proof that the check can fail.
+
+Skipped, with the reason, where Chromium/chromedriver/selenium or the built book are missing;
+``VLMCAL_REQUIRE_BROWSER=1`` (set by ``make test`` after the book build) turns those skips into
+failures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REQUIRED = os.environ.get("VLMCAL_REQUIRE_BROWSER") == "1"
+
+
+def _load_checker():
+    spec = importlib.util.spec_from_file_location("browser_check", REPO_ROOT / "tools" / "browser_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def _skip_or_fail(reason: str):
+    if REQUIRED:
+        pytest.fail(f"{reason} (VLMCAL_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def checker():
+    module = _load_checker()
+    missing = []
+    if importlib.util.find_spec("selenium") is None:
+        missing.append("selenium (pip install selenium)")
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        missing.append("chromium (apt-get install chromium)")
+    if not Path(module.CHROMEDRIVER).exists():
+        missing.append(f"{module.CHROMEDRIVER} (apt-get install chromium-driver)")
+    if missing:
+        _skip_or_fail("needs " + ", ".join(missing) + "; `make browser-deps` installs them")
+    return module
+
+
+def test_built_book_passes_in_the_browser(checker, tmp_path):
+    html = REPO_ROOT / "_build" / "html"
+    if not (html / "book" / "intro.html").is_file():
+        _skip_or_fail(f"no built book at {html}: run `make book` first")
+    reports = checker.check_site(html, screenshots=REPO_ROOT / "_build" / "screenshots")
+    pages = [r.page for r in reports]
+    assert "book/intro.html" in pages and any(p.startswith("notebooks/") for p in pages)
+    problems = [f"{r.page}: {p}" for r in reports for p in r.problems]
+    assert not problems, "\n".join(problems)
+    assert all(r.screenshot and r.screenshot.is_file() for r in reports)
+
+
+_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title></head>
+<body><main>{body}</main></body></html>"""
+
+
+def _tiny_site(root: Path) -> None:
+    from PIL import Image
+
+    (root / "book").mkdir(parents=True)
+    (root / "notebooks").mkdir()
+    Image.new("RGB", (8, 8), "red").save(root / "book" / "ok.png")
+    colab = "https://colab.research.google.com/github/o/r/blob/main/notebooks/{}"
+    pages = {
+        "book/intro.html": '<p>fine</p><img src="ok.png">',
+        "book/broken_image.html": '<img src="does_not_exist.png">',
+        "book/unrendered_math.html": '<span class="math notranslate">\\(x^2\\)</span>',
+        "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
+        "notebooks/02_wrong_link.html": f'<a href="{colab.format("02_wrong_link.md")}">Colab</a>',
+        "notebooks/03_traceback.html": f'<a href="{colab.format("03_traceback.ipynb")}">Colab</a>'
+        "<pre>Traceback (most recent call last):\n  File ...\nValueError: boom</pre>",
+    }
+    for page, body in pages.items():
+        (root / page).write_text(_PAGE.format(body=body))
+
+
+def test_checker_reports_each_kind_of_fault(checker, tmp_path):
+    site = tmp_path / "site"
+    _tiny_site(site)
+    assert checker.find_pages(site)[0] == "book/intro.html"
+    reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2)}
+    assert reports["book/intro.html"] == []
+    assert reports["notebooks/01_good.html"] == []
+    assert any("image did not load: does_not_exist.png" in p for p in reports["book/broken_image.html"])
+    assert any("missing file (404): /book/does_not_exist.png" in p for p in reports["book/broken_image.html"])
+    assert any("math not rendered" in p for p in reports["book/unrendered_math.html"])
+    assert any("Colab link does not open notebooks/02_wrong_link.ipynb" in p
+               for p in reports["notebooks/02_wrong_link.html"])
+    assert reports["notebooks/03_traceback.html"] == ["a Python traceback is shown on the page"]
+    # and the command line turns any of that into a non-zero exit status
+    assert checker.main(["--html", str(site), "book/broken_image.html"]) == 1
+    assert checker.main(["--html", str(site), "book/intro.html"]) == 0
+
+
+def test_colab_links_are_rewritten_to_the_ipynb_twin():
+    spec = importlib.util.spec_from_file_location(
+        "vlmcal_colab", REPO_ROOT / "tools" / "sphinx_ext" / "vlmcal_colab.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base = "https://colab.research.google.com/github/o/r/blob/main/notebooks/"
+    buttons = [{"type": "group", "buttons": [{"text": "Colab", "url": base + "03_x.md"},
+                                             {"text": "Binder", "url": "https://mybinder.org/v2/gh/o/r/main"}]},
+               {"url": "https://github.com/o/r/blob/main/book/intro.md"}]
+    assert module.fix_colab_urls(buttons) == 1
+    assert buttons[0]["buttons"][0]["url"] == base + "03_x.ipynb"
+    assert buttons[1]["url"].endswith("book/intro.md")  # only Colab links to notebooks change

@@ -1,0 +1,213 @@
+"""Published logits: pinned content hashes, offline (shared) and online (local HTTP server) routes."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import pickle
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vlmcal_utils.published import (
+    PUBLISHED_LOGITS,
+    PublishedLogits,
+    content_sha256,
+    content_sha256_arrays,
+    fetch_published_logits,
+    load_numpy_pickle,
+)
+
+
+class _Server:
+    """Serves ``root`` on 127.0.0.1 like raw.githubusercontent.com serves ``owner/repo/commit/path``."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def do_GET(self):
+                outer.requests.append(self.path)
+                super().do_GET()
+
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+        )
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def put(self, entry: PublishedLogits, index: int, data: bytes) -> None:
+        path = self.root / entry.repo / entry.commit / entry.paths[index]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def server(tmp_path):
+    srv = _Server(tmp_path / "srv")
+    srv.root.mkdir()
+    yield srv
+    srv.close()
+
+
+# --------------------------------------------------------------------------------- the hashes
+def test_pinned_hashes_equal_shared_copies(shared):
+    folder = shared / "data" / "logits"
+    on_disk = {p.stem for p in folder.glob("*.npz")}
+    assert on_disk == set(PUBLISHED_LOGITS), "registry and shared folder list different files"
+    for name, entry in PUBLISHED_LOGITS.items():
+        assert content_sha256(folder / f"{name}.npz") == entry.sha256, name
+        assert len(entry.sha256) == 64 and len(entry.commit) == 40
+
+
+def test_content_hash_ignores_zip_bytes_but_not_content(tmp_path):
+    arrays = {"logits_val": np.arange(6, dtype=np.float32).reshape(3, 2), "labels_val": np.array([0, 1, 1])}
+    meta_a = json.dumps({"a": 1, "b": "x"})
+    meta_b = json.dumps({"b": "x", "a": 1}, indent=2)  # same metadata, other text
+    np.savez(tmp_path / "a.npz", meta=np.array(meta_a), **arrays)
+    np.savez_compressed(tmp_path / "b.npz", meta=np.array(meta_b), **arrays)
+    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "b.npz").read_bytes()
+    assert content_sha256(tmp_path / "a.npz") == content_sha256(tmp_path / "b.npz")
+    changed = dict(arrays, logits_val=arrays["logits_val"] + np.float32(1e-6) * (np.arange(6).reshape(3, 2) == 5))
+    np.savez(tmp_path / "c.npz", meta=np.array(meta_a), **changed)
+    assert content_sha256(tmp_path / "c.npz") != content_sha256(tmp_path / "a.npz")
+    # dtype is part of the content: the same values as float64 hash differently
+    wider = dict(arrays, logits_val=arrays["logits_val"].astype(np.float64))
+    assert content_sha256_arrays(dict(wider, meta=np.array(meta_a))) != content_sha256(tmp_path / "a.npz")
+
+
+# ------------------------------------------------------------------------------ offline route
+def test_offline_uses_shared_copy(shared, tmp_path):
+    path = fetch_published_logits("markus93_densenet40_cifar10", root=tmp_path, offline=True)
+    assert path == shared / "data" / "logits" / "markus93_densenet40_cifar10.npz"
+    assert not any(tmp_path.iterdir()), "the offline route must not write to the cache"
+
+
+def test_offline_without_shared_folder_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    with pytest.raises(FileNotFoundError, match="VLMCAL_SHARED"):
+        fetch_published_logits("markus93_densenet40_cifar10", root=tmp_path, offline=True)
+    with pytest.raises(ValueError, match="cannot be downloaded.*github.com/pwhofman"):
+        fetch_published_logits("clip_vitb32_cifar10_zeroshot", root=tmp_path)
+    with pytest.raises(KeyError, match="known names"):
+        fetch_published_logits("no_such_model", root=tmp_path)
+
+
+# ------------------------------------------------------------------------------- online route
+def _csv(logits: np.ndarray, labels: np.ndarray, names) -> bytes:
+    header = ",".join([*names, "target-0", "instance_id"])
+    rows = [",".join([*(f"{v:.9g}" for v in row), f"{float(y):.1f}", str(i)])
+            for i, (row, y) in enumerate(zip(logits, labels))]
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def test_online_csv_conversion_reproduces_the_pinned_hash(shared, tmp_path, server):
+    """Re-create the source CSVs from the shared arrays: the converter must give back the same content."""
+    name = "clip_dermamnist_zeroshot"
+    entry = PUBLISHED_LOGITS[name]
+    with np.load(shared / "data" / "logits" / f"{name}.npz") as npz:
+        names = list(npz["classnames"])
+        server.put(entry, 0, _csv(npz["logits_val"], npz["labels_val"], names))
+        server.put(entry, 1, _csv(npz["logits_test"], npz["labels_test"], names))
+    path = fetch_published_logits(name, root=tmp_path / "cache", offline=False, base_url=server.url)
+    assert path == tmp_path / "cache" / f"{name}.npz"
+    assert content_sha256(path) == entry.sha256
+    assert sorted(server.requests) == sorted(f"/{entry.repo}/{entry.commit}/{p}" for p in entry.paths)
+    # second call: served from the cache, no new download
+    server.requests.clear()
+    assert fetch_published_logits(name, root=tmp_path / "cache", offline=False, base_url=server.url) == path
+    assert server.requests == []
+
+
+def test_online_pickle_conversion_reproduces_the_pinned_hash(shared, tmp_path, server):
+    name = "markus93_densenet40_cifar10"
+    entry = PUBLISHED_LOGITS[name]
+    with np.load(shared / "data" / "logits" / f"{name}.npz") as npz:
+        # the source stores labels as (N, 1) arrays; the converter flattens them
+        payload = ((npz["logits_val"], npz["labels_val"][:, None]), (npz["logits_test"], npz["labels_test"][:, None]))
+    server.put(entry, 0, pickle.dumps(payload, protocol=2))
+    path = fetch_published_logits(name, root=tmp_path, offline=False, base_url=server.url)
+    assert content_sha256(path) == entry.sha256
+
+
+def _synthetic_probs(n=40, k=5, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, k))
+    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    return probs.astype(np.float32), rng.integers(0, k, size=n)
+
+
+def _entry_for(converter, paths, arrays, meta=None):
+    meta = meta or {"source": "synthetic test source"}
+    sha = content_sha256_arrays(dict(arrays, meta=np.array(json.dumps(meta))))
+    return PublishedLogits("synthetic", "someone/repo", "0" * 40, paths, sha, converter, meta)
+
+
+@pytest.mark.parametrize("fmt", ["netcal_npz", "npy_probs", "pickle_probs"])
+def test_online_probability_sources_become_log_probabilities(fmt, tmp_path, server):
+    probs, labels = _synthetic_probs()
+    logp = np.log(probs).astype(np.float32)
+    expected = {"logits_val": logp[:20], "labels_val": labels[:20].astype(np.int64),
+                "logits_test": logp[20:], "labels_test": labels[20:].astype(np.int64)}
+    paths = ("a/probs.npy", "a/labels.npy") if fmt == "npy_probs" else ("data/src.bin",)
+    entry = _entry_for(fmt, paths, expected)
+    if fmt == "netcal_npz":
+        buf = tmp_path / "src.npz"
+        np.savez(buf, predictions=probs, ground_truth=labels[:, None])
+        server.put(entry, 0, buf.read_bytes())
+    elif fmt == "npy_probs":
+        np.save(tmp_path / "p.npy", probs)
+        np.save(tmp_path / "l.npy", labels)
+        server.put(entry, 0, (tmp_path / "p.npy").read_bytes())
+        server.put(entry, 1, (tmp_path / "l.npy").read_bytes())
+    else:
+        server.put(entry, 0, pickle.dumps((probs, labels[:, None]), protocol=2))
+    path = fetch_published_logits("synthetic", root=tmp_path / "cache", base_url=server.url,
+                                  registry={"synthetic": entry}, offline=False)
+    with np.load(path) as npz:
+        np.testing.assert_array_equal(npz["logits_test"], expected["logits_test"])
+        assert json.loads(str(npz["meta"])) == entry.meta
+
+
+def test_hash_mismatch_is_an_error_and_leaves_nothing(tmp_path, server):
+    probs, labels = _synthetic_probs()
+    good = _entry_for("pickle_probs", ("x.p",), {"logits_val": np.zeros((1, 1))})  # not these numbers
+    server.put(good, 0, pickle.dumps((probs, labels), protocol=2))
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match="pinned hash"):
+        fetch_published_logits("synthetic", root=cache, base_url=server.url,
+                               registry={"synthetic": good}, offline=False)
+    assert not list(cache.glob("*.npz")), "a file that failed verification must not be left in the cache"
+    assert not (cache / "sources" / "synthetic").exists()
+
+
+def test_download_failure_names_the_way_out(tmp_path, server):
+    entry = _entry_for("pickle_probs", ("missing.p",), {"logits_val": np.zeros((1, 1))})
+    with pytest.raises(ConnectionError, match="VLMCAL_SHARED"):
+        fetch_published_logits("synthetic", root=tmp_path, base_url=server.url,
+                               registry={"synthetic": entry}, offline=False)
+
+
+def test_restricted_unpickler_refuses_code():
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, ("echo should-not-run",))
+
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        load_numpy_pickle(pickle.dumps(Evil()))
+    arr = np.arange(3.0)
+    np.testing.assert_array_equal(load_numpy_pickle(pickle.dumps((arr, [arr]), protocol=2))[0], arr)

@@ -1,0 +1,266 @@
+"""Open the built book in headless Chromium and check what a reader sees.
+
+    python tools/browser_check.py --html _build/html --screenshots _build/screenshots
+
+The HTML folder is served on 127.0.0.1 (a free port, ``http.server`` in a thread); Chromium runs
+headless with every other host unresolvable, so the check also proves the book works offline
+(MathJax served from the book itself, no CDN). Pages: ``book/*.html`` (the intro and the other
+book pages) and ``notebooks/*.html`` (the chapters). For each page:
+
+- every ``<img>`` has loaded (``complete && naturalWidth > 0``; lazy images are made eager first);
+- where the page has math (``.math`` elements), MathJax has rendered it (``mjx-container``
+  elements exist after ``MathJax.startup.promise`` resolved);
+- no Python traceback (``Traceback (most recent call last)``, or an error output cell) is shown;
+- on chapter pages, the Colab link opens ``…/blob/<branch>/notebooks/<stem>.ipynb`` (the committed
+  Colab twin, not the Markdown source);
+- no file the page asked the server for was missing (HTTP 404), apart from ``favicon.ico``.
+
+Exit status 0 when every page passes, 1 otherwise (each problem printed on its own line), 2 when
+the browser cannot be started. Needs ``selenium``, ``chromium`` and ``chromedriver``
+(Debian: ``apt-get install chromium chromium-driver``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+TRACEBACK_TEXT = "Traceback (most recent call last)"
+PAGE_TIMEOUT_S = 30
+MATH_TIMEOUT_S = 20
+
+
+@dataclass
+class PageReport:
+    page: str
+    problems: list[str] = field(default_factory=list)
+    n_images: int = 0
+    n_math: int = 0
+    screenshot: Path | None = None
+    seconds: float = 0.0
+
+
+class _Server:
+    """A quiet static server for ``root`` that remembers which paths were missing (404)."""
+
+    def __init__(self, root: Path):
+        self.missing: list[str] = []
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def send_error(self, code, message=None, explain=None):
+                if code == 404:
+                    outer.missing.append(self.path.split("?")[0])
+                super().send_error(code, message, explain)
+
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+        )
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def find_pages(html_dir: Path) -> list[str]:
+    """The pages to check, relative to ``html_dir``: ``book/*.html`` then ``notebooks/*.html``."""
+    pages = [p.relative_to(html_dir).as_posix() for sub in ("book", "notebooks")
+             for p in sorted((html_dir / sub).glob("*.html"))]
+    # the intro first: it is the landing page
+    pages.sort(key=lambda p: (p != "book/intro.html", p))
+    return pages
+
+
+def make_driver(user_data_dir: str, chromedriver: str = CHROMEDRIVER):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}", "--window-size=1280,1600",
+        # only the local server is reachable: a page that needs the internet fails here
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(flag)
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary:
+        options.binary_location = binary
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(PAGE_TIMEOUT_S)
+    driver.set_script_timeout(MATH_TIMEOUT_S + 5)
+    return driver
+
+
+_WAIT_MATHJAX = """
+const done = arguments[arguments.length - 1];
+const limit = Date.now() + arguments[0] * 1000;
+(function poll() {
+  const mj = window.MathJax;
+  if (mj && mj.startup && mj.startup.promise) {
+    mj.startup.promise.then(() => done("ok"), (e) => done("error: " + e));
+  } else if (Date.now() > limit) {
+    done("MathJax never started");
+  } else {
+    setTimeout(poll, 100);
+  }
+})();
+"""
+
+_WAIT_IMAGES = """
+const done = arguments[arguments.length - 1];
+const imgs = Array.from(document.images);
+imgs.forEach((img) => { img.loading = "eager"; });
+const limit = Date.now() + 10000;
+(function poll() {
+  if (imgs.every((img) => img.complete) || Date.now() > limit) {
+    done(imgs.filter((img) => !(img.complete && img.naturalWidth > 0))
+             .map((img) => img.getAttribute("src")));
+  } else {
+    setTimeout(poll, 100);
+  }
+})();
+"""
+
+
+def check_page(
+    driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S
+) -> PageReport:
+    report = PageReport(page)
+    t0 = time.time()
+    driver.get(f"{base_url}/{page}")
+    broken = driver.execute_async_script(_WAIT_IMAGES)
+    report.n_images = driver.execute_script("return document.images.length")
+    report.problems += [f"image did not load: {src}" for src in broken]
+
+    has_math = driver.execute_script("return document.querySelectorAll('.math').length > 0")
+    if has_math:
+        state = driver.execute_async_script(_WAIT_MATHJAX, math_timeout)
+        report.n_math = driver.execute_script("return document.querySelectorAll('mjx-container').length")
+        if state != "ok":
+            report.problems.append(f"math not rendered: {state}")
+        elif report.n_math == 0:
+            report.problems.append("math not rendered: the page has math but no mjx-container after MathJax started")
+
+    text = driver.execute_script("return document.body.innerText")
+    n_error_cells = driver.execute_script(
+        "return document.querySelectorAll('.output.traceback, .output.error, .cell_output .traceback').length"
+    )
+    if TRACEBACK_TEXT in text or n_error_cells:
+        report.problems.append("a Python traceback is shown on the page")
+
+    if page.startswith("notebooks/"):
+        stem = Path(page).stem
+        links = driver.execute_script(
+            "return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]'))"
+            ".map((a) => a.href)"
+        )
+        want = re.compile(rf"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/"
+                          rf"{re.escape(branch)}/notebooks/{re.escape(stem)}\.ipynb$")
+        if not links:
+            report.problems.append("no Colab link")
+        report.problems += [f"Colab link does not open notebooks/{stem}.ipynb on {branch}: {href}"
+                            for href in links if not want.match(href)]
+
+    if screenshots is not None:
+        screenshots.mkdir(parents=True, exist_ok=True)
+        report.screenshot = screenshots / (page.replace("/", "__").removesuffix(".html") + ".png")
+        driver.save_screenshot(str(report.screenshot))
+        # a second view at the first figure of the page body (the top is often prose only)
+        scrolled = driver.execute_script(
+            "const img = document.querySelector('.cell_output img, figure img');"
+            "if (!img) return false; img.scrollIntoView({block: 'start'}); return true;"
+        )
+        if scrolled:
+            time.sleep(0.2)
+            driver.save_screenshot(str(report.screenshot.with_name(report.screenshot.stem + "__figure.png")))
+    report.seconds = time.time() - t0
+    return report
+
+
+def check_site(
+    html_dir: str | Path,
+    screenshots: str | Path | None = None,
+    pages: list[str] | None = None,
+    branch: str = "main",
+    chromedriver: str = CHROMEDRIVER,
+    math_timeout: float = MATH_TIMEOUT_S,
+) -> list[PageReport]:
+    """Check ``pages`` (default :func:`find_pages`) of the site in ``html_dir``; one report per page.
+
+    Raises ``FileNotFoundError`` when ``html_dir`` has no pages, ``RuntimeError`` when the browser
+    cannot be started.
+    """
+    html_dir = Path(html_dir)
+    pages = pages if pages is not None else find_pages(html_dir)
+    if not pages:
+        raise FileNotFoundError(f"no book/*.html or notebooks/*.html under {html_dir}: build the book first (make book)")
+    screenshots = Path(screenshots) if screenshots is not None else None
+    reports = []
+    with _Server(html_dir) as server, tempfile.TemporaryDirectory(prefix="vlmcal-chrome-") as profile:
+        try:
+            driver = make_driver(profile, chromedriver)
+        except Exception as err:  # selenium raises several types; all mean "no browser here"
+            raise RuntimeError(
+                f"could not start headless Chromium ({type(err).__name__}: {err}). "
+                "Install it with: apt-get install chromium chromium-driver; pip install selenium"
+            ) from err
+        try:
+            for page in pages:
+                seen = len(server.missing)
+                report = check_page(driver, server.url, page, branch, screenshots, math_timeout)
+                report.problems += [f"missing file (404): {path}" for path in server.missing[seen:]
+                                    if not path.endswith("favicon.ico")]
+                reports.append(report)
+        finally:
+            driver.quit()
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--html", type=Path, default=Path("_build/html"))
+    parser.add_argument("--screenshots", type=Path, default=None, help="save one PNG per page here")
+    parser.add_argument("--branch", default="main", help="branch the Colab links must name")
+    parser.add_argument("--chromedriver", default=CHROMEDRIVER)
+    parser.add_argument("pages", nargs="*", help="pages relative to --html (default: book/ and notebooks/)")
+    args = parser.parse_args(argv)
+    t0 = time.time()
+    try:
+        reports = check_site(args.html, args.screenshots, args.pages or None, args.branch, args.chromedriver)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"browser_check: {err}", file=sys.stderr)
+        return 2
+    failed = 0
+    for r in reports:
+        status = "ok  " if not r.problems else "FAIL"
+        failed += bool(r.problems)
+        print(f"{status} {r.page}: {r.n_images} images, {r.n_math} math, {r.seconds:.1f} s"
+              + (f", screenshot {r.screenshot}" if r.screenshot else ""))
+        for problem in r.problems:
+            print(f"     - {problem}")
+    print(f"browser_check: {len(reports) - failed}/{len(reports)} pages ok in {time.time() - t0:.1f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
