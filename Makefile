@@ -5,7 +5,7 @@
 #   make reproduce SET=paper   run every notebook with params/paper.yaml (results/paper/<stem>/)
 #   make sync                  regenerate each notebooks/*.ipynb (Colab twin) from its .md
 #   make clean                 remove build outputs and CI results
-#   make publish-results       rerun the real-data chapters (SET=paper) into results/published/
+#   make publish-results       rerun the real-data chapters (SET=published) into results/published/
 #   make browser-check         open the built book in headless Chromium (images, math, Colab links)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
@@ -30,7 +30,7 @@ export VLMCAL_SHARED
 	browser-deps browser-check
 # the chapters whose results.json can come from real data (published logits) and are published
 PUBLISH_NOTEBOOKS := $(wildcard notebooks/01_*.md notebooks/03_*.md)
-PUBLISH_SET ?= paper
+PUBLISH_SET ?= published
 # Debian packages for the browser check; CI runs as root, elsewhere sudo is used if there is one
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 CHROMEDRIVER := /usr/bin/chromedriver
