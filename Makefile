@@ -15,6 +15,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vlmcal-installed
 SET ?= ci
 NOTEBOOKS := $(sort $(wildcard notebooks/*.md))
+# Notebooks that also run with params/ci-plumbing.yaml: a random-weight real architecture on a few
+# shared real images (the real-model code path, offline; the numbers mean nothing).
+PLUMBING_NOTEBOOKS := notebooks/04_ctpt.md
 # MathJax 3 for offline math: fetched once from npm into an ignored cache, served from the book.
 MATHJAX_VERSION ?= 3
 MATHJAX_NPM := .cache/npm
@@ -74,9 +77,10 @@ test: setup mathjax browser-deps
 	$(PY) -m pytest --ignore=tests/test_notebooks.py --ignore=tests/test_browser.py; \
 	t1=$$SECONDS; echo "== [2/6] notebook pairs (.md <-> .ipynb)"; \
 	$(PY) -m vlmcal_utils.nbsync --check; \
-	t2=$$SECONDS; echo "== [3/6] every notebook through the runner, SET=ci"; \
-	rm -rf results/ci; \
+	t2=$$SECONDS; echo "== [3/6] every notebook through the runner, SET=ci (+ ci-plumbing)"; \
+	rm -rf results/ci results/ci-plumbing; \
 	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_utils.reproduce $$nb --set ci || failed="$$failed $$nb"; done; \
+	for nb in $(PLUMBING_NOTEBOOKS); do $(PY) -m vlmcal_utils.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; done; \
 	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi; \
 	t3=$$SECONDS; echo "== [4/6] notebook results"; \
 	VLMCAL_REQUIRE_RESULTS=1 $(PY) -m pytest tests/test_notebooks.py; \
@@ -117,4 +121,4 @@ publish-results: setup
 	$(PY) -m vlmcal_utils.report --publish results/publish-run/$(PUBLISH_SET) --out book/results.md
 
 clean:
-	rm -rf _build results/ci results/publish-run notebooks/results
+	rm -rf _build results/ci results/ci-plumbing results/publish-run notebooks/results

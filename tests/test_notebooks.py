@@ -7,6 +7,7 @@ file. Run alone, the results tests skip when a file is absent; with VLMCAL_REQUI
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -22,14 +23,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.md"))
 
 
-def ci_results(stem: str) -> dict:
-    path = REPO_ROOT / "results" / "ci" / stem / "results.json"
+def ci_results(stem: str, set_name: str = "ci") -> dict:
+    path = REPO_ROOT / "results" / set_name / stem / "results.json"
     if not path.is_file():
-        message = f"no {path.relative_to(REPO_ROOT)}: run `make test` (or the runner with --set ci) first"
+        message = f"no {path.relative_to(REPO_ROOT)}: run `make test` (or the runner with --set {set_name}) first"
         if os.environ.get("VLMCAL_REQUIRE_RESULTS") == "1":
             pytest.fail(message)
         pytest.skip(message)
     return load_results(path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    assert path.is_file(), f"{path.relative_to(REPO_ROOT)} is missing"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _all_finite(value, where="results") -> list[str]:
@@ -101,3 +107,101 @@ def test_01_calibration_basics_results():
         # synthetic fallback: logits are 2.5 x calibrated ones, so TS must find T near 2.5
         assert r["source"] == "synthetic" and r["is_real"] is False
         assert r["temperature"] == pytest.approx(2.5, abs=0.25)
+
+
+# ---------------------------------------------------------------- chapter 2
+def test_02_zero_shot_clip_results():
+    saved = ci_results("02_zero_shot_clip")
+    r = saved["results"]
+    assert _all_finite(r) == []
+    for key in ("single_template", "ensemble_80"):
+        block = r[key]
+        assert 0.0 <= block["accuracy"] <= 1.0 and 0.0 <= block["ECE"] <= 1.0
+        lo, hi = block["ECE 95% CI"]
+        assert lo <= block["ECE"] <= hi
+    # the model's own learned scale, never a fixed 100
+    assert r["logit_scale"] > 0 and r["logit_scale"] != 100
+    if saved["params"].get("pretrained") == "random":
+        # ci: plumbing only, on at most 128 shared CIFAR-10 images
+        assert r["is_random_weights"] is True and r["is_demo"] is False
+        assert r["n_images"] <= 128 and r["n_classes"] == 10
+    published = r.get("published_clip_cifar10")
+    if published:
+        # real CLIP ViT-B/32 logits: underconfident at scale 100 (T < 1), ECE 6.7 % on test[5000:]
+        assert published["temperature"] == pytest.approx(0.685, abs=0.01)
+        assert published["ece_test_at_100"] == pytest.approx(0.067, abs=0.002)
+        assert published["ece_test_at_best"] < published["ece_test_at_100"]
+
+
+# ---------------------------------------------------------------- chapter 3
+def test_03_empirical_study_results():
+    saved = ci_results("03_empirical_study")
+    r = saved["results"]
+    assert r["claims"], "the closing claims table is empty"
+    folder = REPO_ROOT / "results" / "ci" / "03_empirical_study"
+    grids = sorted(folder.glob("grid_*.jsonl"))
+    assert grids, "no grid_*.jsonl results tables"
+    from vlmcal_utils.study import RESULT_COLUMNS
+
+    for grid in grids:
+        rows = read_jsonl(grid)
+        assert rows, f"{grid.name} is empty"
+        for row in rows:
+            missing = set(RESULT_COLUMNS) - set(row)
+            assert not missing, f"{grid.name}: row without columns {sorted(missing)}"
+            for column in ("acc", "ece", "nll", "T", "conf"):
+                assert row[column] is not None and math.isfinite(row[column]), f"{grid.name}: {column} {row}"
+            # TS minimises the NLL of the calibration draw it was fitted on
+            assert row["nll_cal_after"] <= row["nll_cal_before"] + 1e-9, row
+        # TS never changes a decision: same accuracy before and after on every split
+        by_key: dict = {}
+        for row in rows:
+            if row["cell"] == "all":
+                by_key.setdefault((row["model"], row["dataset"], row["split"], row["seed"]), {})[row["method"]] = row
+        assert by_key, f"{grid.name}: no full-calibration ('all') cells"
+        for key, methods in by_key.items():
+            assert set(methods) == {"none", "ts"}, key
+            assert methods["ts"]["acc"] == pytest.approx(methods["none"]["acc"], abs=1e-12), key
+    published = r.get("published") or {}
+    if published.get("vlm_ece_before"):
+        # real CLIP ViT-B/32 CIFAR-10 logits, test[5000:], 15 bins (measured: 6.70 % -> 1.14 %)
+        assert published["vlm_ece_before"]["CLIP ViT-B/32"] == pytest.approx(0.0670, abs=0.001)
+        assert published["vlm_ece_after"]["CLIP ViT-B/32"] == pytest.approx(0.0114, abs=0.001)
+
+
+# ---------------------------------------------------------------- chapter 4
+def _check_ctpt(saved: dict, folder: Path) -> dict:
+    r = saved["results"]
+    assert _all_finite(r["table"]) == []
+    by = {(row["dataset"], row["method"]): row for row in r["table"]}
+    datasets = {d for d, _ in by}
+    assert datasets == set(saved["params"]["datasets"])
+    n = saved["params"]["n_samples"]
+    for d in datasets:
+        methods = {m for dd, m in by if dd == d}
+        assert {"zero-shot (init)", "+TPT", "+TPT+C-TPT", "TPT+TS (fixed T)", "TPT+TS (fitted T)"} <= methods
+        for fixed_or_fitted in ("TPT+TS (fixed T)", "TPT+TS (fitted T)"):
+            # temperature scaling after TPT keeps TPT's decisions
+            assert by[d, fixed_or_fitted]["acc"] == pytest.approx(by[d, "+TPT"]["acc"])
+        for row in (by[d, m] for m in methods):
+            assert 0 <= row["acc"] <= 100 and 0 <= row["ece15"] <= 100 and 0 <= row["ece20"] <= 100
+    for run in sorted((folder / "runs").glob("*__test__*.jsonl")):
+        indices = [row["index"] for row in read_jsonl(run)]
+        # every test image once: nothing lost, nothing counted twice
+        assert len(indices) == len(set(indices)) == n, run.name
+    return by
+
+
+def test_04_ctpt_demo_results():
+    saved = ci_results("04_ctpt")
+    by = _check_ctpt(saved, REPO_ROOT / "results" / "ci" / "04_ctpt")
+    assert saved["results"]["demo"] is True
+    for d in {d for d, _ in by}:
+        # C-TPT maximises text-feature dispersion on top of TPT's entropy
+        assert by[d, "+TPT+C-TPT"]["atfd"] > by[d, "+TPT"]["atfd"], d
+
+
+def test_04_ctpt_real_architecture_plumbing():
+    saved = ci_results("04_ctpt", "ci-plumbing")
+    _check_ctpt(saved, REPO_ROOT / "results" / "ci-plumbing" / "04_ctpt")
+    assert saved["params"]["pretrained"] == "random" and saved["params"]["n_samples"] <= 16

@@ -657,6 +657,9 @@ def run_grid(
         else:
             idx, n_cal = draw_calibration_subset(y_cal, int(n), s, 0, stratified), int(n)
         T, at_bound = _fit_T(z_cal[idx], y_cal[idx], method)
+        # NLL on the calibration draw itself: TS minimises it, so "after" can never exceed "before"
+        # (a check the notebook-results tests make on every cell).
+        nll_cal = {"nll_cal_before": nll(z_cal[idx], y_cal[idx]), "nll_cal_after": nll(z_cal[idx] / T, y_cal[idx])}
         cell_rows = []
         for split, (z, y) in data.items():
             if split == "cal":
@@ -669,6 +672,7 @@ def run_grid(
                     "model": task.model, "dataset": task.dataset, "split": split, "method": m,
                     "n_calib": n_cal, "seed": s, **sc, "source": task.source,
                     "family": task.family, "cell": str(n), "T_at_bound": bool(at_bound and m == "ts"),
+                    **nll_cal,
                 })
         for r in cell_rows:
             r["cell_rows"], r["settings"] = len(cell_rows), settings
