@@ -329,13 +329,13 @@ def ece(probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width")
 def mce_from_confidence(
     confidence: Any, correct: Any, n_bins: int = 15, binning: str = "equal_width"
 ) -> float:
-    """Maximum calibration error (largest |acc - conf| over non-empty bins) from top-label data."""
+    """Maximum calibration error (largest ``|acc - conf|`` over non-empty bins) from top-label data."""
     conf, corr = _confidence_arrays(confidence, correct)
     return _mce_from_stats(_bin_stats(conf, corr, n_bins, binning))
 
 
 def mce(probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width") -> float:
-    """Maximum calibration error of (N, K) probabilities: max over non-empty bins of |acc - conf|."""
+    """Maximum calibration error of (N, K) probabilities: max over non-empty bins of ``|acc - conf|``."""
     _check_n_bins(n_bins)
     _check_binning(binning)
     conf, corr = confidence_and_correct(probs, labels)

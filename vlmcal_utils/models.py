@@ -4,7 +4,7 @@
 
 - ``arch``: any open_clip architecture name (``open_clip.list_models()``), e.g. ``"ViT-B-32"``,
   ``"RN50"``, ``"ViT-B-16"``; or a name starting with ``"vlmcal-demo"`` for the book's demo
-  world (:func:`vlmcal_utils.demo.load_demo_model`), which needs no download; with a
+  world (:func:`vlmcal_utils.demo.model.load_demo_model`), which needs no download; with a
   ``pretrained`` file, a demo architecture loads those weights instead of the shipped ones.
 - ``pretrained``: ``None`` (random weights), an open_clip tag (``"openai"``,
   ``"laion2b_s34b_b79k"``, ... — downloaded, needs internet), or the path of a local weights

@@ -1169,6 +1169,7 @@ def dataset_specs(dataset: str, n_cal: int | None = None, n_test: int | None = N
     - ``"imagenet"``: a seeded random half of ImageNet-1k val for calibration, the other half for
       testing, plus ImageNet-V2/-Sketch/-A/-R as shifts when their folders exist (skipped with a
       warning otherwise).
+
     ``n_cal``/``n_test`` subsample each split (``None``: all).
     """
     if dataset == "demo":

@@ -136,15 +136,22 @@ class PromptLearner(nn.Module):
 
     Parameters
     ----------
-    model: an open_clip ``CLIP`` (see :func:`check_clip_text_tower`).
-    tokenizer: the model's tokenizer (``open_clip.get_tokenizer(arch)``), returning ``(N, L)`` ids.
-    classnames: ``K`` class names; ``_`` is replaced by a space, as in the official code.
-    n_ctx: number of context tokens when ``ctx_init`` is None (random N(0, 0.02) init);
-        with ``ctx_init`` it is the number of BPE tokens of ``ctx_init`` (4 for "a photo of a").
-    ctx_init: words whose token embeddings initialise the context (default ``"a photo of a"``).
+    model
+        An open_clip ``CLIP`` (see :func:`check_clip_text_tower`).
+    tokenizer
+        The model's tokenizer (``open_clip.get_tokenizer(arch)``), returning ``(N, L)`` ids.
+    classnames
+        ``K`` class names; underscores become spaces, as in the official code.
+    n_ctx
+        Number of context tokens when ``ctx_init`` is None (random normal init, std 0.02); with
+        ``ctx_init`` it is the number of BPE tokens of ``ctx_init`` (4 for "a photo of a").
+    ctx_init
+        Words whose token embeddings initialise the context (default ``"a photo of a"``).
 
-    Buffers: ``tokens (K, L)``, ``sos (D,)``, ``suffix (K, L-1-n, D)`` (class tokens, ".", EOT,
-    padding), ``eot (K,)`` EOT positions, ``ctx_init_state (n, D)``.
+    Notes
+    -----
+    Buffers: ``tokens`` ``(K, L)``, ``sos`` ``(D,)``, ``suffix`` ``(K, L-1-n, D)`` (class tokens,
+    ".", EOT, padding), ``eot`` ``(K,)`` EOT positions, ``ctx_init_state`` ``(n, D)``.
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """Contrastive (CLIP InfoNCE) training of the demo models on the demo world, on the CPU.
 
 Training data: ``split="train"``, ``classes="seen"`` (the 12 held-out classes never appear),
-domains :data:`~vlmcal_utils.demo.world.TRAIN_DOMAINS`, ``n_per_domain`` images each; every step
+domains ``TRAIN_DOMAINS``, ``n_per_domain`` images each; every step
 draws a batch of images and a fresh random caption for each (so one image meets many wordings).
 Deterministic: seeded numpy/torch, ``torch.use_deterministic_algorithms(True)`` and a fixed
 number of threads (float sums depend on the thread split, so change ``threads`` and the weights

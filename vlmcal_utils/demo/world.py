@@ -7,7 +7,7 @@ Classes
 -------
 A class is a ``(colour, shape)`` pair named ``"{colour} {shape}"`` (e.g. ``"red triangle"``), so
 ``"a photo of a {}.".format(name)`` is a natural prompt. 6 colours x 6 shapes = 36 classes, indexed
-``colour_index * 6 + shape_index`` in :data:`~vlmcal_utils.demo.world.CLASSNAMES`. Twelve pairs (:data:`~vlmcal_utils.demo.world.HELDOUT_CLASSES`,
+``colour_index * 6 + shape_index`` in ``CLASSNAMES``. Twelve pairs (``HELDOUT_CLASSES``,
 two per colour and two per shape) never appear in the training split used for the shipped
 models, so recognising them from a prompt is genuinely compositional zero-shot: the model has
 seen "red" and "star", never a red star.
@@ -17,7 +17,7 @@ Domains
 ``photo`` (textured, lit, noisy background; shaded object), ``clipart`` (flat colour, thick black
 border, plain background), ``sketch`` (washed-out pencil outline and light hatching on paper) and ``painting``
 (blurred, brush-textured colours on a blotchy canvas). The shipped models are trained on
-:data:`~vlmcal_utils.demo.world.TRAIN_DOMAINS` (``photo`` + ``clipart``); ``sketch`` and ``painting`` are distribution shift.
+``TRAIN_DOMAINS`` (``photo`` + ``clipart``); ``sketch`` and ``painting`` are distribution shift.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ _CLASSES_CODE = {"all": 1, "seen": 2, "heldout": 3}
 
 
 def class_ids(classes: str = "all") -> list[int]:
-    """Indices into :data:`~vlmcal_utils.demo.world.CLASSNAMES` of the class set ``"all"``, ``"seen"`` or ``"heldout"``."""
+    """Indices into ``CLASSNAMES`` of the class set ``"all"``, ``"seen"`` or ``"heldout"``."""
     if classes == "all":
         return list(range(len(CLASSNAMES)))
     if classes == "seen":
@@ -340,7 +340,7 @@ def make_caption(params: dict[str, Any], domain: str, rng: np.random.Generator) 
 class DemoDataset(torch.utils.data.Dataset):
     """``n`` demo images of one domain, split and class set; items are ``(image, label)``.
 
-    ``label`` indexes ``classnames`` (the class set's names, in :data:`~vlmcal_utils.demo.world.CLASSNAMES` order).
+    ``label`` indexes ``classnames`` (the class set's names, in ``CLASSNAMES`` order).
     Image ``i`` has class ``classnames[i % K]`` (balanced) and is rendered on access from the seed
     ``(seed, split, domain, classes, i)``; ``image`` is a ``PIL.Image`` (RGB, 32x32) or
     ``transform(image)`` when a transform is given.
@@ -395,10 +395,10 @@ def make_demo_dataset(
 ) -> DemoDataset:
     """A deterministic demo dataset (see :class:`~vlmcal_utils.demo.world.DemoDataset`).
 
-    ``n`` defaults to :data:`~vlmcal_utils.demo.world.DEFAULT_SIZES` ``[split]`` (train 20000, val 1000, test 1000).
+    ``n`` defaults to ``DEFAULT_SIZES`` ``[split]`` (train 20000, val 1000, test 1000).
     ``classes``: ``"all"`` (36), ``"seen"`` (24 seen in training) or ``"heldout"`` (12 never seen
     in training); labels index the chosen set's ``classnames``. The shipped models were trained
-    on ``split="train"``, ``classes="seen"``, domains :data:`~vlmcal_utils.demo.world.TRAIN_DOMAINS`, ``seed=0``.
+    on ``split="train"``, ``classes="seen"``, domains ``TRAIN_DOMAINS``, ``seed=0``.
     """
     _check_choice(split, SPLITS, "split")
     return DemoDataset(domain, split, DEFAULT_SIZES[split] if n is None else n, seed, transform,
