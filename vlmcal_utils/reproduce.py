@@ -48,9 +48,10 @@ from typing import Any
 
 import yaml
 
+from vlmcal_utils.results import RESULTS_FILENAME
+
 DEFAULT_SET = "ci"
 PARAMS_DIRNAME = "params"
-RESULTS_FILENAME = "results.json"  # the name vlmcal_utils.results.save_results writes
 _PATH_SUFFIXES = ("_path", "_root", "_dir")
 _PATH_LIST_SUFFIXES = ("_paths", "_roots", "_dirs")
 _ENV_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
