@@ -17,7 +17,7 @@ SET ?= ci
 NOTEBOOKS := $(sort $(wildcard notebooks/*.md))
 # Notebooks that also run with params/ci-plumbing.yaml: a random-weight real architecture on a few
 # shared real images (the real-model code path, offline; the numbers mean nothing).
-PLUMBING_NOTEBOOKS := notebooks/04_ctpt.md
+PLUMBING_NOTEBOOKS := notebooks/03_empirical_study.md notebooks/04_ctpt.md
 # MathJax 3 for offline math: fetched once from npm into an ignored cache, served from the book.
 MATHJAX_VERSION ?= 3
 MATHJAX_NPM := .cache/npm

@@ -134,15 +134,13 @@ def test_02_zero_shot_clip_results():
 
 
 # ---------------------------------------------------------------- chapter 3
-def test_03_empirical_study_results():
-    saved = ci_results("03_empirical_study")
-    r = saved["results"]
-    assert r["claims"], "the closing claims table is empty"
-    folder = REPO_ROOT / "results" / "ci" / "03_empirical_study"
-    grids = sorted(folder.glob("grid_*.jsonl"))
-    assert grids, "no grid_*.jsonl results tables"
+def _check_study_grids(folder: Path) -> list[dict]:
+    """Every results-table row of a chapter 3 run: columns, finite numbers, what TS guarantees."""
     from vlmcal_utils.study import RESULT_COLUMNS
 
+    grids = sorted(folder.glob("grid_*.jsonl"))
+    assert grids, "no grid_*.jsonl results tables"
+    all_rows = []
     for grid in grids:
         rows = read_jsonl(grid)
         assert rows, f"{grid.name} is empty"
@@ -162,11 +160,31 @@ def test_03_empirical_study_results():
         for key, methods in by_key.items():
             assert set(methods) == {"none", "ts"}, key
             assert methods["ts"]["acc"] == pytest.approx(methods["none"]["acc"], abs=1e-12), key
+        all_rows += rows
+    return all_rows
+
+
+def test_03_empirical_study_results():
+    saved = ci_results("03_empirical_study")
+    r = saved["results"]
+    assert r["claims"], "the closing claims table is empty"
+    _check_study_grids(REPO_ROOT / "results" / "ci" / "03_empirical_study")
     published = r.get("published") or {}
     if published.get("vlm_ece_before"):
         # real CLIP ViT-B/32 CIFAR-10 logits, test[5000:], 15 bins (measured: 6.70 % -> 1.14 %)
         assert published["vlm_ece_before"]["CLIP ViT-B/32"] == pytest.approx(0.0670, abs=0.001)
         assert published["vlm_ece_after"]["CLIP ViT-B/32"] == pytest.approx(0.0114, abs=0.001)
+
+
+def test_03_empirical_study_real_architecture_plumbing():
+    saved = ci_results("03_empirical_study", "ci-plumbing")
+    rows = _check_study_grids(REPO_ROOT / "results" / "ci-plumbing" / "03_empirical_study")
+    assert saved["params"]["models"] == [["ViT-B-32", "random"]]
+    # a random-weight VLM on shared CIFAR-10 and a random-weight timm baseline on shared ImageNet
+    # photos, every row labelled as plumbing, at most 128 images per split
+    assert {r["family"] for r in rows} == {"vlm", "baseline"}
+    assert {r["dataset"] for r in rows if r["family"] == "baseline"} == {"imagenet-shared"}
+    assert all("plumbing only" in r["source"] and r["n"] <= 128 for r in rows)
 
 
 # ---------------------------------------------------------------- chapter 4

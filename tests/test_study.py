@@ -490,3 +490,23 @@ def test_summarise_findings_and_claims(tmp_path):
 
 def test_grid_for():
     assert study.grid_for([10, 100, 1000, "all"], 1000) == [10, 100, "all"]
+
+
+def test_random_weights_task_is_seeded_labelled_and_cached(tmp_path):
+    # pretrained="random": seeded weights through a temporary .safetensors file (the user-file path)
+    cal, evals = study.dataset_specs("demo", 12, 6)
+    evals = {"test": evals["test"]}
+    task = study.zeroshot_task("vlmcal-demo-small", "random", "demo", cal, evals, device="cpu",
+                               cache_dir=tmp_path, seed=1)
+    assert "random weights" in task.model and "plumbing only" in task.source
+    first = task.load()
+    again = study.zeroshot_task("vlmcal-demo-small", "random", "demo", cal, evals, device="cpu",
+                                cache_dir=tmp_path, seed=1).load()
+    np.testing.assert_allclose(again["test"][0], first["test"][0], rtol=1e-6)
+    assert len(list(tmp_path.glob("*/manifest.json"))) == 2  # one per split: the second run hit the cache
+
+
+def test_imagenet_shared_specs_are_disjoint_seeded_halves():
+    cal, evals = study.dataset_specs("imagenet-shared", 100, 50)
+    assert cal.name == evals["test"].name == "imagenet-shared"
+    assert cal.index_range == (0, 500) and evals["test"].index_range == (500, 1000) and cal.shuffle

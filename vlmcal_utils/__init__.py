@@ -10,6 +10,7 @@ One module per concept (see the API reference page of the book):
 - :mod:`vlmcal_utils.models` — open_clip models by name/tag/local file, and the demo models
 - :mod:`vlmcal_utils.zeroshot` — prompt templates, class embeddings, zero-shot logits
 - :mod:`vlmcal_utils.features` — image features, cached on disk and resumable
+- :mod:`vlmcal_utils.baselines` — ImageNet-trained timm classifiers (the study's non-VLM baselines)
 - :mod:`vlmcal_utils.study` — the empirical study of Tu et al. (ICML 2024) as a resumable grid
 - :mod:`vlmcal_utils.tpt` — test-time prompt tuning (TPT) and C-TPT
 - :mod:`vlmcal_utils.demo` — the offline demo world and its tiny CLIP models

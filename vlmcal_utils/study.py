@@ -81,6 +81,9 @@ __all__ = [
     "DatasetSpec",
     "dataset_specs",
     "zeroshot_task",
+    "baseline_task",
+    "IMAGENET_LABEL_DATASETS",
+    "RANDOM_WEIGHTS_NOTE",
     "demo_study_tasks",
     "summarise_findings",
     "claims_table",
@@ -1077,6 +1080,10 @@ def zeroshot_task(
 ) -> StudyTask:
     """A :class:`StudyTask` whose ``load()`` computes zero-shot logits of an open_clip model.
 
+    ``pretrained="random"``: seeded random weights (``seed``), saved to a temporary .safetensors
+    file and loaded from it like a user's weights file — for plumbing runs; the task's ``source``
+    says the numbers mean nothing.
+
     ``load()`` loads the model (:func:`vlmcal_utils.models.load_model`, or ``model_loader(arch,
     pretrained, device)`` returning ``(model, preprocess, tokenizer)``), extracts image features
     of every split with :func:`vlmcal_utils.features.extract_features` (cached on disk and
@@ -1099,8 +1106,14 @@ def zeroshot_task(
 
         dev = get_device(device, verbose=False)
         loader = model_loader or (lambda a, p, d: load_model(a, p, device=d))
-        model, preprocess, tokenizer = loader(arch, pretrained, dev)
-        mid = model_id(arch, pretrained)
+        if pretrained == "random":
+            from vlmcal_utils.models import save_random_weights
+
+            model, preprocess, tokenizer = _load_random(save_random_weights, lambda p: loader(arch, p, dev), arch, seed)
+            mid = f"{arch}/random-seed{seed}"  # seeded: the same weights every run, so the cache holds
+        else:
+            model, preprocess, tokenizer = loader(arch, pretrained, dev)
+            mid = model_id(arch, pretrained)
         # repr() of a transform that holds a lambda contains its memory address, which changes
         # every run: drop addresses so the feature cache is hit across sessions.
         preprocess_id = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(preprocess))
@@ -1131,9 +1144,104 @@ def zeroshot_task(
 
     from vlmcal_utils.models import describe_model
 
-    name = model_name or describe_model(arch, pretrained)
-    return StudyTask(name, dataset, load, source=f"zero-shot {arch}/{pretrained}, computed here",
-                     family="vlm", splits=tuple(evals))
+    if pretrained == "random":
+        name = model_name or f"{arch} (random weights, seed {seed})"
+        source = f"zero-shot {arch}, {RANDOM_WEIGHTS_NOTE}"
+    else:
+        name = model_name or describe_model(arch, pretrained)
+        source = f"zero-shot {arch}/{pretrained}, computed here"
+    return StudyTask(name, dataset, load, source=source, family="vlm", splits=tuple(evals))
+
+
+RANDOM_WEIGHTS_NOTE = "random weights — plumbing only, numbers mean nothing"
+
+
+def _load_random(save: Callable, load: Callable, arch: str, seed: int):
+    """``load(path)`` of seeded random weights for ``arch`` written by ``save(arch, path, seed=seed)``
+    to a temporary .safetensors file, deleted afterwards (a ViT-B file is ~600 MB): the model loads
+    through the same file path as a user's downloaded weights, which a plumbing run is meant to test."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vlmcal-random-") as tmp:
+        path = Path(tmp) / f"{re.sub(r'[^A-Za-z0-9.-]+', '_', arch)}-seed{seed}.safetensors"
+        return load(str(save(arch, path, seed=seed)))
+
+
+#: Study datasets whose labels are ImageNet-1k classes (or a subset): where an ImageNet-trained
+#: classifier can be scored without a new head.
+IMAGENET_LABEL_DATASETS = ("imagenet", "imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r",
+                           "imagenet-shared")
+
+
+def baseline_task(
+    name: str,
+    pretrained: Any,
+    dataset: str,
+    cal: DatasetSpec,
+    evals: Mapping[str, DatasetSpec],
+    data_root: str | os.PathLike | None = None,
+    device: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    model_name: str | None = None,
+) -> StudyTask:
+    """A :class:`StudyTask` (family ``"baseline"``) whose ``load()`` computes the logits of a timm
+    ImageNet-1k classifier (:func:`vlmcal_utils.baselines.load_baseline`).
+
+    ``pretrained``: ``True`` (timm's weights; internet), a local ``.safetensors`` path, or
+    ``"random"`` (seeded random weights through a temporary file: plumbing only). Only
+    ImageNet-label datasets (:data:`IMAGENET_LABEL_DATASETS`) are accepted; on ImageNet-A/-R the
+    1000 logit columns are restricted to their 200 classes
+    (:func:`vlmcal_utils.baselines.imagenet_columns`). Logits are cached like image features and
+    optional splits whose images are missing are skipped with a warning.
+    """
+    if "cal" in evals:
+        raise ValueError("'cal' is reserved for the calibration split: rename that evaluation split")
+    if not evals:
+        raise ValueError("give at least one evaluation split in evals")
+    bad = sorted({s.name for s in (cal, *evals.values())} - set(IMAGENET_LABEL_DATASETS))
+    if bad:
+        raise ValueError(
+            f"baseline {name!r} is an ImageNet-1k classifier: it has no head for {bad}. Use an "
+            f"ImageNet-label dataset: {list(IMAGENET_LABEL_DATASETS)}"
+        )
+    if isinstance(pretrained, str) and pretrained.lower() in ("true", "false"):
+        pretrained = pretrained.lower() == "true"  # from a command line / YAML string
+
+    def load() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from vlmcal_utils.baselines import baseline_id, baseline_logits, load_baseline, save_random_baseline
+        from vlmcal_utils.data import load_dataset
+        from vlmcal_utils.device import get_device
+
+        dev = get_device(device, verbose=False)
+        if pretrained == "random":
+            model, preprocess = _load_random(save_random_baseline, lambda p: load_baseline(name, p, device=dev), name, seed)
+            mid = f"timm/{name}/random-seed{seed}"
+        else:
+            model, preprocess = load_baseline(name, pretrained, device=dev)
+            mid = baseline_id(name, pretrained, model)
+        out = {}
+        for split_name, spec in {"cal": cal, **evals}.items():
+            try:
+                ds = load_dataset(spec.name, spec.split, root=data_root, **spec.kwargs)
+            except FileNotFoundError as err:
+                if not spec.optional:
+                    raise
+                warnings.warn(f"skipping split {split_name!r}: {err}", UserWarning, stacklevel=2)
+                continue
+            z, labels = baseline_logits(model, preprocess, spec.select(ds, seed), mid, spec.ident(seed),
+                                        cache_dir=cache_dir, batch_size=batch_size, device=dev, progress=False)
+            out[split_name] = (z.numpy().astype(np.float64), labels.numpy())
+        return out
+
+    if pretrained == "random":
+        label, source = f"{name} (random weights, seed {seed})", f"timm {name}, {RANDOM_WEIGHTS_NOTE}"
+    elif pretrained is True:
+        label, source = name, f"timm {name} (ImageNet-1k weights), computed here"
+    else:
+        label, source = f"{name} ({Path(str(pretrained)).name})", f"timm {name}, weights {pretrained}, computed here"
+    return StudyTask(model_name or label, dataset, load, source=source, family="baseline", splits=tuple(evals))
 
 
 def demo_study_tasks(
@@ -1169,6 +1277,8 @@ def dataset_specs(dataset: str, n_cal: int | None = None, n_test: int | None = N
     - ``"imagenet"``: a seeded random half of ImageNet-1k val for calibration, the other half for
       testing, plus ImageNet-V2/-Sketch/-A/-R as shifts when their folders exist (skipped with a
       warning otherwise).
+    - ``"imagenet-shared"``: the shared 1000 ImageNet val photos (one per class, offline for CI):
+      a seeded random half for calibration, the other half for testing.
 
     ``n_cal``/``n_test`` subsample each split (``None``: all).
     """
@@ -1180,11 +1290,15 @@ def dataset_specs(dataset: str, n_cal: int | None = None, n_test: int | None = N
     if dataset in ("cifar10", "cifar10-shared"):
         return (DatasetSpec(dataset, "test", n=n_cal, index_range=(0, 5000)),
                 {"test": DatasetSpec(dataset, "test", n=n_test, index_range=(5000, 10000))})
+    if dataset == "imagenet-shared":
+        return (DatasetSpec(dataset, "val", n=n_cal, index_range=(0, 500), shuffle=True),
+                {"test": DatasetSpec(dataset, "val", n=n_test, index_range=(500, 1000), shuffle=True)})
     if dataset == "imagenet":
         evals = {"test": DatasetSpec("imagenet", "val", n=n_test, index_range=(25000, 50000), shuffle=True)}
         evals.update({s: DatasetSpec(s, "test", n=n_test, optional=True) for s in IMAGENET_SHIFTS})
         return DatasetSpec("imagenet", "val", n=n_cal, index_range=(0, 25000), shuffle=True), evals
-    raise ValueError(f"unknown study dataset {dataset!r}: use 'demo', 'cifar10', 'cifar10-shared' or 'imagenet'")
+    raise ValueError(f"unknown study dataset {dataset!r}: use 'demo', 'cifar10', 'cifar10-shared', "
+                     "'imagenet' or 'imagenet-shared'")
 
 
 # --------------------------------------------------------------------------------------------
