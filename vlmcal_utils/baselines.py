@@ -4,14 +4,14 @@ Tu et al. compare zero-shot VLMs with ImageNet-trained ResNets and ViTs. This mo
 classifier and computes its 1000-way ImageNet-1k logits on an image dataset, cached on disk.
 
 - ``load_baseline(name, pretrained=True)``: a timm model and its *eval* transform, from timm's
-  own data config (:func:`timm.data.resolve_data_config` + :func:`timm.data.create_transform`:
+  own data config (``timm.data.resolve_data_config`` + ``timm.data.create_transform``:
   the resize, crop, interpolation and normalisation the weights were trained with).
   ``pretrained``: ``True`` (download timm's weights, needs internet), ``False`` (random, unseeded)
   or a local ``.safetensors`` file (e.g. from :func:`save_random_baseline`, or weights downloaded
   elsewhere).
 - ``baseline_logits(model, preprocess, dataset)``: ``(logits, labels)``: float32 ``(N, 1000)``
   logits over the ImageNet-1k classes (index order = sorted WordNet ids, as timm and
-  :data:`vlmcal_utils.zeroshot.IMAGENET_CLASSNAMES`) and int64 ``(N,)`` labels, cached and
+  ``vlmcal_utils.zeroshot.IMAGENET_CLASSNAMES``) and int64 ``(N,)`` labels, cached and
   resumable through :func:`vlmcal_utils.features.extract_features` (the logits are the cached
   "features").
 - ``imagenet_columns(dataset)``: which of the 1000 columns a dataset's labels index. ImageNet-A
@@ -51,7 +51,7 @@ def check_baseline_name(name: str, pretrained: Any = True) -> None:
     """``ValueError`` (with close matches) unless timm knows ``name``.
 
     A name may carry a pretrained tag (``"resnet50.a1_in1k"``); with ``pretrained=True`` the tag
-    must be one timm has weights for (:func:`timm.list_pretrained`).
+    must be one timm has weights for (``timm.list_pretrained``).
     """
     import timm
 
