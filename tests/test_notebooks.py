@@ -191,19 +191,21 @@ def test_03_empirical_study_real_architecture_plumbing():
 def _check_ctpt(saved: dict, folder: Path) -> dict:
     r = saved["results"]
     assert _all_finite(r["table"]) == []
-    by = {(row["dataset"], row["method"]): row for row in r["table"]}
-    datasets = {d for d, _ in by}
-    assert datasets == set(saved["params"]["datasets"])
+    by = {(row["dataset"], row["init"], row["method"]): row for row in r["table"]}
+    assert {d for d, _, _ in by} == set(saved["params"]["datasets"])
+    assert {i for _, i, _ in by} == set(saved["params"]["inits"])
     n = saved["params"]["n_samples"]
-    for d in datasets:
-        methods = {m for dd, m in by if dd == d}
+    for d, i in {(d, i) for d, i, _ in by}:
+        methods = {m for dd, ii, m in by if (dd, ii) == (d, i)}
         assert {"zero-shot (init)", "+TPT", "+TPT+C-TPT", "TPT+TS (fixed T)", "TPT+TS (fitted T)"} <= methods
         for fixed_or_fitted in ("TPT+TS (fixed T)", "TPT+TS (fitted T)"):
             # temperature scaling after TPT keeps TPT's decisions
-            assert by[d, fixed_or_fitted]["acc"] == pytest.approx(by[d, "+TPT"]["acc"])
-        for row in (by[d, m] for m in methods):
+            assert by[d, i, fixed_or_fitted]["acc"] == pytest.approx(by[d, i, "+TPT"]["acc"])
+        for row in (by[d, i, m] for m in methods):
             assert 0 <= row["acc"] <= 100 and 0 <= row["ece15"] <= 100 and 0 <= row["ece20"] <= 100
-    for run in sorted((folder / "runs").glob("*__test__*.jsonl")):
+    runs = sorted((folder / "runs").glob("*__test__*.jsonl"))
+    assert runs, "no per-sample run files"
+    for run in runs:
         indices = [row["index"] for row in read_jsonl(run)]
         # every test image once: nothing lost, nothing counted twice
         assert len(indices) == len(set(indices)) == n, run.name
@@ -214,9 +216,9 @@ def test_04_ctpt_demo_results():
     saved = ci_results("04_ctpt")
     by = _check_ctpt(saved, REPO_ROOT / "results" / "ci" / "04_ctpt")
     assert saved["results"]["demo"] is True
-    for d in {d for d, _ in by}:
+    for d, i in {(d, i) for d, i, _ in by}:
         # C-TPT maximises text-feature dispersion on top of TPT's entropy
-        assert by[d, "+TPT+C-TPT"]["atfd"] > by[d, "+TPT"]["atfd"], d
+        assert by[d, i, "+TPT+C-TPT"]["atfd"] > by[d, i, "+TPT"]["atfd"], (d, i)
 
 
 def test_04_ctpt_real_architecture_plumbing():

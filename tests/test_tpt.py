@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -331,3 +332,112 @@ def test_short_context_model_and_overrides(tokenizer):
         tpt.PromptLearner(m, tok20, ["a very long class name " * 5])
     with pytest.raises(ValueError, match="empty"):
         tpt.PromptLearner(m, tok20, ["cat", ""])
+
+
+# ------------------------------------------------------------------ prompt ensemble ("Ensemble" init)
+
+TEMPLATES = ["a bad photo of a {}.", "a {} in a video game.", "itap of my {}.", "art of the {}."]
+
+
+def test_template_ctx_init(model, tokenizer, learner):
+    same = tpt.PromptLearner(model, tokenizer, NAMES, ctx_init="a photo of a {}.")
+    assert same.prompt_texts == learner.prompt_texts
+    torch.testing.assert_close(same.ctx_init_state, learner.ctx_init_state)
+    torch.testing.assert_close(tpt.encode_prompts(model, same), tpt.encode_prompts(model, learner))
+    # text after the class name stays fixed; only the words before it are context
+    mid = tpt.PromptLearner(model, tokenizer, NAMES, ctx_init="a {} in a video game.")
+    assert mid.n_ctx == 1 and mid.prompt_texts[2] == "a golden retriever in a video game."
+    ref = model.encode_text(tokenizer(mid.prompt_texts))
+    for truncate in (False, True):
+        for share in (False, True):
+            got = tpt.encode_prompts(model, mid, truncate=truncate, share_prefix=share)
+            torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+    for bad in ["{} in a video game.", "a {} of {}."]:
+        with pytest.raises(ValueError, match="ctx_init template"):
+            tpt.PromptLearner(model, tokenizer, NAMES, ctx_init=bad)
+    # all 80 CLIP templates can be members
+    assert len(tpt.ensemble_templates()) == 80
+    tpt.PromptEnsemble(model, tokenizer, NAMES, tpt.ensemble_templates())
+
+
+@pytest.mark.parametrize("method", ["zeroshot", "tpt", "ctpt"])
+def test_single_member_ensemble_equals_hard_prompt(model, tokenizer, learner, method):
+    ens = tpt.PromptEnsemble(model, tokenizer, NAMES, ["a photo of a"])
+    v = torch.stack([views_for(model, i) for i in range(2)])
+    a = tpt.tpt_predict(model, learner, v, method, tpt.TPTConfig(**CFG))
+    b = tpt.tpt_predict(model, ens, v, method, tpt.TPTConfig(**CFG))
+    assert isinstance(b["ctx"], list) and len(b["ctx"]) == 1
+    torch.testing.assert_close(b["ctx"][0], a["ctx"], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(b["logits"], a["logits"], atol=1e-5, rtol=1e-6)
+    torch.testing.assert_close(b["atfd"], a["atfd"], atol=1e-6, rtol=1e-6)
+
+
+def test_ensemble_features_are_mean_of_normalised_members(model, tokenizer):
+    ens = tpt.PromptEnsemble(model, tokenizer, NAMES, TEMPLATES)
+    members = torch.stack([
+        F.normalize(model.encode_text(tokenizer([t.format(n.replace("_", " ")) for n in NAMES])), dim=-1) for t in TEMPLATES
+    ])
+    mean = members.mean(0)
+    with torch.no_grad():
+        got = tpt.text_features(model, ens)
+    torch.testing.assert_close(got, mean, atol=2e-5, rtol=1e-5)
+    assert float(got.norm(dim=-1).max()) < 0.999  # official: the mean is NOT renormalised
+    renorm = tpt.PromptEnsemble(model, tokenizer, NAMES, TEMPLATES, renormalize=True)
+    torch.testing.assert_close(tpt.text_features(model, renorm), F.normalize(mean, dim=-1), atol=2e-5, rtol=1e-5)
+    # zero-shot with the ensemble: logits and ATFD of exactly those features
+    v = views_for(model, 2)
+    r = tpt.tpt_predict(model, ens, v, "zeroshot")
+    with torch.no_grad():
+        img = F.normalize(model.encode_image(v[:1]), dim=-1)
+    torch.testing.assert_close(r["logits"], (model.logit_scale.exp() * img @ mean.T)[0], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(r["atfd"], tpt.atfd(mean, normalize=False), atol=1e-6, rtol=1e-5)
+    assert not torch.isclose(tpt.atfd(mean, normalize=False), tpt.atfd(mean))  # the option matters
+
+
+def test_ensemble_ctpt_raises_atfd_and_tunes_every_member(model, tokenizer):
+    ens = tpt.PromptEnsemble(model, tokenizer, NAMES, TEMPLATES)
+    v = views_for(model, 0)
+    t = tpt.tpt_predict(model, ens, v, "tpt", tpt.TPTConfig(**CFG))
+    c = tpt.tpt_predict(model, ens, v, "ctpt", tpt.TPTConfig(**CFG, lam=50.0))
+    assert float(c["atfd"]) > float(t["atfd"])
+    for init, a, b in zip(ens.ctx_init_state, t["ctx"], c["ctx"]):
+        assert not torch.allclose(a, init) and not torch.allclose(b, a)  # one loss moves every member
+    torch.testing.assert_close(ens.members[1].ctx.detach(), ens.members[1].ctx_init_state)  # learner untouched
+
+
+def test_ensemble_batched_and_fast_paths_match(model, tokenizer):
+    ens = tpt.PromptEnsemble(model, tokenizer, NAMES, TEMPLATES[:2])
+    vs = torch.stack([views_for(model, i) for i in range(2)])
+    cfg = tpt.TPTConfig(**CFG, steps=2)
+    batched = tpt.tpt_predict(model, ens, vs, "ctpt", cfg)
+    slow = tpt.tpt_predict(model, ens, vs[1], "ctpt", dataclasses.replace(cfg, truncate=False, share_prefix=False))
+    torch.testing.assert_close(batched["logits"][1], slow["logits"], atol=1e-4, rtol=1e-4)
+    for a, b in zip(batched["ctx"], slow["ctx"]):
+        torch.testing.assert_close(a[1], b, atol=1e-5, rtol=1e-4)
+
+
+def test_resume_tells_hard_prompt_and_ensemble_runs_apart(model, tokenizer, tmp_path):
+    data = images(3)
+    hard, ens = tmp_path / "hard.jsonl", tmp_path / "ens.jsonl"
+    run(model, tokenizer, data, "ctpt", hard, indices=[0])
+    run(model, tokenizer, data, "ctpt", ens, indices=[0], ctx_init=TEMPLATES)
+    for path, kw in [(hard, dict(ctx_init=TEMPLATES)), (ens, {}), (ens, dict(ctx_init=TEMPLATES[:3])),
+                     (ens, dict(ctx_init=TEMPLATES, renormalize=True))]:
+        with pytest.raises(ValueError, match="another model or other settings"):
+            run(model, tokenizer, data, "ctpt", path, **kw)
+    rows = run(model, tokenizer, data, "ctpt", ens, ctx_init=TEMPLATES)
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    assert len({r["run"] for r in rows}) == 1
+    assert rows[0]["run"] != tpt.read_results(hard)[0]["run"]
+
+
+def test_ensemble_template_sets(model, tokenizer):
+    assert tpt.ensemble_templates() == tpt.ensemble_templates("clip80")
+    assert tpt.ensemble_templates("tip7") == list(tpt.TIP_TEMPLATES) and len(tpt.TIP_TEMPLATES) == 7
+    tpt.PromptEnsemble(model, tokenizer, NAMES, tpt.ensemble_templates("tip7"))
+    with pytest.raises(ValueError, match="unknown template set"):
+        tpt.ensemble_templates("clip81")
+    with pytest.raises(ValueError, match="exactly one"):
+        tpt.ensemble_templates(["no placeholder"])
+    with pytest.raises(ValueError, match="non-empty list"):
+        tpt.PromptEnsemble(model, tokenizer, NAMES, "a photo of a")

@@ -12,6 +12,10 @@ What runs, per test image (the defaults follow the official code, each is a para
    the token embeddings of ``"a photo of a"`` and are the only thing optimised
    (:class:`PromptLearner`). The text tower runs exactly as ``open_clip.CLIP.encode_text``
    (causal mask, absolute positions, features at the EOT token, then ``text_projection``).
+   C-TPT's second initialisation, "Ensemble", is :class:`PromptEnsemble`: several such
+   learners (default: CLIP's 80 ImageNet templates, :func:`ensemble_templates`) whose
+   normalised class features are averaged; loss and ATFD are computed on that average and one
+   step tunes every member (see the class for what the official code does and what is unconfirmed).
 3. **Confidence selection** (:func:`select_confident`): keep the ``int(V * 0.1)`` views with the
    lowest prediction entropy (6 of 64), chosen at the first step and kept for later steps.
 4. **Loss**: TPT = entropy of the *average probability* of the kept views (:func:`avg_entropy`);
@@ -68,6 +72,10 @@ __all__ = [
     "TPTConfig",
     "check_clip_text_tower",
     "PromptLearner",
+    "PromptEnsemble",
+    "ensemble_templates",
+    "TIP_TEMPLATES",
+    "make_learner",
     "encode_prompts",
     "text_features",
     "atfd",
@@ -146,12 +154,18 @@ class PromptLearner(nn.Module):
         Number of context tokens when ``ctx_init`` is None (random normal init, std 0.02); with
         ``ctx_init`` it is the number of BPE tokens of ``ctx_init`` (4 for "a photo of a").
     ctx_init
-        Words whose token embeddings initialise the context (default ``"a photo of a"``).
+        Words whose token embeddings initialise the context (default ``"a photo of a"``; the
+        prompt is then ``"<ctx> {class}."``), or a template with one ``{}`` such as
+        ``"a {} in a video game."``: the words before ``{}`` become the learnable context and the
+        text after it stays fixed after the class name (``"<ctx> {class} in a video game."``).
+        The template form lets every one of CLIP's 80 ImageNet templates be a member of a
+        :class:`PromptEnsemble`; ``"a photo of a {}."`` gives exactly the plain ``"a photo of a"``.
 
     Notes
     -----
     Buffers: ``tokens`` ``(K, L)``, ``sos`` ``(D,)``, ``suffix`` ``(K, L-1-n, D)`` (class tokens,
-    ".", EOT, padding), ``eot`` ``(K,)`` EOT positions, ``ctx_init_state`` ``(n, D)``.
+    the fixed text after them, EOT, padding), ``eot`` ``(K,)`` EOT positions,
+    ``ctx_init_state`` ``(n, D)``.
     """
 
     def __init__(
@@ -168,6 +182,17 @@ class PromptLearner(nn.Module):
             raise ValueError("classnames is empty: pass one name per class")
         device = _model_device(model)
         emb = model.token_embedding
+        after = "."  # fixed text after the class name
+        if ctx_init and "{}" in ctx_init:
+            if ctx_init.count("{}") != 1:
+                raise ValueError(f"ctx_init template {ctx_init!r} must contain exactly one '{{}}' (the class name)")
+            ctx_init, after = ctx_init.split("{}")
+            if not ctx_init.strip():
+                raise ValueError(
+                    f"ctx_init template {ctx_init + '{}' + after!r} has no words before '{{}}': TPT tunes the "
+                    "words in front of the class name, so use a template such as 'a photo of a {}.'"
+                )
+            after = after.rstrip()
         with torch.no_grad():
             if ctx_init:
                 ctx_init = ctx_init.replace("_", " ").strip()
@@ -183,13 +208,14 @@ class PromptLearner(nn.Module):
                 ctx_vectors = (torch.randn(n_ctx, emb.weight.shape[1], generator=g) * 0.02).to(device)
                 prefix_text = " ".join(["X"] * n_ctx)
             names = [c.replace("_", " ") for c in classnames]
-            self.prompt_texts = [f"{prefix_text} {n}." for n in names]
+            self.prompt_texts = [f"{prefix_text} {n}{after}" for n in names]
+            n_after = int(tokenizer([after.strip()])[0].argmax()) - 1 if after.strip() else 0
             tokens = tokenizer(self.prompt_texts).to(device)
             embedded = emb(tokens).float()
         eot = tokens.argmax(dim=-1)
         if ctx_init and not torch.equal(tokens[:, 1 : 1 + n_ctx], init_tokens[:, 1 : 1 + n_ctx].expand(len(tokens), -1)):
             raise ValueError(f"the tokens of {ctx_init!r} change when a class name follows; use another ctx_init")
-        if int(eot.min()) < n_ctx + 3:  # SOS + ctx + >= 1 class token + "." + EOT
+        if int(eot.min()) < n_ctx + 2 + n_after:  # SOS + ctx + >= 1 class token + fixed text + EOT
             raise ValueError("a prompt has no class tokens after the context: some class name is empty")
         if int(eot.max()) >= tokens.shape[1] - 1 and (tokens[:, -1] != 0).any():
             raise ValueError(
@@ -223,6 +249,124 @@ class PromptLearner(nn.Module):
         sos = self.sos.to(c.dtype).expand(B, K, 1, -1)
         out = torch.cat([sos, c.unsqueeze(1).expand(B, K, -1, -1), self.suffix.to(c.dtype).expand(B, -1, -1, -1)], dim=2)
         return out[0] if single else out
+
+
+class PromptEnsemble(nn.Module):
+    """Several prompt learners tuned together; the class features are their average ("Ensemble").
+
+    C-TPT's Tables 1-2 report every model twice: ``HardPrompt`` (context initialised from
+    "a photo of a") and ``Ensemble``. What the official code does, as far as it is public:
+
+    - ``hee-suk-yoon/C-TPT``, ``clip/custom_clip.py``, ``ClipTestTimeTuning.get_text_features``
+      (inherited unchanged from TPT, ``azshue/TPT``, same file) collects the L2-normalised class
+      features of each prompt learner in a list, stacks them and returns their **plain mean —
+      not renormalised**. ``inference`` uses that mean both for the logits
+      (``logit_scale.exp() * image_features @ text_features.t()``) and for C-TPT's ATFD
+      (``text_features - text_features.mean(0)``, L2 norm, mean over classes). TPT's
+      entropy and ``-lambda * ATFD`` are therefore computed on the *ensemble's* features and one
+      AdamW step updates every member's context from that single loss
+      (``tpt_classification.py``, ``test_time_tuning``: one optimiser over
+      ``model.prompt_learner.parameters()``).
+    - The released code builds that list from **one** learner only; the code that built the
+      Ensemble members is not released, and neither the README nor the scripts say which
+      prompts they were. Not confirmed, therefore: the member prompts. The paper's Ensemble
+      zero-shot accuracies on ImageNet (ViT-B/16 68.2, RN50 59.7) are close to those CLIP's
+      80 ImageNet templates give, so the default members here
+      (:func:`ensemble_templates`) are those 80 templates, each with its words before the class
+      name as a learnable context (:class:`PromptLearner`'s template form).
+
+    ``renormalize=True`` L2-normalises the mean again (CLIP's own zero-shot prompt ensemble
+    does); the default ``False`` follows the official function above. Only the confidence
+    changes (the mean's norm is below 1, a lower effective logit scale), not the argmax.
+
+    Context tensors are a list with one ``(n_m, D)`` (or ``(B, n_m, D)``) tensor per member;
+    members may have different ``n_m``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Callable,
+        classnames: Sequence[str],
+        ctx_inits: Sequence[str],
+        renormalize: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(ctx_inits, str) or len(ctx_inits) == 0 or not all(isinstance(c, str) and c.strip() for c in ctx_inits):
+            raise ValueError(
+                "ctx_inits must be a non-empty list of context words or templates, e.g. "
+                "['a photo of a', 'a bad photo of the {}.']; for one prompt use PromptLearner"
+            )
+        self.members = nn.ModuleList(PromptLearner(model, tokenizer, classnames, ctx_init=c) for c in ctx_inits)
+        self.ctx_inits = list(ctx_inits)
+        self.renormalize = bool(renormalize)
+        self.classnames = list(classnames)
+
+    @property
+    def n_classes(self) -> int:
+        return self.members[0].n_classes
+
+    @property
+    def ctx_init_state(self) -> list[torch.Tensor]:
+        return [m.ctx_init_state for m in self.members]
+
+    @property
+    def ctx(self) -> list[torch.Tensor]:
+        return [m.ctx for m in self.members]
+
+    @torch.no_grad()
+    def reset(self) -> None:
+        for m in self.members:
+            m.reset()
+
+
+#: The 7 templates TPT's ``data/imagnet_prompts.py`` (``tip_imagenet_templates``, from Tip-Adapter)
+#: ships next to CLIP's 80; C-TPT imports its class names from that file. A cheaper candidate for
+#: the paper's unconfirmed Ensemble members (7x the text-tower cost of one prompt instead of 80x).
+TIP_TEMPLATES = (
+    "a bad photo of the {}.", "a {} in a video game.", "a origami {}.", "a photo of the small {}.",
+    "art of the {}.", "a photo of the large {}.", "itap of a {}.",
+)
+
+
+def ensemble_templates(templates: Iterable[Any] | str | None = None) -> list[str]:
+    """Prompt templates as ``"... {} ..."`` strings.
+
+    ``None`` or ``"clip80"``: CLIP's 80 ImageNet templates (the default Ensemble); ``"tip7"``:
+    :data:`TIP_TEMPLATES`; or your own iterable of strings/callables. open_clip stores CLIP's
+    templates as callables ``classname -> str``; they become strings by calling them with
+    ``"{}"``. Each string can be a :class:`PromptLearner` ``ctx_init``. Cost: every member is a
+    full set of ``K`` prompts through the text tower, with gradients, in one graph — 80 members
+    on 1000 ImageNet classes need about 80x the memory and time of one prompt.
+    """
+    from vlmcal_utils.zeroshot import OPENAI_IMAGENET_TEMPLATES
+
+    named = {"clip80": OPENAI_IMAGENET_TEMPLATES, "tip7": TIP_TEMPLATES}
+    if templates is None:
+        templates = "clip80"
+    if isinstance(templates, str):
+        if templates not in named:
+            raise ValueError(f"unknown template set {templates!r}; choose one of {sorted(named)} or pass a list of templates")
+        templates = named[templates]
+    out = [t if isinstance(t, str) else t("{}") for t in templates]
+    bad = [t for t in out if t.count("{}") != 1]
+    if bad:
+        raise ValueError(f"templates must contain exactly one '{{}}' for the class name; these do not: {bad}")
+    return out
+
+
+def make_learner(
+    model: nn.Module,
+    tokenizer: Callable,
+    classnames: Sequence[str],
+    ctx_init: str | Sequence[str] | None = "a photo of a",
+    n_ctx: int = 4,
+    renormalize: bool = False,
+) -> "PromptLearner | PromptEnsemble":
+    """A :class:`PromptLearner` for a string (or None: random context), a :class:`PromptEnsemble` for a list."""
+    if ctx_init is None or isinstance(ctx_init, str):
+        return PromptLearner(model, tokenizer, classnames, n_ctx=n_ctx, ctx_init=ctx_init)
+    return PromptEnsemble(model, tokenizer, classnames, list(ctx_init), renormalize=renormalize)
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,8 +469,21 @@ def encode_prompts(
 
 
 def text_features(model, learner, ctx=None, truncate=True, share_prefix=True) -> torch.Tensor:
-    """L2-normalised :func:`encode_prompts`."""
-    return F.normalize(encode_prompts(model, learner, ctx, truncate, share_prefix), dim=-1)
+    """The class features the logits use, float32 ``(K, E)`` or ``(B, K, E)``.
+
+    :class:`PromptLearner`: the L2-normalised :func:`encode_prompts`. :class:`PromptEnsemble`:
+    the mean over members of their L2-normalised features (``ctx`` then is a list with one
+    context per member, default the members' own), renormalised only if the ensemble says so.
+    """
+    if isinstance(learner, PromptEnsemble):
+        ctxs = learner.ctx if ctx is None else list(ctx)
+        if len(ctxs) != len(learner.members):
+            raise ValueError(f"the ensemble has {len(learner.members)} members but {len(ctxs)} contexts were passed")
+        feats = torch.stack(
+            [text_features(model, m, c, truncate, share_prefix) for m, c in zip(learner.members, ctxs)]
+        ).mean(0)
+        return F.normalize(feats, dim=-1) if learner.renormalize else feats
+    return F.normalize(encode_prompts(model, learner, ctx, truncate, share_prefix).float(), dim=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,16 +491,18 @@ def text_features(model, learner, ctx=None, truncate=True, share_prefix=True) ->
 # --------------------------------------------------------------------------------------------
 
 
-def atfd(text_features: torch.Tensor, squared: bool = False) -> torch.Tensor:
+def atfd(text_features: torch.Tensor, squared: bool = False, normalize: bool = True) -> torch.Tensor:
     """Average text feature dispersion (C-TPT): mean over classes of ``||t_k - mean_j t_j||``.
 
     ``text_features``: ``(K, E)`` (returns a differentiable 0-d tensor) or ``(..., K, E)``
-    (returns ``(...)``). Rows are L2-normalised first, as in the official code.
-    ``squared=True`` averages squared distances (the form some slides write).
+    (returns ``(...)``). Rows are L2-normalised first (``normalize=True``), as the official
+    code's features are for one prompt; ``normalize=False`` takes the features as they are,
+    which is what the official code does for a prompt ensemble (the not renormalised mean, see
+    :class:`PromptEnsemble`). ``squared=True`` averages squared distances (some slides' form).
     """
     if text_features.dim() < 2 or text_features.shape[-2] < 1:
         raise ValueError(f"text_features must be (..., K, E), got shape {tuple(text_features.shape)}")
-    t = F.normalize(text_features.float(), dim=-1)
+    t = F.normalize(text_features.float(), dim=-1) if normalize else text_features.float()
     d = t - t.mean(dim=-2, keepdim=True)
     dist2 = (d * d).sum(-1)
     return dist2.mean(-1) if squared else torch.linalg.vector_norm(d, dim=-1).mean(-1)
@@ -548,8 +707,8 @@ def _autocast(device: torch.device, amp: str | None):
 
 
 def _logits(model, img_feats: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
-    """``(B, V, E) x (B, K, E) -> (B, V, K)`` with the model's scale (and bias)."""
-    out = model.logit_scale.exp() * torch.einsum("bve,bke->bvk", img_feats.float(), F.normalize(txt.float(), dim=-1))
+    """``(B, V, E) x (B, K, E) -> (B, V, K)`` with the model's scale (and bias); ``txt`` from :func:`text_features`."""
+    out = model.logit_scale.exp() * torch.einsum("bve,bke->bvk", img_feats.float(), txt.float())
     if getattr(model, "logit_bias", None) is not None:
         out = out + model.logit_bias
     return out
@@ -569,9 +728,11 @@ def tpt_predict(
     together (each with its own context; the loss is the sum over images). ``method``:
     ``"zeroshot"`` (no tuning), ``"tpt"``, ``"ctpt"`` (``"tpt+ts"`` is ``"tpt"`` here; the runner
     divides by the temperature). Returns float32 CPU tensors: ``logits (B, K)`` (view 0, tuned
-    prompt), ``atfd (B,)`` (of the tuned prompt's features), ``ctx (B, n, D)``; ``B`` squeezed for
-    a single image. The learner's own ``ctx`` is not modified. ``overrides`` replace fields of
-    ``cfg``, e.g. ``tpt_predict(model, learner, views, "ctpt", lam=20.0, steps=2)``.
+    prompt), ``atfd (B,)`` (of the tuned prompt's features), ``ctx (B, n, D)`` (a
+    :class:`PromptEnsemble`: a list, one per member); ``B`` squeezed for a single image.
+    With an ensemble the entropy and ATFD are those of the ensemble's features
+    (:func:`text_features`) and the step updates every member. The learner's own ``ctx`` is
+    not modified. ``overrides`` replace fields of ``cfg``, e.g. ``tpt_predict(model, learner, views, "ctpt", lam=20.0, steps=2)``.
     """
     cfg = dataclasses.replace(cfg or TPTConfig(), **overrides)
     if method not in METHODS:
@@ -594,31 +755,43 @@ def tpt_predict(
     tuning = method != "zeroshot" and cfg.steps > 0
     # zero-shot needs only view 0; otherwise all views once (cached) or per forward (straightforward)
     cached = image_feats(slice(None) if tuning else slice(0, 1)) if cfg.cache_image_features else None
-    ctx = nn.Parameter(learner.ctx_init_state.detach().clone().unsqueeze(0).repeat(B, 1, 1))
+    ensemble = isinstance(learner, PromptEnsemble)
+    states = learner.ctx_init_state if ensemble else [learner.ctx_init_state]
+    ctxs = [nn.Parameter(s.detach().clone().unsqueeze(0).repeat(B, 1, 1)) for s in states]
+
+    def class_feats(cs: list[torch.Tensor]) -> torch.Tensor:
+        return text_features(model, learner, cs if ensemble else cs[0], **enc)
+
     if tuning:
-        opt = torch.optim.AdamW([ctx], lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # one optimiser over all members: AdamW acts per element, as per-member optimisers would
+        opt = torch.optim.AdamW(ctxs, lr=cfg.lr, weight_decay=cfg.weight_decay)
         idx = None
         for _ in range(cfg.steps):
             feats = cached if cached is not None else image_feats(slice(None))
             with _autocast(device, cfg.amp):
-                txt = encode_prompts(model, learner, ctx, **enc)
+                txt = class_feats(ctxs)
             logits = _logits(model, feats, txt)
             if idx is None:
                 sel, idx = select_confident(logits.detach(), cfg.selection)
             sel = torch.gather(logits, 1, idx.unsqueeze(-1).expand(*idx.shape, logits.shape[-1]))
             loss = avg_entropy(sel)
             if method == "ctpt":
-                loss = loss - cfg.lam * atfd(txt)
+                loss = loss - cfg.lam * atfd(txt, normalize=False)  # txt: the final class features
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()
     with torch.no_grad():
         f0 = cached[:, :1] if cached is not None else image_feats(slice(0, 1))
         with _autocast(device, cfg.amp):
-            txt = encode_prompts(model, learner, ctx.detach(), **enc)
+            txt = class_feats([c.detach() for c in ctxs])
         logits = _logits(model, f0, txt)[:, 0]
-        out = {"logits": logits.float().cpu(), "atfd": atfd(txt).float().cpu(), "ctx": ctx.detach().float().cpu()}
-    return {k: t[0] for k, t in out.items()} if single else out
+        ctx_out = [c.detach().float().cpu() for c in ctxs]
+        if single:
+            ctx_out = [c[0] for c in ctx_out]
+        out = {"logits": logits.float().cpu(), "atfd": atfd(txt, normalize=False).float().cpu()}
+    out = {k: t[0] for k, t in out.items()} if single else out
+    out["ctx"] = ctx_out if ensemble else ctx_out[0]
+    return out
 
 
 def official_temperature(model: nn.Module) -> float:
@@ -693,8 +866,9 @@ def run_tpt(
     indices: Iterable[int] | None = None,
     n_views: int = 64,
     augmix: bool = False,
-    ctx_init: str | None = "a photo of a",
+    ctx_init: str | Sequence[str] | None = "a photo of a",
     n_ctx: int = 4,
+    renormalize: bool = False,
     cfg: TPTConfig | None = None,
     temperature: float | None = None,
     batch_size: int = 1,
@@ -710,7 +884,9 @@ def run_tpt(
     so a killed run resumes without losing or double-counting a sample. ``"tpt+ts"`` runs TPT and
     divides the stored logits by ``temperature`` (default :func:`official_temperature`); fit your
     own with :func:`vlmcal_utils.temperature.fit_temperature` on TPT logits of labelled images.
-    Returns all rows, sorted by index.
+    ``ctx_init``: a string (one prompt; see :class:`PromptLearner`) or a list of them (a
+    :class:`PromptEnsemble`, e.g. ``ensemble_templates()``; ``renormalize`` is its option);
+    both enter the run's fingerprint. Returns all rows, sorted by index.
     """
     from tqdm.auto import tqdm
 
@@ -722,7 +898,7 @@ def run_tpt(
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    learner = PromptLearner(model, tokenizer, classnames, n_ctx=n_ctx, ctx_init=ctx_init)
+    learner = make_learner(model, tokenizer, classnames, ctx_init, n_ctx=n_ctx, renormalize=renormalize)
     pp = preprocess_config(model)
     T = 1.0
     if method == "tpt+ts":
@@ -742,6 +918,8 @@ def run_tpt(
         "n_ctx": n_ctx, "temperature": T, "seed": seed,
         **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in speed_options},
     }
+    if isinstance(learner, PromptEnsemble):  # (kept out for one prompt: older runs stay resumable)
+        settings.update(ctx_init=list(ctx_init), ensemble_renormalize=learner.renormalize)
     fingerprint = run_fingerprint(model, classnames, settings)
     foreign = {r.get("run") for r in done_rows} - {fingerprint}
     if foreign:
