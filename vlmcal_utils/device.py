@@ -1,4 +1,4 @@
-"""Device selection: CUDA when present, else the CPU — and say which."""
+"""Device and precision: CUDA when present, else the CPU (and say which); the model's device; AMP."""
 
 from __future__ import annotations
 
@@ -44,3 +44,48 @@ def get_device(prefer: str = "auto", verbose: bool = True) -> torch.device:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
         print(f"vlmcal_utils: computing on {device} ({name})")
     return device
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (CPU for a model without parameters)."""
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+AMP_CHOICES = ("auto", "bf16", "fp16", None)
+
+
+def amp_dtype(device: torch.device, amp: str | None = "auto") -> torch.dtype | None:
+    """The autocast dtype for ``device``, or ``None`` for full precision.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the model runs. Mixed precision is used on CUDA only: CPU autocast (bf16) changes
+        the numbers for little speed-up on the CPUs this project targets.
+    amp : {"auto", "bf16", "fp16", None}
+        ``"auto"``: bf16 where the GPU supports it (Ampere and newer), else fp16 (a Colab T4 has
+        no bf16 tensor cores). ``None``: full precision.
+
+    Returns
+    -------
+    torch.dtype or None
+    """
+    if amp not in AMP_CHOICES:
+        raise ValueError(f"amp must be one of {AMP_CHOICES}, got {amp!r}")
+    if amp is None or torch.device(device).type != "cuda":
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def autocast(device: torch.device, amp: str | None = "auto"):
+    """An autocast context for ``device`` with the dtype of :func:`amp_dtype` (off when ``None``)."""
+    dtype = amp_dtype(device, amp)
+    device = torch.device(device)
+    if dtype is None:
+        return torch.autocast(device_type=device.type, enabled=False)
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -31,6 +31,17 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from vlmcal_utils.checks import (
+    check_choice,
+    check_n_bins,
+    confidence_arrays,
+    float_matrix,
+    labels_array,
+    logits_array,
+    probs_array,
+    to_numpy,
+)
+
 __all__ = [
     "BINNINGS",
     "softmax",
@@ -50,138 +61,6 @@ __all__ = [
 ]
 
 BINNINGS = ("equal_width", "equal_mass")
-_PROB_SUM_TOL = 1e-3
-
-
-# --------------------------------------------------------------------------------------------
-# Input conversion and validation (shared with temperature.py and plots.py)
-# --------------------------------------------------------------------------------------------
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    """Convert numpy / torch / list input to a numpy array without changing its kind."""
-    if x is None:
-        raise ValueError(f"{name} is None: pass an array or tensor")
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype == object:
-        raise ValueError(f"{name} must be a numeric array, got dtype object")
-    return arr
-
-
-def _float_matrix(x: Any, name: str) -> np.ndarray:
-    """(N, K) finite float64 array, N > 0, K > 0."""
-    arr = _to_numpy(x, name)
-    if arr.ndim != 2:
-        raise ValueError(
-            f"{name} must be (N, K) (one row per sample, one column per class), got shape "
-            f"{arr.shape}. For top-label data (confidence + correctness) use ece_from_confidence."
-        )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}): need at least one sample and class")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).any(axis=1).sum())
-        raise ValueError(f"{name} contains NaN or inf in {bad} row(s): remove or fix those samples")
-    return arr
-
-
-def _logits_array(logits: Any, name: str = "logits") -> np.ndarray:
-    """Validated (N, K) float64 logits."""
-    return _float_matrix(logits, name)
-
-
-def _probs_array(probs: Any, name: str = "probs") -> np.ndarray:
-    """Validated (N, K) float64 probabilities (non-negative, rows summing to 1 within 1e-3)."""
-    arr = _float_matrix(probs, name)
-    if (arr < -_PROB_SUM_TOL).any() or (arr > 1 + _PROB_SUM_TOL).any():
-        raise ValueError(
-            f"{name} has values outside [0, 1] (min {arr.min():.4g}, max {arr.max():.4g}): "
-            "these look like logits — pass softmax(logits)"
-        )
-    row_err = np.abs(arr.sum(axis=1) - 1.0)
-    if (row_err > _PROB_SUM_TOL).any():
-        worst = int(row_err.argmax())
-        raise ValueError(
-            f"{name} rows must sum to 1 (tolerance {_PROB_SUM_TOL}); row {worst} sums to "
-            f"{arr[worst].sum():.6g} and {int((row_err > _PROB_SUM_TOL).sum())} row(s) are off — "
-            "pass softmax(logits), not logits or unnormalised scores"
-        )
-    return arr
-
-
-def _labels_array(labels: Any, n: int, k: int | None, name: str = "labels") -> np.ndarray:
-    """Validated (N,) int64 labels in [0, k). Whole-number floats are accepted, fractions are not."""
-    arr = _to_numpy(labels, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (N,) class indices, got shape {arr.shape}")
-    if arr.shape[0] != n:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} entries but there are {n} samples: N must match"
-        )
-    if arr.dtype == bool:
-        arr = arr.astype(np.int64)
-    elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
-            raise ValueError(
-                f"{name} must be integer class indices, got non-integer values "
-                "(e.g. soft labels or NaN); pass hard labels as ints"
-            )
-        arr = arr.astype(np.int64)
-    elif not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be integer class indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    if k is not None and n > 0 and (arr.min() < 0 or arr.max() >= k):
-        raise ValueError(
-            f"{name} must lie in [0, {k}) for K={k} classes, got min {arr.min()} and max "
-            f"{arr.max()}"
-        )
-    return arr
-
-
-def _check_n_bins(n_bins: Any) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
-    return int(n_bins)
-
-
-def _check_binning(binning: str) -> str:
-    if binning not in BINNINGS:
-        raise ValueError(f"unknown binning {binning!r}; choose one of {BINNINGS}")
-    return binning
-
-
-def _confidence_arrays(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validated top-label inputs: (N,) confidences in [0, 1] and (N,) 0/1 correctness."""
-    conf = _to_numpy(confidence, "confidence")
-    corr = _to_numpy(correct, "correct")
-    if conf.ndim != 1:
-        raise ValueError(
-            f"confidence must be 1-D (N,), got shape {conf.shape}; for (N, K) probabilities use ece()"
-        )
-    if conf.shape[0] == 0:
-        raise ValueError("confidence is empty: need at least one sample")
-    if corr.shape != conf.shape:
-        raise ValueError(
-            f"correct has shape {corr.shape} but confidence has {conf.shape}: N must match"
-        )
-    if not (np.issubdtype(conf.dtype, np.floating) or np.issubdtype(conf.dtype, np.integer)):
-        raise ValueError(f"confidence must hold real numbers, got dtype {conf.dtype}")
-    conf = conf.astype(np.float64)
-    if not np.isfinite(conf).all():
-        raise ValueError("confidence contains NaN or inf")
-    if (conf < 0).any() or (conf > 1).any():
-        raise ValueError(
-            f"confidence must lie in [0, 1], got min {conf.min():.4g}, max {conf.max():.4g}: "
-            "pass the max of softmax(logits)"
-        )
-    corr_f = corr.astype(np.float64)
-    if not np.isin(corr_f, (0.0, 1.0)).all():
-        raise ValueError("correct must be boolean or 0/1 (prediction == label)")
-    return conf, corr_f
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +70,7 @@ def _confidence_arrays(confidence: Any, correct: Any) -> tuple[np.ndarray, np.nd
 
 def log_softmax(logits: Any) -> np.ndarray:
     """Row-wise log-softmax of (N, K) logits, computed stably (max-shifted log-sum-exp)."""
-    z = _logits_array(logits)
+    z = logits_array(logits)
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
@@ -206,16 +85,16 @@ def confidence_and_correct(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndar
 
     ``correct`` is returned as float64 0/1 so that it can be averaged directly.
     """
-    p = _probs_array(probs)
-    y = _labels_array(labels, p.shape[0], p.shape[1])
+    p = probs_array(probs)
+    y = labels_array(labels, p.shape[0], p.shape[1])
     # Rows are validated to sum to 1 within 1e-3, so clipping only removes rounding excess.
     return np.clip(p.max(axis=1), 0.0, 1.0), (p.argmax(axis=1) == y).astype(np.float64)
 
 
 def accuracy(probs_or_logits: Any, labels: Any) -> float:
     """Top-1 accuracy of (N, K) probabilities or logits (argmax is the same for both)."""
-    s = _float_matrix(probs_or_logits, "probs_or_logits")
-    y = _labels_array(labels, s.shape[0], s.shape[1])
+    s = float_matrix(probs_or_logits, "probs_or_logits")
+    y = labels_array(labels, s.shape[0], s.shape[1])
     return float((s.argmax(axis=1) == y).mean())
 
 
@@ -229,8 +108,8 @@ def _bin_stats(conf: np.ndarray, corr: np.ndarray, n_bins: int, binning: str) ->
 
     Plain numpy arrays (no DataFrame) so that ECE inside a bootstrap loop stays fast.
     """
-    n_bins = _check_n_bins(n_bins)
-    binning = _check_binning(binning)
+    n_bins = check_n_bins(n_bins)
+    binning = check_choice(binning, BINNINGS, "binning")
     if binning == "equal_width":
         edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
         # side="left" puts conf == hi into the bin ending at hi: bins are (lo, hi].
@@ -287,7 +166,7 @@ def reliability_bins_from_confidence(
     confidence``; negative means overconfident). Empty bins have count 0 and NaN accuracy,
     confidence and gap.
     """
-    conf, corr = _confidence_arrays(confidence, correct)
+    conf, corr = confidence_arrays(confidence, correct)
     return _bin_table(conf, corr, n_bins, binning)
 
 
@@ -295,8 +174,8 @@ def reliability_bins(
     probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width"
 ) -> pd.DataFrame:
     """Reliability table of (N, K) probabilities: see :func:`reliability_bins_from_confidence`."""
-    _check_n_bins(n_bins)
-    _check_binning(binning)
+    check_n_bins(n_bins)
+    check_choice(binning, BINNINGS, "binning")
     conf, corr = confidence_and_correct(probs, labels)
     return _bin_table(conf, corr, n_bins, binning)
 
@@ -310,7 +189,7 @@ def ece_from_confidence(
     confidence: Any, correct: Any, n_bins: int = 15, binning: str = "equal_width"
 ) -> float:
     """Top-label ECE from (N,) confidences and (N,) correctness (bool or 0/1). In [0, 1]."""
-    conf, corr = _confidence_arrays(confidence, correct)
+    conf, corr = confidence_arrays(confidence, correct)
     return _ece_from_stats(_bin_stats(conf, corr, n_bins, binning))
 
 
@@ -320,8 +199,8 @@ def ece(probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width")
     ``ECE = sum_m |G_m| / N * |acc(G_m) - conf(G_m)|`` with the bins described in the module
     docstring. ``binning="equal_mass"`` gives the adaptive ECE.
     """
-    _check_n_bins(n_bins)
-    _check_binning(binning)
+    check_n_bins(n_bins)
+    check_choice(binning, BINNINGS, "binning")
     conf, corr = confidence_and_correct(probs, labels)
     return _ece_from_stats(_bin_stats(conf, corr, n_bins, binning))
 
@@ -330,14 +209,14 @@ def mce_from_confidence(
     confidence: Any, correct: Any, n_bins: int = 15, binning: str = "equal_width"
 ) -> float:
     """Maximum calibration error (largest ``|acc - conf|`` over non-empty bins) from top-label data."""
-    conf, corr = _confidence_arrays(confidence, correct)
+    conf, corr = confidence_arrays(confidence, correct)
     return _mce_from_stats(_bin_stats(conf, corr, n_bins, binning))
 
 
 def mce(probs: Any, labels: Any, n_bins: int = 15, binning: str = "equal_width") -> float:
     """Maximum calibration error of (N, K) probabilities: max over non-empty bins of ``|acc - conf|``."""
-    _check_n_bins(n_bins)
-    _check_binning(binning)
+    check_n_bins(n_bins)
+    check_choice(binning, BINNINGS, "binning")
     conf, corr = confidence_and_correct(probs, labels)
     return _mce_from_stats(_bin_stats(conf, corr, n_bins, binning))
 
@@ -352,10 +231,10 @@ def classwise_ece(
     unweighted mean over all K classes (classes that never occur still count: their ECE measures
     how much probability they were given). In [0, 1].
     """
-    p = _probs_array(probs)
-    y = _labels_array(labels, p.shape[0], p.shape[1])
-    _check_n_bins(n_bins)
-    _check_binning(binning)
+    p = probs_array(probs)
+    y = labels_array(labels, p.shape[0], p.shape[1])
+    check_n_bins(n_bins)
+    check_choice(binning, BINNINGS, "binning")
     # Probabilities may exceed [0, 1] by rounding (validated within 1e-3): clip for binning.
     p = np.clip(p, 0.0, 1.0)
     per_class = [
@@ -377,7 +256,7 @@ def nll(logits: Any, labels: Any) -> float:
     ``p`` pass ``np.log(p)`` (softmax of log-probabilities gives back ``p``).
     """
     logp = log_softmax(logits)
-    y = _labels_array(labels, logp.shape[0], logp.shape[1])
+    y = labels_array(labels, logp.shape[0], logp.shape[1])
     return float(-logp[np.arange(logp.shape[0]), y].mean())
 
 
@@ -388,8 +267,8 @@ def brier(probs: Any, labels: Any) -> float:
     over classes; sklearn's ``brier_score_loss`` is binary only) or report only the top-label
     term; torchmetrics 1.9 has no multiclass Brier score.
     """
-    p = _probs_array(probs)
-    y = _labels_array(labels, p.shape[0], p.shape[1])
+    p = probs_array(probs)
+    y = labels_array(labels, p.shape[0], p.shape[1])
     onehot = np.zeros_like(p)
     onehot[np.arange(p.shape[0]), y] = 1.0
     return float(((p - onehot) ** 2).sum(axis=1).mean())
@@ -423,7 +302,7 @@ def bootstrap_ci(
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), e.g. 0.05 for a 95 % interval; got {alpha!r}")
-    arrs = [_to_numpy(a, f"array {i}") for i, a in enumerate(arrays)]
+    arrs = [to_numpy(a, f"array {i}") for i, a in enumerate(arrays)]
     n = arrs[0].shape[0] if arrs[0].ndim else 0
     if n == 0:
         raise ValueError("bootstrap_ci: the arrays are empty")

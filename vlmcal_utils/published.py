@@ -44,6 +44,7 @@ source, and they are available through ``$VLMCAL_SHARED`` only.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -225,7 +226,10 @@ class PublishedLogits:
     """One published-logits file: its sources (repository at a pinned commit) and content hash.
 
     ``converter`` names an entry of :data:`CONVERTERS` (``None``: shared copy only); ``meta`` is
-    the metadata a converted file carries (it is part of the hash).
+    the metadata a converted file carries (it is part of the hash). ``model`` (a display name such
+    as ``"CLIP ViT-B/32"``), ``dataset`` (``"CIFAR-10"``, ``"CIFAR-100"``, ``"DermaMNIST"``,
+    ``"ImageNet"``) and ``family`` (``"vlm"``, ``"baseline"`` or ``"toplabel"``) are how the
+    chapters name and group the files: this registry is the only list of them.
     """
 
     name: str
@@ -235,6 +239,14 @@ class PublishedLogits:
     sha256: str
     converter: str | None = None
     meta: dict = field(default_factory=dict, hash=False, compare=False)
+    model: str = ""
+    dataset: str = ""
+    family: str = "baseline"
+
+    @property
+    def filename(self) -> str:
+        """The file's name in ``$VLMCAL_SHARED/data/logits`` and in the download cache."""
+        return f"{self.name}.npz"
 
     @property
     def source_urls(self) -> list[str]:
@@ -354,7 +366,34 @@ _ENTRIES = [
 ]
 
 #: name (the ``.npz`` stem in ``$VLMCAL_SHARED/data/logits``) -> :class:`PublishedLogits`
+_LABELS = {  # name -> (model, dataset, family): how the chapters show each file
+    "clip_dermamnist_zeroshot": ('CLIP ViT-B/32', 'DermaMNIST', 'vlm'),
+    "biomedclip_dermamnist_zeroshot": ('BiomedCLIP', 'DermaMNIST', 'vlm'),
+    "siglip_dermamnist_zeroshot": ('SigLIP ViT-B/16', 'DermaMNIST', 'vlm'),
+    "siglip2_dermamnist_zeroshot": ('SigLIP2 ViT-B/16', 'DermaMNIST', 'vlm'),
+    "netcal_lenet5_cifar10": ('LeNet-5', 'CIFAR-10', 'baseline'),
+    "netcal_wrn16-4_cifar10": ('WRN-16-4', 'CIFAR-10', 'baseline'),
+    "netcal_lenet5_cifar100": ('LeNet-5', 'CIFAR-100', 'baseline'),
+    "netcal_wrn16-4_cifar100": ('WRN-16-4', 'CIFAR-100', 'baseline'),
+    "netcal_densenetbc100_cifar100": ('DenseNet-BC-100', 'CIFAR-100', 'baseline'),
+    "markus93_densenet40_cifar10": ('DenseNet-40', 'CIFAR-10', 'baseline'),
+    "verifiedcal_vgg16_cifar10": ('VGG16', 'CIFAR-10', 'baseline'),
+    "cleanlab_cv_cifar10_test": ('cross-validated CNN (cleanlab)', 'CIFAR-10', 'baseline'),
+    "clip_vitb32_cifar10_zeroshot": ('CLIP ViT-B/32', 'CIFAR-10', 'vlm'),
+    "siglip_b16_cifar10_zeroshot": ('SigLIP ViT-B/16', 'CIFAR-10', 'vlm'),
+    "siglip2_b16_cifar10_zeroshot": ('SigLIP2 ViT-B/16', 'CIFAR-10', 'vlm'),
+    "hollance_imagenet_val_toplabel": ('14 ImageNet CNNs', 'ImageNet', 'toplabel'),
+    "hollance_markus93_cifar_birds_toplabel": ('ResNet-110 / DenseNet-40 (+ birds)', 'CIFAR-10/100', 'toplabel'),
+    "hollance_snacks_toplabel": ('snacks classifiers', 'Snacks', 'toplabel'),
+}
+_ENTRIES = [dataclasses.replace(e, model=_LABELS[e.name][0], dataset=_LABELS[e.name][1], family=_LABELS[e.name][2])
+            for e in _ENTRIES]
 PUBLISHED_LOGITS: dict[str, PublishedLogits] = {entry.name: entry for entry in _ENTRIES}
+
+
+def published_entries(dataset: str | None = None, family: str | None = None) -> list[PublishedLogits]:
+    """Registry entries, in registry order, optionally only one ``dataset`` and/or ``family``."""
+    return [e for e in _ENTRIES if (dataset is None or e.dataset == dataset) and (family is None or e.family == family)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from vlmcal_utils.metrics import _labels_array, _logits_array
+from vlmcal_utils.checks import labels_array, logits_array, looks_like_probabilities
 
 __all__ = ["fit_temperature", "apply_temperature", "TemperatureScaler", "nll_gradient_wrt_T"]
 
@@ -47,12 +47,17 @@ def _check_T(T: Any) -> float:
 def apply_temperature(logits: Any, T: float) -> Any:
     """Return ``logits / T``, of the same type as ``logits`` (numpy in → numpy out, torch → torch)."""
     value = _check_T(T)
+    if isinstance(logits, (list, tuple)):
+        raise ValueError(
+            "apply_temperature needs a numpy array or torch tensor (it returns the same type); "
+            "got a Python list — pass numpy.asarray(logits)"
+        )
     return logits / value
 
 
 def _validated(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    z = _logits_array(logits)
-    y = _labels_array(labels, z.shape[0], z.shape[1])
+    z = logits_array(logits)
+    y = labels_array(labels, z.shape[0], z.shape[1])
     return z, y
 
 
@@ -172,6 +177,14 @@ def fit_temperature(
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise ValueError(f"tol must be a small positive number such as 1e-4, got {tol!r}")
     z, y = _validated(logits, labels)
+    if looks_like_probabilities(z):
+        warnings.warn(
+            "fit_temperature got rows in [0, 1] that sum to 1: these look like probabilities, not "
+            "logits, and the fitted T would be meaningless. Pass logits (or log-probabilities: "
+            "numpy.log(probs) behaves the same under softmax).",
+            UserWarning,
+            stacklevel=2,
+        )
     at_bound = _optimum_at_bound(z, y, lo, hi)
     if at_bound is not None:
         return float(at_bound)

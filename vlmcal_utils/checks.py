@@ -1,0 +1,233 @@
+"""Input validation shared by the whole package: arrays, labels, names, choices.
+
+Every public function of :mod:`vlmcal_utils` that takes user input converts and checks it here, so
+the error a user sees names the argument, says what was wrong and what to pass instead.
+
+Conventions
+-----------
+- Arrays: numpy arrays, torch tensors (any float dtype, including ``bfloat16`` and ``float16``,
+  on any device) and nested lists are accepted; they are returned as numpy arrays. Low-precision
+  floats are widened to float32 first, because numpy has no ``bfloat16``.
+- ``(N, K)`` matrices are returned as finite float64; labels as ``(N,)`` int64 in ``[0, K)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "PROB_SUM_TOL",
+    "to_numpy",
+    "float_matrix",
+    "logits_array",
+    "probs_array",
+    "labels_array",
+    "looks_like_probabilities",
+    "confidence_arrays",
+    "check_n_bins",
+    "check_choice",
+    "check_int",
+    "close_matches",
+    "unknown_name_error",
+    "looks_like_path",
+]
+
+PROB_SUM_TOL = 1e-3
+"""How far a row of probabilities may sum from 1 and still count as probabilities."""
+
+
+def to_numpy(x: Any, name: str) -> np.ndarray:
+    """Convert numpy / torch / list input to a numpy array without changing its kind.
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor
+        The input. Torch tensors are detached and moved to the CPU; ``bfloat16``/``float16``
+        tensors are widened to ``float32`` (numpy cannot hold ``bfloat16``).
+    name : str
+        The argument's name, used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    if x is None:
+        raise ValueError(f"{name} is None: pass an array or tensor")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+        x = x.detach().cpu()
+        if getattr(x, "is_floating_point", lambda: False)() and x.element_size() < 4:
+            x = x.float()
+        x = x.numpy()
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(
+            f"{name} must be a rectangular array (every row the same length): {err}"
+        ) from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be a numeric array, got dtype object (ragged rows or mixed types?)")
+    return arr
+
+
+def float_matrix(x: Any, name: str) -> np.ndarray:
+    """Validated ``(N, K)`` finite float64 array with ``N > 0`` and ``K > 0``."""
+    arr = to_numpy(x, name)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be (N, K) (one row per sample, one column per class), got shape "
+            f"{arr.shape}. For top-label data (confidence + correctness) use ece_from_confidence."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): need at least one sample and class")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).any(axis=1).sum())
+        raise ValueError(f"{name} contains NaN or inf in {bad} row(s): remove or fix those samples")
+    return arr
+
+
+def logits_array(logits: Any, name: str = "logits") -> np.ndarray:
+    """Validated ``(N, K)`` float64 logits (any finite real scores)."""
+    return float_matrix(logits, name)
+
+
+def looks_like_probabilities(arr: np.ndarray) -> bool:
+    """True when every row of a float ``(N, K)`` array lies in ``[0, 1]`` and sums to 1."""
+    return bool(
+        arr.shape[1] > 1
+        and (arr >= 0).all()
+        and (arr <= 1).all()
+        and np.allclose(arr.sum(axis=1), 1.0, atol=PROB_SUM_TOL)
+    )
+
+
+def probs_array(probs: Any, name: str = "probs") -> np.ndarray:
+    """Validated ``(N, K)`` float64 probabilities (in ``[0, 1]``, rows summing to 1 within 1e-3)."""
+    arr = float_matrix(probs, name)
+    if (arr < -PROB_SUM_TOL).any() or (arr > 1 + PROB_SUM_TOL).any():
+        raise ValueError(
+            f"{name} has values outside [0, 1] (min {arr.min():.4g}, max {arr.max():.4g}): "
+            "these look like logits — pass softmax(logits)"
+        )
+    row_err = np.abs(arr.sum(axis=1) - 1.0)
+    if (row_err > PROB_SUM_TOL).any():
+        worst = int(row_err.argmax())
+        raise ValueError(
+            f"{name} rows must sum to 1 (tolerance {PROB_SUM_TOL}); row {worst} sums to "
+            f"{arr[worst].sum():.6g} and {int((row_err > PROB_SUM_TOL).sum())} row(s) are off — "
+            "pass softmax(logits), not logits or unnormalised scores"
+        )
+    return arr
+
+
+def labels_array(labels: Any, n: int, k: int | None, name: str = "labels") -> np.ndarray:
+    """Validated ``(N,)`` int64 labels in ``[0, k)``.
+
+    Whole-number floats are accepted; fractions (soft labels), NaN and non-numeric values are not.
+    """
+    arr = to_numpy(labels, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (N,) class indices, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} entries but there are {n} samples: N must match")
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            raise ValueError(
+                f"{name} must be integer class indices, got non-integer values "
+                "(e.g. soft labels or NaN); pass hard labels as ints"
+            )
+        arr = arr.astype(np.int64)
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be integer class indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if k is not None and n > 0 and (arr.min() < 0 or arr.max() >= k):
+        raise ValueError(
+            f"{name} must lie in [0, {k}) for K={k} classes, got min {arr.min()} and max {arr.max()}"
+        )
+    return arr
+
+
+def confidence_arrays(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated top-label inputs: ``(N,)`` confidences in ``[0, 1]`` and ``(N,)`` 0/1 correctness."""
+    conf = to_numpy(confidence, "confidence")
+    corr = to_numpy(correct, "correct")
+    if conf.ndim != 1:
+        raise ValueError(
+            f"confidence must be 1-D (N,), got shape {conf.shape}; for (N, K) probabilities use ece()"
+        )
+    if conf.shape[0] == 0:
+        raise ValueError("confidence is empty: need at least one sample")
+    if corr.shape != conf.shape:
+        raise ValueError(f"correct has shape {corr.shape} but confidence has {conf.shape}: N must match")
+    if not (np.issubdtype(conf.dtype, np.floating) or np.issubdtype(conf.dtype, np.integer)):
+        raise ValueError(f"confidence must hold real numbers, got dtype {conf.dtype}")
+    conf = conf.astype(np.float64)
+    if not np.isfinite(conf).all():
+        raise ValueError("confidence contains NaN or inf")
+    if (conf < 0).any() or (conf > 1).any():
+        raise ValueError(
+            f"confidence must lie in [0, 1], got min {conf.min():.4g}, max {conf.max():.4g}: "
+            "pass the max of softmax(logits)"
+        )
+    corr_f = corr.astype(np.float64)
+    if not np.isin(corr_f, (0.0, 1.0)).all():
+        raise ValueError("correct must be boolean or 0/1 (prediction == label)")
+    return conf, corr_f
+
+
+MAX_BINS = 1_000_000
+"""More bins than any calibration estimate can use; larger requests are refused, not allocated."""
+
+
+def check_n_bins(n_bins: Any) -> int:
+    """``n_bins`` as an ``int`` in ``[1, MAX_BINS]``, else ``ValueError``."""
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or not 1 <= n_bins <= MAX_BINS:
+        raise ValueError(f"n_bins must be an integer in [1, {MAX_BINS}], got {n_bins!r}")
+    return int(n_bins)
+
+
+def check_int(value: Any, name: str, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` (``bool`` and fractional numbers refused), at least ``minimum``."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(f"{name} must be an integer{bound}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value: Any, choices: Sequence[str], what: str) -> str:
+    """``value`` if it is one of ``choices``, else ``ValueError`` listing them (and close matches)."""
+    if value not in choices:
+        raise unknown_name_error(what, str(value), list(choices))
+    return value
+
+
+def close_matches(word: str, candidates: Sequence[str], n: int = 5) -> list[str]:
+    """Up to ``n`` candidates that look like ``word`` (difflib, then a case-insensitive substring)."""
+    candidates = [str(c) for c in candidates]
+    matches = difflib.get_close_matches(str(word), candidates, n=n, cutoff=0.4)
+    if not matches:
+        matches = [c for c in candidates if str(word).lower() in c.lower()][:n]
+    return matches
+
+
+def unknown_name_error(what: str, name: str, candidates: Sequence[str], hint: str = "") -> ValueError:
+    """A ``ValueError`` for an unknown ``what`` named ``name``, listing close matches or all choices."""
+    close = close_matches(name, candidates)
+    listing = f"close matches: {close}" if close else f"choose one of {sorted(candidates)}"
+    return ValueError(f"unknown {what} {name!r}; {listing}" + (f". {hint}" if hint else ""))
+
+
+def looks_like_path(value: str | os.PathLike) -> bool:
+    """True when ``value`` names a file rather than a registry name (has a separator or suffix)."""
+    text = os.fspath(value)
+    return os.sep in text or "/" in text or Path(text).suffix in (".safetensors", ".pt", ".pth", ".bin", ".npz")
