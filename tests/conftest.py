@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlmcal_utils.data import shared_dir
+from vlmcal_utils.paths import shared_dir
 
 # Two cores on CI: keep torch from oversubscribing them.
 torch.set_num_threads(2)
@@ -32,3 +32,43 @@ def shared() -> Path:
     if root is None:
         pytest.skip("needs the real data folder: set VLMCAL_SHARED (CI sets it to ../shared)")
     return root
+
+
+def make_tiny_clip(seed: int = 0, perturb: bool = True, layer_scale: bool = True):
+    """A tiny random open_clip ``CLIP`` (32-wide, 1 vision / 2 text layers, CLIP's vocabulary).
+
+    With ``perturb`` every parameter that open_clip initialises to a constant (attention and
+    LayerNorm biases, LayerNorm weights, LayerScale gammas) gets a small seeded random offset, so a
+    kernel that drops one of them (e.g. ``out_proj.bias``) no longer matches ``encode_text``.
+    ``layer_scale`` turns LayerScale on, so its gammas are exercised too.
+    """
+    import open_clip
+
+    torch.manual_seed(seed)
+    text_cfg = dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=2)
+    if layer_scale:
+        text_cfg["ls_init_value"] = 0.5
+    model = open_clip.CLIP(
+        embed_dim=32,
+        vision_cfg=dict(image_size=32, patch_size=8, width=32, layers=1, head_width=16),
+        text_cfg=text_cfg,
+    )
+    if perturb:
+        gen = torch.Generator().manual_seed(10_000 + seed)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith(("bias", "gamma")) or ".ln_" in name or name.startswith("ln_"):
+                    param.add_(0.1 * torch.randn(param.shape, generator=gen))
+    return model.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_factory():
+    """:func:`make_tiny_clip`, for tests that build their own tiny CLIP (any seed/options)."""
+    return make_tiny_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_clip():
+    """One perturbed tiny CLIP shared by a session (do not modify it in a test: deepcopy first)."""
+    return make_tiny_clip()

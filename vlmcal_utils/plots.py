@@ -15,6 +15,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 
 from vlmcal_utils import metrics as M
+from vlmcal_utils.checks import check_n_bins, probs_array
 
 __all__ = [
     "reliability_diagram",
@@ -139,13 +140,13 @@ def confidence_histogram(
     accuracy: confidence to the right of accuracy means over-confidence on average.
     """
     if labels is None:
-        p = M._probs_array(probs)
+        p = probs_array(probs)
         conf = p.max(axis=1).clip(0.0, 1.0)
         acc = None
     else:
         conf, correct = M.confidence_and_correct(probs, labels)
         acc = float(correct.mean())
-    n_bins = M._check_n_bins(n_bins)
+    n_bins = check_n_bins(n_bins)
     ax = _new_ax(ax, size=(4.2, 3.2))
     edges = np.arange(n_bins + 1) / n_bins
     weights = np.full(conf.shape[0], 1.0 / conf.shape[0])

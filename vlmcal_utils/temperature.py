@@ -27,7 +27,8 @@ from vlmcal_utils.checks import labels_array, logits_array, looks_like_probabili
 
 __all__ = ["fit_temperature", "apply_temperature", "TemperatureScaler", "nll_gradient_wrt_T"]
 
-_METHODS = ("lbfgs", "bisection")
+METHODS = ("lbfgs", "bisection")
+"""The ways :func:`fit_temperature` can fit T (see the module docstring)."""
 
 
 def _check_T(T: Any) -> float:
@@ -166,8 +167,8 @@ def fit_temperature(
     -------
     float: the fitted temperature. ``T > 1`` means the model was overconfident.
     """
-    if method not in _METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {_METHODS}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     try:
         lo, hi = (float(b) for b in bounds)
     except (TypeError, ValueError) as err:
@@ -202,6 +203,7 @@ class TemperatureScaler:
         self.temperature_: float | None = None
 
     def fit(self, logits: Any, labels: Any) -> "TemperatureScaler":
+        """Fit ``T`` on ``(N, K)`` calibration logits and ``(N,)`` labels; returns ``self``."""
         self.temperature_ = fit_temperature(logits, labels, method=self.method, bounds=self.bounds)
         return self
 
