@@ -1,5 +1,6 @@
-"""The demo world: a procedural, seeded dataset of coloured shapes in four domains, and tiny CLIP
-models trained on it, shipped with the package so every chapter runs offline (CI, no downloads).
+"""The demo world: seeded coloured shapes in four domains, and tiny CLIP models trained on them.
+
+The models ship with the package so every chapter runs offline (CI, no downloads).
 
 The demo numbers are NOT CLIP's: they show the same code path (open_clip model, BPE tokenizer,
 prompts, zero-shot classifier, test-time prompt tuning) on a toy world. See ``book/demo_world.md``.

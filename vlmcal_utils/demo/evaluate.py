@@ -16,6 +16,7 @@ Protocol (what ``metrics.json`` and the model card report):
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from vlmcal_utils.demo.model import DEMO_MODEL_NAMES, WEIGHTS_DIR, demo_preprocess, load_demo_model
 from vlmcal_utils.demo.world import CLASS_SETS, CLASSNAMES, DEMO_DOMAINS, class_ids, make_demo_dataset
 from vlmcal_utils.metrics import accuracy, ece
+from vlmcal_utils.storage import atomic_write_text
 from vlmcal_utils.temperature import fit_temperature
 
 __all__ = ["PROMPT", "render_tensors", "zeroshot_logits", "evaluate_model", "evaluate_all"]
@@ -100,10 +102,8 @@ def evaluate_all(models: Sequence[str] = DEMO_MODEL_NAMES, n_test: int = 600, n_
     result["training"] = train_records
     result["eval_seconds"] = round(time.time() - t0, 1)
     if out is not None:
-        out = Path(out)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(out)
+        # owner-only by default (atomic write); the default file ships in the package, so world-readable
+        os.chmod(atomic_write_text(out, json.dumps(result, indent=1)), 0o644)
     return result
 
 

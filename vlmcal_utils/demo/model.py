@@ -20,8 +20,11 @@ from typing import Callable
 
 import open_clip
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 from torchvision import transforms
+
+from vlmcal_utils.storage import atomic_write_bytes
 
 __all__ = [
     "DEMO_MODEL_NAMES",
@@ -120,11 +123,7 @@ def load_demo_model(
 
 def save_demo_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model.state_dict()`` as fp16 safetensors (halves the size; ~1e-3 relative error)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    os.chmod(tmp, 0o644)  # safetensors may create the file owner-only; it ships in the package
-    tmp.replace(path)
+    path = atomic_write_bytes(path, save_safetensors(state, metadata=metadata))
+    os.chmod(path, 0o644)  # atomic writes create the file owner-only; it ships in the package
     return path

@@ -11,6 +11,7 @@ change in the last bits).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -27,6 +28,8 @@ from tqdm.auto import tqdm
 
 from vlmcal_utils.demo.model import WEIGHTS_DIR, create_demo_model, demo_preprocess, save_demo_weights
 from vlmcal_utils.demo.world import TRAIN_DOMAINS, make_caption, make_demo_dataset
+from vlmcal_utils.paths import cache_dir
+from vlmcal_utils.storage import atomic_write_bytes, atomic_write_text
 
 __all__ = ["TrainConfig", "DEFAULT_STEPS", "build_pool", "clip_loss", "train_demo_model"]
 
@@ -36,6 +39,22 @@ DEFAULT_STEPS = {"vlmcal-demo": 2500, "vlmcal-demo-small": 1000, "vlmcal-demo-rn
 
 @dataclass
 class TrainConfig:
+    """Settings of one training run.
+
+    Attributes
+    ----------
+    model : str
+        A demo model name (its open_clip config).
+    steps, batch_size, lr, weight_decay, warmup : int or float
+        AdamW with linear warm-up and cosine decay.
+    n_per_domain : int
+        Rendered training images per domain.
+    seed : int
+        Seeds data, captions and initialisation.
+    threads : int
+        torch threads (part of the result: float sums depend on the thread split).
+    """
+
     model: str = "vlmcal-demo"
     steps: int = 2500
     batch_size: int = 128
@@ -47,22 +66,32 @@ class TrainConfig:
     threads: int = 1  # 1 is faster than 2 on a busy shared machine, and fixes float sums
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("VLMCAL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vlmcal"
-    )
-    return Path(root)
-
-
 def build_pool(n_per_domain: int, seed: int = 0, cache: bool = True) -> tuple[torch.Tensor, list[dict], list[str]]:
-    """Render the training images once: ``(images (N, 3, 32, 32) float32, params, domains)``.
+    """Render the training images once.
 
+    Parameters
+    ----------
+    n_per_domain : int
+        Images per training domain.
+    seed : int
+        Seed of the demo world's draws.
+    cache : bool
+        Keep (and reuse) the pool on disk, see below.
+
+    Returns
+    -------
+    (torch.Tensor, list of dict, list of str)
+        ``images`` ``(N, 3, 32, 32)`` float32, each image's render parameters, its domain.
+
+    Notes
+    -----
     Images go through :func:`~vlmcal_utils.demo.model.demo_preprocess` (the same transform as evaluation). With
-    ``cache=True`` the pool is kept in ``$VLMCAL_CACHE`` (default ``~/.cache/vlmcal``), keyed by
-    its arguments, so several models train on it without re-rendering (~4 ms per image).
+    ``cache=True`` the pool is kept in ``vlmcal_utils.paths.cache_dir("demo")`` (``$VLMCAL_CACHE/demo``,
+    default ``~/.cache/vlmcal/demo``), keyed by its arguments, so several models train on it
+    without re-rendering (~4 ms per image).
     """
     key = hashlib.sha1(json.dumps([n_per_domain, seed, TRAIN_DOMAINS, 1]).encode()).hexdigest()[:12]
-    path = _cache_dir() / f"demo_pool_{key}.pt"
+    path = cache_dir("demo") / f"demo_pool_{key}.pt"
     if cache and path.is_file():
         blob = torch.load(path, weights_only=False)
         return blob["images"], blob["params"], blob["domains"]
@@ -77,15 +106,27 @@ def build_pool(n_per_domain: int, seed: int = 0, cache: bool = True) -> tuple[to
             domains.append(domain)
     out = torch.stack(images)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"images": out, "params": params, "domains": domains}, tmp)
-        tmp.replace(path)
+        buffer = io.BytesIO()  # ~300 MB for the shipped pools: hand over a view, not a copy
+        torch.save({"images": out, "params": params, "domains": domains}, buffer)
+        atomic_write_bytes(path, buffer.getbuffer())
     return out, params, domains
 
 
 def clip_loss(img_feat: torch.Tensor, txt_feat: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE of CLIP: features ``(B, D)`` (normalised inside), pair i ↔ i."""
+    """Symmetric InfoNCE of CLIP: pair i ↔ i.
+
+    Parameters
+    ----------
+    img_feat, txt_feat : torch.Tensor
+        ``(B, D)`` features (normalised inside).
+    logit_scale : torch.Tensor
+        The log of the scale (as ``model.logit_scale``).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
     img = F.normalize(img_feat, dim=-1)
     txt = F.normalize(txt_feat, dim=-1)
     logits = logit_scale.exp() * img @ txt.t()
@@ -106,7 +147,22 @@ def train_demo_model(
 ) -> dict[str, Any]:
     """Train one demo model from scratch; write ``out/<model>.safetensors`` (fp16) if ``out``.
 
-    Returns a record: config, wall time, loss curve, and ``loss_fixed_before/after`` (the loss on
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Model, steps, optimiser and data settings.
+    out : path or None
+        Folder for the weights and ``<model>.train.json`` (default: the shipped weights); ``None``
+        writes nothing.
+    pool : tuple, optional
+        A :func:`build_pool` result to train on (default: built from ``cfg``).
+    log_every : int
+        Steps per point of the loss curve.
+
+    Returns
+    -------
+    dict
+        A record: config, wall time, loss curve, and ``loss_fixed_before/after`` (the loss on
     one fixed batch with the initial and the final weights, a like-for-like check that training
     lowered the loss). Also returns the trained float32 model under ``"model"``.
     """
@@ -176,8 +232,7 @@ def train_demo_model(
         out = Path(out)
         save_demo_weights(model, out / f"{cfg.model}.safetensors",
                           metadata={"train_config": json.dumps(asdict(cfg))})
-        tmp = out / f"{cfg.model}.train.json.tmp"
-        tmp.write_text(json.dumps(record, indent=1))
-        tmp.replace(out / f"{cfg.model}.train.json")
+        record_path = atomic_write_text(out / f"{cfg.model}.train.json", json.dumps(record, indent=1))
+        os.chmod(record_path, 0o644)  # atomic writes create the file owner-only; it ships in the package
     record["model"] = model
     return record

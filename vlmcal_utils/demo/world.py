@@ -369,9 +369,11 @@ class DemoDataset(torch.utils.data.Dataset):
         return image_params(self.class_ids[self.targets[index]], rng)
 
     def image(self, index: int) -> Image.Image:
+        """The rendered (un-transformed) PIL image of sample ``index``."""
         return render_image(self.params(index), self.domain)
 
     def caption(self, index: int, rng: np.random.Generator) -> str:
+        """A training caption for sample ``index`` (wording drawn with ``rng``)."""
         return make_caption(self.params(index), self.domain, rng)
 
     def __getitem__(self, index: int):

@@ -1,4 +1,5 @@
-"""Published logits: pinned content hashes, offline (shared) and online (local HTTP server) routes."""
+"""vlmcal_utils.data.published: the registry, offline (shared) and online (local HTTP server) routes,
+the default cache folder."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vlmcal_utils.published import (
+from vlmcal_utils.data import (
     PUBLISHED_LOGITS,
     PublishedLogits,
     content_sha256,
     content_sha256_arrays,
     fetch_published_logits,
-    load_numpy_pickle,
+    load_logits,
+    published_entries,
+    published_path,
 )
 
 
@@ -63,7 +66,7 @@ def server(tmp_path):
     srv.close()
 
 
-# --------------------------------------------------------------------------------- the hashes
+# ------------------------------------------------------------------------------- the registry
 def test_pinned_hashes_equal_shared_copies(shared):
     folder = shared / "data" / "logits"
     on_disk = {p.stem for p in folder.glob("*.npz")}
@@ -73,23 +76,43 @@ def test_pinned_hashes_equal_shared_copies(shared):
         assert len(entry.sha256) == 64 and len(entry.commit) == 40
 
 
-def test_content_hash_ignores_zip_bytes_but_not_content(tmp_path):
-    arrays = {"logits_val": np.arange(6, dtype=np.float32).reshape(3, 2), "labels_val": np.array([0, 1, 1])}
-    meta_a = json.dumps({"a": 1, "b": "x"})
-    meta_b = json.dumps({"b": "x", "a": 1}, indent=2)  # same metadata, other text
-    np.savez(tmp_path / "a.npz", meta=np.array(meta_a), **arrays)
-    np.savez_compressed(tmp_path / "b.npz", meta=np.array(meta_b), **arrays)
-    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "b.npz").read_bytes()
-    assert content_sha256(tmp_path / "a.npz") == content_sha256(tmp_path / "b.npz")
-    changed = dict(arrays, logits_val=arrays["logits_val"] + np.float32(1e-6) * (np.arange(6).reshape(3, 2) == 5))
-    np.savez(tmp_path / "c.npz", meta=np.array(meta_a), **changed)
-    assert content_sha256(tmp_path / "c.npz") != content_sha256(tmp_path / "a.npz")
-    # dtype is part of the content: the same values as float64 hash differently
-    wider = dict(arrays, logits_val=arrays["logits_val"].astype(np.float64))
-    assert content_sha256_arrays(dict(wider, meta=np.array(meta_a))) != content_sha256(tmp_path / "a.npz")
+def test_registry_names_and_groups_every_file():
+    """The chapters select files by dataset and family: the registry is their only list."""
+    entries = published_entries()
+    assert [e.name for e in entries] == list(PUBLISHED_LOGITS)
+    assert all(e.model and e.dataset and e.family in ("vlm", "baseline", "toplabel") for e in entries)
+    vlm_cifar10 = published_entries(dataset="CIFAR-10", family="vlm")
+    assert [e.name for e in vlm_cifar10] == [
+        "clip_vitb32_cifar10_zeroshot", "siglip_b16_cifar10_zeroshot", "siglip2_b16_cifar10_zeroshot"]
+    assert {e.dataset for e in published_entries(family="toplabel")} == {"ImageNet", "CIFAR-10/100", "Snacks"}
+    assert published_entries(dataset="no such dataset") == []
+    entry = PUBLISHED_LOGITS["markus93_densenet40_cifar10"]
+    assert entry.filename == "markus93_densenet40_cifar10.npz"
+    assert entry.label == "DenseNet-40, CIFAR-10"
+    assert PUBLISHED_LOGITS["netcal_densenetbc100_cifar100"].label == "DenseNet-BC-100, CIFAR-100"
+
+
+def test_unknown_name_lists_close_matches(tmp_path):
+    with pytest.raises(KeyError, match="close matches: .*markus93_densenet40_cifar10.*known names"):
+        fetch_published_logits("markus93_densenet40_cifar", root=tmp_path)
+    with pytest.raises(KeyError, match="known names"):
+        published_path("no_such_model")
 
 
 # ------------------------------------------------------------------------------ offline route
+def test_published_path_is_the_shared_copy_and_never_downloads(shared, tmp_path, monkeypatch):
+    path = published_path("markus93_densenet40_cifar10")
+    assert path == shared / "data" / "logits" / "markus93_densenet40_cifar10.npz"
+    assert load_logits(path).n_classes == 10
+    monkeypatch.setenv("VLMCAL_SHARED", str(tmp_path / "no-such-folder"))
+    assert published_path("markus93_densenet40_cifar10") is None
+
+
+def test_published_path_without_shared_folder_is_none(monkeypatch):
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    assert published_path("clip_vitb32_cifar10_zeroshot") is None
+
+
 def test_offline_uses_shared_copy(shared, tmp_path):
     path = fetch_published_logits("markus93_densenet40_cifar10", root=tmp_path, offline=True)
     assert path == shared / "data" / "logits" / "markus93_densenet40_cifar10.npz"
@@ -110,7 +133,7 @@ def test_offline_without_shared_folder_is_a_clear_error(tmp_path, monkeypatch):
 def _csv(logits: np.ndarray, labels: np.ndarray, names) -> bytes:
     header = ",".join([*names, "target-0", "instance_id"])
     rows = [",".join([*(f"{v:.9g}" for v in row), f"{float(y):.1f}", str(i)])
-            for i, (row, y) in enumerate(zip(logits, labels))]
+            for i, (row, y) in enumerate(zip(logits, labels, strict=True))]
     return ("\n".join([header, *rows]) + "\n").encode()
 
 
@@ -194,20 +217,28 @@ def test_hash_mismatch_is_an_error_and_leaves_nothing(tmp_path, server):
     assert not (cache / "sources" / "synthetic").exists()
 
 
+@pytest.mark.parametrize("env", ["VLMCAL_CACHE", "XDG_CACHE_HOME"])
+def test_default_cache_follows_the_cache_variables(env, tmp_path, server, monkeypatch):
+    """The cache used to be a hard-coded ~/.cache/vlmcal/published, ignoring VLMCAL_CACHE and XDG."""
+    for var in ("VLMCAL_SHARED", "VLMCAL_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(env, str(tmp_path / "cache-root"))
+    probs, labels = _synthetic_probs()
+    logp = np.log(probs).astype(np.float32)
+    entry = _entry_for("pickle_probs", ("data/src.bin",),
+                       {"logits_val": logp[:20], "labels_val": labels[:20].astype(np.int64),
+                        "logits_test": logp[20:], "labels_test": labels[20:].astype(np.int64)})
+    server.put(entry, 0, pickle.dumps((probs, labels), protocol=2))
+    path = fetch_published_logits("synthetic", base_url=server.url, registry={"synthetic": entry})
+    folder = tmp_path / "cache-root" / ("published" if env == "VLMCAL_CACHE" else "vlmcal/published")
+    assert path == folder / "synthetic.npz"
+    assert (folder / "sources" / "synthetic" / "src.bin").is_file()
+    assert content_sha256(path) == entry.sha256
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [], "no temporary files left"
+
+
 def test_download_failure_names_the_way_out(tmp_path, server):
     entry = _entry_for("pickle_probs", ("missing.p",), {"logits_val": np.zeros((1, 1))})
     with pytest.raises(ConnectionError, match="VLMCAL_SHARED"):
         fetch_published_logits("synthetic", root=tmp_path, base_url=server.url,
                                registry={"synthetic": entry}, offline=False)
-
-
-def test_restricted_unpickler_refuses_code():
-    class Evil:
-        def __reduce__(self):
-            import os
-            return (os.system, ("echo should-not-run",))
-
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        load_numpy_pickle(pickle.dumps(Evil()))
-    arr = np.arange(3.0)
-    np.testing.assert_array_equal(load_numpy_pickle(pickle.dumps((arr, [arr]), protocol=2))[0], arr)

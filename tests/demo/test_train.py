@@ -1,8 +1,7 @@
-"""A short retraining run is deterministic and lowers the contrastive loss; the card is generated."""
+"""vlmcal_utils.demo.train: a short retraining run is deterministic and lowers the contrastive loss;
+the rendered pool is cached in cache_dir("demo")."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from safetensors.torch import load_file
 
 from vlmcal_utils.demo import load_demo_model
 from vlmcal_utils.demo.train import TrainConfig, build_pool, clip_loss, train_demo_model
+from vlmcal_utils.paths import cache_dir
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +50,22 @@ def test_clip_loss_is_symmetric_infonce():
     assert clip_loss(f, f.roll(1, 0), torch.tensor(np.log(100.0))) > 1.0
 
 
-def test_card_and_book_table(tmp_path):
-    from vlmcal_utils.demo.card import BEGIN, END, METRICS_PATH, write_card
+def test_pool_cache_lives_in_the_demo_cache_folder(tmp_path, monkeypatch):
+    """The pool used to sit loose in the cache root; now it is cache_dir("demo"), like every cache."""
+    monkeypatch.setenv("VLMCAL_CACHE", str(tmp_path))
+    images, params, domains = build_pool(2, seed=3, cache=True)
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert [p.parent for p in tmp_path.rglob("*.pt")] == [cache_dir("demo")] == [tmp_path / "demo"], files
+    assert all(name.startswith("demo_pool_") for name in files), "no temporary file is left"
+    again = build_pool(2, seed=3, cache=True)  # read back from the cache
+    assert torch.equal(again[0], images) and again[1] == params and again[2] == domains
 
-    page = tmp_path / "page.md"
-    page.write_text(f"intro\n{BEGIN}\nold numbers\n{END}\noutro\n")
-    written = write_card(book_page=page, card_path=tmp_path / "MODEL_CARD.md")
-    text = page.read_text()
-    assert "old numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
-    metrics = json.loads(METRICS_PATH.read_text())
-    cell = next(c for c in metrics["models"]["vlmcal-demo"]["cells"]
-                if c["domain"] == "photo" and c["classes"] == "heldout")
-    assert f"{cell['accuracy']:.3f}" in text  # numbers come from metrics.json, not typed by hand
-    with pytest.raises(ValueError, match="marker"):
-        (tmp_path / "bad.md").write_text("no markers")
-        write_card(book_page=tmp_path / "bad.md", card_path=tmp_path / "card2.md")
-    assert written[0].name == "MODEL_CARD.md"
+
+def test_written_records_are_world_readable(pool, tmp_path):
+    """The weights and the training record ship in the package: atomic writes must not leave them 0600."""
+    cfg = TrainConfig(model="vlmcal-demo-small", steps=1, batch_size=8, warmup=1, n_per_domain=64)
+    train_demo_model(cfg, out=tmp_path, pool=pool)
+    for name in ("vlmcal-demo-small.safetensors", "vlmcal-demo-small.train.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vlmcal-demo-small.safetensors",
+                                                          "vlmcal-demo-small.train.json"]

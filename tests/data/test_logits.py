@@ -1,4 +1,4 @@
-"""Tests for vlmcal_utils.data.load_logits: the real published files and every error path."""
+"""vlmcal_utils.data.logits: load_logits on the real published files and every error path."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from vlmcal_utils.data import LogitsFile, load_logits, shared_path
+from vlmcal_utils.data import LogitsFile, load_logits
 
 
 def write_npz(path, **arrays):
@@ -34,10 +34,11 @@ def test_load_valid_file(tmp_path):
     assert d.logits_val.dtype == np.float64 and d.labels_val.dtype == np.int64
     assert d.logits_val.shape == (6, 3) and d.labels_test.shape == (4,)
     assert np.allclose(d.logits_val, arrays["logits_val"])
+    assert (d.labels_val == arrays["labels_val"]).all()
     assert d.n_classes == 3 and d.classnames == ["a", "b", "c"]
     assert d.meta == {"model": "toy", "source": "a test"}
     assert d.describe() == "toy — published logits from a test"
-    assert "meta" not in d.extra and "logits_val" not in d.extra
+    assert set(d.extra) == {"classnames"}
 
 
 def test_meta_is_optional(tmp_path):
@@ -69,21 +70,39 @@ def _broken(**changes):
         (_broken(labels_test=None), r"missing \['labels_test'\]"),
         (_broken(logits_val=None, logits_test=None), "missing"),
         (_broken(meta=np.array("{not json")), "not valid JSON"),
-        (_broken(logits_val=np.array([[np.nan, 0, 0]] * 6)), "NaN or inf"),
-        (_broken(logits_test=np.array([[np.inf, 0, 0]] * 4)), "NaN or inf"),
-        (_broken(labels_val=np.array([0, 1, 2, 3, 0, 1])), "out of range"),
-        (_broken(labels_test=np.array([0, -1, 0, 1])), "out of range"),
-        (_broken(labels_val=np.zeros(5, dtype=int)), "has shape"),
-        (_broken(labels_val=np.zeros((6, 1), dtype=int)), "has shape"),
-        (_broken(logits_val=np.zeros(6)), r"must be \(N, K\)"),
-        (_broken(logits_test=np.zeros((0, 3)), labels_test=np.zeros(0, dtype=int)), "N > 0"),
-        (_broken(logits_test=np.zeros((4, 5))), "different numbers of classes"),
+        (_broken(logits_val=np.array([[np.nan, 0, 0]] * 6)), "logits_val contains NaN or inf"),
+        (_broken(logits_test=np.array([[np.inf, 0, 0]] * 4)), "logits_test contains NaN or inf"),
+        (_broken(labels_val=np.array([0, 1, 2, 3, 0, 1])), r"labels_val must lie in \[0, 3\)"),
+        (_broken(labels_test=np.array([0, -1, 0, 1])), r"labels_test must lie in \[0, 3\)"),
+        (_broken(labels_val=np.zeros(5, dtype=int)), "labels_val has 5 entries but there are 6 samples"),
+        (_broken(labels_val=np.zeros((6, 1), dtype=int)), r"labels_val must be 1-D"),
+        (_broken(logits_val=np.zeros(6)), r"logits_val must be \(N, K\)"),
+        (_broken(logits_test=np.zeros((0, 3)), labels_test=np.zeros(0, dtype=int)), "logits_test is empty"),
+        (_broken(logits_test=np.zeros((4, 5))), r"different numbers of classes \(3 and 5\)"),
+        (_broken(labels_test=np.array(["a", "b", "c", "a"])), "integer class indices"),
     ],
 )
-def test_bad_files_raise_value_error(tmp_path, arrays, match):
+def test_bad_files_raise_value_error_naming_the_file(tmp_path, arrays, match):
     path = write_npz(tmp_path / "bad.npz", **arrays)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as err:
         load_logits(path)
+    assert str(err.value).startswith("bad.npz"), "every message names the file"
+
+
+def test_fractional_labels_are_refused_not_truncated(tmp_path):
+    """Soft labels (0.5, 1.7, ...) used to be cast to int silently: 1.7 became class 1."""
+    arrays = good_arrays()
+    arrays["labels_val"] = np.array([0.0, 1.7, 2.0, 0.5, 1.0, 2.0])
+    path = write_npz(tmp_path / "soft.npz", **arrays)
+    with pytest.raises(ValueError, match=r"soft\.npz: labels_val must be integer class indices"):
+        load_logits(path)
+
+
+def test_whole_number_float_labels_still_load(tmp_path):
+    arrays = good_arrays()
+    arrays["labels_test"] = np.array([0.0, 2.0, 1.0, 1.0])
+    d = load_logits(write_npz(tmp_path / "floats.npz", **arrays))
+    assert d.labels_test.dtype == np.int64 and d.labels_test.tolist() == [0, 2, 1, 1]
 
 
 def test_top_label_file_is_rejected_with_a_pointer(shared):
@@ -113,8 +132,3 @@ def test_every_shared_logits_file_loads(shared):
         if not path.name.startswith("siglip") or "dermamnist" not in path.name:
             assert acc > 1.5 / d.n_classes, (path.name, acc)
     assert loaded >= 10
-
-
-def test_shared_path_helper(shared):
-    assert shared_path("data", "logits") == shared / "data" / "logits"
-    assert shared_path("no-such-thing") is None

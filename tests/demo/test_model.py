@@ -1,4 +1,5 @@
-"""The shipped demo CLIPs load through open_clip, have CLIP's text tower, and really classify."""
+"""vlmcal_utils.demo.model / evaluate: the shipped demo CLIPs load through open_clip, have CLIP's
+text tower, and really classify."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import open_clip
 import pytest
 import torch
-import torch.nn.functional as F
 
 from vlmcal_utils.demo import DEFAULT_DEMO_MODEL, DEMO_MODEL_NAMES, load_demo_model, weights_path
 from vlmcal_utils.demo.evaluate import render_tensors, zeroshot_logits

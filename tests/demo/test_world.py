@@ -1,4 +1,5 @@
-"""The demo world's images are deterministic, split-separated and consistently labelled."""
+"""vlmcal_utils.demo.world: the demo world's images are deterministic, split-separated and
+consistently labelled."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from vlmcal_utils.demo import (
     HELDOUT_CLASSES,
     SEEN_CLASSES,
     class_ids,
-    make_caption,
     make_demo_dataset,
 )
 

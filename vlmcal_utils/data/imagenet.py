@@ -1,0 +1,146 @@
+"""The ImageNet family (ImageNet-1k val, -V2, -Sketch, -A, -R) and DomainNet from local folders.
+
+None of these can be downloaded by a script (licences, sizes): each loader looks for the folder
+layout the dataset is distributed in under a data root and, where it is absent, says where to get
+it. Labels index the dataset's own ``classnames``; the 200-class ImageNet-A/-R subsets also carry
+``imagenet_indices`` and ``class_mask`` to compare them with 1000-way ImageNet logits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vlmcal_utils.checks import check_choice
+from vlmcal_utils.data.classnames import IMAGENET_CLASSNAMES, clean_classname, imagenet_wnids
+from vlmcal_utils.data.images import (
+    FileListDataset,
+    class_folders,
+    first_matching_dir,
+    missing_data_error,
+    scan_class_folders,
+)
+from vlmcal_utils.paths import data_root
+
+__all__ = ["IMAGENET_LAYOUTS", "DOMAINNET_DOMAINS", "imagenet_folder_loader", "load_domainnet"]
+
+IMAGENET_LAYOUTS: dict[str, tuple[list[str], str, str]] = {
+    # kind -> (candidate sub-folders of root, how class folders are named, how to get it)
+    "imagenet": (["imagenet/val", "imagenet/images/val", "val", "."], "wnid",
+                 "Get ImageNet-1k val from image-net.org and sort it into one folder per WordNet id."),
+    "imagenet-v2": (["imagenetv2-matched-frequency-format-val", "imagenet-v2", "imagenetv2", "."], "index",
+                    "Get ImageNetV2 matched-frequency from github.com/modestyachts/ImageNetV2."),
+    "imagenet-sketch": (["imagenet-sketch/sketch", "imagenet-sketch/images", "sketch", "."], "wnid",
+                        "Get ImageNet-Sketch from github.com/HaohanWang/ImageNet-Sketch."),
+    "imagenet-a": (["imagenet-a", "."], "wnid200", "Get ImageNet-A from github.com/hendrycks/natural-adv-examples."),
+    "imagenet-r": (["imagenet-r", "."], "wnid200", "Get ImageNet-R from github.com/hendrycks/imagenet-r."),
+}
+"""Where each ImageNet variant's class folders may be and how they are named: ``"wnid"`` (all
+1000 WordNet ids), ``"index"`` (folders ``0``..``999``) or ``"wnid200"`` (a subset of the ids)."""
+
+DOMAINNET_DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
+"""DomainNet's six domains (Peng et al., 2019)."""
+
+
+def _root(root: str | os.PathLike | None) -> Path:
+    return Path(root).expanduser() if root is not None else data_root()
+
+
+def _folder_matches(folder: Path, naming: str, wnid_set: set[str]) -> bool:
+    dirs = class_folders(folder)
+    if naming == "index":
+        return len(dirs) == 1000 and all(d.isdigit() for d in dirs)
+    if naming == "wnid":
+        return len(dirs) == 1000 and set(dirs) == wnid_set
+    return 0 < len(dirs) < 1000 and set(dirs) <= wnid_set
+
+
+def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
+    """The loader of one ImageNet variant (a key of :data:`IMAGENET_LAYOUTS`).
+
+    Parameters
+    ----------
+    kind : str
+        ``"imagenet"``, ``"imagenet-v2"``, ``"imagenet-sketch"``, ``"imagenet-a"`` or ``"imagenet-r"``.
+
+    Returns
+    -------
+    callable
+        ``loader(split="test", root=None, transform=None) -> FileListDataset`` with
+        ``imagenet_indices`` (``(C,)`` int64: label -> ImageNet-1k index) and ``class_mask``
+        (``(1000,)`` bool: the ImageNet-1k columns this variant uses).
+    """
+    subs, naming, how = IMAGENET_LAYOUTS[kind]
+
+    def loader(split: str = "test", root: str | os.PathLike | None = None,
+               transform: Callable | None = None) -> FileListDataset:
+        if split not in ("val", "test"):
+            raise ValueError(f"{kind}: only the evaluation images are supported (split='test')")
+        base = _root(root)
+        wnids = imagenet_wnids()
+        wnid_set = set(wnids)
+        candidates = [base / s for s in subs]
+        folder = first_matching_dir(candidates, lambda f: _folder_matches(f, naming, wnid_set))
+        if folder is None:
+            raise missing_data_error(kind, candidates, how)
+        if naming == "index":
+            class_dirs = sorted(class_folders(folder), key=int)
+            indices = [int(d) for d in class_dirs]
+        else:
+            class_dirs = [w for w in wnids if (folder / w).is_dir()]  # ImageNet index order
+            indices = [wnids.index(w) for w in class_dirs]
+        paths, labels = scan_class_folders(folder, class_dirs)
+        ds = FileListDataset(paths, labels, [IMAGENET_CLASSNAMES[i] for i in indices], transform,
+                             source=f"{kind} from {folder}")
+        # Labels index ds.classnames (200 classes for A/R). imagenet_indices maps them to the
+        # 1000-way ImageNet index; class_mask selects those columns of 1000-way logits.
+        ds.imagenet_indices = np.asarray(indices, dtype=np.int64)
+        ds.class_mask = np.zeros(1000, dtype=bool)
+        ds.class_mask[ds.imagenet_indices] = True
+        return ds
+
+    loader.__doc__ = f"{kind}: local folder of class folders. {how}"
+    return loader
+
+
+def load_domainnet(split: str = "test", root: str | os.PathLike | None = None,
+                   transform: Callable | None = None, domain: str = "real") -> FileListDataset:
+    """One DomainNet domain (``root/domainnet/<domain>/<class>/*.jpg``, 345 classes).
+
+    Parameters
+    ----------
+    split : str
+        ``"train"``/``"test"`` read DomainNet's official ``<domain>_<split>.txt`` list next to the
+        domain folder; ``"all"`` takes every image of the domain.
+    root : path, optional
+        Data root (default :func:`vlmcal_utils.paths.data_root`).
+    transform : callable, optional
+        Applied to each image.
+    domain : str
+        One of :data:`DOMAINNET_DOMAINS`.
+
+    Returns
+    -------
+    FileListDataset
+        Class names are the class folder names, sorted (underscores become spaces).
+    """
+    check_choice(domain, DOMAINNET_DOMAINS, "DomainNet domain")
+    base_root = _root(root)
+    candidates = [base_root / "domainnet", base_root]
+    base = first_matching_dir(candidates, lambda p: (p / domain).is_dir())
+    if base is None:
+        raise missing_data_error(f"DomainNet/{domain}", candidates, "Get it from ai.bu.edu/M3SDA.")
+    dirs = class_folders(base / domain)
+    list_file = base / f"{domain}_{split}.txt"
+    if list_file.is_file():
+        lines = [ln.split() for ln in list_file.read_text().splitlines() if ln.strip()]
+        paths, labels = [base / p for p, _ in lines], [int(lab) for _, lab in lines]
+    elif split == "all":
+        paths, labels = scan_class_folders(base / domain, dirs)
+    else:
+        raise FileNotFoundError(f"{list_file} not found: put DomainNet's split lists there, or pass split='all'")
+    return FileListDataset(paths, labels, [clean_classname(d) for d in dirs], transform,
+                           source=f"DomainNet {domain} ({split}) from {base}")

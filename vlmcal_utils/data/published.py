@@ -1,0 +1,415 @@
+"""Published logits: the registry of every real model output the book uses, fetched offline or online.
+
+This is the package's only list of published files. Every file in ``$VLMCAL_SHARED/data/logits/``
+was made by converting model outputs that a research repository published (its ``meta["source"]``
+names the repository, the commit and the path). :data:`PUBLISHED_LOGITS` records, for each file
+name (the ``.npz`` stem), where those sources are, a pinned **content hash**, and how the chapters
+name and group it (``model``, ``dataset``, ``family``; select with :func:`published_entries`).
+
+- :func:`published_path` — the shared copy ``$VLMCAL_SHARED/data/logits/<name>.npz`` if this
+  machine has it, else ``None`` (never downloads; for chapters that fall back to other data).
+- :func:`fetch_published_logits` — a path to a hash-verified copy: the shared copy (CI,
+  developers), else a download of the source file(s) at the pinned commit from
+  ``https://raw.githubusercontent.com/<owner>/<repo>/<commit>/<path>``, converted to the book's
+  logits format (:mod:`vlmcal_utils.data.converters`), verified and cached in
+  ``vlmcal_utils.paths.cache_dir("published")`` — ``$VLMCAL_CACHE/published``, else
+  ``$XDG_CACHE_HOME/vlmcal/published``, else ``~/.cache/vlmcal/published`` (Colab, a fresh laptop).
+
+What the hash pins
+------------------
+The *content* of the file (:func:`~vlmcal_utils.data.content_hash.content_sha256`), not its zip
+bytes. The same number is checked for shared copies and for files converted from a download, so
+both routes give provably the same arrays.
+
+Which names can be downloaded
+-----------------------------
+Entries with a ``converter`` (see :data:`~vlmcal_utils.data.converters.CONVERTERS`). If a re-made
+file does not reproduce the pinned hash, :func:`fetch_published_logits` raises instead of
+returning different numbers. The CLIP/SigLIP CIFAR-10 files (they merge CIFAR-10H human labels and
+translated-prompt variants from several CSVs) and the ``hollance_*`` top-label files (many CSVs per
+file) have **no converter**: fetching them online raises an error naming the source, and they are
+available through ``$VLMCAL_SHARED`` only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vlmcal_utils.checks import close_matches
+from vlmcal_utils.data.content_hash import content_sha256, npz_content_sha256
+from vlmcal_utils.data.converters import CONVERTERS
+from vlmcal_utils.paths import SHARED_ENV_VAR, cache_dir, shared_path
+from vlmcal_utils.storage import atomic_write_bytes
+
+__all__ = [
+    "BASE_URL_ENV_VAR",
+    "DEFAULT_BASE_URL",
+    "SHARED_LOGITS_DIR",
+    "PublishedLogits",
+    "PUBLISHED_LOGITS",
+    "published_entries",
+    "published_path",
+    "fetch_published_logits",
+]
+
+BASE_URL_ENV_VAR = "VLMCAL_PUBLISHED_BASE_URL"
+DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
+SHARED_LOGITS_DIR = ("data", "logits")
+"""Where the shared copies are, relative to ``$VLMCAL_SHARED``."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PublishedLogits:
+    """One published-logits file: its sources (repository at a pinned commit) and content hash.
+
+    Attributes
+    ----------
+    name : str
+        The registry key and file stem (``<name>.npz``).
+    repo, commit : str
+        ``owner/name`` on GitHub and the 40-digit commit the sources are pinned to.
+    paths : tuple of str
+        The source files inside the repository (globs for shared-only entries).
+    sha256 : str
+        The pinned :func:`content_sha256` of the converted file.
+    converter : str or None
+        A key of :data:`~vlmcal_utils.data.converters.CONVERTERS`; ``None``: shared copy only.
+    meta : dict
+        The metadata a converted file carries (it is part of the hash).
+    model : str
+        Display name of the model, e.g. ``"CLIP ViT-B/32"``.
+    dataset : str
+        ``"CIFAR-10"``, ``"CIFAR-100"``, ``"DermaMNIST"``, ``"ImageNet"``, ...
+    family : str
+        ``"vlm"``, ``"baseline"`` (a classifier trained on the dataset) or ``"toplabel"``
+        (confidence/correctness arrays only, not a logits file).
+    """
+
+    name: str
+    repo: str
+    commit: str
+    paths: tuple[str, ...]
+    sha256: str
+    converter: str | None = None
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+    model: str = ""
+    dataset: str = ""
+    family: str = "baseline"
+
+    @property
+    def filename(self) -> str:
+        """The file's name in ``$VLMCAL_SHARED/data/logits`` and in the download cache."""
+        return f"{self.name}.npz"
+
+    @property
+    def label(self) -> str:
+        """``"<model>, <dataset>"``: how a chapter names the file in titles and tables."""
+        return f"{self.model}, {self.dataset}"
+
+    @property
+    def source_urls(self) -> list[str]:
+        """The sources on github.com, at the pinned commit."""
+        return [f"https://github.com/{self.repo}/blob/{self.commit}/{p}" for p in self.paths]
+
+    def raw_urls(self, base_url: str = DEFAULT_BASE_URL) -> list[str]:
+        """Download URLs of the sources: ``<base_url>/<repo>/<commit>/<path>``."""
+        return [f"{base_url.rstrip('/')}/{self.repo}/{self.commit}/{p}" for p in self.paths]
+
+
+_CREDAL = ("pwhofman/efficient-credal-prediction", "9481efa39c7e364bca0ae604db145bb180a28bbf")
+_NETCAL = ("EFS-OpenSource/calibration-framework", "2a3db8d7cb2a557f3b563c98ce00954f43dfe927")
+_HOLLANCE = ("hollance/reliability-diagrams", "e133f3d3a63356920c7d5cb7b032c3e03b38afb5")
+_NETCAL_META = {
+    "content": "softmax outputs (float32) of the full CIFAR test set (10000, original order); logits_* = log(probs)",
+    "split": "val = test[:5000], test = test[5000:] (made here)",
+    "licence": "Apache-2.0 (netcal)",
+}
+_DERMA_SPLIT = "val = DermaMNIST train split (7007), test = DermaMNIST test split (2005)"
+_TEMPLATE = "This is a photo of a {}"
+
+
+def _credal_derma(name: str, prefix: str, source_model: str, sha: str, model: str) -> PublishedLogits:
+    paths = tuple(f"logits/{prefix}_DermaMNIST_DermaMNIST_{s}.csv" for s in ("train", "test"))
+    meta = {
+        "source": f"github.com/{_CREDAL[0]}@{_CREDAL[1]} logits/{prefix}_DermaMNIST_DermaMNIST_{{train,test}}.csv",
+        "model": source_model, "template": _TEMPLATE, "split": _DERMA_SPLIT,
+    }
+    return PublishedLogits(name, *_CREDAL, paths, sha, "credal_csv", meta,
+                           model=model, dataset="DermaMNIST", family="vlm")
+
+
+def _netcal(name: str, path: str, sha: str, model: str, dataset: str) -> PublishedLogits:
+    meta = {"source": f"github.com/{_NETCAL[0]}@{_NETCAL[1]} {path}", **_NETCAL_META}
+    return PublishedLogits(name, *_NETCAL, (path,), sha, "netcal_npz", meta,
+                           model=model, dataset=dataset, family="baseline")
+
+
+def _shared_only(name: str, repo_commit: tuple[str, str], paths: tuple[str, ...], sha: str,
+                 model: str, dataset: str, family: str) -> PublishedLogits:
+    return PublishedLogits(name, *repo_commit, paths, sha, None, model=model, dataset=dataset, family=family)
+
+
+_ENTRIES: tuple[PublishedLogits, ...] = (
+    _credal_derma("clip_dermamnist_zeroshot", "Clip", "CLIP ViT-B/32 HF openai/clip-vit-base-patch32",
+                  "d3a7e571040aaa05cbf0e5d64bb274709032a524ac16776e191d7f1ed1eb9e40", "CLIP ViT-B/32"),
+    _credal_derma("biomedclip_dermamnist_zeroshot", "BiomedCLIP",
+                  "BiomedCLIP hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224 (open_clip)",
+                  "ef710b9acc8fc6f7242b3a6a472de9972e07cfd483163f992fd6defb4e8eb50b", "BiomedCLIP"),
+    _credal_derma("siglip_dermamnist_zeroshot", "SigLIP", "google/siglip-base-patch16-224",
+                  "eb192978e030becf6ed7582ffcba9867f7bf715514cb27d2ff53069c44e561dc", "SigLIP ViT-B/16"),
+    _credal_derma("siglip2_dermamnist_zeroshot", "SigLIP2", "google/siglip2-base-patch16-224",
+                  "92b4f303492a1e3faa6605378ec0471f1011d17bdf112de692caae0fab1d6de5", "SigLIP2 ViT-B/16"),
+    _netcal("netcal_lenet5_cifar10", "examples/classification/records/cifar10/lenet-5-cifar-10.npz",
+            "f6964d6317cb99ea536e81034df57343c79a5088528a8bcb85f6a0219fd1e3da", "LeNet-5", "CIFAR-10"),
+    _netcal("netcal_wrn16-4_cifar10", "examples/classification/records/cifar10/wideresnet-16-4-cifar-10.npz",
+            "5c0ce11ab8f16dc1850cf326885c1fc6386305d8e36b8a9f51dad7db2189dda9", "WRN-16-4", "CIFAR-10"),
+    _netcal("netcal_lenet5_cifar100", "examples/classification/records/cifar100/lenet-5-cifar-100.npz",
+            "86ff960ef6733123d8324a0e6e9517819fa6db0abbfaf0b37d3c52e0ea649a54", "LeNet-5", "CIFAR-100"),
+    _netcal("netcal_wrn16-4_cifar100", "examples/classification/records/cifar100/wideresnet-16-4-cifar-100.npz",
+            "90e04b9805028c2ddfdcfca5a374833d6f7c6facc8f5a5fc6544cf3f360916d1", "WRN-16-4", "CIFAR-100"),
+    _netcal("netcal_densenetbc100_cifar100",
+            "examples/classification/records/cifar100/densenet-bc-100-cifar-100.npz",
+            "86240b3e80b0304c494837a537a2298c904f289cb8033c1d55014780ab1ea75d", "DenseNet-BC-100", "CIFAR-100"),
+    PublishedLogits(
+        "markus93_densenet40_cifar10", "zongyuange/Workshop-repository",
+        "a6765b04cb6a1e8b8e36c1cc34d6f0370d240a10", ("sample_logits.p",),
+        "8834d883217ac756a00ddb62e1211106551dbfcc3524a29713ae8b5a0a5dc2b6", "pickle_logits_pairs",
+        {
+            "source": "github.com/zongyuange/Workshop-repository@a6765b04cb6a1e8b8e36c1cc34d6f0370d240a10 "
+            "sample_logits.p (python pickle ((logits_val,y_val),(logits_test,y_test)); unpickled here "
+            "with numpy-only restricted unpickler)",
+            "identity": "bit-identical (conf diff<3e-7, same argmax) to markus93/NN_calibration DenseNet-40 "
+            "CIFAR-10 logits (hollance results/markus93/probs_densenet40_c10_logits.csv)",
+            "model": "DenseNet-40 (Keras, markus93/NN_calibration, Kangsepp 2018 reproduction of Guo et al. 2017)",
+            "split": "val = 5000 held-out CIFAR-10 TRAIN images, test = full CIFAR-10 test set (10000, original order)",
+            "licence": "Workshop-repository: no licence file; original logits from markus93/NN_calibration (MIT)",
+        },
+        model="DenseNet-40", dataset="CIFAR-10", family="baseline",
+    ),
+    PublishedLogits(
+        "verifiedcal_vgg16_cifar10", "p-lambda/verified_calibration",
+        "ee81c346895e3377653bd347c429a95bd631058d", ("data/cifar_probs.dat",),
+        "3c0dbcc0fccbbf5c3a67ca25e1019259c22ecf4866d33c3153ab258df417c117", "pickle_probs",
+        {
+            "source": "github.com/p-lambda/verified_calibration@ee81c346895e3377653bd347c429a95bd631058d "
+            "data/cifar_probs.dat (python pickle of (probs float32 10000x10, labels int64 10000x1); "
+            "unpickled here with a numpy-only restricted unpickler)",
+            "model": "Keras VGG16 (geifmany cifar10vgg) per experiments/platt_not_calibrated",
+            "content": "softmax probs on CIFAR-10 test (original order); logits = log(probs)",
+            "split": "val=test[:5000], test=test[5000:] (made here)",
+            "licence": "MIT",
+        },
+        model="VGG16", dataset="CIFAR-10", family="baseline",
+    ),
+    PublishedLogits(
+        "cleanlab_cv_cifar10_test", "cleanlab/label-errors", "6d5d6b31a13216290afc40e5c6319399c4d15c06",
+        ("cross_validated_predicted_probabilities/cifar10_test_set_pyx.npy",
+         "original_test_labels/cifar10_test_set_original_labels.npy"),
+        "d63712a4913138bf8a266d030936c07770a73403d16f141069dc00bf705e88dd", "npy_probs",
+        {
+            "source": "github.com/cleanlab/label-errors@6d5d6b31a13216290afc40e5c6319399c4d15c06 "
+            "cross_validated_predicted_probabilities/cifar10_test_set_pyx.npy + "
+            "original_test_labels/cifar10_test_set_original_labels.npy",
+            "content": "out-of-sample (cross-validated, fine-tuned) predicted probabilities float64 on CIFAR-10 "
+            "test set; logits = log(probs)",
+            "split": "val=test[:5000], test=test[5000:] (made here)",
+            "licence": "see repo LICENSE (Apache-2.0 text at top level)",
+        },
+        model="cross-validated CNN (cleanlab)", dataset="CIFAR-10", family="baseline",
+    ),
+    _shared_only("clip_vitb32_cifar10_zeroshot", _CREDAL, ("logits/Clip_CIFAR10_CIFAR10_test.csv",),
+                 "1a62ee490b421eec92cf01ba1d4d4d796d7e92696ba6ccf541c3c992e4e6d3ef",
+                 "CLIP ViT-B/32", "CIFAR-10", "vlm"),
+    _shared_only("siglip_b16_cifar10_zeroshot", _CREDAL, ("logits/SigLIP_CIFAR10_CIFAR10_test.csv",),
+                 "2aefe23000795a1c60d5ede947beb2d7d3d6b9c2d7861ef4c5c1741ffa8b0762",
+                 "SigLIP ViT-B/16", "CIFAR-10", "vlm"),
+    _shared_only("siglip2_b16_cifar10_zeroshot", _CREDAL, ("logits/SigLIP2_CIFAR10_CIFAR10_test.csv",),
+                 "80222c48dfd1d39c9e267cf40b6c803920ef18890bf9676694e154cd1f2ddbf9",
+                 "SigLIP2 ViT-B/16", "CIFAR-10", "vlm"),
+    _shared_only("hollance_imagenet_val_toplabel", _HOLLANCE, ("results/ImageNet_*/*.csv",),
+                 "ecf65e917b4f43da736363f5836589896fbb3064cb72d9ee91ae39dcdb3fa5b3",
+                 "14 ImageNet CNNs", "ImageNet", "toplabel"),
+    _shared_only("hollance_markus93_cifar_birds_toplabel", _HOLLANCE, ("results/markus93/*.csv",),
+                 "cb1ff215fb9b56761ac910328c56f0746909bb5f7c225782ec8f8196d3841c40",
+                 "ResNet-110 / DenseNet-40 (+ birds)", "CIFAR-10/100", "toplabel"),
+    _shared_only("hollance_snacks_toplabel", _HOLLANCE, ("results/other/*.csv",),
+                 "2bb03feb27d1ac84c6e1cd5d24e65a20bf6948cadf719cc8152e641ab9b287be",
+                 "snacks classifiers", "Snacks", "toplabel"),
+)
+
+PUBLISHED_LOGITS: dict[str, PublishedLogits] = {entry.name: entry for entry in _ENTRIES}
+"""name (the ``.npz`` stem in ``$VLMCAL_SHARED/data/logits``) -> :class:`PublishedLogits`."""
+
+
+def published_entries(dataset: str | None = None, family: str | None = None) -> list[PublishedLogits]:
+    """Registry entries in registry order, optionally only one ``dataset`` and/or ``family``.
+
+    Parameters
+    ----------
+    dataset : str, optional
+        e.g. ``"CIFAR-10"`` (exact match with :attr:`PublishedLogits.dataset`).
+    family : str, optional
+        ``"vlm"``, ``"baseline"`` or ``"toplabel"``.
+
+    Returns
+    -------
+    list of PublishedLogits
+    """
+    return [e for e in _ENTRIES if (dataset is None or e.dataset == dataset) and (family is None or e.family == family)]
+
+
+def _lookup(name: str, registry: dict[str, PublishedLogits]) -> PublishedLogits:
+    if name not in registry:
+        close = close_matches(name, list(registry))
+        raise KeyError(
+            f"unknown published logits {name!r}" + (f"; close matches: {close}" if close else "")
+            + f"; known names: {', '.join(sorted(registry))}"
+        )
+    return registry[name]
+
+
+def published_path(name: str) -> Path | None:
+    """The shared copy of the published logits ``name``, if this machine has it; never downloads.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PUBLISHED_LOGITS`, e.g. ``"markus93_densenet40_cifar10"``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``$VLMCAL_SHARED/data/logits/<name>.npz``, or ``None`` without a shared folder or copy
+        (not hash-checked: :func:`fetch_published_logits` verifies, and downloads where it can).
+
+    Raises
+    ------
+    KeyError
+        ``name`` is not in the registry (the message lists close matches).
+    """
+    entry = _lookup(name, PUBLISHED_LOGITS)
+    return shared_path(*SHARED_LOGITS_DIR, entry.filename)
+
+
+# ---------------------------------------------------------------------------------------------
+# fetching
+# ---------------------------------------------------------------------------------------------
+def _check_hash(got: str, entry: PublishedLogits, origin: str) -> None:
+    if got != entry.sha256:
+        raise ValueError(
+            f"{entry.name}: the {origin} has content hash {got}, but the pinned hash is "
+            f"{entry.sha256}: these are not the published numbers. Delete the file and fetch again; "
+            f"if it persists, compare with the source {', '.join(entry.source_urls)}"
+        )
+
+
+def _download(url: str, timeout: float = 60.0) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (pinned https URL)
+            return response.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise ConnectionError(
+            f"could not download {url} ({err}). Without internet, set {SHARED_ENV_VAR} to a folder "
+            "holding data/logits/<name>.npz, or download the source by hand."
+        ) from err
+
+
+def fetch_published_logits(
+    name: str,
+    root: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    base_url: str | None = None,
+    registry: dict[str, PublishedLogits] | None = None,
+) -> Path:
+    """Path to a hash-verified copy of the published logits ``name`` (load it with ``load_logits``).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PUBLISHED_LOGITS`, e.g. ``"markus93_densenet40_cifar10"``.
+    root : path, optional
+        Download cache; default ``vlmcal_utils.paths.cache_dir("published")`` (``$VLMCAL_CACHE``,
+        else ``$XDG_CACHE_HOME/vlmcal``, else ``~/.cache/vlmcal``, then ``/published``). Converted
+        files are ``root/<name>.npz``, the raw sources ``root/sources/<name>/``.
+    offline : bool, optional
+        ``True``: use the shared copy only. ``False``: download and convert even where a shared
+        copy exists. ``None`` (default): the shared copy if there is one, else the cache, else download.
+    base_url : str, optional
+        Server holding ``<owner>/<repo>/<commit>/<path>`` (default: ``$VLMCAL_PUBLISHED_BASE_URL``
+        or raw.githubusercontent.com) — tests point it at a local server.
+    registry : dict, optional
+        Defaults to :data:`PUBLISHED_LOGITS`.
+
+    Returns
+    -------
+    pathlib.Path
+        The shared copy or the cached converted file; its content hash is the pinned one.
+
+    Raises
+    ------
+    KeyError
+        Unknown ``name``.
+    FileNotFoundError
+        ``offline=True`` and no shared copy.
+    ValueError
+        A copy's content hash differs from the pinned one, or ``name`` has no converter and no
+        shared copy (the message names the source to fetch by hand).
+    ConnectionError
+        The download failed.
+    """
+    entry = _lookup(name, registry if registry is not None else PUBLISHED_LOGITS)
+    if offline is not False:
+        shared = shared_path(*SHARED_LOGITS_DIR, entry.filename)
+        if shared is not None:
+            _check_hash(content_sha256(shared), entry, f"shared copy ({shared})")
+            return shared
+        if offline:
+            raise FileNotFoundError(
+                f"{name}: no shared copy (set {SHARED_ENV_VAR} to the folder holding "
+                f"data/logits/{entry.filename}), or call with offline=None to download it"
+            )
+    cache = Path(root).expanduser() if root is not None else cache_dir("published")
+    target = cache / entry.filename
+    if target.is_file():
+        try:
+            _check_hash(content_sha256(target), entry, f"cached copy ({target})")
+            return target
+        except ValueError:
+            target.unlink()  # a stale or damaged cache entry: make it again
+    if entry.converter is None:
+        raise ValueError(
+            f"{name} cannot be downloaded and converted by vlmcal_utils (its source spans several files "
+            f"with no converter here): use a machine with {SHARED_ENV_VAR} set, or the source "
+            f"{', '.join(entry.source_urls)}"
+        )
+    base = base_url or os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL
+    source_dir = cache / "sources" / name
+    sources = []
+    for path, url in zip(entry.paths, entry.raw_urls(base), strict=True):
+        local = source_dir / Path(path).name
+        if not local.is_file():
+            atomic_write_bytes(local, _download(url))
+        sources.append(local.read_bytes())
+    arrays = CONVERTERS[entry.converter](sources)
+    arrays["meta"] = np.array(json.dumps(entry.meta))
+    # verify the exact bytes to be written before writing them: a failed check leaves no file
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    try:
+        _check_hash(npz_content_sha256(io.BytesIO(buffer.getvalue())), entry, "file converted from the download")
+    except ValueError:
+        shutil.rmtree(source_dir, ignore_errors=True)  # don't keep sources that gave wrong numbers
+        raise
+    return atomic_write_bytes(target, buffer.getvalue())
