@@ -1,14 +1,16 @@
-"""timm ImageNet baselines: loading (random weights through a .safetensors file), logits, the
-ImageNet-A/-R column restriction, and the study task on the shared ImageNet photos."""
+"""timm ImageNet baselines: loading (seeded random weights in memory, local .safetensors files),
+ids, logits, and the ImageNet-A/-R column restriction."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import timm
 import torch
 from PIL import Image
 
-from vlmcal_utils import baselines, study
+from vlmcal_utils import baselines
+from vlmcal_utils.models import save_weights
 
 TINY = "test_resnet"  # timm's own ~0.5 M-parameter test model: 1000 ImageNet outputs, 160 px
 
@@ -31,26 +33,56 @@ class _Photos(torch.utils.data.Dataset):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    path = baselines.save_random_baseline(TINY, tmp_path_factory.mktemp("w") / "tiny.safetensors", seed=3)
-    model, preprocess = baselines.load_baseline(TINY, path, device="cpu")
-    return path, model, preprocess
+def tiny():
+    return baselines.load_baseline(TINY, "random", device="cpu", seed=3)
 
 
-def test_random_weights_file_roundtrip_gives_same_logits(tiny, tmp_path):
-    path, model, preprocess = tiny
-    again, _ = baselines.load_baseline(TINY, path, device="cpu")
+def test_random_weights_are_seeded_in_memory(tiny):
+    model, preprocess = tiny
+    rng_before = torch.get_rng_state()
+    again, _ = baselines.load_baseline(TINY, "random", device="cpu", seed=3)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's random stream is untouched
+    other, _ = baselines.load_baseline(TINY, "random", device="cpu", seed=4)
     x = torch.randn(3, 3, 160, 160)
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
-    # seeded: the same seed gives the same file contents, another seed other weights
-    other, _ = baselines.load_baseline(TINY, baselines.save_random_baseline(TINY, tmp_path / "s4.safetensors", seed=4),
-                                       device="cpu")
-    with torch.no_grad():
         assert not torch.allclose(model(x), other(x))
+        # the weights of the old save_random_baseline file (manual_seed, then create_model)
+        torch.manual_seed(3)
+        assert torch.equal(model(x), timm.create_model(TINY, pretrained=False).eval()(x))
     # timm's own eval transform (160 px centre crop for this model), not a generic one
     assert preprocess(Image.new("RGB", (300, 200))).shape == (3, 160, 160)
     assert not model.training
+    with pytest.raises(ValueError, match="seed=<int>"):
+        baselines.load_baseline(TINY, "random", device="cpu")
+
+
+def test_local_safetensors_roundtrip(tiny, tmp_path):
+    model, _ = tiny
+    path = save_weights(model, tmp_path / "tiny.safetensors")
+    loaded, _ = baselines.load_baseline(TINY, path, device="cpu")
+    x = torch.randn(2, 3, 160, 160)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+
+
+def test_baseline_id_names_the_seed(tmp_path):
+    assert baselines.baseline_id(TINY, "random", seed=3) == "timm/test_resnet/random-seed3"
+    assert baselines.baseline_id(TINY, "random", seed=3) != baselines.baseline_id(TINY, "random", seed=4)
+    with pytest.raises(ValueError, match="seed"):
+        baselines.baseline_id(TINY, "random")
+    with pytest.raises(ValueError, match="unseeded random"):
+        baselines.baseline_id(TINY, False)
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"x")
+    assert baselines.baseline_id(TINY, path).startswith("timm/test_resnet/w.safetensors-1-")
+
+
+def test_truncated_weights_file_is_a_value_error_naming_it(tiny, tmp_path):
+    path = save_weights(tiny[0], tmp_path / "tiny.safetensors")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"tiny\.safetensors.*truncated or damaged"):
+        baselines.load_baseline(TINY, path, device="cpu")
 
 
 def test_bad_names_paths_and_heads(tmp_path):
@@ -64,16 +96,12 @@ def test_bad_names_paths_and_heads(tmp_path):
     with pytest.raises(ValueError, match="safetensors"):
         baselines.load_baseline(TINY, tmp_path / "w.pt")
     # a weights file of another architecture is refused, not half-loaded
-    wrong = baselines.save_random_baseline("test_vit", tmp_path / "vit.safetensors")
+    wrong = save_weights(timm.create_model("test_vit"), tmp_path / "vit.safetensors")
     with pytest.raises(RuntimeError, match="does not hold weights"):
         baselines.load_baseline(TINY, wrong)
-    with pytest.raises(ValueError, match="unseeded random"):
-        baselines.baseline_id(TINY, False)
 
 
 def test_failed_download_says_how_to_pass_a_file(monkeypatch):
-    import timm
-
     def offline(*a, **k):
         if k.get("pretrained"):
             raise OSError("Name or service not known")
@@ -86,7 +114,7 @@ def test_failed_download_says_how_to_pass_a_file(monkeypatch):
 
 
 def test_logits_cached_and_restricted_to_subset_columns(tiny, tmp_path):
-    _, model, preprocess = tiny
+    model, preprocess = tiny
     full = _Photos([0, 5, 999, 3], [f"c{i}" for i in range(1000)])
     z, y = baselines.baseline_logits(model, preprocess, full, "tiny", "full", cache_dir=tmp_path, batch_size=3,
                                      progress=False)
@@ -107,23 +135,3 @@ def test_logits_cached_and_restricted_to_subset_columns(tiny, tmp_path):
     assert baselines.imagenet_columns(_Photos([0], ["a"] * 1000, imagenet_indices=range(1000))) is None
     with pytest.raises(ValueError, match="ImageNet-label datasets"):
         baselines.imagenet_columns(_Photos([0, 1], ["cat", "dog"]))
-
-
-def test_baseline_task_rejects_non_imagenet_datasets():
-    cal, evals = study.dataset_specs("cifar10-shared", 8, 8)
-    with pytest.raises(ValueError, match="ImageNet-label dataset"):
-        study.baseline_task(TINY, "random", "CIFAR-10", cal, evals)
-
-
-def test_baseline_task_on_shared_imagenet_photos(shared, tmp_path):
-    cal, evals = study.dataset_specs("imagenet-shared", n_cal=12, n_test=8)
-    task = study.baseline_task(TINY, "random", "ImageNet (shared)", cal, evals, device="cpu", cache_dir=tmp_path)
-    assert task.family == "baseline" and "plumbing only" in task.source
-    data = task.load()
-    assert data["cal"][0].shape == (12, 1000) and data["test"][0].shape == (8, 1000)
-    # the seeded halves are disjoint photos (one per class, so labels identify the photo)
-    assert not set(data["cal"][1].tolist()) & set(data["test"][1].tolist())
-    np.testing.assert_array_equal(task.load()["test"][0], data["test"][0])  # cached, and seeded weights
-    df = study.run_grid([task], tmp_path / "g.jsonl", n_calib_grid=[5], n_repeats=2, n_boot=0, progress=False)
-    full = df[df["cell"] == "all"].set_index("method")
-    assert full.loc["ts", "acc"] == full.loc["none", "acc"] and (df["family"] == "baseline").all()

@@ -1,11 +1,11 @@
-"""Tests for vlmcal_utils.device.get_device."""
+"""vlmcal_utils.device: the device choice, the model's device, and the AMP policy (CUDA only)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vlmcal_utils.device import get_device
+from vlmcal_utils.device import amp_dtype, autocast, get_device, model_device
 
 
 def test_cpu(capsys):
@@ -43,3 +43,36 @@ def test_unknown_device_string(name):
 def test_non_string_raises_type_error():
     with pytest.raises(TypeError, match="string"):
         get_device(0)
+
+
+def test_model_device():
+    assert model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
+
+
+@pytest.mark.parametrize("amp", ["auto", "bf16", "fp16", None])
+def test_no_mixed_precision_on_the_cpu(amp):
+    assert amp_dtype(torch.device("cpu"), amp) is None
+    with autocast(torch.device("cpu"), amp):
+        assert not torch.is_autocast_enabled("cpu")
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("amp", ["bfloat16", "fp32", True, "AUTO"])
+def test_invalid_amp_is_refused(amp):
+    with pytest.raises(ValueError, match="amp must be one of"):
+        amp_dtype(torch.device("cpu"), amp)
+    with pytest.raises(ValueError, match="amp must be one of"):
+        autocast(torch.device("cpu"), amp)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_autocast_is_bf16_where_supported_else_fp16():
+    dev = torch.device("cuda")
+    expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    assert amp_dtype(dev, "auto") == expected
+    assert amp_dtype(dev, "fp16") == torch.float16 and amp_dtype(dev, None) is None
+    with autocast(dev):
+        assert (torch.ones(2, 2, device=dev) @ torch.ones(2, 2, device=dev)).dtype == expected
+    with autocast(dev, None):
+        assert (torch.ones(2, 2, device=dev) @ torch.ones(2, 2, device=dev)).dtype == torch.float32

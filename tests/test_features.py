@@ -1,8 +1,13 @@
-"""Feature cache: hit on the second call, resume after an interruption, keyed by model/data/transform."""
+"""Feature cache: hit on the second call, resume after an interruption, keyed by model/data/transform
+(two different transforms never share an entry)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -87,10 +92,83 @@ def test_key_depends_on_model_and_transform(dataset, tmp_path):
     assert len(list(tmp_path.iterdir())) == 3
 
 
-def test_transform_repr_ignores_memory_addresses(dataset):
-    from vlmcal_utils.features import _transform_repr
-
+def test_two_different_lambdas_get_two_cache_entries(dataset, tmp_path):
+    # The old key stripped memory addresses from repr(), so both lambdas keyed one entry and the
+    # second call silently served the first one's features.
+    model = CountingModel()
     dataset.transform = T.Compose([T.ToTensor(), lambda x: x * 2])
-    first = _transform_repr(dataset)
-    dataset.transform = T.Compose([T.ToTensor(), lambda x: x * 2])  # a new lambda object
-    assert "0x" not in first and _transform_repr(dataset) == first
+    doubled, _ = _run(model, dataset, tmp_path)
+    dataset.transform = T.Compose([T.ToTensor(), lambda x: x * 3])
+    tripled, _ = _run(model, dataset, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2
+    assert not torch.allclose(doubled, tripled)
+
+
+def test_transform_id_is_stable_and_tells_functions_apart():
+    from vlmcal_utils.features import transform_id
+
+    def scaled(k):
+        return lambda x: x * k
+
+    # the same code gives the same id (a cache hit in the next session), without memory addresses
+    first = transform_id(T.Compose([T.ToTensor(), lambda x: x * 2]))
+    assert "0x" not in first and transform_id(T.Compose([T.ToTensor(), lambda x: x * 2])) == first
+    assert transform_id(scaled(2)) == transform_id(scaled(2)) != transform_id(scaled(3))  # closure values
+    assert transform_id(T.Lambda(lambda x: x + 1)) != transform_id(T.Lambda(lambda x: x - 1))  # repr "Lambda()"
+    assert transform_id(functools.partial(torch.clamp, min=0)) != transform_id(functools.partial(torch.clamp, min=1))
+    # Normalize's repr rounds tensor means to 4 digits; the id does not
+    assert (transform_id(T.Normalize(torch.tensor([0.48145]), torch.tensor([1.0])))
+            != transform_id(T.Normalize(torch.tensor([0.48146]), torch.tensor([1.0]))))
+    assert transform_id(None) == "None"
+
+
+def test_transform_id_is_the_same_in_another_process():
+    # the demo model's transform holds a local lambda: its id must not depend on the process
+    from vlmcal_utils.demo import demo_preprocess
+    from vlmcal_utils.features import transform_id
+
+    code = "from vlmcal_utils.demo import demo_preprocess; from vlmcal_utils.features import transform_id; " \
+           "print(transform_id(demo_preprocess()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": "123"})
+    assert out.stdout.strip() == transform_id(demo_preprocess())
+
+
+class _Opaque:
+    """A transform whose repr shows only a memory address."""
+
+    def __call__(self, image):
+        return T.functional.to_tensor(image)
+
+
+def test_transform_without_stable_description_is_refused(dataset, tmp_path):
+    dataset.transform = _Opaque()
+    with pytest.raises(ValueError, match="preprocess_id="):
+        _run(CountingModel(), dataset, tmp_path)
+    feats, _ = _run(CountingModel(), dataset, tmp_path, preprocess_id="to_tensor")  # named by the caller
+    assert feats.shape == (23, 5)
+
+
+def test_no_temporary_files_are_left(dataset, tmp_path):
+    _run(CountingModel(), dataset, tmp_path)
+    folder = next(tmp_path.iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == [f"chunk_0000{i}.safetensors" for i in range(3)] + [
+        "manifest.json"]
+
+
+def test_default_cache_dir_follows_the_cache_variables(monkeypatch, tmp_path):
+    from vlmcal_utils.features import default_cache_dir
+
+    monkeypatch.delenv("VLMCAL_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "vlmcal" / "features"  # XDG was ignored before
+    monkeypatch.setenv("VLMCAL_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c" / "features"
+
+
+def test_amp_is_checked_and_full_precision_on_the_cpu(dataset, tmp_path):
+    with pytest.raises(ValueError, match="amp must be one of"):
+        _run(CountingModel(), dataset, tmp_path, amp="half")
+    _run(CountingModel(), dataset, tmp_path)
+    manifest = json.loads(next(tmp_path.iterdir()).joinpath("manifest.json").read_text())
+    assert manifest["key"]["amp"] is None and manifest["key"]["format"] == 2

@@ -1,30 +1,138 @@
-"""load_model: random open_clip weights round-trip through a local safetensors file; bad names."""
+"""load_model: every way a chapter names a model (demo, tag, local file, seeded "random"), ids,
+labels, and clear errors for bad names and damaged or pickled weights files."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+import open_clip
 import pytest
 import torch
 
-import open_clip
-from vlmcal_utils.models import load_model, save_random_weights, save_weights
+from vlmcal_utils.models import (
+    RANDOM_WEIGHTS_NOTE,
+    describe_model,
+    load_model,
+    model_id,
+    read_weights,
+    save_weights,
+    seeded,
+)
+
+DEMO = "vlmcal-demo"  # tiny: random demo weights are built in milliseconds
 
 
-@pytest.mark.parametrize("arch", ["RN50", "ViT-B-32"])
-def test_local_safetensors_roundtrip(tmp_path, arch):
-    # save_random_weights(seed=0) must equal a model created after manual_seed(0); load_model
-    # initialises its own random weights first, so equal outputs prove the file was loaded.
-    path = save_random_weights(arch, tmp_path / f"{arch}.safetensors", seed=0)
+class _NotATensor:
+    """A pickled object that torch.load(weights_only=True) must refuse."""
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_random_weights_are_seeded_in_memory_without_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # any temp file would land here
+    monkeypatch.chdir(tmp_path)
+    rng_before = torch.get_rng_state()
+    model, preprocess, tokenizer = load_model(DEMO, "random", device="cpu", seed=0)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's random stream is untouched
+    assert not model.training and callable(preprocess) and tokenizer(["a cat"]).ndim == 2
+    again, _, _ = load_model(DEMO, "random", device="cpu", seed=0)
+    other, _, _ = load_model(DEMO, "random", device="cpu", seed=1)
+    assert _same(_state(model), _state(again))
+    assert not _same(_state(model), _state(other))
+    # the weights the old save-to-a-temp-file path produced (manual_seed, then create_model):
+    # plumbing runs keep their numbers
     torch.manual_seed(0)
-    ref = open_clip.create_model(arch, pretrained=None).eval()
+    assert _same(_state(model), _state(open_clip.create_model(DEMO, pretrained=None)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_random_needs_an_integer_seed():
+    with pytest.raises(ValueError, match="seed=<int>"):
+        load_model(DEMO, "random", device="cpu")
+    with pytest.raises(ValueError, match="seed"):
+        load_model(DEMO, "random", device="cpu", seed=1.5)
+
+
+def test_seeded_restores_the_callers_generator():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    with seeded(7):
+        inside = torch.rand(3)
+    with seeded(7):
+        assert torch.equal(torch.rand(3), inside)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_model_id_and_label_of_random_weights():
+    assert model_id("ViT-B-32", "random", 0) == "ViT-B-32/random-seed0"
+    assert model_id("ViT-B-32", "random", 0) != model_id("ViT-B-32", "random", 1)
+    with pytest.raises(ValueError, match="seed"):
+        model_id("ViT-B-32", "random")
+    assert RANDOM_WEIGHTS_NOTE == "random weights — plumbing only, numbers mean nothing"
+    label = describe_model("ViT-B-32", "random", seed=3)
+    assert RANDOM_WEIGHTS_NOTE in label and "seed 3" in label
+    assert describe_model(DEMO, None) == f"{DEMO} (demo model, shipped weights)"
+    assert describe_model("ViT-B-32", "openai", seed=3) == "ViT-B-32 (openai)"
+    assert describe_model("ViT-B-32", "/w/vit.safetensors") == "ViT-B-32 (vit.safetensors)"
+
+
+@pytest.mark.parametrize("arch", [DEMO, "vlmcal-demo-rn"])  # a ViT and a ModifiedResNet, tiny
+def test_local_safetensors_roundtrip(tmp_path, arch):
+    # A user's weights file: saved from seeded random weights, loaded by path (through open_clip,
+    # as any architecture's file). load_model initialises its own random weights first, so equal
+    # outputs prove the file was loaded.
+    ref, _, _ = load_model(arch, "random", device="cpu", seed=0)
+    path = save_weights(ref, tmp_path / f"{arch}.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temp file left behind
     torch.manual_seed(1)
-    model, preprocess, tokenizer = load_model(arch, pretrained=path, device="cpu")
+    model, _, tokenizer = load_model(arch, pretrained=path, device="cpu")
     assert not model.training
-    image = torch.rand(1, 3, 224, 224)
+    size = model.visual.image_size
+    image = torch.rand(1, 3, *(size if isinstance(size, tuple) else (size, size)))
     tokens = tokenizer(["a photo of a cat."])
     with torch.no_grad():
         assert torch.equal(model.encode_image(image), ref.encode_image(image))
         assert torch.equal(model.encode_text(tokens), ref.encode_text(tokens))
         assert torch.equal(model.logit_scale, ref.logit_scale)
+
+
+def test_truncated_safetensors_is_a_value_error_naming_the_file(tmp_path):
+    model, _, _ = load_model(DEMO, "random", device="cpu", seed=0)
+    path = save_weights(model, tmp_path / "demo.safetensors")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # an interrupted download
+    with pytest.raises(ValueError, match=r"demo\.safetensors.*truncated or damaged"):
+        load_model(DEMO, path, device="cpu")
+    with pytest.raises(ValueError, match=r"demo\.safetensors.*incomplete"):
+        read_weights(path)
+
+
+def test_refused_pickle_names_the_file_and_the_safe_way(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"visual.proj": torch.zeros(2), "extra": _NotATensor()}, path)
+    with pytest.raises(ValueError) as info:
+        load_model(DEMO, path, device="cpu")
+    message = str(info.value)
+    assert "weights.pt" in message and "safetensors" in message and "_NotATensor" in message
+    assert "weights_only=False" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # torch's advice is not shown
+    with pytest.raises(ValueError, match="refused to unpickle"):
+        read_weights(path)
+
+
+def test_damaged_torch_file_is_a_value_error(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(100)}, path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"weights\.pt.*truncated or damaged"):
+        load_model(DEMO, path, device="cpu")
 
 
 def test_save_weights_rejects_other_formats(tmp_path):
@@ -65,10 +173,6 @@ def test_download_failure_is_explained(monkeypatch):
 
 
 def test_model_id_tracks_the_weights_file(tmp_path):
-    import os
-
-    from vlmcal_utils.models import model_id
-
     assert model_id("ViT-B-32", "openai") == "ViT-B-32/openai"
     path = tmp_path / "w.safetensors"
     path.write_bytes(b"123")
@@ -77,6 +181,7 @@ def test_model_id_tracks_the_weights_file(tmp_path):
     assert model_id("ViT-B-32", path) != first
     with pytest.raises(ValueError, match="random"):
         model_id("ViT-B-32", None)
+    assert model_id(DEMO, None).startswith(f"{DEMO}/{DEMO}.safetensors-")  # the shipped file
 
 
 def test_weights_for_another_arch_are_explained(tmp_path):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
 
-import open_clip
 from vlmcal_utils.zeroshot import (
     IMAGENET_CLASSNAMES,
     OPENAI_IMAGENET_TEMPLATES,
@@ -82,7 +82,8 @@ def test_build_classifier_is_normalised_template_mean(clip):
     names = ["cat", "dog", "red car"]
     templates = ["a photo of a {}.", lambda c: f"itap of a {c}."]
     clf = build_classifier(model, tok, names, templates, batch_size=4, progress=False)
-    assert clf.shape == (3, model.text_projection.shape[1] if not isinstance(model.text_projection, torch.nn.Linear) else model.text_projection.out_features)
+    proj = model.text_projection
+    assert clf.shape == (3, proj.out_features if isinstance(proj, torch.nn.Linear) else proj.shape[1])
     assert torch.allclose(clf.norm(dim=-1), torch.ones(3), atol=1e-5)
     with torch.no_grad():
         e = F.normalize(model.encode_text(tok([format_prompt(t, "dog") for t in templates])), dim=-1)
@@ -103,3 +104,27 @@ def test_zeroshot_logits_use_model_scale(clip):
     assert logits.abs().max() <= scale + 1e-4
     with pytest.raises(ValueError, match="same D"):
         zeroshot_logits(img, torch.randn(3, 5), scale)
+
+
+def test_build_classifier_takes_the_shared_amp_policy(clip):
+    model, tok = clip
+    names = ["cat", "dog"]
+    full = build_classifier(model, tok, names, progress=False, amp=None)
+    # on the CPU "auto" means full precision (AMP is CUDA only): the same numbers
+    assert torch.equal(build_classifier(model, tok, names, progress=False), full)
+    with pytest.raises(ValueError, match="amp must be one of"):
+        build_classifier(model, tok, names, progress=False, amp="float16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_build_classifier_under_cuda_autocast(clip):
+    model, tok = clip
+    names = ["cat", "dog", "red car"]
+    gpu = model.to("cuda")
+    try:
+        ref = build_classifier(gpu, tok, names, progress=False, amp=None)
+        mixed = build_classifier(gpu, tok, names, progress=False)  # bf16 where supported, else fp16
+    finally:
+        model.to("cpu")
+    assert mixed.dtype == torch.float32 and mixed.device.type == "cpu"
+    assert torch.allclose(mixed, ref, atol=3e-2)

@@ -3,12 +3,13 @@
 Tu et al. compare zero-shot VLMs with ImageNet-trained ResNets and ViTs. This module loads such a
 classifier and computes its 1000-way ImageNet-1k logits on an image dataset, cached on disk.
 
-- ``load_baseline(name, pretrained=True)``: a timm model and its *eval* transform, from timm's
-  own data config (``timm.data.resolve_data_config`` + ``timm.data.create_transform``:
+- ``load_baseline(name, pretrained=True, seed=...)``: a timm model and its *eval* transform, from
+  timm's own data config (``timm.data.resolve_data_config`` + ``timm.data.create_transform``:
   the resize, crop, interpolation and normalisation the weights were trained with).
-  ``pretrained``: ``True`` (download timm's weights, needs internet), ``False`` (random, unseeded)
-  or a local ``.safetensors`` file (e.g. from :func:`save_random_baseline`, or weights downloaded
-  elsewhere).
+  ``pretrained``: ``True`` (download timm's weights, needs internet), a local ``.safetensors``
+  file (weights downloaded elsewhere), ``"random"`` with ``seed=`` (seeded random weights built
+  in memory, for plumbing runs: the numbers mean nothing) or ``False`` (unseeded random).
+- ``baseline_id(name, pretrained, model, seed=...)``: the cache id of those weights.
 - ``baseline_logits(model, preprocess, dataset)``: ``(logits, labels)``: float32 ``(N, 1000)``
   logits over the ImageNet-1k classes (index order = sorted WordNet ids, as timm and
   ``vlmcal_utils.zeroshot.IMAGENET_CLASSNAMES``) and int64 ``(N,)`` labels, cached and
@@ -21,20 +22,24 @@ classifier and computes its 1000-way ImageNet-1k logits on an image dataset, cac
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import timm  # a dependency of open_clip, so always installed
 import torch
+from timm.data import create_transform, resolve_data_config
+
+from vlmcal_utils.checks import check_int, close_matches
+from vlmcal_utils.device import get_device
+from vlmcal_utils.features import extract_features, transform_id
+from vlmcal_utils.models import RANDOM, read_weights, seeded
 
 __all__ = [
     "N_IMAGENET_CLASSES",
     "check_baseline_name",
     "load_baseline",
-    "save_random_baseline",
     "baseline_id",
     "imagenet_columns",
     "baseline_logits",
@@ -43,90 +48,125 @@ __all__ = [
 N_IMAGENET_CLASSES = 1000
 
 
-def _close(word: str, candidates: list[str], n: int = 5) -> list[str]:
-    return difflib.get_close_matches(word, candidates, n=n, cutoff=0.5)
-
-
 def check_baseline_name(name: str, pretrained: Any = True) -> None:
     """``ValueError`` (with close matches) unless timm knows ``name``.
 
-    A name may carry a pretrained tag (``"resnet50.a1_in1k"``); with ``pretrained=True`` the tag
-    must be one timm has weights for (``timm.list_pretrained``).
+    Parameters
+    ----------
+    name : str
+        A timm model name, optionally with a pretrained tag (``"resnet50.a1_in1k"``).
+    pretrained : bool, str or os.PathLike
+        With ``True`` a tag must be one timm has weights for (``timm.list_pretrained``).
     """
-    import timm
-
     if not isinstance(name, str) or not name:
         raise ValueError(f"a baseline name must be a timm model name such as 'resnet50', got {name!r}")
     arch = name.split(".", 1)[0]
     if not timm.is_model(arch):
         raise ValueError(
-            f"timm has no model {arch!r}. Close matches: {_close(arch, timm.list_models())}. "
+            f"timm has no model {arch!r}. Close matches: {close_matches(arch, timm.list_models())}. "
             "See timm.list_models('pattern*') for all names."
         )
     if "." in name and pretrained is True and name not in timm.list_pretrained(arch + ".*"):
         raise ValueError(
             f"timm has no pretrained weights {name!r}. Tags for {arch}: {timm.list_pretrained(arch + '.*')}; "
-            f"close matches: {_close(name, timm.list_pretrained())}"
+            f"close matches: {close_matches(name, timm.list_pretrained())}"
         )
 
 
+def _random_seed(seed: Any) -> int:
+    if seed is None:
+        raise ValueError("pretrained='random' needs seed=<int>: the seed makes the weights (and the cache "
+                         "entry named by baseline_id) the same in every run")
+    return check_int(seed, "seed", minimum=0)
+
+
 def _is_path(pretrained: Any) -> bool:
-    return isinstance(pretrained, (str, os.PathLike)) and not isinstance(pretrained, bool)
+    return isinstance(pretrained, (str, os.PathLike)) and not isinstance(pretrained, bool) and pretrained != RANDOM
+
+
+def _from_file(name: str, pretrained: str | os.PathLike) -> torch.nn.Module:
+    path = Path(pretrained).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}: pass an existing .safetensors file, "
+                                "pretrained=True to download timm's weights, or 'random' with a seed")
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path.name}: baseline weights must be a .safetensors file (safe format, "
+                         "nothing unpickled); convert with safetensors.torch.save_file(model.state_dict(), ...)")
+    state = read_weights(path)  # ValueError naming the file when it is truncated or damaged
+    model = timm.create_model(name, pretrained=False)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise RuntimeError(f"{path} does not hold weights for timm's {name!r}: {err}") from err
+    return model
+
+
+def _download(name: str) -> torch.nn.Module:
+    try:
+        return timm.create_model(name, pretrained=True)
+    except Exception as err:  # noqa: BLE001 - huggingface_hub/urllib raise many kinds when offline
+        raise RuntimeError(
+            f"could not fetch timm's pretrained weights for {name!r} (no network, or the hub "
+            f"refused): {type(err).__name__}: {err}. On a machine with internet run "
+            f"`m = timm.create_model({name!r}, pretrained=True)` and "
+            f"`safetensors.torch.save_file(m.state_dict(), '{name}.safetensors')`, copy the file "
+            f"here and pass load_baseline({name!r}, pretrained='/path/to/{name}.safetensors')."
+        ) from err
 
 
 def load_baseline(
     name: str,
     pretrained: bool | str | os.PathLike = True,
     device: str | torch.device = "auto",
+    *,
+    seed: int | None = None,
 ) -> tuple[torch.nn.Module, Callable]:
-    """``(model, preprocess)``: a timm ImageNet-1k classifier in eval mode on ``device`` and its
-    eval transform (PIL image -> ``(3, H, W)`` float tensor, from timm's data config).
+    """A timm ImageNet-1k classifier in eval mode on ``device``, and its eval transform.
 
-    ``pretrained``: ``True`` downloads timm's weights (internet; cached by huggingface_hub),
-    ``False`` gives random weights, a path loads a local ``.safetensors`` state dict (strictly:
-    every tensor must match ``name``'s architecture).
+    Parameters
+    ----------
+    name : str
+        A timm model name (``"resnet50"``, ``"resnet50.a1_in1k"``, ``"test_resnet"``).
+    pretrained : bool, str or os.PathLike
+        ``True`` downloads timm's weights (internet; cached by huggingface_hub); a path loads a
+        local ``.safetensors`` state dict (strictly: every tensor must match ``name``);
+        ``"random"`` builds seeded random weights in memory (needs ``seed``; plumbing only);
+        ``False`` gives unseeded random weights.
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or a device.
+    seed : int, optional
+        Required with ``pretrained="random"``; ignored otherwise.
 
-    Raises ``ValueError`` (unknown name/tag, a model without 1000 ImageNet outputs, a file that
-    is not .safetensors), ``FileNotFoundError`` (missing file) and ``RuntimeError`` (download
-    failed, or the file does not fit the architecture).
+    Returns
+    -------
+    model : torch.nn.Module
+        ``(B, 3, H, W)`` images -> ``(B, 1000)`` logits.
+    preprocess : callable
+        PIL image -> ``(3, H, W)`` float tensor, from timm's data config for these weights.
+
+    Raises
+    ------
+    ValueError
+        Unknown name/tag, a model without 1000 ImageNet outputs, a file that is not
+        .safetensors or is damaged, ``"random"`` without a seed.
+    FileNotFoundError
+        A missing weights file.
+    RuntimeError
+        A failed download, or a file that does not fit the architecture.
     """
-    import timm
-    from timm.data import create_transform, resolve_data_config
-
-    from vlmcal_utils.device import get_device
-
     check_baseline_name(name, pretrained)
     dev = device if isinstance(device, torch.device) else get_device(device, verbose=False)
-    if _is_path(pretrained):
-        path = Path(pretrained).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"no weights file at {path}: pass an existing .safetensors file, or "
-                                    "pretrained=True to download timm's weights")
-        if path.suffix != ".safetensors":
-            raise ValueError(f"{path.name}: baseline weights must be a .safetensors file (safe format, "
-                             "nothing unpickled); convert with safetensors.torch.save_file(model.state_dict(), ...)")
-        from safetensors.torch import load_file
-
+    if pretrained == RANDOM:
+        with seeded(_random_seed(seed)):
+            model = timm.create_model(name, pretrained=False)
+    elif _is_path(pretrained):
+        model = _from_file(name, pretrained)
+    elif pretrained is True:
+        model = _download(name)
+    elif pretrained is False:
         model = timm.create_model(name, pretrained=False)
-        try:
-            model.load_state_dict(load_file(str(path)), strict=True)
-        except RuntimeError as err:
-            raise RuntimeError(f"{path} does not hold weights for timm's {name!r}: {err}") from err
-    elif isinstance(pretrained, bool):
-        try:
-            model = timm.create_model(name, pretrained=pretrained)
-        except Exception as err:  # noqa: BLE001 - huggingface_hub/urllib raise many kinds when offline
-            if not pretrained:
-                raise
-            raise RuntimeError(
-                f"could not fetch timm's pretrained weights for {name!r} (no network, or the hub "
-                f"refused): {type(err).__name__}: {err}. On a machine with internet run "
-                f"`m = timm.create_model({name!r}, pretrained=True)` and "
-                f"`safetensors.torch.save_file(m.state_dict(), '{name}.safetensors')`, copy the file "
-                f"here and pass load_baseline({name!r}, pretrained='/path/to/{name}.safetensors')."
-            ) from err
     else:
-        raise ValueError(f"pretrained must be True, False or a .safetensors path, got {pretrained!r}")
+        raise ValueError(f"pretrained must be True, False, 'random' or a .safetensors path, got {pretrained!r}")
     if getattr(model, "num_classes", None) != N_IMAGENET_CLASSES:
         raise ValueError(
             f"{name!r} has {getattr(model, 'num_classes', '?')} outputs, not the {N_IMAGENET_CLASSES} "
@@ -136,25 +176,33 @@ def load_baseline(
     return model.to(dev).eval(), preprocess
 
 
-def save_random_baseline(name: str, path: str | os.PathLike, seed: int = 0) -> Path:
-    """Create timm's ``name`` with seeded random weights and save them to ``path`` (.safetensors).
+def baseline_id(name: str, pretrained: Any, model: torch.nn.Module | None = None, *, seed: int | None = None) -> str:
+    """A stable cache id of a baseline's weights (see :mod:`vlmcal_utils.features`).
 
-    For plumbing tests and CI: the file then loads through :func:`load_baseline` exactly like a
-    user's downloaded weights. A random-weight classifier's predictions are meaningless.
+    Parameters
+    ----------
+    name : str
+        The timm name.
+    pretrained : bool, str or os.PathLike
+        As in :func:`load_baseline`.
+    model : torch.nn.Module, optional
+        The loaded model: for ``pretrained=True`` its ``pretrained_cfg`` names the resolved tag.
+    seed : int, optional
+        Required with ``pretrained="random"`` (each seed is other weights).
+
+    Returns
+    -------
+    str
+        ``"timm/resnet50.a1_in1k"``, ``"timm/test_resnet/random-seed3"``, or a local file's
+        name, size and modification time.
+
+    Raises
+    ------
+    ValueError
+        Unseeded random weights (``False``) have no stable id.
     """
-    import timm
-
-    from vlmcal_utils.models import save_weights
-
-    check_baseline_name(name, False)
-    torch.manual_seed(seed)
-    return save_weights(timm.create_model(name, pretrained=False), path)
-
-
-def baseline_id(name: str, pretrained: Any, model: torch.nn.Module | None = None) -> str:
-    """A cache id for a baseline (see :mod:`vlmcal_utils.features`): timm's resolved weights tag
-    for ``pretrained=True`` (from ``model.pretrained_cfg`` if given), a local file's name, size and
-    modification time. Unseeded random weights (``False``) have no stable id: ``ValueError``."""
+    if pretrained == RANDOM:
+        return f"timm/{name}/random-seed{_random_seed(seed)}"
     if pretrained is True:
         tag = (getattr(model, "pretrained_cfg", None) or {}).get("tag") if model is not None else None
         return f"timm/{name}" + (f".{tag}" if tag and "." not in name else "")
@@ -162,8 +210,8 @@ def baseline_id(name: str, pretrained: Any, model: torch.nn.Module | None = None
         path = Path(pretrained).expanduser()
         stat = path.stat()
         return f"timm/{name}/{path.name}-{stat.st_size}-{stat.st_mtime_ns}"
-    raise ValueError(f"{name} with unseeded random weights has no stable id: save them with "
-                     "save_random_baseline and pass the file")
+    raise ValueError(f"{name} with unseeded random weights has no stable id: pass pretrained='random' "
+                     "with seed=<int> instead")
 
 
 def _attr_through_subsets(dataset, attr: str):
@@ -178,7 +226,21 @@ def imagenet_columns(dataset) -> np.ndarray | None:
     ImageNet folders from :func:`vlmcal_utils.data.load_dataset` carry ``imagenet_indices``
     (200 entries for ImageNet-A/-R, whose labels run over those 200 classes); a 1000-class
     dataset whose labels are ImageNet indices (``imagenet-shared``) needs no restriction.
-    Anything else is not an ImageNet-label dataset: ``ValueError``.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        An image dataset, or a ``Subset`` of one (the attributes are looked up through it).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        int64 ``(C,)`` column indices, or ``None`` for all 1000.
+
+    Raises
+    ------
+    ValueError
+        ``dataset`` is not an ImageNet-label dataset.
     """
     idx = _attr_through_subsets(dataset, "imagenet_indices")
     if idx is not None:
@@ -195,9 +257,11 @@ def imagenet_columns(dataset) -> np.ndarray | None:
 
 
 class _LogitsAsFeatures(torch.nn.Module):
-    """Presents a classifier to :func:`~vlmcal_utils.features.extract_features`, which calls
-    ``encode_image``: its cached "features" are then the logits, with the same chunked,
-    resumable, safetensors cache."""
+    """A classifier seen by :func:`~vlmcal_utils.features.extract_features` as an image tower.
+
+    ``extract_features`` calls ``encode_image``: its cached "features" are then the logits, with
+    the same chunked, resumable, safetensors cache.
+    """
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -230,22 +294,47 @@ def baseline_logits(
     device: str | torch.device | None = None,
     progress: bool = True,
     restrict: bool = True,
+    preprocess_id: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(logits, labels)`` of an ImageNet classifier on ``dataset``: float32 ``(N, C)``, int64 ``(N,)``.
+    """The logits of an ImageNet classifier on ``dataset``, batched, cached and resumable.
 
-    ``dataset`` yields ``(image, label)``; ``preprocess`` is applied to each image (pass ``None``
-    if the dataset already applies it). Batched, under ``no_grad``, with a tqdm bar, and cached
-    like image features (``model_id``/``dataset_id`` name the cache entry, see
-    :func:`baseline_id`). ``C = 1000``, or with ``restrict=True`` the dataset's own classes when
-    it is a subset of ImageNet (:func:`imagenet_columns`: 200 for ImageNet-A/-R, labels already
-    index those).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``(B, 3, H, W)`` -> ``(B, 1000)`` logits (e.g. from :func:`load_baseline`).
+    preprocess : callable or None
+        Applied to each image; ``None`` if the dataset already applies it.
+    dataset : torch.utils.data.Dataset
+        Yields ``(image, label)``; ImageNet-label datasets only (see :func:`imagenet_columns`).
+    model_id, dataset_id : str
+        Name the cache entry (see :func:`baseline_id` and
+        :func:`vlmcal_utils.features.extract_features`).
+    cache_dir : str or os.PathLike, optional
+        Default: :func:`vlmcal_utils.features.default_cache_dir`.
+    batch_size : int
+    device : str or torch.device, optional
+        Where batches go (default: the model's device).
+    progress : bool
+        Show a tqdm bar.
+    restrict : bool
+        Keep only the dataset's own columns when it is a subset of ImageNet (200 for
+        ImageNet-A/-R, whose labels already index those).
+    preprocess_id : str, optional
+        Names ``preprocess`` in the cache key instead of
+        :func:`vlmcal_utils.features.transform_id` (for a transform that has no stable
+        description).
+
+    Returns
+    -------
+    logits : torch.Tensor
+        float32 ``(N, C)``: ``C = 1000``, or the dataset's classes with ``restrict``.
+    labels : torch.Tensor
+        int64 ``(N,)``.
     """
-    from vlmcal_utils.features import extract_features
-
     cols = imagenet_columns(dataset) if restrict else None
     ds = dataset if preprocess is None else _Transformed(dataset, preprocess)
-    # repr() of a transform holding a lambda contains its memory address: drop it so the cache hits.
-    preprocess_id = None if preprocess is None else re.sub(r" at 0x[0-9a-fA-F]+", "", repr(preprocess))
+    if preprocess_id is None and preprocess is not None:
+        preprocess_id = transform_id(preprocess)
     logits, labels = extract_features(_LogitsAsFeatures(model), ds, model_id, dataset_id, cache_dir=cache_dir,
                                       batch_size=batch_size, device=device, progress=progress,
                                       preprocess_id=preprocess_id)

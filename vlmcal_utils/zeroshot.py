@@ -36,17 +36,18 @@ SigLIP's non-causal tower) are not truncated: :func:`encode_text_truncated` fall
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 # The 80 OpenAI ImageNet templates (callables) and the 1000 class names ship with open_clip.
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
+from tqdm.auto import tqdm
+
+from vlmcal_utils.device import autocast, model_device
 
 SINGLE_TEMPLATE: tuple[str, ...] = ("a photo of a {}.",)
 IMAGENET_CLASSNAMES = tuple(IMAGENET_CLASSNAMES)
@@ -70,7 +71,20 @@ __all__ = [
 
 
 def format_prompt(template: Template, classname: str) -> str:
-    """Fill one template: a format string with one ``{}`` or a callable ``classname -> str``."""
+    """Fill one template with a class name.
+
+    Parameters
+    ----------
+    template : str or callable
+        A format string with one ``{}`` (``"a photo of a {}."``) or a callable ``classname -> str``
+        (open_clip's OpenAI templates are callables).
+    classname : str
+
+    Returns
+    -------
+    str
+        The prompt.
+    """
     if callable(template):
         return template(classname)
     if not isinstance(template, str) or "{}" not in template:
@@ -82,21 +96,35 @@ def format_prompt(template: Template, classname: str) -> str:
 
 
 def logit_scale(model: torch.nn.Module) -> torch.Tensor:
-    """The model's learned logit scale ``exp(model.logit_scale)`` as a 0-d float32 tensor."""
+    """The model's learned logit scale ``exp(model.logit_scale)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A CLIP-style model with a ``logit_scale`` parameter (stored as a log).
+
+    Returns
+    -------
+    torch.Tensor
+        0-d float32 on the CPU (100 for OpenAI's CLIP).
+    """
     if not hasattr(model, "logit_scale"):
         raise ValueError(f"{type(model).__name__} has no logit_scale; pass the scale explicitly")
     return model.logit_scale.detach().float().exp().reshape(-1)[0].cpu()
 
 
-def _autocast(device: torch.device):
-    # AMP on CUDA only: CPU autocast (bf16) changes numbers for little speed-up here.
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 def supports_truncation(model: torch.nn.Module) -> bool:
-    """True for open_clip's ``CLIP`` text tower: causal mask + pooling at the EOT token."""
+    """Whether the truncated text pass is exact for ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    bool
+        True for open_clip's ``CLIP`` text tower: causal mask + pooling at the EOT token.
+    """
     needed = ("token_embedding", "positional_embedding", "transformer", "ln_final", "attn_mask")
     if not all(hasattr(model, name) for name in needed):
         return False
@@ -118,8 +146,19 @@ def eot_positions(tokens: torch.Tensor, model: torch.nn.Module | None = None) ->
     """(B,) index of each prompt's end-of-text token, where the text tower reads its feature.
 
     CLIP's tokenizer gives EOT the largest token id, so open_clip pools at ``argmax``; with
-    ``text_pool_type == "eos"`` it pools at the first ``text_eos_id``. Without ``model``,
-    the argmax convention is used.
+    ``text_pool_type == "eos"`` it pools at the first ``text_eos_id``.
+
+    Parameters
+    ----------
+    tokens : torch.Tensor
+        int64 ``(B, L)`` token ids.
+    model : torch.nn.Module, optional
+        Gives the pooling convention; without it, the argmax convention is used.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 ``(B,)``.
     """
     if tokens.ndim != 2:
         raise ValueError(f"tokens must be (B, L), got shape {tuple(tokens.shape)}")
@@ -139,7 +178,22 @@ def text_transformer_forward(
     Adds ``positional_embedding[:L']`` (absolute positions are kept), runs the transformer with
     the causal mask cropped to (L', L'), gathers the rows at ``eot_idx`` (B,), then
     ``ln_final`` (per token, so gathering first is exact and cheaper) and ``text_projection``.
-    Output is unnormalised; gradients flow to ``token_embeddings`` (for prompt tuning).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        An open_clip ``CLIP`` (see :func:`supports_truncation`).
+    token_embeddings : torch.Tensor
+        ``(B, L', W)`` embeddings of the first ``L'`` positions (e.g. with learned context
+        vectors spliced in).
+    eot_idx : torch.Tensor
+        ``(B,)`` end-of-text positions, each ``< L'``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, D)`` unnormalised text features; gradients flow to ``token_embeddings`` (for
+        prompt tuning).
     """
     _require_truncatable(model)
     if token_embeddings.ndim != 3:
@@ -172,6 +226,19 @@ def encode_text_truncated(
 
     Exact for CLIP's causal text tower (see the module docstring). For other towers it warns
     once and calls ``model.encode_text``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    tokens : torch.Tensor
+        int64 ``(B, context_length)`` from the model's tokenizer.
+    normalize : bool
+        L2-normalise the output.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, D)`` text features.
     """
     if not supports_truncation(model):
         warnings.warn(
@@ -187,13 +254,6 @@ def encode_text_truncated(
     return F.normalize(x, dim=-1) if normalize else x
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:  # pragma: no cover
-        return torch.device("cpu")
-
-
 def build_classifier(
     model: torch.nn.Module,
     tokenizer: Callable[[list[str]], torch.Tensor],
@@ -203,23 +263,49 @@ def build_classifier(
     device: str | torch.device | None = None,
     progress: bool = True,
     truncate: bool = True,
+    amp: str | None = "auto",
 ) -> torch.Tensor:
-    """(K, D) float32 tensor of L2-normalised class embeddings (rows in ``classnames`` order).
+    """The zero-shot classifier: one L2-normalised text embedding per class.
 
     Per class: embed every template's prompt, L2-normalise each, average over templates,
-    renormalise (the "prompt ensemble" of Radford et al., 2021). ``truncate`` uses the exact
-    truncated text pass (:func:`encode_text_truncated`) where the model allows it.
-    Returned on the CPU.
+    renormalise (the "prompt ensemble" of Radford et al., 2021).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A CLIP-style model (``encode_text``).
+    tokenizer : callable
+        A list of strings -> ``(B, context_length)`` int64 tokens.
+    classnames : sequence of str
+        ``K`` class names.
+    templates : iterable of str or callable
+        Prompt templates (see :func:`format_prompt`).
+    batch_size : int
+        Prompts per text-tower pass.
+    device : str or torch.device, optional
+        Where tokens go (default: the model's device).
+    progress : bool
+        Show a tqdm bar.
+    truncate : bool
+        Use the exact truncated text pass (:func:`encode_text_truncated`) where the model allows it.
+    amp : {"auto", "bf16", "fp16", None}
+        Mixed precision on CUDA (:func:`vlmcal_utils.device.autocast`: ``"auto"`` is bf16 where
+        the GPU supports it, else fp16; this module used fp16 before); none on the CPU.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``(K, D)`` on the CPU, rows in ``classnames`` order, each of unit norm.
     """
     templates = list(templates)
     classnames = [str(c) for c in classnames]
     if not classnames or not templates:
         raise ValueError("need at least one class name and one template")
-    dev = torch.device(device) if device is not None else _model_device(model)
+    dev = torch.device(device) if device is not None else model_device(model)
     prompts = [format_prompt(t, c) for c in classnames for t in templates]  # class-major
     feats = []
     encode = encode_text_truncated if truncate else (lambda m, t, normalize: m.encode_text(t, normalize=normalize))
-    with torch.no_grad(), _autocast(dev):
+    with torch.no_grad(), autocast(dev, amp):
         starts = range(0, len(prompts), batch_size)
         for start in tqdm(starts, desc="text features", disable=not progress, leave=False):
             tokens = tokenizer(prompts[start : start + batch_size]).to(dev)
@@ -234,11 +320,23 @@ def zeroshot_logits(
     scale: float | torch.Tensor,
     bias: float | torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(N, K) logits = ``scale`` · normalise(image_features) @ normalise(classifier)ᵀ (+ ``bias``).
+    """Zero-shot logits ``scale · normalise(image_features) @ normalise(classifier)ᵀ (+ bias)``.
 
-    ``image_features`` (N, D) may be raw (unnormalised) features, as cached by
-    :mod:`vlmcal_utils.features`; ``scale`` should be :func:`logit_scale` of the same model.
-    ``bias`` is SigLIP's ``logit_bias`` (None for CLIP).
+    Parameters
+    ----------
+    image_features : torch.Tensor or numpy.ndarray
+        ``(N, D)``, raw (unnormalised) features are fine, as cached by :mod:`vlmcal_utils.features`.
+    classifier : torch.Tensor or numpy.ndarray
+        ``(K, D)`` class embeddings (:func:`build_classifier`).
+    scale : float or torch.Tensor
+        :func:`logit_scale` of the same model.
+    bias : float or torch.Tensor, optional
+        SigLIP's ``logit_bias`` (``None`` for CLIP).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``(N, K)`` logits.
     """
     img = torch.as_tensor(image_features).float()
     cls = torch.as_tensor(classifier).float().to(img.device)
