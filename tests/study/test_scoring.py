@@ -1,0 +1,118 @@
+"""Tests for vlmcal_utils.study.scoring: scoring logits before and after temperature scaling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vlmcal_utils import study
+from vlmcal_utils.data import load_logits
+from vlmcal_utils.metrics import accuracy, ece, softmax
+from vlmcal_utils.study.scoring import fit_temperature_flagged
+
+from .synthetic import T_TRUE
+
+
+def test_ts_recovers_known_temperature_and_keeps_accuracy(syn):
+    zc, yc, zt, yt = syn
+    r = study.calibrate_and_score(zc, yc, zt, yt, n_boot=50)
+    assert r["T"] == pytest.approx(T_TRUE, rel=0.1)
+    assert r["ts"]["acc"] == r["none"]["acc"] == pytest.approx(accuracy(zt, yt))
+    assert r["nll_cal_after"] < r["nll_cal_before"] - 0.05
+    assert r["ts"]["ece"] < 0.5 * r["none"]["ece"]
+    assert r["ts"]["conf"] < r["none"]["conf"]  # T > 1 softens
+    assert r["none"]["ece"] == pytest.approx(ece(softmax(zt), yt))
+    for m in ("none", "ts"):
+        assert 0 <= r[m]["ece_lo"] <= r[m]["ece_hi"] <= 1
+        assert r[m]["n"] == len(yt)
+
+
+def test_score_without_bootstrap_gives_nan_interval(syn):
+    zc, yc, _, _ = syn
+    s = study.score_logits(zc, yc, 1.0, n_boot=0)
+    assert math.isnan(s["ece_lo"]) and math.isnan(s["ece_hi"])
+    assert s["T"] == 1.0
+
+
+def test_bootstrap_is_seeded(syn):
+    zc, yc, _, _ = syn
+    a = study.score_logits(zc[:500], yc[:500], n_boot=30, seed=3)
+    b = study.score_logits(zc[:500], yc[:500], n_boot=30, seed=3)
+    assert a == b
+
+
+@pytest.mark.parametrize("n_boot", [-1, 2.5, None, True])
+def test_bad_n_boot_is_refused(syn, n_boot):
+    # it used to be skipped silently (a negative or None n_boot gave NaN intervals)
+    zc, yc, _, _ = syn
+    with pytest.raises(ValueError, match="n_boot must be an integer >= 0"):
+        study.score_logits(zc[:50], yc[:50], n_boot=n_boot)
+
+
+def test_calibrate_rejects_mismatched_inputs(syn):
+    zc, yc, zt, yt = syn
+    # Different K is fine (T is a scalar), different N within a split is not.
+    study.calibrate_and_score(zc, yc, zt[:, :4], np.minimum(yt, 3), n_boot=0)
+    with pytest.raises(ValueError, match="N must match"):
+        study.calibrate_and_score(zc, yc[:-1], zt, yt)
+
+
+def test_tiny_separable_calibration_set_is_flagged():
+    z = np.array([[5.0, 0.0], [0.0, 5.0], [4.0, 1.0]])
+    y = np.array([0, 1, 0])  # all correct: the NLL keeps falling as T -> 0
+    r = study.calibrate_and_score(z, y, z, y, n_boot=0)
+    assert r["T_at_bound"]
+    T, at_bound = fit_temperature_flagged(z, y)
+    assert at_bound and T == r["T"]
+
+
+def test_toplabel_ece_table(tmp_path):
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0.5, 1.0, 400)
+    y_true = rng.integers(0, 3, 400)
+    y_pred = np.where(rng.random(400) < conf, y_true, (y_true + 1) % 3)  # calibrated by construction
+    np.savez(tmp_path / "top.npz", b__confidence=conf, b__y_true=y_true, b__y_pred=y_pred,
+             a__confidence=np.ones(400), a__y_true=y_true, a__y_pred=y_pred)
+    t = study.toplabel_ece_table(tmp_path / "top.npz", n_boot=20)
+    assert list(t["model"]) == ["a", "b"] and set(t["source"]) == {"top.npz"}
+    a, b = t.set_index("model").loc["a"], t.set_index("model").loc["b"]
+    assert a["ece"] == pytest.approx(1 - a["acc"])  # always confident 1: ECE = error rate
+    assert b["ece"] < 0.08 and b["ece_lo"] <= b["ece_hi"]
+    assert math.isnan(study.toplabel_ece_table(tmp_path / "top.npz", n_boot=0)["ece_lo"].iloc[0])
+    with pytest.raises(FileNotFoundError):
+        study.toplabel_ece_table(tmp_path / "missing.npz")
+    np.savez(tmp_path / "full.npz", logits=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="not a top-label file"):
+        study.toplabel_ece_table(tmp_path / "full.npz")
+
+
+# --------------------------------------------------------------------------------------------
+# real published logits (skipped without $VLMCAL_SHARED)
+# --------------------------------------------------------------------------------------------
+
+
+def test_clip_cifar10_ts_on_published_logits(shared):
+    f = load_logits(shared / "data/logits/clip_vitb32_cifar10_zeroshot.npz")
+    r = study.calibrate_and_score(f.logits_val, f.labels_val, f.logits_test, f.labels_test, n_boot=100)
+    # Measured: ECE 6.70 % -> 1.14 %, T = 0.685 (underconfident), accuracy 88.62 % on test[5000:].
+    assert r["none"]["ece"] == pytest.approx(0.067, abs=0.003)
+    assert r["ts"]["ece"] == pytest.approx(0.0114, abs=0.003)
+    assert 0.6 < r["T"] < 0.75
+    assert r["none"]["ece_lo"] <= r["none"]["ece"] <= r["none"]["ece_hi"]
+    assert r["ts"]["ece_hi"] < r["none"]["ece_lo"]  # the drop is far outside the sampling noise
+
+
+def test_cnn_baseline_is_overconfident(shared):
+    f = load_logits(shared / "data/logits/markus93_densenet40_cifar10.npz")
+    r = study.calibrate_and_score(f.logits_val, f.labels_val, f.logits_test, f.labels_test, n_boot=0)
+    # Measured: ECE 5.50 % -> 0.95 %, T = 2.88 (README: 5.5 % -> 0.95 %).
+    assert r["none"]["ece"] == pytest.approx(0.055, abs=0.002)
+    assert r["ts"]["ece"] == pytest.approx(0.0095, abs=0.002)
+    assert r["T"] > 2
+
+
+def test_imagenet_toplabel_reference(shared):
+    t = study.toplabel_ece_table(shared / "data/logits/hollance_imagenet_val_toplabel.npz", n_boot=0)
+    assert len(t) == 14 and (t["n"] == 50000).all()

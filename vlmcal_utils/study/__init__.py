@@ -1,0 +1,115 @@
+"""The empirical study of Tu et al. (ICML 2024) from cached logits: what matters for calibrating VLMs.
+
+Tu et al. ask *what matters* for calibrating vision-language models with temperature scaling (TS).
+Everything here works on cached ``(N, K)`` logits, so once logits exist each TS experiment takes
+milliseconds to seconds. The four findings and the functions that test each one:
+
+1. TS fixes most of the miscalibration of zero-shot VLMs: :func:`calibrate_and_score`, and the
+   ``"all"`` cells of :func:`run_grid` (``method="none"`` before, ``method="ts"`` after).
+2. A temperature fitted in-distribution stays good under distribution shift: one cell of
+   :func:`run_grid` scores every evaluation split of a task with the *same* ``T``.
+3. The calibration set need not share the test set's classes: :func:`label_mismatch_split`
+   makes class-disjoint calibration/test sets (:func:`label_mismatch_rows` runs both directions);
+   :func:`confidence_accuracy_correlation` then measures how well calibrated confidence predicts
+   accuracy across (model, dataset) pairs.
+4. A few samples suffice: :func:`n_calib_curve` (ECE after TS against the calibration-set size).
+
+Modules
+-------
+- :mod:`~vlmcal_utils.study.scoring` — score logits before/after TS, the flagged temperature fit.
+- :mod:`~vlmcal_utils.study.subsets` — label-mismatched splits, calibration draws, the n_calib curve.
+- :mod:`~vlmcal_utils.study.correlation` — confidence vs accuracy across pairs.
+- :mod:`~vlmcal_utils.study.grid` — :class:`StudyTask`, the resumable :func:`run_grid` and
+  :func:`read_grid` (the results table, :data:`RESULT_COLUMNS`).
+- :mod:`~vlmcal_utils.study.grid_config` — :class:`GridConfig`, the protocol of a grid run.
+- :mod:`~vlmcal_utils.study.published_logits` — tasks on the published logits files.
+- :mod:`~vlmcal_utils.study.tasks` — tasks that compute logits of a model on image datasets.
+- :mod:`~vlmcal_utils.study.findings` — the paper's claims (as data) beside a run.
+- :mod:`~vlmcal_utils.study.plots` — one figure per finding.
+"""
+
+from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
+from vlmcal_utils.study.correlation import confidence_accuracy_correlation
+from vlmcal_utils.study.findings import (
+    CLAIMS,
+    Claim,
+    claims_table,
+    curve_from_results,
+    label_mismatch_rows,
+    summarise_findings,
+)
+from vlmcal_utils.study.grid import KEY_COLUMNS, RESULT_COLUMNS, StudyTask, grid_key, read_grid, run_grid
+from vlmcal_utils.study.grid_config import GridConfig
+from vlmcal_utils.study.plots import (
+    FAMILY_COLOURS,
+    plot_confidence_vs_accuracy,
+    plot_ece_across_shifts,
+    plot_ece_before_after,
+    plot_n_calib_curve,
+)
+from vlmcal_utils.study.published_logits import LANGUAGES, published_pairs, published_tasks
+from vlmcal_utils.study.scoring import calibrate_and_score, score_logits, toplabel_ece_table
+from vlmcal_utils.study.subsets import (
+    draw_calibration_subset,
+    grid_for,
+    label_mismatch_split,
+    n_calib_curve,
+    samples_needed,
+    summarise_n_calib_curve,
+)
+from vlmcal_utils.study.tasks import (
+    IMAGENET_LABEL_DATASETS,
+    IMAGENET_SHIFTS,
+    DatasetSpec,
+    baseline_task,
+    dataset_specs,
+    demo_study_tasks,
+    zeroshot_task,
+)
+
+__all__ = [
+    # results table and grid
+    "KEY_COLUMNS",
+    "RESULT_COLUMNS",
+    "StudyTask",
+    "GridConfig",
+    "grid_key",
+    "run_grid",
+    "read_grid",
+    # scoring
+    "score_logits",
+    "calibrate_and_score",
+    "toplabel_ece_table",
+    # calibration sets
+    "label_mismatch_split",
+    "draw_calibration_subset",
+    "n_calib_curve",
+    "summarise_n_calib_curve",
+    "grid_for",
+    "samples_needed",
+    "confidence_accuracy_correlation",
+    # tasks
+    "LANGUAGES",
+    "published_tasks",
+    "published_pairs",
+    "DatasetSpec",
+    "dataset_specs",
+    "zeroshot_task",
+    "baseline_task",
+    "demo_study_tasks",
+    "IMAGENET_LABEL_DATASETS",
+    "IMAGENET_SHIFTS",
+    "RANDOM_WEIGHTS_NOTE",
+    # findings and figures
+    "Claim",
+    "CLAIMS",
+    "label_mismatch_rows",
+    "curve_from_results",
+    "summarise_findings",
+    "claims_table",
+    "FAMILY_COLOURS",
+    "plot_ece_before_after",
+    "plot_ece_across_shifts",
+    "plot_confidence_vs_accuracy",
+    "plot_n_calib_curve",
+]
