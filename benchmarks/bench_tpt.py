@@ -117,8 +117,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
             out = os.path.join(tmp, f"{mode}.npy")
+            passed_on = ("arch", "classes", "views", "images", "method", "device", "threads")
             cmd = [sys.executable, __file__, "--mode", mode, "--out", out] + [
-                f"--{k}={v}" for k, v in vars(args).items() if k in ("arch", "classes", "views", "images", "method", "device", "threads")
+                f"--{k}={v}" for k, v in vars(args).items() if k in passed_on
             ]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0 or not res.stdout.strip():
@@ -133,7 +134,8 @@ def main() -> None:
             print(f"  done {mode}: wall {np.mean(t):.2f} s/image, cpu {np.mean(c):.2f} s/image", flush=True)
     base = next((r for r in rows if r[0] == "straightforward"), None)
     # CPU time (all threads) is less disturbed than wall time by other jobs on a shared machine
-    print(f"{'mode':16s} {'wall s/img':>10s} {'ratio':>6s} {'cpu s/img':>10s} {'ratio':>6s} {'peak MiB':>9s} {'max|dlogit|':>12s}")
+    print(f"{'mode':16s} {'wall s/img':>10s} {'ratio':>6s} {'cpu s/img':>10s} {'ratio':>6s} {'peak MiB':>9s} "
+          f"{'max|dlogit|':>12s}")
     for mode, wall, cpu, peak, diff in rows:
         rw = wall / base[1] if base else float("nan")
         rc = cpu / base[2] if base else float("nan")

@@ -1,0 +1,63 @@
+"""vlmcal_utils.tpt.protocol: the papers' per-dataset settings and C-TPT's numbers, as data."""
+
+from __future__ import annotations
+
+import pytest
+
+from vlmcal_utils import tpt
+
+SHIFTS = ["imagenet-a", "imagenet-v2", "imagenet-r", "imagenet-sketch"]
+
+
+def test_ctpt_lambda_by_family():
+    # official scripts: test_tpt_ctpt_fg.sh (fine-grained + ImageNet) 50, test_tpt_ctpt_ds.sh (shifts) 20
+    for name in ["imagenet", "imagenet-shared", "dtd", "eurosat", "demo-photo", "cifar10-shared"]:
+        assert tpt.ctpt_lambda(name) == 50.0 and tpt.dataset_family(name) == "fine-grained"
+    for name in SHIFTS:
+        assert tpt.ctpt_lambda(name) == 20.0 and tpt.dataset_family(name) == "natural-shift"
+    assert tpt.ctpt_lambda("dtd", fine_grained=7.0, shifts=3.0) == 7.0
+    assert tpt.ctpt_lambda("imagenet-r", fine_grained=7.0, shifts=3.0) == 3.0
+
+
+def test_augmix_rule_is_chapter_4s():
+    # "auto": crops + flips on every imagenet* set, AugMix elsewhere (chapter 4's rule, unchanged)
+    for name in ["imagenet", "imagenet-shared", *SHIFTS]:
+        assert tpt.uses_augmix(name) is False
+    for name in ["dtd", "eurosat", "demo-photo", "cifar10-shared"]:
+        assert tpt.uses_augmix(name) is True
+    assert tpt.uses_augmix("imagenet", True) is True and tpt.uses_augmix("dtd", False) is False
+
+
+def test_run_file_names():
+    assert tpt.run_file_name("dtd", "test", "ctpt") == "dtd__test__ctpt.jsonl"  # hard prompt: no tag
+    assert tpt.run_file_name("dtd", "val", "tpt", "ensemble", "tip7") == "dtd__val__ensemble-tip7__tpt.jsonl"
+    assert tpt.run_file_name("dtd", "test", "tpt", "ensemble", ["a {}."]) == "dtd__test__ensemble-custom__tpt.jsonl"
+
+
+def test_ece_bins():
+    assert tpt.ECE_BINS == 20  # C-TPT's ECE_Loss(20, ...)
+
+
+def test_paper_tables_carry_their_provenance():
+    rows = tpt.PAPER_TABLES
+    assert len(rows) == 2 * 2 * 7 * 3  # inits x models x datasets x methods
+    assert len({(r.model, r.dataset, r.init, r.method) for r in rows}) == len(rows)
+    for r in rows:
+        assert r.table == ("Table 2" if r.dataset in SHIFTS else "Table 1")
+        assert r.column and r.row.startswith("CLIP-") and 0 < r.accuracy < 100 and 0 < r.ece < 100
+    vit = tpt.paper_results("ViT-B-16", "imagenet", "hard")
+    assert [(r.method, r.accuracy, r.ece) for r in vit] == [("zeroshot", 66.7, 2.12), ("tpt", 69.0, 10.6),
+                                                            ("ctpt", 68.5, 3.15)]
+    assert vit[2].row == "CLIP-ViT-B/16 / HardPrompt / +TPT+C-TPT" and vit[2].column == "ImageNet"
+    ens = tpt.paper_results("RN50", "imagenet-a", "ensemble")
+    assert [(r.accuracy, r.ece) for r in ens] == [(22.7, 17.0), (26.9, 29.1), (25.6, 27.0)]
+    assert ens[0].table == "Table 2" and ens[0].column == "ImageNet-A"
+    # ImageNet's shared validation photos compare with the paper's ImageNet column
+    assert tpt.paper_results("RN50", "imagenet-shared", "hard") == tpt.paper_results("RN50", "imagenet", "hard")
+    assert tpt.paper_results("ViT-B-32", "imagenet", "hard") == []
+    assert tpt.paper_results("RN50", "demo-photo", "hard") == []
+
+
+def test_paper_results_are_immutable():
+    with pytest.raises(AttributeError):
+        tpt.PAPER_TABLES[0].accuracy = 1.0

@@ -1,0 +1,175 @@
+"""vlmcal_utils.tpt.runner: resumable runs that never mix, lose or double rows."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vlmcal_utils import tpt
+from vlmcal_utils.storage import DamagedFileError
+from vlmcal_utils.tpt.runner import _fingerprint_settings
+
+from ._data import CFG, NAMES, TEMPLATES, make_images
+
+SETTINGS = tpt.RunSettings(n_views=10, augmix=True, tuning=tpt.TPTConfig(**CFG))
+
+
+def run(model, tokenizer, data, method, path, settings=SETTINGS, **kw):
+    return tpt.run_tpt(model, tokenizer, data, NAMES, method, path, settings, progress=False, **kw)
+
+
+class KilledAfter:
+    """A dataset whose ``__getitem__`` dies after ``n`` items, as a run killed mid-way."""
+
+    def __init__(self, data, n: int):
+        self.data, self.n, self.calls = data, n, 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        if self.calls >= self.n:
+            raise KeyboardInterrupt("simulated kill")
+        self.calls += 1
+        return self.data[i]
+
+
+def test_resume_after_kill_loses_and_duplicates_nothing(model, tokenizer, tmp_path):
+    data = make_images(7)
+    full = run(model, tokenizer, data, "ctpt", tmp_path / "full.jsonl")
+    assert [r["index"] for r in full] == list(range(7))
+
+    path = tmp_path / "killed.jsonl"
+    with pytest.raises(KeyboardInterrupt, match="simulated kill"):
+        run(model, tokenizer, KilledAfter(data, 3), "ctpt", path, batch_size=2)
+    partial = tpt.read_tpt_rows(path)
+    assert [r["index"] for r in partial] == [0, 1]  # the batch being loaded was never written
+    with open(path, "a") as fh:  # a write cut off mid-line by the kill
+        fh.write('{"index": 6, "label": 1, "lo')
+    resumed = run(model, tokenizer, data, "ctpt", path, batch_size=2)
+    assert [r["index"] for r in resumed] == list(range(7))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 7 and all(json.loads(x) for x in lines)
+    for a, b in zip(full, resumed, strict=True):
+        assert a["label"] == b["label"] and a["pred"] == b["pred"]
+        np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-4)
+    with pytest.raises(ValueError, match="method"):
+        run(model, tokenizer, data, "tpt", path)
+
+
+def test_read_tpt_rows_drops_a_torn_last_line_and_refuses_damage(tmp_path):
+    path = tmp_path / "run.jsonl"
+    assert tpt.read_tpt_rows(path) == []
+    path.write_text('{"index": 1, "x": 1}\n{"index": 0, "x": 2}\n{"index": 1, "x": 3}\n{"index": 2, "x"')
+    assert [(r["index"], r["x"]) for r in tpt.read_tpt_rows(path)] == [(1, 1), (0, 2)]  # first row per index
+    path.write_text('{"index": 0}\nnot json\n{"index": 1}\n')
+    with pytest.raises(DamagedFileError, match="line 2"):
+        tpt.read_tpt_rows(path)
+
+
+def test_resume_refuses_rows_of_another_model_or_settings(model, tokenizer, tmp_path):
+    data = make_images(3)
+    path = tmp_path / "run.jsonl"
+    run(model, tokenizer, data, "tpt", path, indices=[0, 1])
+    with pytest.raises(ValueError, match="another model or other settings"):
+        run(model, tokenizer, data, "tpt", path, dataclasses.replace(SETTINGS, n_views=12))
+    with pytest.raises(ValueError, match="another model or other settings"):
+        slower = tpt.TPTConfig(selection=0.2, lr=1e-3)
+        run(model, tokenizer, data, "tpt", path, dataclasses.replace(SETTINGS, tuning=slower))
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.text_projection.mul_(1.01)
+    with pytest.raises(ValueError, match="another model or other settings"):
+        run(other, tokenizer, data, "tpt", path)
+    # the same model and settings resume (batch size and speed options give the same results)
+    fast_off = dataclasses.replace(SETTINGS, tuning=tpt.TPTConfig(**CFG, share_prefix=False, amp=None))
+    assert [r["index"] for r in run(model, tokenizer, data, "tpt", path, fast_off, batch_size=2)] == [0, 1, 2]
+
+
+def test_resume_with_another_seed_refuses(model, tokenizer, tmp_path):
+    # the seed decides every view: rows of seed 0 must not be completed with rows of seed 1
+    data = make_images(3)
+    path = tmp_path / "run.jsonl"
+    run(model, tokenizer, data, "tpt", path, indices=[0])
+    with pytest.raises(ValueError, match="another model or other settings"):
+        run(model, tokenizer, data, "tpt", path, dataclasses.replace(SETTINGS, seed=1))
+    assert "seed" in _fingerprint_settings("tpt", SETTINGS, 1.0, ensemble=False)
+
+
+def test_fingerprint_settings_keep_the_format_of_earlier_files():
+    # files written before RunSettings existed carry fingerprints of exactly these keys and values
+    assert _fingerprint_settings("ctpt", tpt.RunSettings(), 1.0, ensemble=False) == {
+        "method": "ctpt", "n_views": 64, "augmix": False, "ctx_init": "a photo of a", "n_ctx": 4,
+        "temperature": 1.0, "seed": 0, "selection": 0.1, "lr": 5e-3, "steps": 1, "lam": 50.0, "weight_decay": 0.01,
+    }
+    ens = _fingerprint_settings("tpt", tpt.RunSettings(ctx_init=tuple(TEMPLATES), renormalize=True), 1.0, ensemble=True)
+    assert ens["ctx_init"] == TEMPLATES and ens["ensemble_renormalize"] is True
+
+
+def test_tpt_ts_divides_logits_and_summary(model, tokenizer, tmp_path):
+    data = make_images(4)
+    t = run(model, tokenizer, data, "tpt", tmp_path / "t.jsonl")
+    ts = run(model, tokenizer, data, "tpt+ts", tmp_path / "ts.jsonl", dataclasses.replace(SETTINGS, temperature=2.0))
+    np.testing.assert_allclose(np.array(ts[0]["logits"]) * 2.0, t[0]["logits"], atol=1e-4)
+    assert ts[0]["confidence"] < t[0]["confidence"] and ts[0]["temperature"] == 2.0
+    s = tpt.summarise(t, ece_bins=(15, 20))
+    assert set(s) == {"n", "accuracy", "ece_15", "ece_20", "atfd", "seconds"} and s["n"] == 4
+    assert s["accuracy"] == np.mean([r["pred"] == r["label"] for r in t])
+    with pytest.raises(ValueError, match="no rows"):
+        tpt.summarise([])
+    with pytest.raises(ValueError, match="temperature"):
+        run(model, tokenizer, data, "tpt+ts", tmp_path / "bad.jsonl", dataclasses.replace(SETTINGS, temperature=0.0))
+
+
+class Named(list):
+    """A list dataset with ``classnames``, as ``vlmcal_utils.data`` datasets have."""
+
+    def __init__(self, items, classnames):
+        super().__init__(items)
+        self.classnames = classnames
+
+
+def test_wrong_class_names_fail_before_any_tuning(model, tokenizer, tmp_path):
+    data = make_images(3)
+    path = tmp_path / "run.jsonl"
+    with pytest.raises(ValueError, match="5 class names were passed but the dataset has 6"):
+        tpt.run_tpt(model, tokenizer, Named(data, NAMES), NAMES[:5], "tpt", path, SETTINGS, progress=False)
+    assert not path.exists()
+    # a dataset without class names: a label outside the classes stops the run before its row is written
+    bad = [(data[0][0], 0), (data[1][0], len(NAMES))]
+    with pytest.raises(ValueError, match="sample 1 has label 6, outside the 6 classes"):
+        run(model, tokenizer, bad, "zeroshot", path, batch_size=2)
+    assert tpt.read_tpt_rows(path) == []  # the batch with the bad label was not written
+    with pytest.raises(ValueError, match="batch_size"):
+        run(model, tokenizer, data, "tpt", path, batch_size=0)
+    with pytest.raises(ValueError, match="method"):
+        run(model, tokenizer, data, "bogus", path)
+
+
+def test_resume_tells_hard_prompt_and_ensemble_runs_apart(model, tokenizer, tmp_path):
+    data = make_images(3)
+    hard, ens = tmp_path / "hard.jsonl", tmp_path / "ens.jsonl"
+    with_ens = dataclasses.replace(SETTINGS, ctx_init=TEMPLATES)
+    run(model, tokenizer, data, "ctpt", hard, indices=[0])
+    run(model, tokenizer, data, "ctpt", ens, with_ens, indices=[0])
+    fewer = dataclasses.replace(with_ens, ctx_init=TEMPLATES[:3])
+    renormalised = dataclasses.replace(with_ens, renormalize=True)
+    for path, settings in [(hard, with_ens), (ens, SETTINGS), (ens, fewer), (ens, renormalised)]:
+        with pytest.raises(ValueError, match="another model or other settings"):
+            run(model, tokenizer, data, "ctpt", path, settings)
+    rows = run(model, tokenizer, data, "ctpt", ens, with_ens)
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    assert len({r["run"] for r in rows}) == 1
+    assert rows[0]["run"] != tpt.read_tpt_rows(hard)[0]["run"]
+
+
+def test_rows_hold_the_documented_keys(model, tokenizer, tmp_path):
+    rows = run(model, tokenizer, make_images(2), "zeroshot", tmp_path / "z.jsonl", batch_size=2)
+    assert set(rows[0]) == {"index", "label", "pred", "confidence", "entropy", "atfd", "seconds", "method", "run",
+                            "temperature", "logits"}
+    assert len(rows[0]["logits"]) == len(NAMES) and rows[0]["temperature"] == 1.0

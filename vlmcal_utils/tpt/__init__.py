@@ -1,0 +1,115 @@
+"""Test-time prompt tuning: TPT (Shu et al., 2022) and C-TPT (Yoon et al., 2024) for open_clip CLIPs.
+
+Per test image: make 64 views (:mod:`~vlmcal_utils.tpt.views`), tune a fresh learnable context
+in front of the class names (:mod:`~vlmcal_utils.tpt.prompts`) by one AdamW step on the entropy
+of the average prediction over the most confident views, plus C-TPT's ``-λ·ATFD``
+(:mod:`~vlmcal_utils.tpt.losses`, :mod:`~vlmcal_utils.tpt.tuning`), then classify the original
+view with the tuned prompt. The text tower runs exactly as ``open_clip.CLIP.encode_text``, with
+exact speed-ups (:mod:`~vlmcal_utils.tpt.text`). :func:`run_tpt` does a whole dataset,
+resumably (:mod:`~vlmcal_utils.tpt.runner`); :mod:`~vlmcal_utils.tpt.protocol` holds the
+papers' per-dataset settings and numbers.
+
+Modules
+-------
+- ``prompts``: :class:`PromptLearner`, :class:`PromptEnsemble`, template sets, model check.
+- ``text``: the prefix-sharing / truncated text kernel (:func:`encode_prompts`, :func:`text_features`).
+- ``losses``: :func:`atfd`, :func:`entropy`, :func:`avg_entropy`, :func:`select_confident`,
+  the pluggable regularisers (:data:`REGULARISERS`).
+- ``views``: :func:`preprocess_config`, :func:`make_views` (crops, flips, TPT's AugMix).
+- ``tuning``: :class:`TPTConfig`, :func:`tpt_predict`, :func:`official_temperature`.
+- ``runner``: :class:`RunSettings`, :func:`run_tpt`, :func:`read_tpt_rows`, :func:`summarise`.
+- ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`,
+  :data:`PAPER_TABLES`.
+
+Shapes: ``K`` classes, ``V`` views, ``E`` joint embedding width, ``D`` text width, ``n`` context
+tokens, ``B`` images tuned together. Contexts are ``(n, D)`` or ``(B, n, D)``; class features
+``(K, E)`` or ``(B, K, E)``; logits ``(V, K)`` or ``(B, V, K)``.
+"""
+
+from vlmcal_utils.tpt.losses import (
+    REGULARISERS,
+    Regulariser,
+    atfd,
+    avg_entropy,
+    ctpt_regulariser,
+    entropy,
+    select_confident,
+    tuning_loss,
+)
+from vlmcal_utils.tpt.prompts import (
+    TIP_TEMPLATES,
+    PromptEnsemble,
+    PromptLearner,
+    check_clip_text_tower,
+    ensemble_templates,
+    make_learner,
+)
+from vlmcal_utils.tpt.protocol import (
+    CTPT_LAMBDA,
+    ECE_BINS,
+    NATURAL_SHIFTS,
+    PAPER_METHODS,
+    PAPER_TABLES,
+    PaperResult,
+    ctpt_lambda,
+    dataset_family,
+    paper_dataset,
+    paper_results,
+    run_file_name,
+    uses_augmix,
+)
+from vlmcal_utils.tpt.runner import RunSettings, read_tpt_rows, run_fingerprint, run_tpt, summarise
+from vlmcal_utils.tpt.text import can_share_prefix, encode_prompts, text_features
+from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, clip_logits, official_temperature, tpt_predict
+from vlmcal_utils.tpt.views import make_views, preprocess_config
+
+__all__ = [
+    # prompts
+    "check_clip_text_tower",
+    "PromptLearner",
+    "PromptEnsemble",
+    "TIP_TEMPLATES",
+    "ensemble_templates",
+    "make_learner",
+    # text kernel
+    "encode_prompts",
+    "text_features",
+    "can_share_prefix",
+    # losses
+    "atfd",
+    "entropy",
+    "avg_entropy",
+    "select_confident",
+    "Regulariser",
+    "ctpt_regulariser",
+    "REGULARISERS",
+    "tuning_loss",
+    # views
+    "preprocess_config",
+    "make_views",
+    # tuning
+    "METHODS",
+    "TPTConfig",
+    "clip_logits",
+    "tpt_predict",
+    "official_temperature",
+    # runner
+    "RunSettings",
+    "run_tpt",
+    "read_tpt_rows",
+    "run_fingerprint",
+    "summarise",
+    # protocol
+    "NATURAL_SHIFTS",
+    "CTPT_LAMBDA",
+    "ECE_BINS",
+    "dataset_family",
+    "ctpt_lambda",
+    "uses_augmix",
+    "run_file_name",
+    "PaperResult",
+    "PAPER_TABLES",
+    "PAPER_METHODS",
+    "paper_dataset",
+    "paper_results",
+]

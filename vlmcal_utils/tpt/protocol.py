@@ -1,0 +1,268 @@
+"""The papers' protocol as data: λ per dataset, the AugMix rule, ECE bins, run files, C-TPT's numbers.
+
+Sources
+-------
+- λ: the official C-TPT scripts (``hee-suk-yoon/C-TPT``): ``scripts/test_tpt_ctpt_fg.sh``
+  (fine-grained sets *and* ImageNet, ``lambda_term=50``) and ``scripts/test_tpt_ctpt_ds.sh``
+  (the natural distribution shifts ImageNet-A/-V2/-R/-Sketch, ``lambda_term=20``); the README
+  lists ImageNet among the fine-grained sets.
+- ECE: ``tpt_classification.py``, ``Calculator``: ``ECE_Loss(20, ...)``, equal-width bins.
+- AugMix: the rule chapter 4 has used so far (:func:`uses_augmix`); see there how it differs
+  from the official scripts.
+- The paper's numbers: :data:`PAPER_TABLES`, as chapter 4 typed them (C-TPT, Yoon et al.,
+  ICLR 2024, Table 1 "fine-grained classification", Table 2 "natural distribution shifts").
+
+Dataset names are this package's (``vlmcal_utils.data.load_dataset``): ``"imagenet"``,
+``"imagenet-a"``, ``"dtd"``, ...; ``"imagenet-shared"`` is ImageNet's validation photos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+__all__ = [
+    "NATURAL_SHIFTS",
+    "CTPT_LAMBDA",
+    "ECE_BINS",
+    "dataset_family",
+    "ctpt_lambda",
+    "uses_augmix",
+    "run_file_name",
+    "PaperResult",
+    "PAPER_TABLES",
+    "PAPER_METHODS",
+    "paper_dataset",
+    "paper_results",
+]
+
+#: ImageNet's natural distribution shifts (C-TPT's Table 2; λ = 20 there).
+NATURAL_SHIFTS = frozenset({"imagenet-a", "imagenet-v2", "imagenet-r", "imagenet-sketch"})
+
+#: C-TPT's λ by dataset family (official scripts ``test_tpt_ctpt_fg.sh`` / ``test_tpt_ctpt_ds.sh``).
+CTPT_LAMBDA = {"fine-grained": 50.0, "natural-shift": 20.0}
+
+#: Bins of the equal-width ECE C-TPT reports (``ECE_Loss(20, ...)`` in the official code).
+ECE_BINS = 20
+
+
+def dataset_family(dataset: str) -> str:
+    """``"natural-shift"`` for ImageNet's shifted test sets, else ``"fine-grained"`` (ImageNet included).
+
+    Parameters
+    ----------
+    dataset : str
+        A dataset name of :func:`vlmcal_utils.data.load_dataset`.
+
+    Returns
+    -------
+    str
+        A key of :data:`CTPT_LAMBDA`.
+    """
+    return "natural-shift" if dataset in NATURAL_SHIFTS else "fine-grained"
+
+
+def ctpt_lambda(
+    dataset: str,
+    fine_grained: float = CTPT_LAMBDA["fine-grained"],
+    shifts: float = CTPT_LAMBDA["natural-shift"],
+) -> float:
+    """C-TPT's λ for ``dataset``: ``shifts`` on ImageNet-A/-V2/-R/-Sketch, ``fine_grained`` elsewhere.
+
+    Parameters
+    ----------
+    dataset : str
+        A dataset name.
+    fine_grained, shifts : float
+        The two values (default the official 50 and 20; chapter 4's ``lam`` / ``lam_shifts``).
+
+    Returns
+    -------
+    float
+    """
+    # not cast: the value enters run fingerprints as given (50 and 50.0 are different JSON)
+    return shifts if dataset_family(dataset) == "natural-shift" else fine_grained
+
+
+def uses_augmix(dataset: str, augmix: bool | str = "auto") -> bool:
+    """Whether ``dataset``'s views get TPT's AugMix.
+
+    ``"auto"`` is chapter 4's rule: off for every ``imagenet*`` set (ImageNet and its shifts:
+    crops + flips only), on elsewhere. The official scripts differ on the shifts: the
+    fine-grained script (ImageNet included) enables AugMix only for the fine-grained sets, but the
+    natural-shift script passes ``--I_augmix``, which turns it on for ImageNet-A/-V2/-R/-Sketch.
+
+    Parameters
+    ----------
+    dataset : str
+        A dataset name.
+    augmix : bool or "auto"
+        ``True``/``False`` force it; ``"auto"`` applies the rule above.
+
+    Returns
+    -------
+    bool
+    """
+    if augmix != "auto":
+        return bool(augmix)
+    return not dataset.startswith("imagenet")
+
+
+def run_file_name(dataset: str, split: str, method: str, init: str = "hard",
+                  ensemble: str | Sequence[str] = "tip7") -> str:
+    """The name of one run's results file (``{dataset}__{split}__[{init}-{members}__]{method}.jsonl``).
+
+    Hard-prompt files have no init tag (their names predate the Ensemble runs); ensemble files
+    name their member set, so switching ``ensemble`` starts new files instead of meeting the
+    resume guard (every other changed setting does meet it).
+
+    Parameters
+    ----------
+    dataset, split, method : str
+        E.g. ``"dtd"``, ``"test"``, ``"ctpt"``.
+    init : str
+        ``"hard"`` or ``"ensemble"``.
+    ensemble : str or sequence of str
+        The member set's name (``"tip7"``, ``"clip80"``); a list of templates is ``"custom"``.
+
+    Returns
+    -------
+    str
+    """
+    tag = "" if init == "hard" else f"{init}-{ensemble if isinstance(ensemble, str) else 'custom'}__"
+    return f"{dataset}__{split}__{tag}{method}.jsonl"
+
+
+#: Our method names in the order of the paper's three rows per initialisation.
+PAPER_METHODS = ("zeroshot", "tpt", "ctpt")
+_PAPER_MODELS = {"RN50": "CLIP-RN50", "ViT-B-16": "CLIP-ViT-B/16"}
+_PAPER_INITS = {"hard": "HardPrompt", "ensemble": "Ensemble"}
+_PAPER_ROWS = {"zeroshot": "(initialisation)", "tpt": "+TPT", "ctpt": "+TPT+C-TPT"}
+_PAPER_COLUMNS = {  # our dataset name -> (table, the paper's column)
+    "imagenet": ("Table 1", "ImageNet"), "dtd": ("Table 1", "DTD"), "eurosat": ("Table 1", "EuroSAT"),
+    "imagenet-a": ("Table 2", "ImageNet-A"), "imagenet-v2": ("Table 2", "ImageNet-V2"),
+    "imagenet-r": ("Table 2", "ImageNet-R"), "imagenet-sketch": ("Table 2", "ImageNet-Sketch"),
+}
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """One (accuracy, ECE) cell pair of C-TPT's Tables 1–2, with where it stands in the paper.
+
+    Parameters
+    ----------
+    table : str
+        ``"Table 1"`` (fine-grained, ImageNet included) or ``"Table 2"`` (natural shifts).
+    row : str
+        The paper's row: model, initialisation, method (e.g. ``"CLIP-RN50 / HardPrompt / +TPT"``).
+    column : str
+        The paper's column (dataset), e.g. ``"ImageNet-A"``.
+    model : str
+        The open_clip architecture (``"RN50"``, ``"ViT-B-16"``), OpenAI weights.
+    dataset : str
+        Our dataset name.
+    init : str
+        ``"hard"`` or ``"ensemble"``.
+    method : str
+        ``"zeroshot"`` (the initial prompt), ``"tpt"`` or ``"ctpt"``.
+    accuracy, ece : float
+        Top-1 accuracy and ECE (20 bins), in percent.
+    """
+
+    table: str
+    row: str
+    column: str
+    model: str
+    dataset: str
+    init: str
+    method: str
+    accuracy: float
+    ece: float
+
+
+# (acc, ECE) for init / +TPT / +TPT+C-TPT, as chapter 4 typed them.
+_HARD = {
+    ("RN50", "imagenet"): [(58.1, 2.09), (60.7, 11.4), (60.2, 3.01)],
+    ("ViT-B-16", "imagenet"): [(66.7, 2.12), (69.0, 10.6), (68.5, 3.15)],
+    ("RN50", "imagenet-a"): [(21.7, 21.3), (25.2, 31.0), (23.4, 25.4)],
+    ("ViT-B-16", "imagenet-a"): [(47.8, 8.61), (52.6, 16.4), (51.6, 8.16)],
+    ("RN50", "imagenet-v2"): [(51.4, 3.33), (54.6, 13.1), (54.7, 8.58)],
+    ("ViT-B-16", "imagenet-v2"): [(60.8, 3.01), (63.0, 11.1), (62.7, 6.23)],
+    ("RN50", "imagenet-r"): [(56.0, 2.07), (58.9, 9.18), (58.0, 4.57)],
+    ("ViT-B-16", "imagenet-r"): [(74.0, 3.58), (76.7, 4.36), (76.0, 1.54)],
+    ("RN50", "imagenet-sketch"): [(33.3, 3.15), (35.1, 13.7), (35.1, 9.70)],
+    ("ViT-B-16", "imagenet-sketch"): [(46.1, 4.95), (47.5, 16.1), (47.9, 7.35)],
+    ("RN50", "dtd"): [(40.0, 9.91), (41.5, 25.7), (42.2, 19.8)],
+    ("ViT-B-16", "dtd"): [(44.3, 8.50), (46.7, 21.2), (46.0, 11.9)],
+    ("RN50", "eurosat"): [(23.7, 15.4), (28.3, 22.5), (27.8, 15.1)],
+    ("ViT-B-16", "eurosat"): [(41.3, 7.40), (42.4, 21.5), (43.2, 13.2)],
+}
+_ENSEMBLE = {
+    ("RN50", "imagenet"): [(59.7, 5.15), (61.1, 11.2), (61.2, 4.13)],
+    ("ViT-B-16", "imagenet"): [(68.2, 3.70), (69.6, 9.82), (69.3, 4.48)],
+    ("RN50", "imagenet-a"): [(22.7, 17.0), (26.9, 29.1), (25.6, 27.0)],
+    ("ViT-B-16", "imagenet-a"): [(50.9, 8.85), (54.2, 13.5), (52.9, 10.9)],
+    ("RN50", "imagenet-v2"): [(52.5, 2.68), (55.0, 12.7), (54.8, 9.84)],
+    ("ViT-B-16", "imagenet-v2"): [(62.0, 3.01), (63.9, 11.2), (63.4, 8.38)],
+    ("RN50", "imagenet-r"): [(57.9, 5.64), (60.4, 7.50), (59.7, 5.17)],
+    ("ViT-B-16", "imagenet-r"): [(74.5, 2.85), (78.2, 3.64), (78.0, 1.40)],
+    ("RN50", "imagenet-sketch"): [(34.7, 10.9), (35.6, 14.0), (35.7, 12.2)],
+    ("ViT-B-16", "imagenet-sketch"): [(46.0, 9.70), (48.5, 15.3), (48.5, 12.6)],
+    ("RN50", "dtd"): [(41.0, 4.54), (42.8, 22.2), (43.1, 15.7)],
+    ("ViT-B-16", "dtd"): [(45.6, 13.8), (47.2, 18.6), (46.8, 13.7)],
+    ("RN50", "eurosat"): [(29.3, 7.70), (28.4, 18.9), (29.4, 8.70)],
+    ("ViT-B-16", "eurosat"): [(43.0, 6.01), (44.0, 14.1), (48.7, 5.49)],
+}
+
+
+def _paper_tables() -> tuple[PaperResult, ...]:
+    out = []
+    for init, cells in (("hard", _HARD), ("ensemble", _ENSEMBLE)):
+        for (model, dataset), triple in cells.items():
+            table, column = _PAPER_COLUMNS[dataset]
+            for method, (acc, err) in zip(PAPER_METHODS, triple, strict=True):
+                row = f"{_PAPER_MODELS[model]} / {_PAPER_INITS[init]} / {_PAPER_ROWS[method]}"
+                out.append(PaperResult(table, row, column, model, dataset, init, method, acc, err))
+    return tuple(out)
+
+
+#: Every C-TPT number chapter 4 compares with (OpenAI weights; percent), with table/row/column.
+PAPER_TABLES: tuple[PaperResult, ...] = _paper_tables()
+
+
+def paper_dataset(dataset: str) -> str:
+    """Our dataset name as the paper's column: ``"imagenet-shared"`` (ImageNet val photos) is ``"imagenet"``.
+
+    Parameters
+    ----------
+    dataset : str
+        Our dataset name.
+
+    Returns
+    -------
+    str
+        The name :data:`PAPER_TABLES` uses.
+    """
+    return "imagenet" if dataset in ("imagenet", "imagenet-shared") else dataset
+
+
+def paper_results(model: str, dataset: str, init: str) -> list[PaperResult]:
+    """The paper's three rows (initialisation, +TPT, +TPT+C-TPT) for one model, dataset and init.
+
+    Parameters
+    ----------
+    model : str
+        The open_clip architecture (``"RN50"``, ``"ViT-B-16"``).
+    dataset : str
+        Our dataset name (``"imagenet-shared"`` counts as ImageNet).
+    init : str
+        ``"hard"`` or ``"ensemble"``.
+
+    Returns
+    -------
+    list of PaperResult
+        In :data:`PAPER_METHODS` order; empty where the paper has no such cells.
+    """
+    key = paper_dataset(dataset)
+    found = {r.method: r for r in PAPER_TABLES if (r.model, r.dataset, r.init) == (model, key, init)}
+    return [found[m] for m in PAPER_METHODS if m in found]

@@ -1,0 +1,310 @@
+"""A resumable TPT/C-TPT run over a dataset: one JSON line per image, safe to kill and restart.
+
+``run_tpt(model, tokenizer, dataset, classnames, method, out_path, settings)`` tunes and predicts
+every image and appends its row to ``out_path`` (a :class:`vlmcal_utils.storage.RecordStore`
+keyed by the sample index). A restart keeps the rows already there, skips their indices and
+drops a line torn by a kill, so nothing is lost or counted twice. Each row carries the run's
+fingerprint (:func:`run_fingerprint`: the weights, the class names, the method and every
+:class:`RunSettings` field that changes results, the seed included); resuming with another model
+or other settings refuses instead of mixing rows.
+
+Row keys: ``index, label, pred, confidence, entropy, atfd, seconds, method, run, temperature,
+logits`` (``logits``: ``K`` floats, already divided by ``temperature``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from vlmcal_utils.metrics import accuracy, ece, softmax
+from vlmcal_utils.storage import RecordStore
+from vlmcal_utils.tpt.losses import entropy
+from vlmcal_utils.tpt.prompts import PromptEnsemble, make_learner
+from vlmcal_utils.tpt.tuning import METHODS, SPEED_OPTIONS, TPTConfig, official_temperature, tpt_predict
+from vlmcal_utils.tpt.views import make_views, preprocess_config
+
+__all__ = ["RunSettings", "run_tpt", "read_tpt_rows", "run_fingerprint", "summarise"]
+
+
+@dataclass
+class RunSettings:
+    """Everything besides the model, the data and the method that determines a run's results.
+
+    Parameters
+    ----------
+    n_views : int
+        Views per image, including the original (TPT: 64). Zero-shot looks at view 0 only.
+    augmix : bool
+        TPT's AugMix on the views (see :func:`vlmcal_utils.tpt.uses_augmix` for the papers' rule).
+    ctx_init : str, None or sequence of str
+        A string: one prompt (see :class:`~vlmcal_utils.tpt.PromptLearner`); a list: a
+        :class:`~vlmcal_utils.tpt.PromptEnsemble` (e.g. ``ensemble_templates()``).
+    n_ctx : int
+        Context length of a random context (``ctx_init=None``).
+    renormalize : bool
+        The ensemble's option (ignored for one prompt).
+    temperature : float, optional
+        ``"tpt+ts"`` divides the logits by it; default :func:`~vlmcal_utils.tpt.official_temperature`.
+        Fit your own with :func:`vlmcal_utils.temperature.fit_temperature` on TPT logits of
+        labelled images. Ignored by the other methods.
+    seed : int
+        The views' random stream is ``(seed, sample index)``.
+    tuning : TPTConfig
+        The tuning step (λ, lr, steps, selection, speed options).
+    """
+
+    n_views: int = 64
+    augmix: bool = False
+    ctx_init: str | Sequence[str] | None = "a photo of a"
+    n_ctx: int = 4
+    renormalize: bool = False
+    temperature: float | None = None
+    seed: int = 0
+    tuning: TPTConfig = field(default_factory=TPTConfig)
+
+
+def _row_key(row: Mapping[str, Any]) -> int:
+    return int(row["index"])
+
+
+def _store(out_path: str | os.PathLike) -> RecordStore:
+    return RecordStore(out_path, key=_row_key)
+
+
+def read_tpt_rows(out_path: str | os.PathLike) -> list[dict]:
+    """The rows of a :func:`run_tpt` results file, one per sample index, in file order.
+
+    Parameters
+    ----------
+    out_path : str or os.PathLike
+        The ``.jsonl`` file (missing: no rows).
+
+    Returns
+    -------
+    list of dict
+        A truncated last line (a killed write) is dropped; a bad line anywhere else raises
+        :class:`vlmcal_utils.storage.DamagedFileError` (a ``ValueError``).
+    """
+    return _store(out_path).read()
+
+
+def run_fingerprint(model: nn.Module, classnames: Sequence[str], settings: Mapping[str, Any]) -> str:
+    """A short hash of what determines a run's per-sample results.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Its weights enter through each tensor's name, shape and sum of absolute values — cheap,
+        and enough to tell two checkpoints (or a random init from trained weights) apart.
+    classnames : sequence of str
+        The class names, in order.
+    settings : mapping
+        JSON-able settings (views, augmentation, context, hyper-parameters, temperature, seed).
+        Speed options and the batch size are left out by :func:`run_tpt`: they give the same
+        results (tested).
+
+    Returns
+    -------
+    str
+        16 hex digits.
+    """
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            summary = f"{name}:{tuple(tensor.shape)}:{float(tensor.double().abs().sum()):.6e}"
+            digest.update(summary.encode())
+    digest.update(json.dumps(list(classnames)).encode())
+    digest.update(json.dumps(dict(settings), sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint_settings(method: str, settings: RunSettings, temperature: float, ensemble: bool) -> dict:
+    # The key names and values are those of the files written before RunSettings existed, so
+    # those runs still resume. The seed is part of it: it decides every view.
+    out = {
+        "method": method, "n_views": settings.n_views, "augmix": settings.augmix, "ctx_init": settings.ctx_init,
+        "n_ctx": settings.n_ctx, "temperature": temperature, "seed": settings.seed,
+        **{k: v for k, v in dataclasses.asdict(settings.tuning).items() if k not in SPEED_OPTIONS},
+    }
+    if ensemble:  # (kept out for one prompt: older runs stay resumable)
+        out.update(ctx_init=list(settings.ctx_init), ensemble_renormalize=bool(settings.renormalize))
+    return out
+
+
+def _check_classnames(dataset: Sequence, classnames: Sequence[str]) -> None:
+    """A class list of the wrong length would only fail in the summary, after hours of tuning."""
+    if len(classnames) == 0:
+        raise ValueError("classnames is empty: pass one name per class")
+    for attr in ("classnames", "classes"):
+        names = getattr(dataset, attr, None)
+        if names is not None and not isinstance(names, str) and len(names) != len(classnames):
+            raise ValueError(
+                f"{len(classnames)} class names were passed but the dataset has {len(names)} "
+                f"(dataset.{attr}); pass dataset.{attr}"
+            )
+
+
+def _row(index: int, label: Any, logits: torch.Tensor, atfd_value: float, seconds: float, method: str,
+         fingerprint: str, temperature: float) -> dict:
+    label = int(label)
+    if not 0 <= label < logits.shape[-1]:
+        raise ValueError(
+            f"sample {index} has label {label}, outside the {logits.shape[-1]} classes: the class "
+            "names do not belong to this dataset"
+        )
+    probs = logits.softmax(-1)
+    return {
+        "index": index,
+        "label": label,
+        "pred": int(logits.argmax()),
+        "confidence": float(probs.max()),
+        "entropy": float(entropy(logits)),
+        "atfd": atfd_value,
+        "seconds": seconds,
+        "method": method,
+        "run": fingerprint,
+        "temperature": temperature,
+        "logits": [round(float(z), 6) for z in logits],
+    }
+
+
+def run_tpt(
+    model: nn.Module,
+    tokenizer: Callable,
+    dataset: Sequence,
+    classnames: Sequence[str],
+    method: str,
+    out_path: str | os.PathLike,
+    settings: RunSettings | None = None,
+    *,
+    indices: Iterable[int] | None = None,
+    batch_size: int = 1,
+    progress: bool = True,
+) -> list[dict]:
+    """Run ``method`` on ``dataset[i]`` (an ``(image, label)`` pair) for each index; resumable.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        An open_clip ``CLIP``; put in eval mode and frozen.
+    tokenizer : callable
+        The model's tokenizer.
+    dataset : sequence
+        Raw images (no transform): ``dataset[i] -> (image, label)``. If it has ``classnames``
+        (or ``classes``), their number must match ``classnames``.
+    classnames : sequence of str
+        ``K`` class names; labels must lie in ``[0, K)``.
+    method : str
+        One of :data:`~vlmcal_utils.tpt.METHODS`; one results file per method.
+    out_path : str or os.PathLike
+        The JSON-lines results file (created, or resumed).
+    settings : RunSettings, optional
+        Default ``RunSettings()``; they enter the run's fingerprint (the seed included).
+    indices : iterable of int, optional
+        Sample indices to run (default all).
+    batch_size : int
+        Images tuned together (same results as one at a time; not part of the fingerprint).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    list of dict
+        All rows of the file (see the module docstring), sorted by index.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    settings = settings or RunSettings()
+    _check_classnames(dataset, classnames)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    learner = make_learner(model, tokenizer, classnames, settings.ctx_init, n_ctx=settings.n_ctx,
+                           renormalize=settings.renormalize)
+    pp = preprocess_config(model)
+    T = 1.0
+    if method == "tpt+ts":
+        T = float(settings.temperature) if settings.temperature is not None else official_temperature(model)
+        if not T > 0:
+            raise ValueError(f"temperature must be > 0, got {settings.temperature}")
+    store = _store(out_path)
+    store.repair()  # a line torn by a kill goes now, so the file holds complete rows only
+    done_rows = store.read()
+    other = {r.get("method") for r in done_rows} - {method}
+    if other:
+        raise ValueError(f"{out_path} holds results of method {sorted(other)}; use a separate file per method")
+    # Resuming must never mix rows of another model or other settings into this run's results.
+    fingerprint = run_fingerprint(
+        model, classnames, _fingerprint_settings(method, settings, T, isinstance(learner, PromptEnsemble))
+    )
+    foreign = {r.get("run") for r in done_rows} - {fingerprint}
+    if foreign:
+        raise ValueError(
+            f"{out_path} holds results of another model or other settings (run {sorted(map(str, foreign))}, "
+            f"this run {fingerprint}); point out_path (the notebook's results_dir) elsewhere or delete the file"
+        )
+    done = {_row_key(r) for r in done_rows}
+    todo = [int(i) for i in (range(len(dataset)) if indices is None else indices) if int(i) not in done]
+    tune_method = "tpt" if method == "tpt+ts" else method
+    n_views = 1 if method == "zeroshot" else settings.n_views  # zero-shot looks at view 0 only
+    with tqdm(total=len(todo), disable=not progress, desc=method) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            t0 = time.perf_counter()
+            items = [dataset[i] for i in chunk]
+            views = torch.stack([
+                make_views(img, pp, n_views=n_views, augmix=settings.augmix, seed=settings.seed, index=i)
+                for i, (img, _) in zip(chunk, items, strict=True)
+            ])
+            res = tpt_predict(model, learner, views, tune_method, settings.tuning)
+            secs = (time.perf_counter() - t0) / len(chunk)
+            logits = res["logits"] / T
+            rows = [
+                _row(i, label, logits[b], float(res["atfd"][b]), secs, method, fingerprint, T)
+                for b, (i, (_, label)) in enumerate(zip(chunk, items, strict=True))
+            ]
+            store.append(rows)  # one write + fsync per batch, under the file's lock
+            bar.update(len(chunk))
+    return sorted(store.read(), key=_row_key)
+
+
+def summarise(rows: Sequence[Mapping[str, Any]], ece_bins: Sequence[int] = (15, 20)) -> dict[str, float]:
+    """Accuracy, ECE per bin count, mean ATFD and seconds of a run's rows.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows of :func:`run_tpt` / :func:`read_tpt_rows`.
+    ece_bins : sequence of int
+        Equal-width, top-label ECE for each bin count (C-TPT reports 20).
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy`` (fraction), ``ece_<bins>`` (fraction) for each bin count, ``atfd``,
+        ``seconds`` (means over rows).
+    """
+    if not rows:
+        raise ValueError("no rows to summarise: run run_tpt first")
+    logits = np.array([r["logits"] for r in rows], dtype=np.float64)
+    labels = np.array([r["label"] for r in rows])
+    probs = softmax(logits)
+    out = {"n": len(rows), "accuracy": accuracy(probs, labels)}
+    for nb in ece_bins:
+        out[f"ece_{nb}"] = ece(probs, labels, n_bins=nb)
+    out["atfd"] = float(np.mean([r["atfd"] for r in rows]))
+    out["seconds"] = float(np.mean([r["seconds"] for r in rows]))
+    return out

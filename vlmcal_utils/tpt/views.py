@@ -1,0 +1,213 @@
+"""The test image's views: view 0 as the model sees it, the others random crops (+ TPT's AugMix).
+
+View 0 is the image resized (bicubic, short side) and centre cropped to the model's resolution;
+views 1.. are random-resized crops + horizontal flips of the raw image, optionally mixed by
+TPT's own AugMix (only the operations that do not overlap ImageNet-C). Every view is normalised
+with the model's mean/std. The random numbers come from ``numpy.random.default_rng([seed,
+index])``, so a view set depends only on ``(seed, sample index)``: runs are reproducible and
+resumable in any order and batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn as nn
+import torchvision.transforms.functional as TF
+from PIL import Image, ImageOps
+
+__all__ = ["preprocess_config", "make_views", "AUGMIX_OPS"]
+
+
+def preprocess_config(model: nn.Module) -> dict:
+    """The model's input size and normalisation, from its open_clip preprocess config.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        An open_clip model; without a preprocess config the visual tower's ``image_size`` and
+        CLIP's (OpenAI) mean/std are used.
+
+    Returns
+    -------
+    dict
+        ``{"size": int, "mean": (3,) tuple, "std": (3,) tuple}``.
+    """
+    cfg = dict(open_clip.get_model_preprocess_cfg(model) or {})
+    size = cfg.get("size", getattr(getattr(model, "visual", None), "image_size", 224))
+    if isinstance(size, (tuple, list)):
+        if len(set(size)) != 1:
+            raise ValueError(f"non-square model input {size} is not supported by make_views")
+        size = size[0]
+    mean = cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)
+    std = cfg.get("std", open_clip.OPENAI_DATASET_STD)
+    return {"size": int(size), "mean": tuple(mean), "std": tuple(std)}
+
+
+def _to_pil(image: Any) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
+        arr = arr.transpose(1, 2, 0)
+    if arr.dtype != np.uint8:
+        if arr.min() < 0:
+            raise ValueError(
+                "image has negative values (already normalised?): pass raw images, i.e. a dataset "
+                "without a transform; make_views does its own resizing and normalisation"
+            )
+        if arr.max() <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, -1)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"image must be a PIL image or an (H, W, 3) array, got shape {arr.shape}")
+    return Image.fromarray(arr, "RGB")
+
+
+def rrc_params(
+    width: int,
+    height: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> tuple[int, int, int, int]:
+    """torchvision's ``RandomResizedCrop.get_params``, drawing from ``rng`` instead of torch's stream.
+
+    Parameters
+    ----------
+    width, height : int
+        The image size.
+    rng : numpy.random.Generator
+        The view set's random stream.
+    scale, ratio : tuple of float
+        Crop area fraction and aspect-ratio range (torchvision's defaults).
+
+    Returns
+    -------
+    tuple of int
+        ``(top, left, crop_height, crop_width)``.
+    """
+    w, h = width, height
+    area = w * h
+    log_r = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        ar = math.exp(rng.uniform(*log_r))
+        cw, ch = int(round(math.sqrt(target * ar))), int(round(math.sqrt(target / ar)))
+        if 0 < cw <= w and 0 < ch <= h:
+            return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+    in_ratio = w / h
+    if in_ratio < ratio[0]:
+        cw, ch = w, int(round(w / ratio[0]))
+    elif in_ratio > ratio[1]:
+        ch, cw = h, int(round(h * ratio[1]))
+    else:
+        cw, ch = w, h
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+# TPT's AugMix operations (those not overlapping ImageNet-C), with its parameter ranges.
+# Each op is (image, severity, rng, size) -> image.
+def _level(rng: np.random.Generator, n: float) -> float:
+    return rng.uniform(0.1, n)
+
+
+def _sign(rng: np.random.Generator, v: float) -> float:
+    return -v if rng.uniform() > 0.5 else v
+
+
+def _affine(img: Image.Image, size: int, coeffs: tuple) -> Image.Image:
+    return img.transform((size, size), Image.AFFINE, coeffs, resample=Image.BILINEAR)
+
+
+AugMixOp = Callable[[Image.Image, int, np.random.Generator, int], Image.Image]
+
+#: TPT's AugMix operations by name (order matters: ops are drawn by index from this table).
+AUGMIX_OPS: dict[str, AugMixOp] = {
+    "autocontrast": lambda im, s, r, n: ImageOps.autocontrast(im),
+    "equalize": lambda im, s, r, n: ImageOps.equalize(im),
+    "posterize": lambda im, s, r, n: ImageOps.posterize(im, 4 - int(_level(r, s) * 4 / 10)),
+    "rotate": lambda im, s, r, n: im.rotate(_sign(r, int(_level(r, s) * 30 / 10)), resample=Image.BILINEAR),
+    "solarize": lambda im, s, r, n: ImageOps.solarize(im, 256 - int(_level(r, s) * 256 / 10)),
+    "shear_x": lambda im, s, r, n: _affine(im, n, (1, _sign(r, _level(r, s) * 0.3 / 10), 0, 0, 1, 0)),
+    "shear_y": lambda im, s, r, n: _affine(im, n, (1, 0, 0, _sign(r, _level(r, s) * 0.3 / 10), 1, 0)),
+    "translate_x": lambda im, s, r, n: _affine(im, n, (1, 0, _sign(r, int(_level(r, s) * (n / 3) / 10)), 0, 1, 0)),
+    "translate_y": lambda im, s, r, n: _affine(im, n, (1, 0, 0, 0, 1, _sign(r, int(_level(r, s) * (n / 3) / 10)))),
+}
+_AUGMIX_NAMES = tuple(AUGMIX_OPS)
+
+
+def _augmix(crop: Image.Image, crop_tensor: torch.Tensor, prep: Callable, rng: np.random.Generator,
+            severity: int, size: int) -> torch.Tensor:
+    """TPT's mix: 3 chains of 1-3 random ops, chain weights ~ Dirichlet(1,1,1), mixed with the crop by m ~ Beta(1,1)."""
+    ws = rng.dirichlet([1.0, 1.0, 1.0]).astype(np.float32)
+    m = np.float32(rng.beta(1.0, 1.0))
+    mix = torch.zeros_like(crop_tensor)
+    for c in range(3):
+        xa = crop.copy()
+        for _ in range(int(rng.integers(1, 4))):
+            op = AUGMIX_OPS[_AUGMIX_NAMES[int(rng.integers(len(_AUGMIX_NAMES)))]]
+            xa = op(xa, severity, rng, size)
+        mix += float(ws[c]) * prep(xa)
+    return float(m) * crop_tensor + (1 - float(m)) * mix
+
+
+def make_views(
+    image: Any,
+    preprocess_cfg: dict,
+    n_views: int = 64,
+    augmix: bool = False,
+    seed: int = 0,
+    index: int = 0,
+    severity: int = 1,
+) -> torch.Tensor:
+    """View 0 = resize + centre crop, the rest random crops + flips (optionally AugMix).
+
+    Parameters
+    ----------
+    image : PIL image or array
+        The raw image: PIL, ``(H, W, 3)`` uint8 (or float in [0, 1] / [0, 255]), or ``(3, H, W)``.
+    preprocess_cfg : dict
+        From :func:`preprocess_config`.
+    n_views : int
+        Views including view 0 (TPT: 64).
+    augmix : bool
+        Mix each crop as in TPT: 3 chains of 1-3 random ops (severity ``severity``), chain weights
+        ~ Dirichlet(1,1,1), mixed with the crop by m ~ Beta(1,1), all after normalisation.
+    seed, index : int
+        The random stream is ``default_rng([seed, index])``.
+    severity : int
+        AugMix severity (TPT: 1).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``(n_views, 3, S, S)``, normalised; crops are bilinear, scale 0.08-1.
+    """
+    if n_views < 1:
+        raise ValueError(f"n_views must be >= 1, got {n_views}")
+    S = int(preprocess_cfg["size"])
+    mean, std = list(preprocess_cfg["mean"]), list(preprocess_cfg["std"])
+    img = _to_pil(image)
+    rng = np.random.default_rng([int(seed), int(index)])
+
+    def prep(im: Image.Image) -> torch.Tensor:
+        return TF.normalize(TF.to_tensor(im), mean, std)
+
+    base = TF.center_crop(TF.resize(img, S, interpolation=TF.InterpolationMode.BICUBIC), [S, S])
+    views = [prep(base)]
+    W, H = img.size
+    for _ in range(n_views - 1):
+        i, j, h, w = rrc_params(W, H, rng)
+        x = TF.resized_crop(img, i, j, h, w, [S, S], interpolation=TF.InterpolationMode.BILINEAR)
+        if rng.uniform() < 0.5:
+            x = TF.hflip(x)
+        xp = prep(x)
+        views.append(_augmix(x, xp, prep, rng, severity, S) if augmix else xp)
+    return torch.stack(views)
