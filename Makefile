@@ -7,6 +7,8 @@
 #   make clean                 remove build outputs and CI results
 #   make publish-results       rerun the real-data chapters (SET=published) into results/published/
 #   make browser-check         open the built book in headless Chromium (images, math, Colab links)
+#   make lint                  ruff, the import-layering contracts (lint-imports) and the metrics doctests
+# Book and CI tooling lives in vlmcal_book/ (used from this clone, not part of the vlmcal_utils wheel).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
@@ -29,7 +31,7 @@ JB := $(VENV)/bin/jupyter-book
 # The real-data folder (read-only, optional): passed through to pytest, the runner and the book.
 export VLMCAL_SHARED
 
-.PHONY: setup mathjax book test pytest sync-check reproduce sync clean results-page publish-results \
+.PHONY: setup mathjax book test pytest lint sync-check reproduce sync clean results-page publish-results \
 	browser-deps browser-check
 # the chapters whose results.json can come from real data (published logits) and are published
 PUBLISH_NOTEBOOKS := $(wildcard notebooks/01_*.md notebooks/03_*.md)
@@ -55,9 +57,9 @@ $(MATHJAX_OUT)/tex-mml-chtml.js:
 	rm -rf $(MATHJAX_OUT)
 	cp -r $(MATHJAX_NPM)/node_modules/mathjax/es5 $(MATHJAX_OUT)
 
-# book/results.md is generated from results/published/ (see vlmcal_utils/report.py)
+# book/results.md is generated from results/published/ (see vlmcal_book/report.py)
 results-page: setup
-	$(PY) -m vlmcal_utils.report --out book/results.md
+	$(PY) -m vlmcal_book.report --out book/results.md
 
 book: setup mathjax results-page
 	$(JB) build . $(JB_FLAGS)
@@ -66,40 +68,54 @@ book: setup mathjax results-page
 pytest: setup
 	$(PY) -m pytest
 
+# The sources checked by ruff; lint-imports reads its contracts from pyproject.toml.
+LINT_PATHS := vlmcal_utils vlmcal_book tests benchmarks
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/lint-imports --no-logo
+	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py
+
 sync-check: setup
-	$(PY) -m vlmcal_utils.nbsync --check
+	$(PY) -m vlmcal_book.nbsync --check
+	$(PY) -m vlmcal_book.demo_page --check
 
 # Order matters: the notebook-results tests read what the runner just wrote, and
 # VLMCAL_REQUIRE_RESULTS=1 turns their "no results yet" skip into a failure.
 test: setup mathjax browser-deps
 	@t0=$$SECONDS; \
-	echo "== [1/6] unit tests"; \
-	$(PY) -m pytest --ignore=tests/test_notebooks.py --ignore=tests/test_browser.py; \
-	t1=$$SECONDS; echo "== [2/6] notebook pairs (.md <-> .ipynb)"; \
-	$(PY) -m vlmcal_utils.nbsync --check; \
-	t2=$$SECONDS; echo "== [3/6] every notebook through the runner, SET=ci (+ ci-plumbing)"; \
+	echo "== [1/7] lint: ruff, import layers (lint-imports), metrics doctests"; \
+	$(VENV)/bin/ruff check $(LINT_PATHS); \
+	$(VENV)/bin/lint-imports --no-logo; \
+	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py; \
+	t1=$$SECONDS; echo "== [2/7] unit tests"; \
+	$(PY) -m pytest --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
+	t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated demo page"; \
+	$(PY) -m vlmcal_book.nbsync --check; \
+	$(PY) -m vlmcal_book.demo_page --check; \
+	t3=$$SECONDS; echo "== [4/7] every notebook through the runner, SET=ci (+ ci-plumbing)"; \
 	rm -rf results/ci results/ci-plumbing; \
-	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_utils.reproduce $$nb --set ci || failed="$$failed $$nb"; done; \
-	for nb in $(PLUMBING_NOTEBOOKS); do $(PY) -m vlmcal_utils.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; done; \
+	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci || failed="$$failed $$nb"; done; \
+	for nb in $(PLUMBING_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; done; \
 	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi; \
-	t3=$$SECONDS; echo "== [4/6] notebook results"; \
-	VLMCAL_REQUIRE_RESULTS=1 $(PY) -m pytest tests/test_notebooks.py; \
-	t4=$$SECONDS; echo "== [5/6] book build"; \
-	$(PY) -m vlmcal_utils.report --out book/results.md; \
+	t4=$$SECONDS; echo "== [5/7] notebook results"; \
+	VLMCAL_REQUIRE_RESULTS=1 $(PY) -m pytest tests/book/test_notebooks.py; \
+	t5=$$SECONDS; echo "== [6/7] book build"; \
+	$(PY) -m vlmcal_book.report --out book/results.md; \
 	$(JB) build . $(JB_FLAGS); \
-	t5=$$SECONDS; echo "== [6/6] the built book in headless Chromium"; \
-	VLMCAL_REQUIRE_BROWSER=1 $(PY) -m pytest tests/test_browser.py; \
-	t6=$$SECONDS; \
-	echo "== test timings (s): unit $$((t1-t0)), sync $$((t2-t1)), runner $$((t3-t2)), results $$((t4-t3)), book $$((t5-t4)), browser $$((t6-t5)), total $$((t6-t0))"
+	t6=$$SECONDS; echo "== [7/7] the built book in headless Chromium"; \
+	VLMCAL_REQUIRE_BROWSER=1 $(PY) -m pytest tests/book/test_browser.py; \
+	t7=$$SECONDS; \
+	echo "== test timings (s): lint $$((t1-t0)), unit $$((t2-t1)), sync $$((t3-t2)), runner $$((t4-t3)), results $$((t5-t4)), book $$((t6-t5)), browser $$((t7-t6)), total $$((t7-t0))"
 
 reproduce: setup
-	@failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_utils.reproduce $$nb --set $(SET) || failed="$$failed $$nb"; done; \
+	@failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(SET) || failed="$$failed $$nb"; done; \
 	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi
 
 sync: setup
-	$(PY) -m vlmcal_utils.nbsync --write
+	$(PY) -m vlmcal_book.nbsync --write
 
-# Chromium + chromedriver (apt) and selenium (pip) for tools/browser_check.py, if missing.
+# Chromium + chromedriver (apt) and selenium (pip) for vlmcal_book/browser_check.py, if missing.
 browser-deps: setup
 	@if ! command -v chromium >/dev/null || [ ! -x $(CHROMEDRIVER) ]; then \
 	  echo "browser-deps: installing chromium and chromium-driver with apt-get"; \
@@ -108,7 +124,7 @@ browser-deps: setup
 	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt selenium
 
 browser-check: browser-deps
-	$(PY) tools/browser_check.py --html _build/html --screenshots _build/screenshots
+	$(PY) -m vlmcal_book.browser_check --html _build/html --screenshots _build/screenshots
 
 # Real runs for the results page: needs the data ($$VLMCAL_SHARED). Demo/synthetic runs are
 # refused by the publisher; machine paths are rewritten before the files are written.
@@ -116,9 +132,9 @@ publish-results: setup
 	@if [ -z "$$VLMCAL_SHARED" ]; then echo "publish-results: set VLMCAL_SHARED to the real-data folder"; exit 1; fi
 	rm -rf results/publish-run
 	@failed=""; for nb in $(PUBLISH_NOTEBOOKS); do \
-	  $(PY) -m vlmcal_utils.reproduce $$nb --set $(PUBLISH_SET) --output-root results/publish-run || failed="$$failed $$nb"; \
+	  $(PY) -m vlmcal_book.reproduce $$nb --set $(PUBLISH_SET) --output-root results/publish-run || failed="$$failed $$nb"; \
 	done; if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi
-	$(PY) -m vlmcal_utils.report --publish results/publish-run/$(PUBLISH_SET) --out book/results.md
+	$(PY) -m vlmcal_book.report --publish results/publish-run/$(PUBLISH_SET) --out book/results.md
 
 clean:
 	rm -rf _build results/ci results/ci-plumbing results/publish-run notebooks/results

@@ -28,7 +28,7 @@ def naive_ece(probs, labels, n_bins, norm="l1"):
     """Plain-Python ECE/MCE with (lo, hi] bins, confidence 0 in the first bin."""
     n = len(labels)
     bins = [[] for _ in range(n_bins)]
-    for p, y in zip(probs, labels):
+    for p, y in zip(probs, labels, strict=True):
         conf = max(p)
         pred = list(p).index(conf)
         m = 0
@@ -85,7 +85,7 @@ def test_ece_mce_match_naive_loop(seed):
 def test_nll_matches_torch_cross_entropy_and_loop():
     logits, labels = random_logits(500, 7, 3)
     ref = F.cross_entropy(torch.as_tensor(logits), torch.as_tensor(labels)).item()
-    loop = np.mean([-(z[y] - np.log(np.exp(z).sum())) for z, y in zip(logits, labels)])
+    loop = np.mean([-(z[y] - np.log(np.exp(z).sum())) for z, y in zip(logits, labels, strict=True)])
     assert M.nll(logits, labels) == pytest.approx(ref, rel=1e-12)
     assert M.nll(logits, labels) == pytest.approx(loop, rel=1e-12)
 
@@ -99,7 +99,7 @@ def test_nll_is_stable_for_huge_logits():
 def test_brier_matches_loop_and_convention():
     logits, labels = random_logits(300, 4, 4)
     probs = M.softmax(logits)
-    loop = np.mean([sum((p[k] - (k == y)) ** 2 for k in range(4)) for p, y in zip(probs, labels)])
+    loop = np.mean([sum((p[k] - (k == y)) ** 2 for k in range(4)) for p, y in zip(probs, labels, strict=True)])
     assert M.brier(probs, labels) == pytest.approx(loop, rel=1e-12)
     # Convention: sum over classes (not mean) → a confident wrong answer scores 2, a right one 0.
     assert M.brier([[1.0, 0.0, 0.0]], [1]) == pytest.approx(2.0)

@@ -1,9 +1,13 @@
 """Command line of the demo world.
 
-    python -m vlmcal_utils.demo train [--model NAME|all] [--steps N] [--out DIR] [--seed S]
-    python -m vlmcal_utils.demo evaluate [--n-test N]     # writes weights/metrics.json
-    python -m vlmcal_utils.demo card                      # writes MODEL_CARD.md + the book table
-    python -m vlmcal_utils.demo compare --retrained DIR   # rerun vs shipped weights
+::
+
+  python -m vlmcal_utils.demo train [--model NAME|all] [--steps N] [--out DIR] [--seed S]
+  python -m vlmcal_utils.demo evaluate [--n-test N]     # writes weights/metrics.json
+  python -m vlmcal_utils.demo card                      # writes MODEL_CARD.md
+  python -m vlmcal_utils.demo compare --retrained DIR   # rerun vs shipped weights
+
+The book's demo-world page is refreshed from a clone by ``python -m vlmcal_book.demo_page``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from vlmcal_utils.demo.model import DEMO_MODEL_NAMES, WEIGHTS_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one demo-world command (see the module docstring); returns the exit status."""
     ap = argparse.ArgumentParser(prog="python -m vlmcal_utils.demo")
     sub = ap.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train demo model(s) from scratch on the CPU")
@@ -28,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--models", nargs="*", default=list(DEMO_MODEL_NAMES))
     cd = sub.add_parser("card", help="write weights/MODEL_CARD.md and the book page's metrics section")
     cd.add_argument("--book-page", default=None,
-                    help="page whose marked metrics section to refresh (default: book/demo_world.md in a checkout)")
+                    help="page whose marked metrics section to refresh (none by default; "
+                    "python -m vlmcal_book.demo_page refreshes the book page from a clone)")
     cp = sub.add_parser("compare", help="compare retrained weights with the shipped ones; "
                         "writes weights/reproduction.json")
     cp.add_argument("--model", default="vlmcal-demo")

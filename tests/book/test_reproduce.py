@@ -1,4 +1,4 @@
-"""The notebook runner: parameter sets, -p overrides, and the errors it must raise before running."""
+"""The notebook runner (vlmcal_book.reproduce): parameter sets, -p overrides, errors raised before running."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import tomllib
+import yaml
 
-from vlmcal_utils import reproduce
+from vlmcal_book import reproduce
 
-# A throwaway notebook: echoes its parameters into results.json through the real save_results.
+# A throwaway notebook: echoes its parameters into results.json through the real save_results,
+# with a schema of its own (as a user's notebook would declare one).
 TINY_NOTEBOOK = textwrap.dedent(
     '''\
     ---
@@ -38,9 +41,10 @@ TINY_NOTEBOOK = textwrap.dedent(
 
     ```{code-cell} ipython3
     import os
-    from vlmcal_utils.results import save_results
+    from vlmcal_utils.results import ResultsSchema, save_results
 
-    save_results(results_dir, "tiny", {"cwd": os.getcwd(), "total": seed + sum(values)},
+    schema = ResultsSchema("tiny", {"cwd": "the kernel's folder", "total": "seed + sum(values)"})
+    save_results(results_dir, schema.build(cwd=os.getcwd(), total=seed + sum(values)),
                  dict(seed=seed, values=values, data_path=data_path, label=label))
     ```
     '''
@@ -72,6 +76,7 @@ def test_run_with_set_and_yaml_list_override(project, monkeypatch):
         output_root=project / "results",
     )
     assert out == (project / "results" / "ci" / "tiny").resolve()
+    assert json.loads((out / "results.json").read_text())["notebook"] == "tiny"  # named by the schema
     assert (out / "tiny.ipynb").is_file()
     saved = json.loads((out / "results.json").read_text())
     assert saved["results"]["total"] == 5 + 60  # seed from ci.yaml, values from -p
@@ -129,10 +134,15 @@ def test_repo_parameter_sets_match_the_notebooks(repo_root, monkeypatch):
     """Every section of params/*.yaml names an existing notebook and only its parameters."""
     monkeypatch.delenv("VLMCAL_SHARED", raising=False)  # path checks must not need the data
     for params_file in sorted((repo_root / "params").glob("*.yaml")):
-        import yaml
-
         sections = yaml.safe_load(params_file.read_text()) or {}
         for stem in sections:
             notebook = repo_root / "notebooks" / f"{stem}.md"
             assert notebook.is_file(), f"{params_file.name}: section {stem!r} has no notebooks/{stem}.md"
             reproduce.resolve_parameters(notebook, params_file.stem)
+
+
+def test_the_runner_is_not_in_the_wheel(repo_root):
+    """vlmcal_book is used from a clone: the wheel packages vlmcal_utils only (see the README)."""
+    config = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert config["include"] == ["vlmcal_utils*"]
+    assert not (repo_root / "vlmcal_utils" / "reproduce.py").exists()

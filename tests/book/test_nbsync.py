@@ -1,4 +1,4 @@
-"""Jupytext pairing: every notebooks/*.md has an output-free .ipynb twin with the same cells."""
+"""Jupytext pairing (vlmcal_book.nbsync): every notebooks/*.md has an output-free .ipynb twin with the same cells."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shutil
 
 import jupytext
 
-from vlmcal_utils import nbsync
+from vlmcal_book import nbsync
 
 
 def test_repo_notebooks_are_in_sync(repo_root):
@@ -51,3 +51,29 @@ def test_tag_change_is_detected(repo_root, tmp_path):
     md = tmp_path / src.name
     md.write_text(md.read_text().replace(":tags: [parameters]", ":tags: [parameters, hide-input]", 1))
     assert any("differs" in p for p in nbsync.check(tmp_path))
+
+
+def test_difference_is_explained_by_jupytext(repo_root, tmp_path):
+    """The check is jupytext's compare_notebooks: its message names the cell and shows the change."""
+    src = sorted((repo_root / "notebooks").glob("*.md"))[0]
+    md = tmp_path / src.name
+    shutil.copy(src, md)
+    nbsync.write(tmp_path)
+    md.write_text(md.read_text().replace(":tags: [parameters]", ":tags: [parameters, hide-input]", 1))
+    explanation = nbsync.pairing_difference(md, md.with_suffix(".ipynb"))
+    assert explanation is not None and "hide-input" in explanation
+    assert nbsync.main(["--check", "--dir", str(tmp_path)]) == 1
+    assert nbsync.main(["--write", "--dir", str(tmp_path)]) == 0
+    assert nbsync.pairing_difference(md, md.with_suffix(".ipynb")) is None
+
+
+def test_write_is_deterministic(repo_root, tmp_path):
+    """Re-pairing an unchanged .md rewrites nothing (cell ids do not come from a random draw)."""
+    src = sorted((repo_root / "notebooks").glob("*.md"))[0]
+    shutil.copy(src, tmp_path / src.name)
+    assert nbsync.write(tmp_path) == [tmp_path / src.with_suffix(".ipynb").name]
+    first = (tmp_path / src.with_suffix(".ipynb").name).read_text()
+    (tmp_path / src.with_suffix(".ipynb").name).unlink()
+    nbsync.write(tmp_path)
+    assert (tmp_path / src.with_suffix(".ipynb").name).read_text() == first
+    assert nbsync.write(tmp_path) == []

@@ -1,12 +1,16 @@
 """Run a book notebook with a named parameter set (papermill), and check that it wrote its results.
 
-Command line
-------------
+Command line (from a clone of the repository)
+---------------------------------------------
 ::
 
-    python -m vlmcal_utils.reproduce notebooks/01_calibration_basics.md --set ci
-    python -m vlmcal_utils.reproduce notebooks/01_calibration_basics.md -p n_bins 10 -p seed 1
-    python -m vlmcal_utils.reproduce notebooks/01_calibration_basics.md --list
+    python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md --set ci
+    python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md -p n_bins 10 -p seed 1
+    python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md --list
+
+The runner is book tooling, not part of the ``vlmcal_utils`` wheel: it runs the clone's
+``notebooks/`` with the clone's ``params/`` (a ``pip install`` user has neither), so researchers
+use it from a clone.
 
 How a run is put together
 -------------------------
@@ -29,7 +33,8 @@ How a run is put together
    an error (before anything runs), so a typo never silently falls back to synthetic data.
 6. ``results_dir`` is set to the absolute path ``<output-root>/<set>/<stem>/`` unless given with
    ``-p``. The executed notebook is written there as ``<stem>.ipynb``, and the notebook must write
-   ``results.json`` there (see :func:`vlmcal_utils.results.save_results`).
+   ``results.json`` there with :func:`vlmcal_utils.results.save_results` (the chapter's results
+   built by its schema, see :mod:`vlmcal_utils.results`).
 
 The kernel is ``python3`` and its working directory is **the notebook's own folder** (as when the
 book is built), so relative paths written inside a notebook are relative to ``notebooks/``.
@@ -46,6 +51,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jupytext
+import papermill as pm
 import yaml
 
 from vlmcal_utils.results import RESULTS_FILENAME
@@ -62,8 +69,6 @@ _ENV_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 # --------------------------------------------------------------------------------------------
 def read_notebook(path: str | os.PathLike):
     """Read a ``.md`` (MyST, via jupytext) or ``.ipynb`` notebook as an ``nbformat`` node."""
-    import jupytext
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}; pass a path such as notebooks/01_calibration_basics.md")
@@ -117,6 +122,7 @@ def find_params_dir(notebook: Path) -> Path:
 
 
 def available_sets(params_dir: Path) -> list[str]:
+    """The parameter-set names (``<set>.yaml`` stems) in ``params_dir``, sorted."""
     return sorted(p.stem for p in params_dir.glob("*.yaml")) if params_dir.is_dir() else []
 
 
@@ -162,7 +168,7 @@ def expand_env(value: Any) -> Any:
     if isinstance(value, list):
         items = [expand_env(v) for v in value]
         # an item that needed an unset variable is dropped: "not available here"
-        return [new for old, new in zip(value, items) if not (isinstance(old, str) and new is None)]
+        return [new for old, new in zip(value, items, strict=True) if not (isinstance(old, str) and new is None)]
     if isinstance(value, dict):
         return {k: expand_env(v) for k, v in value.items()}
     return value
@@ -234,8 +240,6 @@ def run_notebook(
     parameter) and ``RuntimeError`` (a cell failed — the message names it and the executed
     notebook holding the traceback — or the notebook wrote no fresh ``results.json``).
     """
-    import papermill as pm
-
     notebook = Path(path)
     _, values = resolve_parameters(
         notebook, set_name, overrides, Path(params_dir) if params_dir is not None else None
@@ -268,14 +272,15 @@ def run_notebook(
     if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
         raise RuntimeError(
             f"{notebook} ran but wrote no fresh {results_file}; it must end with "
-            "vlmcal_utils.results.save_results(results_dir, ...)"
+            "vlmcal_utils.results.save_results(results_dir, <chapter>_results(...), params)"
         )
     return out_dir
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: run (or ``--list``) one notebook; the exit status (1 with one readable message)."""
     parser = argparse.ArgumentParser(
-        prog="python -m vlmcal_utils.reproduce",
+        prog="python -m vlmcal_book.reproduce",
         description="Run a book notebook with a parameter set from params/<set>.yaml and -p overrides.",
         epilog="Values are YAML (null/None, numbers, [lists]); ${VLMCAL_SHARED} in a value is expanded "
         "and an unset variable makes that value None (the notebook's fallback). The kernel runs in "

@@ -1,6 +1,6 @@
 """Open the built book in headless Chromium and check what a reader sees.
 
-    python tools/browser_check.py --html _build/html --screenshots _build/screenshots
+    python -m vlmcal_book.browser_check --html _build/html --screenshots _build/screenshots   # make browser-check
 
 The HTML folder is served on 127.0.0.1 (a free port, ``http.server`` in a thread); Chromium runs
 headless with every other host unresolvable, so the check also proves the book works offline
@@ -42,6 +42,8 @@ MATH_TIMEOUT_S = 20
 
 @dataclass
 class PageReport:
+    """What :func:`check_page` found on one page (``problems`` empty: the page passes)."""
+
     page: str
     problems: list[str] = field(default_factory=list)
     n_images: int = 0
@@ -91,6 +93,8 @@ def find_pages(html_dir: Path) -> list[str]:
 
 
 def make_driver(user_data_dir: str, chromedriver: str = CHROMEDRIVER):
+    """A headless Chromium driver that can reach only 127.0.0.1 (so the check proves the book is offline)."""
+    # selenium is imported here, not at the top: the module (and its tests) load without it
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -145,6 +149,7 @@ const limit = Date.now() + 10000;
 def check_page(
     driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S
 ) -> PageReport:
+    """Load ``page`` from ``base_url`` and check images, math, tracebacks and the Colab link (see the module)."""
     report = PageReport(page)
     t0 = time.time()
     driver.get(f"{base_url}/{page}")
@@ -213,7 +218,9 @@ def check_site(
     html_dir = Path(html_dir)
     pages = pages if pages is not None else find_pages(html_dir)
     if not pages:
-        raise FileNotFoundError(f"no book/*.html or notebooks/*.html under {html_dir}: build the book first (make book)")
+        raise FileNotFoundError(
+            f"no book/*.html or notebooks/*.html under {html_dir}: build the book first (make book)"
+        )
     screenshots = Path(screenshots) if screenshots is not None else None
     reports = []
     with _Server(html_dir) as server, tempfile.TemporaryDirectory(prefix="vlmcal-chrome-") as profile:
@@ -237,7 +244,8 @@ def check_site(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Command line: check the pages, print one line per page and problem; the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m vlmcal_book.browser_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--html", type=Path, default=Path("_build/html"))
     parser.add_argument("--screenshots", type=Path, default=None, help="save one PNG per page here")
     parser.add_argument("--branch", default="main", help="branch the Colab links must name")

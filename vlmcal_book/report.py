@@ -4,8 +4,8 @@ Command line
 ------------
 ::
 
-    python -m vlmcal_utils.report --out book/results.md              # the page (make book runs this)
-    python -m vlmcal_utils.report --publish results/publish-run/paper  # copy real runs to results/published/
+    python -m vlmcal_book.report --out book/results.md              # the page (make book runs this)
+    python -m vlmcal_book.report --publish results/publish-run/paper  # copy real runs to results/published/
 
 The page reads ``results/published/<stem>/results.json`` (committed: real runs, see
 ``make publish-results``) and, with ``--results DIR``, other folders of ``<stem>/results.json``
@@ -13,8 +13,12 @@ files (e.g. ``results/ci``). For each chapter it shows a table of quantities wit
 number where one exists and was checked, ours, the difference and the bootstrap interval, then
 the model, data, sample size, device, date and source of the run.
 
-Honesty rules the generator enforces: a paper number is printed only from :data:`PAPER_NUMBERS`
-(each with the place it was checked) or from a real run's own comparison rows; a run made on the
+The results files are read by the keys of each chapter's schema (:mod:`vlmcal_utils.results`),
+never by the labels of the tables a chapter displays.
+
+Honesty rules the generator enforces: a paper number is printed only from
+:data:`vlmcal_utils.papers.PAPER_NUMBERS` (each with the table it was copied from and where it was
+checked) or from a real run's own comparison rows; a run made on the
 demo world or on synthetic data is marked as such in every row and never gets a paper column;
 a chapter without real results says so instead of showing anything.
 """
@@ -29,27 +33,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from vlmcal_utils.data import shared_dir
+from vlmcal_utils.papers import PAPER_NUMBERS
+from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.results import RESULTS_FILENAME, load_results
+from vlmcal_utils.storage import atomic_write_text
 
 PUBLISHED_DIR = Path("results/published")
 DEMO_MARK = "**(demo world / synthetic data)**"
 
-#: Paper numbers, each with where it was checked. Only these (and a real run's own paper rows)
-#: are printed. ECE in percent.
-PAPER_NUMBERS = {
-    "guo2017_densenet40_cifar10": {
-        "ece_before": 3.28,
-        "ece_after": 0.33,
-        "source": "Guo et al. 2017, Table 1 (ECE, 15 bins), CIFAR-10 DenseNet 40: uncalibrated 3.28 %, "
-        "temperature scaling 0.33 % (checked in the arXiv 1706.04599 HTML rendering)",
-    },
-    "tu2024_avg_ece_after_ts": {
-        "ece_after": 5.0,
-        "source": "Tu et al. 2024, finding 2: after temperature scaling the average ECE of VLMs is about "
-        "0.05 (as summarised in the seminar deck this book follows)",
-    },
-}
+#: How the page names chapter 1's stages and chapter 4's methods (the files hold keys).
+STAGE_TITLES = {"before_ts": "before TS", "after_ts": "after TS"}
+METHOD_TITLES = {"zeroshot": "zero-shot (init)", "tpt": "+TPT", "ctpt": "+TPT+C-TPT",
+                 "ts_official": "TPT+TS (fixed T)", "ts_fitted": "TPT+TS (fitted T)"}
 
 CHAPTER_TITLES = {
     "01_calibration_basics": "Chapter 1 — calibration basics",
@@ -99,30 +94,30 @@ def _interval(pair: Any) -> tuple[float, float] | None:
 # per-chapter extraction: (rows, facts) or None when the file has no real numbers
 # ---------------------------------------------------------------------------------------------
 def chapter1(payload: dict) -> tuple[list[Row], dict]:
+    """Rows and run facts of a chapter 1 results file (keys: :data:`vlmcal_utils.results.CHAPTER1`)."""
     r = payload["results"]
-    real = bool(r.get("is_real"))
+    real = bool(r["is_real"])
     # Guo's number is for *their* DenseNet 40; it applies only when our run used real
     # DenseNet-40 CIFAR-10 logits (a reproduction of that model, so not the same weights)
     guo = PAPER_NUMBERS["guo2017_densenet40_cifar10"]
-    is_densenet40 = real and "densenet40_cifar10" in str(r.get("source", "")).lower()
-    paper = guo if is_densenet40 else {}
+    paper = guo if real and "densenet40_cifar10" in str(r["source"]).lower() else None
+    quoted = paper.values if paper else {}
     rows = [
-        Row("accuracy", _pct(r.get("accuracy_before")), demo=not real),
-        Row("ECE before TS (15 bins)", _pct(r.get("ece_before")), paper.get("ece_before"),
-            _interval(r.get("ece_before_ci")), demo=not real),
-        Row("ECE after TS (15 bins)", _pct(r.get("ece_after")), paper.get("ece_after"),
-            _interval(r.get("ece_after_ci")), demo=not real),
-        Row("fitted temperature T", r.get("temperature"), unit="", demo=not real),
+        Row("accuracy", _pct(r["accuracy_before"]), demo=not real),
+        Row("ECE before TS (15 bins)", _pct(r["ece_before"]), quoted.get("ece_before"),
+            _interval(r["ece_before_ci"]), demo=not real),
+        Row("ECE after TS (15 bins)", _pct(r["ece_after"]), quoted.get("ece_after"),
+            _interval(r["ece_after_ci"]), demo=not real),
+        Row("fitted temperature T", r["temperature"], unit="", demo=not real),
     ]
-    for extra in r.get("extra_models") or []:
-        if extra.get("", "").startswith("after"):
-            rows.append(Row(f"{extra.get('model')}: ECE after TS", _pct(extra.get("ECE")), demo=not real))
-        elif extra.get("", "").startswith("before"):
-            rows.append(Row(f"{extra.get('model')}: ECE before TS", _pct(extra.get("ECE")), demo=not real))
+    for extra in r["extra_models"]:
+        stage = STAGE_TITLES.get(extra["stage"])
+        if stage:
+            rows.append(Row(f"{extra['model']}: ECE {stage}", _pct(extra["ece"]), demo=not real))
     facts = {
-        "model and data": r.get("description") or r.get("model"),
-        "samples": f"{r.get('n_val')} calibration (val) / {r.get('n_test')} test",
-        "paper": paper.get("source") if paper else None,
+        "model and data": r["description"] or r["model"],
+        "samples": f"{r['n_val']} calibration (val) / {r['n_test']} test",
+        "paper": paper.source if paper else None,
         "note": "our DenseNet-40 is Kängsepp's re-training (markus93/NN_calibration), not Guo et al.'s "
         "network: the paper's numbers are context for the size of the effect, not a target to hit"
         if paper else None,
@@ -131,7 +126,8 @@ def chapter1(payload: dict) -> tuple[list[Row], dict]:
 
 
 def chapter3(payload: dict) -> tuple[list[Row], dict] | None:
-    pub = (payload.get("results") or {}).get("published") or {}
+    """Rows and run facts of a chapter 3 file (the published-logits study), None without one."""
+    pub = payload["results"]["published"] or {}
     before, after = pub.get("vlm_ece_before") or {}, pub.get("vlm_ece_after") or {}
     if not after:
         return None
@@ -141,37 +137,40 @@ def chapter3(payload: dict) -> tuple[list[Row], dict] | None:
         rows.append(Row(f"{model}: ECE before TS", _pct(before.get(model))))
         rows.append(Row(f"{model}: ECE after TS", _pct(after[model])))
     mean_after = sum(after.values()) / len(after)
-    rows.append(Row(f"average VLM ECE after TS ({len(after)} models)", 100 * mean_after, tu["ece_after"],
-                    approx=True))
+    rows.append(Row(f"average VLM ECE after TS ({len(after)} models)", 100 * mean_after,
+                    tu.values["ece_after"], approx=tu.approximate))
     for model, value in sorted((pub.get("baseline_ece_after") or {}).items()):
         rows.append(Row(f"baseline {model}: ECE after TS", _pct(value)))
     facts = {
         "model and data": pub.get("source"),
         "samples": "CIFAR-10 test[5000:] (5000 images) per VLM; temperature fitted on the files' val split "
         "(test[:5000])",
-        "paper": tu["source"],
+        "paper": tu.source,
     }
     return rows, facts
 
 
 def chapter4(payload: dict) -> tuple[list[Row], dict] | None:
-    r = payload.get("results") or {}
-    demo = bool(r.get("demo"))
+    """Rows and run facts of a chapter 4 file: ours beside C-TPT's tables, else our ECE per method."""
+    r = payload["results"]
+    demo = bool(r["demo"])
     rows = []
-    for item in r.get("paper_comparison") or []:
-        label = f"{item.get('dataset')} {item.get('method')}"
-        rows.append(Row(f"{label}: accuracy", item.get("ours acc"), None if demo else item.get("paper acc"), demo=demo))
-        rows.append(Row(f"{label}: ECE (20 bins)", item.get("ours ECE(20)"),
-                        None if demo else item.get("paper ECE(20)"), demo=demo))
+    for item in r["paper_comparison"]:
+        label = f"{item['dataset']} {METHOD_TITLES.get(item['method'], item['method'])}"
+        rows.append(Row(f"{label}: accuracy", item["ours_acc"], None if demo else item["paper_acc"], demo=demo))
+        rows.append(Row(f"{label}: ECE (20 bins)", item["ours_ece20"], None if demo else item["paper_ece20"],
+                        demo=demo))
     if not rows:
-        for item in r.get("table") or []:
-            rows.append(Row(f"{item.get('dataset')} {item.get('method')}: ECE (20 bins)", item.get("ece20"), demo=demo))
+        for item in r["table"]:
+            method = METHOD_TITLES.get(item["method"], item["method"])
+            rows.append(Row(f"{item['dataset']} {method}: ECE (20 bins)", item.get("ece20"), demo=demo))
     if not rows:
         return None
+    params = payload.get("params", {})
     facts = {
-        "model and data": f"{r.get('model')} ({r.get('pretrained') or 'shipped weights'}), "
-        f"datasets {', '.join(payload.get('params', {}).get('datasets') or [])}",
-        "samples": f"{payload.get('params', {}).get('n_samples')} test images per dataset",
+        "model and data": f"{r['model']} ({r['pretrained'] or 'shipped weights'}), "
+        f"datasets {', '.join(params.get('datasets') or [])}",
+        "samples": f"{params.get('n_samples')} test images per dataset",
         "paper": None if demo else "Yoon et al. 2024 (C-TPT), Tables 1–2, hard prompt, as copied in the chapter",
     }
     return rows, facts
@@ -190,6 +189,7 @@ def _fmt(x: float | None, unit: str) -> str:
 
 
 def render_table(rows: list[Row]) -> str:
+    """A Markdown table of ``rows``; paper and Δ columns only where some row has a paper number."""
     has_paper = any(r.paper is not None for r in rows)
     head = ["quantity", "ours", "95 % interval"]
     if has_paper:
@@ -229,7 +229,7 @@ def render_page(found: list[tuple[str, Path]]) -> str:
         "(results)=",
         "# Results beside the papers",
         "",
-        "This page is generated by `python -m vlmcal_utils.report` from the results files of real runs "
+        "This page is generated by `python -m vlmcal_book.report` from the results files of real runs "
         "(`results/published/`, refreshed with `make publish-results` on a machine with the data). Do not "
         "edit it by hand. ECE and accuracy are in percent; Δ is ours minus the paper's, in percentage "
         "points; intervals are bootstrap 95 % intervals where the chapter computed them. A paper number "
@@ -311,17 +311,15 @@ def publish(run_root: str | os.PathLike, dest: str | os.PathLike = PUBLISHED_DIR
             print(f"publish: skipping {path}: not a real-data run (demo world, synthetic data or no table)")
             continue
         target = Path(dest) / path.parent.name / RESULTS_FILENAME
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(_portable(payload, replacements), indent=2) + "\n")
-        tmp.replace(target)
+        atomic_write_text(target, json.dumps(_portable(payload, replacements), indent=2) + "\n")
         written.append(target)
         print(f"publish: {path} -> {target}")
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vlmcal_utils.report", description=__doc__.split("\n\n")[0])
+    """Command line: ``--publish`` real runs and/or write the page to ``--out``; the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m vlmcal_book.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="write the MyST page here (e.g. book/results.md)")
     parser.add_argument("--published", type=Path, default=PUBLISHED_DIR, help="default: results/published")
     parser.add_argument("--results", type=Path, action="append", default=[],
@@ -334,8 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             publish(args.publish, args.published)
         if args.out:
             page = render_page(find_results([args.published, *args.results]))
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(page)
+            atomic_write_text(args.out, page)
             print(f"report: wrote {args.out}")
     except (FileNotFoundError, ValueError, KeyError) as err:
         print(f"report: {type(err).__name__}: {err}", file=sys.stderr)

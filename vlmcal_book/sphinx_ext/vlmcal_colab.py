@@ -3,7 +3,7 @@
 sphinx-book-theme builds the Colab URL from the page's source file. For a MyST notebook
 ``notebooks/NN_x.md`` it switches to ``.ipynb`` only when ``notebooks/NN_x.ipynb`` exists in the
 checkout at build time; otherwise the button opens the Markdown file, which Colab cannot run.
-Every chapter has a committed twin (``make test`` checks it with ``vlmcal_utils.nbsync --check``),
+Every chapter has a committed twin (``make test`` checks it with ``vlmcal_book.nbsync --check``),
 so the link is rewritten to the twin whatever the build machine holds. Runs after the theme
 (priority 600 > the theme's 501). Loaded through ``sphinx.local_extensions`` in ``_config.yml``.
 """
@@ -36,5 +36,6 @@ def _on_page(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    """Sphinx entry point: fix the Colab buttons of every page."""
     app.connect("html-page-context", _on_page, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,4 +1,4 @@
-"""The built book in headless Chromium (tools/browser_check.py), and proof that the check can fail.
+"""The built book in headless Chromium (vlmcal_book.browser_check), and proof that the check can fail.
 
 Skipped, with the reason, where Chromium/chromedriver/selenium or the built book are missing;
 ``VLMCAL_REQUIRE_BROWSER=1`` (set by ``make test`` after the book build) turns those skips into
@@ -10,21 +10,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from vlmcal_book import browser_check
+from vlmcal_book.sphinx_ext import vlmcal_colab
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = os.environ.get("VLMCAL_REQUIRE_BROWSER") == "1"
-
-
-def _load_checker():
-    spec = importlib.util.spec_from_file_location("browser_check", REPO_ROOT / "tools" / "browser_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
 
 
 def _skip_or_fail(reason: str):
@@ -35,7 +30,7 @@ def _skip_or_fail(reason: str):
 
 @pytest.fixture(scope="module")
 def checker():
-    module = _load_checker()
+    module = browser_check
     missing = []
     if importlib.util.find_spec("selenium") is None:
         missing.append("selenium (pip install selenium)")
@@ -103,10 +98,7 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
 
 
 def test_colab_links_are_rewritten_to_the_ipynb_twin():
-    spec = importlib.util.spec_from_file_location(
-        "vlmcal_colab", REPO_ROOT / "tools" / "sphinx_ext" / "vlmcal_colab.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = vlmcal_colab
     base = "https://colab.research.google.com/github/o/r/blob/main/notebooks/"
     buttons = [{"type": "group", "buttons": [{"text": "Colab", "url": base + "03_x.md"},
                                              {"text": "Binder", "url": "https://mybinder.org/v2/gh/o/r/main"}]},
@@ -114,3 +106,11 @@ def test_colab_links_are_rewritten_to_the_ipynb_twin():
     assert module.fix_colab_urls(buttons) == 1
     assert buttons[0]["buttons"][0]["url"] == base + "03_x.ipynb"
     assert buttons[1]["url"].endswith("book/intro.md")  # only Colab links to notebooks change
+
+
+def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
+    """_config.yml loads the book's Sphinx extensions from vlmcal_book/sphinx_ext/ (tools/ is gone)."""
+    local = yaml.safe_load((repo_root / "_config.yml").read_text())["sphinx"]["local_extensions"]
+    assert local == {"vlmcal_autodoc": "vlmcal_book/sphinx_ext/", "vlmcal_colab": "vlmcal_book/sphinx_ext/"}
+    for name, folder in local.items():
+        assert (repo_root / folder / f"{name}.py").is_file()

@@ -1,0 +1,135 @@
+"""The results page generator (vlmcal_book.report) on small hand-made results files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vlmcal_book.report import DEMO_MARK, find_results, main, publish, render_page
+from vlmcal_utils.papers import PAPER_NUMBERS
+from vlmcal_utils.results import SchemaError, chapter1_results, chapter4_results, save_results
+
+_BEFORE = {"accuracy": 0.9, "ece": 0.0525, "mce": 0.2, "nll": 0.4, "brier": 0.12}
+_AFTER = {"accuracy": 0.9, "ece": 0.01, "mce": 0.1, "nll": 0.3, "brier": 0.11}
+
+
+def _ch1(folder: Path, real: bool = True, source: str = "markus93_densenet40_cifar10.npz",
+         extra_models: list | None = None) -> Path:
+    results = chapter1_results(
+        source=source, is_real=real, model="DenseNet-40, CIFAR-10",
+        description="DenseNet-40 — published logits from github.com/x/y@abc", n_val=5000, n_test=10000,
+        n_bins=15, temperature=2.5, before=_BEFORE, after=_AFTER, ece_before_ci=[0.05, 0.055],
+        ece_after_ci=[0.008, 0.012], toy_mean_confidence={"model 1": 0.788}, toy_accuracy=0.8,
+        extra_models=extra_models or [],
+    )
+    return save_results(folder / "01_calibration_basics", results,
+                        params={"logits_path": "/somewhere/shared/data/logits/x.npz"}, device="cpu")
+
+
+def _ch4_demo(folder: Path) -> Path:
+    results = chapter4_results(
+        model="vlmcal-demo", pretrained=None, demo=True, prompt_correlation={}, temperatures={},
+        table=[{"dataset": "demo", "init": "hard", "method": "tpt", "acc": 60.0, "ece15": 11.0, "ece20": 12.5,
+                "mean_conf": 70.0, "atfd": 0.1}],
+        paper_comparison=[],
+    )
+    return save_results(folder / "04_ctpt", results, params={"datasets": ["demo"], "n_samples": 50})
+
+
+def test_paper_numbers_beside_real_numbers_with_delta(tmp_path):
+    _ch1(tmp_path / "published")
+    page = render_page(find_results([tmp_path / "published"]))
+    assert page.startswith("(results)=\n# ")
+    line = next(ln for ln in page.splitlines() if ln.startswith("| ECE before TS"))
+    # paper 3.28 %, ours 5.25 %: delta +1.97 points, and the bootstrap interval in percent
+    assert "| 3.28 % | 5.25 % | +1.97 pp | [5.00, 5.50] |" in line
+    assert "Guo et al. 2017, Table 1" in page
+    assert "device**: cpu" in page
+    # chapters without files say so instead of showing numbers
+    ch3 = page.split("## Chapter 3")[1].split("## Chapter 4")[0]
+    assert "No real results for this chapter yet" in ch3 and "%" not in ch3
+
+
+def test_paper_numbers_come_from_the_package_with_provenance():
+    guo = PAPER_NUMBERS["guo2017_densenet40_cifar10"]
+    assert guo.values == {"ece_before": 3.28, "ece_after": 0.33}
+    assert "Table 1" in guo.where and "DenseNet 40" in guo.where
+    assert PAPER_NUMBERS["tu2024_avg_ece_after_ts"].approximate
+
+
+def test_extra_models_are_read_by_key(tmp_path):
+    """Rows of the chapter's extra-models table (display labels) are stored and read as keys."""
+    rows = [{"model": "DenseNet-BC-100", "": "before TS", "T": 1.0, "accuracy": 0.75, "ECE": 0.1447,
+             "MCE": 0.3, "NLL": 1.2, "Brier": 0.38},
+            {"model": "DenseNet-BC-100", "": "after TS", "T": 2.1, "accuracy": 0.75, "ECE": 0.0137,
+             "MCE": 0.1, "NLL": 0.9, "Brier": 0.35}]
+    path = _ch1(tmp_path / "published", extra_models=rows)
+    saved = json.loads(path.read_text())["results"]["extra_models"]
+    assert [r["stage"] for r in saved] == ["before_ts", "after_ts"] and "" not in saved[0]
+    page = render_page(find_results([tmp_path / "published"]))
+    assert "| DenseNet-BC-100: ECE before TS | — | 14.47 % |" in page
+    assert "| DenseNet-BC-100: ECE after TS | — | 1.37 % |" in page
+
+
+def test_a_file_without_the_schema_keys_is_refused(tmp_path, capsys):
+    """An old, free-form results file (a key named "", display labels) is an error, not a blank page."""
+    path = _ch1(tmp_path / "published")
+    payload = json.loads(path.read_text())
+    payload["results"]["extra_models"] = [{"model": "m", "": "after TS", "ECE": 0.1}]
+    path.write_text(json.dumps(payload))
+    with pytest.raises(SchemaError, match="extra_models"):
+        render_page(find_results([tmp_path / "published"]))
+    assert main(["--out", str(tmp_path / "page.md"), "--published", str(tmp_path / "published")]) == 1
+    assert "SchemaError" in capsys.readouterr().err
+
+
+def test_no_paper_number_for_synthetic_or_other_models(tmp_path):
+    _ch1(tmp_path / "a", real=False)
+    page = render_page(find_results([tmp_path / "a"])).split("## Chapter 1")[1]
+    assert "3.28" not in page and DEMO_MARK in page
+    _ch1(tmp_path / "b", real=True, source="netcal_lenet5_cifar10.npz")
+    page = render_page(find_results([tmp_path / "b"])).split("## Chapter 1")[1]
+    assert "3.28" not in page and DEMO_MARK not in page
+
+
+def test_demo_rows_are_marked_and_never_published(tmp_path, capsys):
+    run = tmp_path / "run"
+    _ch4_demo(run)
+    _ch1(run)
+    page = render_page(find_results([run]))
+    ch4 = page.split("## Chapter 4")[1]
+    assert f"+TPT: ECE (20 bins) {DEMO_MARK}" in ch4 and "paper" not in ch4.split("\n\n")[1]
+    written = publish(run, tmp_path / "published")
+    assert [p.parent.name for p in written] == ["01_calibration_basics"]
+    assert "skipping" in capsys.readouterr().out
+
+
+def test_publish_rewrites_machine_paths(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("VLMCAL_SHARED", str(shared))
+    run = tmp_path / "run"
+    path = _ch1(run)
+    payload = json.loads(path.read_text())
+    payload["params"]["logits_path"] = str(shared / "data/logits/x.npz")
+    path.write_text(json.dumps(payload))
+    (out,) = publish(run, tmp_path / "pub")
+    assert json.loads(out.read_text())["params"]["logits_path"] == "${VLMCAL_SHARED}/data/logits/x.npz"
+
+
+def test_command_line(tmp_path):
+    _ch1(tmp_path / "published")
+    out = tmp_path / "page.md"
+    assert main(["--out", str(out), "--published", str(tmp_path / "published")]) == 0
+    assert "| ECE after TS (15 bins) | 0.33 % | 1.00 % | +0.67 pp |" in out.read_text()
+    assert main(["--publish", str(tmp_path / "empty"), "--published", str(tmp_path / "p")]) == 1
+    with pytest.raises(SystemExit):
+        main([])
+
+
+def test_committed_results_page_is_up_to_date(repo_root, tmp_path):
+    """book/results.md is what the report makes of results/published/ (regenerate: make results-page)."""
+    page = render_page(find_results([repo_root / "results" / "published"]))
+    assert (repo_root / "book" / "results.md").read_text() == page

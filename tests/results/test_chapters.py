@@ -1,0 +1,97 @@
+"""Each chapter's results builder: fixed keys, display labels of the chapters' tables renamed to keys."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from vlmcal_utils.results import (
+    SCHEMAS,
+    SchemaError,
+    chapter1_results,
+    chapter2_results,
+    chapter3_results,
+    chapter4_results,
+)
+
+SUMMARY1 = {"T": 1.0, "accuracy": 0.9, "ECE": 0.05, "MCE": 0.2, "NLL": 0.4, "Brier": 0.12}
+
+
+def _ch1(**changes):
+    kwargs = dict(source="synthetic", is_real=False, model="m", description="d", n_val=10, n_test=20, n_bins=15,
+                  temperature=2.0, before=SUMMARY1, after={**SUMMARY1, "T": 2.0, "ECE": 0.01},
+                  ece_before_ci=(0.04, 0.06), ece_after_ci=(0.0, 0.02), toy_mean_confidence={"model 1": 0.788},
+                  toy_accuracy=0.8)
+    kwargs.update(changes)
+    return chapter1_results(**kwargs)
+
+
+def test_chapter1_flattens_the_summaries_and_renames_the_extra_rows():
+    extra = pd.DataFrame([{"model": "x", "": "before TS", **SUMMARY1}, {"model": "x", "": "after TS", **SUMMARY1}])
+    r = _ch1(extra_models=extra.set_index(["model", ""]))  # the frame the chapter displays
+    assert r["ece_before"] == 0.05 and r["ece_after"] == 0.01 and r["ece_before_ci"] == [0.04, 0.06]
+    assert r["extra_models"][0] == {"model": "x", "stage": "before_ts", "temperature": 1.0, "accuracy": 0.9,
+                                    "ece": 0.05, "mce": 0.2, "nll": 0.4, "brier": 0.12}
+    assert r["extra_models"][1]["stage"] == "after_ts"
+    assert list(r.values) == list(SCHEMAS["01_calibration_basics"].fields)
+
+
+def test_chapter1_refuses_an_incomplete_summary_or_an_unknown_column():
+    with pytest.raises(SchemaError, match="before-TS summary has no 'brier'"):
+        _ch1(before={"accuracy": 0.9, "ECE": 0.05, "MCE": 0.2, "NLL": 0.4})
+    with pytest.raises(SchemaError, match=r"extra_models.*unknown 'ECE\(20\)'"):
+        _ch1(extra_models=[{"model": "x", "": "after TS", **SUMMARY1, "ECE(20)": 0.1}])
+
+
+def test_chapter2_summaries_use_keys():
+    summary = {"accuracy": 0.5, "ECE": 0.1, "ECE 95% CI": (0.08, 0.12), "mean confidence": 0.6, "NLL": 1.0}
+    r = chapter2_results(model="m", dataset="d", requested_dataset="d", is_demo=True, is_random_weights=False,
+                         n_images=10, n_classes=3, logit_scale=50.0, single_template=summary, ensemble_80=summary,
+                         scale_with_lowest_ece=40.0, lowest_ece=0.05, published_clip_cifar10=None,
+                         feature_seconds=1.0, total_seconds=2.0)
+    assert r["single_template"] == {"accuracy": 0.5, "ece": 0.1, "ece_ci": (0.08, 0.12), "mean_confidence": 0.6,
+                                    "nll": 1.0}
+
+
+def _findings(**extra):
+    return {"vlm_ece_before": {"m": 0.1}, "vlm_ece_after": {"m": 0.02}, "vlm_T": {"m": 0.7},
+            "baseline_ece_before": {}, "baseline_ece_after": {}, "reference_ece": None, "shift": [],
+            "shift_n_helps": 0, "shift_n": 0, "samples_needed": {}, "ece_at_50": {}, "tol": 0.01,
+            "source": "s", **extra}
+
+
+def test_chapter3_claims_frames_become_rows_naming_their_study():
+    table = pd.DataFrame([("1b. claim", "VLMs after TS: m 0.020", "holds")],
+                         columns=["claim (Tu et al. 2024)", "measured: demo world (toy models)", "verdict"])
+    r = chapter3_results(logits_dir=None, demo=_findings(), claims=[table])
+    assert r["claims"] == [{"claim": "1b. claim", "measured": "VLMs after TS: m 0.020", "verdict": "holds",
+                            "measured_on": "demo world (toy models)"}]
+    assert r["published"] is None and r["models"] is None
+    with pytest.raises(SchemaError, match=r"\['demo'\].*unknown 'vlm_ece_bfore'"):
+        chapter3_results(logits_dir=None, demo={**_findings(), "vlm_ece_bfore": {}})
+
+
+def test_chapter4_method_labels_and_paper_columns_become_keys():
+    labels = {"tpt": "+TPT", "ctpt": "+TPT+C-TPT"}
+    table = pd.DataFrame([{"dataset": "d", "init": "hard", "method": "+TPT", "acc": 60.0, "ece15": 5.0,
+                           "ece20": 5.5, "mean conf": 70.0, "atfd": 0.1}]).set_index(["dataset", "init", "method"])
+    paper = [{"dataset": "d", "init": "hard", "method": "+TPT+C-TPT", "paper acc": 60.2, "ours acc": 59.0,
+              "paper ECE(20)": 3.01, "ours ECE(20)": 4.0}]
+    r = chapter4_results(model="RN50", pretrained="openai", demo=False,
+                         prompt_correlation={"d": {"pearson_r": -0.7, "n_prompts": 12, "pearson_r_all": -0.5}},
+                         table=table, temperatures={"d/hard": {"official": 0.01, "fitted": 0.012}},
+                         paper_comparison=paper, method_labels=labels)
+    assert r["table"] == [{"dataset": "d", "init": "hard", "method": "tpt", "acc": 60.0, "ece15": 5.0, "ece20": 5.5,
+                           "mean_conf": 70.0, "atfd": 0.1}]
+    assert r["paper_comparison"] == [{"dataset": "d", "init": "hard", "method": "ctpt", "paper_acc": 60.2,
+                                      "ours_acc": 59.0, "paper_ece20": 3.01, "ours_ece20": 4.0}]
+    with pytest.raises(SchemaError, match=r"\['temperatures'\]\['d/hard'\].*missing 'fitted'"):
+        chapter4_results(model="m", pretrained=None, demo=True, prompt_correlation={}, table=[],
+                         temperatures={"d/hard": {"official": 0.01}})
+
+
+def test_every_builder_documents_its_keys():
+    for builder, schema in [(chapter1_results, "01_calibration_basics"), (chapter2_results, "02_zero_shot_clip"),
+                            (chapter3_results, "03_empirical_study"), (chapter4_results, "04_ctpt")]:
+        for key in SCHEMAS[schema].fields:
+            assert f"``{key}``" in builder.__doc__, (builder.__name__, key)

@@ -1,0 +1,1 @@
+"""Sphinx extensions of the book build, loaded by ``_config.yml`` (``sphinx.local_extensions``)."""

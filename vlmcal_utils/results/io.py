@@ -1,0 +1,155 @@
+"""Results files: every notebook writes its key numbers to JSON, and CI tests read those files.
+
+A results file holds ``{"notebook", "results", "params", "vlmcal_utils_version", "torch_version",
+"device", "created"}``; ``results`` has the keys of the notebook's schema
+(:mod:`vlmcal_utils.results.chapters`). Values must be JSON-serialisable after :func:`to_jsonable`
+(numpy/torch scalars and arrays, pandas frames and paths are converted).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vlmcal_utils import __version__
+from vlmcal_utils.results.chapters import SCHEMAS
+from vlmcal_utils.results.schema import ChapterResults
+from vlmcal_utils.storage import atomic_write_text
+
+__all__ = ["RESULTS_FILENAME", "to_jsonable", "save_results", "load_results"]
+
+RESULTS_FILENAME = "results.json"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy/torch/pandas values (recursively) into plain JSON types.
+
+    Parameters
+    ----------
+    value : Any
+        Nested dicts/lists/tuples of numbers, strings, arrays, tensors, frames and paths.
+
+    Returns
+    -------
+    Any
+        The same structure in plain Python types; frames become lists of row dicts, non-finite
+        floats become ``None`` so the file stays strict JSON.
+    """
+    if isinstance(value, ChapterResults):
+        value = value.values
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return to_jsonable(value.to_dict(orient="records"))
+    if isinstance(value, pd.Series):
+        return to_jsonable(value.to_dict())
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def save_results(
+    results_dir: str | os.PathLike,
+    results: ChapterResults,
+    params: dict,
+    device: str | None = None,
+) -> Path:
+    """Write ``results_dir/results.json`` atomically and return its path.
+
+    Parameters
+    ----------
+    results_dir : str or os.PathLike
+        Folder for this notebook's outputs (created if missing).
+    results : ChapterResults
+        Built by the chapter's schema, e.g. :func:`~vlmcal_utils.results.chapter1_results`
+        (or ``ResultsSchema(...).build(...)`` for a notebook of one's own); checked again here.
+    params : dict
+        The parameters the notebook ran with.
+    device : str, optional
+        Where it ran (``"cpu"``, ``"cuda"``), if known.
+
+    Returns
+    -------
+    pathlib.Path
+        The results file.
+
+    Raises
+    ------
+    TypeError
+        ``results`` is not a :class:`~vlmcal_utils.results.ChapterResults` (a plain dict has no
+        schema).
+    vlmcal_utils.results.SchemaError
+        A key is missing or not in the schema.
+    """
+    if not isinstance(results, ChapterResults):
+        raise TypeError(
+            "save_results(results_dir, results, params, device=None) takes results built by the chapter's "
+            "schema, e.g. chapter1_results(...) from vlmcal_utils.results (or ResultsSchema(...).build(...)); "
+            f"got {type(results).__name__}"
+        )
+    results.schema.validate(results.values)
+    payload = {
+        "notebook": results.notebook,
+        "results": to_jsonable(results.values),
+        "params": to_jsonable(params),
+        "vlmcal_utils_version": __version__,
+        "torch_version": torch.__version__,
+        "device": device,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    return atomic_write_text(Path(results_dir) / RESULTS_FILENAME, text)
+
+
+def load_results(path: str | os.PathLike, validate: bool = True) -> dict:
+    """Read a results file written by :func:`save_results`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file, or the folder holding ``results.json``.
+    validate : bool
+        Check ``results`` against the schema of its notebook, where the notebook has one in
+        :data:`~vlmcal_utils.results.SCHEMAS`.
+
+    Returns
+    -------
+    dict
+        The whole payload (``notebook``, ``results``, ``params``, versions, ``device``, ``created``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No results file there.
+    vlmcal_utils.results.SchemaError
+        ``validate`` and the keys do not match the notebook's schema (e.g. a file from before the
+        schema existed).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILENAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no results file at {path}: run the notebook first")
+    payload = json.loads(path.read_text())
+    schema = SCHEMAS.get(payload.get("notebook"))
+    if validate and schema is not None:
+        schema.validate(payload.get("results") or {})
+    return payload
