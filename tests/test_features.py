@@ -172,3 +172,64 @@ def test_amp_is_checked_and_full_precision_on_the_cpu(dataset, tmp_path):
     _run(CountingModel(), dataset, tmp_path)
     manifest = json.loads(next(tmp_path.iterdir()).joinpath("manifest.json").read_text())
     assert manifest["key"]["amp"] is None and manifest["key"]["format"] == 2
+
+
+def _flip_a_bit(path, offset_from_end: int = 5) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-offset_from_end] ^= 0x01  # inside the tensor data (the header is at the front)
+    path.write_bytes(bytes(raw))
+
+
+def test_manifest_records_a_checksum_per_chunk(dataset, tmp_path):
+    _run(CountingModel(), dataset, tmp_path)
+    folder = next(tmp_path.iterdir())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sorted(manifest["checksums"]) == ["0", "1", "2"]  # 23 items in chunks of 8
+    import hashlib
+    assert manifest["checksums"]["1"] == hashlib.sha256((folder / "chunk_00001.safetensors").read_bytes()).hexdigest()
+
+
+def test_a_flipped_bit_in_a_chunk_is_recomputed_with_a_warning(dataset, tmp_path):
+    clean, labels = _run(CountingModel(), dataset, tmp_path)
+    folder = next(tmp_path.iterdir())
+    _flip_a_bit(folder / "chunk_00001.safetensors")
+    model = CountingModel()
+    with pytest.warns(RuntimeWarning, match="chunk_00001.*checksum"):
+        feats, labels2 = _run(model, dataset, tmp_path)
+    assert model.calls == 2  # only the damaged chunk (8 items, batches of 4)
+    torch.testing.assert_close(feats, clean, rtol=0, atol=0)
+    assert torch.equal(labels2, labels)
+    model = CountingModel()
+    _run(model, dataset, tmp_path)  # repaired: a plain hit again
+    assert model.calls == 0
+
+
+@pytest.mark.parametrize("content", ["", "{", "[]", '{"key": {"format": 1}}'])
+def test_a_broken_manifest_is_rebuilt_from_the_chunks(dataset, tmp_path, content):
+    clean, _ = _run(CountingModel(), dataset, tmp_path)
+    folder = next(tmp_path.iterdir())
+    (folder / "manifest.json").write_text(content)
+    model = CountingModel()
+    with pytest.warns(RuntimeWarning, match="manifest.json"):
+        feats, _ = _run(model, dataset, tmp_path)
+    assert model.calls == 0  # the chunks were intact: nothing recomputed
+    torch.testing.assert_close(feats, clean, rtol=0, atol=0)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["complete"] and len(manifest["checksums"]) == 3
+    model = CountingModel()
+    _run(model, dataset, tmp_path)  # and every later call is a plain hit, not a crash
+    assert model.calls == 0
+
+
+def test_a_dataset_without_transform_names_what_to_pass(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(4, 8, 8, 3), dtype=np.uint8)
+    raw = ArrayImageDataset(images, [0, 1, 2, 0], ["a", "b", "c"])  # yields PIL images
+    with pytest.raises(TypeError, match=r"transform=preprocess"):
+        _run(CountingModel(), raw, tmp_path, preprocess_id="none")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where CUDA is absent")
+def test_cuda_without_cuda_gives_vlmcals_message(dataset, tmp_path):
+    with pytest.raises(RuntimeError, match="CUDA is not available.*device='auto'"):
+        _run(CountingModel(), dataset, tmp_path, device="cuda")

@@ -418,3 +418,13 @@ def test_densenet40_metrics_on_real_logits(shared):
     assert M.ece(probs, d.labels_test) <= M.mce(probs, d.labels_test)
     table = M.reliability_bins(probs, d.labels_test)
     assert isinstance(table, pd.DataFrame) and table["count"].sum() == len(d.labels_test)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_metrics_accept_low_precision_torch_tensors(dtype):
+    logits, labels = random_logits(200, 5, 11)
+    z = torch.as_tensor(logits).to(dtype)
+    widened = z.float().numpy()  # what the metrics should compute on
+    assert M.ece(M.softmax(z), labels) == pytest.approx(M.ece(M.softmax(widened), labels), abs=1e-12)
+    assert M.nll(z, labels) == pytest.approx(M.nll(widened, labels), rel=1e-12)
+    assert M.brier(M.softmax(z), labels) == pytest.approx(M.brier(M.softmax(widened), labels), rel=1e-12)

@@ -185,3 +185,19 @@ def test_clip_vitb32_cifar10_ts(shared):
     assert 0.64 < T < 0.73
     assert before == pytest.approx(0.067, abs=2e-3)
     assert after == pytest.approx(0.0114, abs=3e-3)
+
+
+def test_fit_temperature_accepts_bfloat16_tensors():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 300)
+    logits = rng.normal(size=(300, 4)) * 3 + 4 * np.eye(4)[labels]  # informative: T lies inside the bounds
+    z = torch.as_tensor(logits).to(torch.bfloat16)
+    T = fit_temperature(z, labels)
+    assert 0.1 < T < 9.0
+    assert T == pytest.approx(fit_temperature(z.float().numpy(), labels), rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", ["2", b"2", True])
+def test_apply_temperature_refuses_non_numbers(bad):
+    with pytest.raises(ValueError, match="temperature"):
+        apply_temperature(np.zeros((2, 3)), bad)

@@ -22,7 +22,16 @@ How a run is put together
    The ``params/`` folder is the first one found walking up from the notebook's folder.
 3. ``-p NAME VALUE`` overrides come last. VALUE is parsed as YAML, so ``-p n_bins 10`` is an int,
    ``-p extra_logits_paths "[a.npz, b.npz]"`` a list, and ``-p logits_path null`` (or ``None``)
-   is ``None``.
+   is ``None``. A value that is not valid YAML is a one-line error.
+3b. Every value (from the set or ``-p``) is type-checked against the notebook's default before
+   anything runs (:func:`check_value`): a list where the default is a list (a single value is
+   refused, not wrapped), an int where it is an int (``2.5`` and ``"abc"`` are refused), a number
+   where it is a float, a bool where it is a bool, a string where it is a string; list items are
+   checked against the default's items when those all have one type. ``None`` is accepted where
+   the default is ``None`` or the default's comment mentions ``None``; ``True``/``False`` where the
+   comment mentions them; a list where a string default's comment mentions "list". An annotation
+   (``label: str | None = "x"``) states the accepted types exactly. A default that is not a
+   literal, or is ``None``, accepts anything.
 4. Environment variables written ``${NAME}`` (or ``$NAME``) inside string values are expanded.
    If a referenced variable is unset or empty the whole value becomes ``None`` — notebooks treat
    ``None`` as "use the fallback" (for example synthetic data when ``$VLMCAL_SHARED`` is absent);
@@ -31,8 +40,13 @@ How a run is put together
    except ``results_dir``, are paths: a relative one is taken relative to the directory you run
    the command from and handed to the notebook as an absolute path; one that does not exist is
    an error (before anything runs), so a typo never silently falls back to synthetic data.
-6. ``results_dir`` is set to the absolute path ``<output-root>/<set>/<stem>/`` unless given with
-   ``-p``. The executed notebook is written there as ``<stem>.ipynb``, and the notebook must write
+6. ``results_dir`` is set to the absolute path ``<output-root>/<set>/<stem>/`` when the run uses
+   the set's own values, and to ``<output-root>/<set>/<stem>-<digest>/`` when ``-p`` overrides
+   change any of them (the digest covers the overridden values, see :func:`default_results_dir`),
+   so a rerun with other values never resumes from, or reports, another run's files. The runner
+   records the values of each run in ``<folder>/run-parameters.json`` and refuses to run into a
+   folder recorded with other values (also with ``-p results_dir``), naming the parameters that
+   differ. The executed notebook is written there as ``<stem>.ipynb``, and the notebook must write
    ``results.json`` there with :func:`vlmcal_utils.results.save_results` (the chapter's results
    built by its schema, see :mod:`vlmcal_utils.results`).
 
@@ -44,17 +58,20 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import json
 import os
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jupytext
 import papermill as pm
 import yaml
 
+from vlmcal_utils.progress import PROGRESS_ENV_VAR
 from vlmcal_utils.results import RESULTS_FILENAME
 
 DEFAULT_SET = "ci"
@@ -62,6 +79,9 @@ PARAMS_DIRNAME = "params"
 _PATH_SUFFIXES = ("_path", "_root", "_dir")
 _PATH_LIST_SUFFIXES = ("_paths", "_roots", "_dirs")
 _ENV_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+RUN_PARAMETERS_FILENAME = "run-parameters.json"
+_TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,
+               "None": type(None), "Path": str}
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,12 +95,7 @@ def read_notebook(path: str | os.PathLike):
     return jupytext.read(path)
 
 
-def notebook_parameters(nb) -> dict[str, Any]:
-    """The ``name -> default`` map of the cell tagged ``parameters``.
-
-    Defaults that are Python literals are returned as values; anything else (an expression such as
-    ``Path("x")``) as its source text. Raises ``ValueError`` if there is no such cell, or more than one.
-    """
+def _parameters_cell(nb):
     cells = [
         c for c in nb.cells
         if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])
@@ -95,21 +110,127 @@ def notebook_parameters(nb) -> dict[str, Any]:
         tree = ast.parse(source)
     except SyntaxError as err:
         raise ValueError(f"the parameters cell is not valid Python: {err}") from err
-    params: dict[str, Any] = {}
+    return source, tree
+
+
+def _annotation_types(node: ast.expr | None) -> tuple[type, ...] | None:
+    """``str | None`` -> ``(str, NoneType)``; ``None`` if absent or not made of simple names."""
+    if node is None:
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, right = _annotation_types(node.left), _annotation_types(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.Constant) and node.value is None:
+        return (type(None),)
+    if isinstance(node, ast.Subscript):  # list[int] -> list
+        node = node.value
+    if isinstance(node, ast.Name) and node.id in _TYPE_NAMES:
+        return (_TYPE_NAMES[node.id],)
+    return None
+
+
+def parameter_specs(nb) -> dict[str, dict[str, Any]]:
+    """Each parameter's ``{"default", "types", "comment"}`` from the cell tagged ``parameters``.
+
+    ``types`` is the tuple of accepted value types (``None``: anything), from the annotation if
+    there is one, else from the default and its comment (see step 3b of the module docstring).
+    """
+    source, tree = _parameters_cell(nb)
+    lines = source.splitlines()
+    specs: dict[str, dict[str, Any]] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
+            targets, value, annotation = node.targets, node.value, None
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
+            targets, value, annotation = [node.target], node.value, node.annotation
         else:
             continue
+        line = lines[node.end_lineno - 1] if node.end_lineno else ""
+        comment = line.split("#", 1)[1] if "#" in line else ""
+        try:
+            default, literal = ast.literal_eval(value), True
+        except ValueError:
+            default, literal = ast.get_source_segment(source, value), False
+        types = _annotation_types(annotation)
+        if types is None and literal and default is not None:
+            types = _default_types(default, comment)
         for target in targets:
             if isinstance(target, ast.Name):
-                try:
-                    params[target.id] = ast.literal_eval(value)
-                except ValueError:
-                    params[target.id] = ast.get_source_segment(source, value)
-    return params
+                specs[target.id] = {"default": default, "types": types, "comment": comment.strip()}
+    return specs
+
+
+def _default_types(default: Any, comment: str) -> tuple[type, ...]:
+    types: tuple[type, ...] = (type(default),)
+    if isinstance(default, float):
+        types = (int, float)
+    elif isinstance(default, tuple):
+        types = (list, tuple)
+    if re.search(r"\bNone\b|\bnull\b", comment):
+        types += (type(None),)
+    if not isinstance(default, bool) and re.search(r"\bTrue\b|\bFalse\b", comment):
+        types += (bool,)
+    if isinstance(default, str) and re.search(r"\blist\b", comment):
+        types += (list,)
+    return types
+
+
+def notebook_parameters(nb) -> dict[str, Any]:
+    """The ``name -> default`` map of the cell tagged ``parameters``.
+
+    Defaults that are Python literals are returned as values; anything else (an expression such as
+    ``Path("x")``) as its source text. Raises ``ValueError`` if there is no such cell, or more than one.
+    """
+    return {name: spec["default"] for name, spec in parameter_specs(nb).items()}
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {int: "an int", float: "a number", str: "a string", bool: "true/false", list: "a list",
+             tuple: "a list", dict: "a mapping", type(None): "null"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def _is_type(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # YAML true is a bool, never an int
+        return bool in types
+    if isinstance(value, list):
+        return list in types or tuple in types
+    return isinstance(value, tuple(t for t in types if t is not bool))
+
+
+def check_value(name: str, value: Any, spec: Mapping[str, Any]) -> None:
+    """Raise a one-line ``ValueError`` if ``value`` does not fit parameter ``name``'s default.
+
+    Parameters
+    ----------
+    name : str
+        The parameter.
+    value : object
+        Its value, as parsed from YAML (before environment expansion).
+    spec : mapping
+        Its entry of :func:`parameter_specs`.
+    """
+    types, default = spec["types"], spec["default"]
+    if types is None:
+        return
+    if not _is_type(value, types):
+        hint = ""
+        if isinstance(default, list) and not isinstance(value, list):
+            hint = f" (a single value must be written as a list: -p {name} \"[{value}]\")"
+        raise ValueError(
+            f"parameter {name!r} = {value!r} ({type(value).__name__}): expected {_type_names(types)}, "
+            f"like its default {default!r}{hint}"
+        )
+    if isinstance(value, list) and isinstance(default, (list, tuple)) and default:
+        item_types = {type(v) for v in default}
+        if len(item_types) == 1:
+            item = _default_types(default[0], "")
+            bad = [v for v in value if not _is_type(v, item)]
+            if bad:
+                raise ValueError(
+                    f"parameter {name!r}: item {bad[0]!r} ({type(bad[0]).__name__}) of {value!r} is not "
+                    f"{_type_names(item)}, like the items of its default {default!r}"
+                )
 
 
 def find_params_dir(notebook: Path) -> Path:
@@ -134,7 +255,10 @@ def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]
             f"unknown parameter set {set_name!r}: no {path}. "
             f"Available sets: {', '.join(available_sets(params_dir)) or '(none)'}"
         )
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must map notebook stems to parameter sections, got {type(data).__name__}")
     section = data.get(stem) or {}
@@ -143,11 +267,25 @@ def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]
     return dict(section)
 
 
-def parse_value(text: str) -> Any:
-    """A ``-p`` value: YAML, with Python's ``None`` accepted as null."""
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or err}{where}".replace("\n", " ")
+
+
+def parse_value(text: str, name: str | None = None) -> Any:
+    """A ``-p`` value: YAML, with Python's ``None`` accepted as null.
+
+    Raises a one-line ``ValueError`` (naming ``name``) if ``text`` is not valid YAML.
+    """
     if text.strip() in ("None", "none"):
         return None
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        label = f"-p {name} {text!r}" if name else repr(text)
+        raise ValueError(f"{label}: not a valid YAML value ({_yaml_problem(err)}); quote strings, "
+                         "write lists as [a, b]") from None
 
 
 def expand_env(value: Any) -> Any:
@@ -198,31 +336,111 @@ def resolve_parameters(
     overrides: dict[str, Any] | None = None,
     params_dir: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(defaults, values)``: the notebook's defaults and the validated values to inject."""
+    """Return ``(defaults, values)``: the notebook's defaults and the validated values to inject.
+
+    Raises ``ValueError`` (unknown set or parameter, a value of the wrong type) or
+    ``FileNotFoundError`` (a path parameter that does not exist), before anything runs.
+    """
     notebook = Path(notebook)
-    defaults = notebook_parameters(read_notebook(notebook))
+    specs = parameter_specs(read_notebook(notebook))
+    defaults = {name: spec["default"] for name, spec in specs.items()}
     params_dir = params_dir or find_params_dir(notebook)
-    values = load_param_set(params_dir, set_name, notebook.stem)
-    values.update(overrides or {})
-    values = {name: expand_env(value) for name, value in values.items()}
-    unknown = sorted(set(values) - set(defaults))
+    raw = load_param_set(params_dir, set_name, notebook.stem)
+    raw.update(overrides or {})
+    unknown = sorted(set(raw) - set(defaults))
     if unknown:
         raise ValueError(
             f"unknown parameter(s) {', '.join(unknown)} for {notebook.name} "
             f"(set {set_name!r}, params dir {params_dir}); valid parameters: {', '.join(sorted(defaults))}"
         )
+    for name, value in raw.items():  # before expansion: "${UNSET}" is a string, its None the fallback
+        check_value(name, value, specs[name])
+    values = {name: expand_env(value) for name, value in raw.items()}
     base = Path.cwd()
     for name, value in list(values.items()):
         if _is_path_param(name):
             values[name] = _check_path(name, value, base)
-        elif name.endswith(_PATH_LIST_SUFFIXES) and isinstance(value, list):
+        elif name.endswith(_PATH_LIST_SUFFIXES) and value is not None:
+            if not isinstance(value, list):
+                raise ValueError(f"parameter {name!r} = {value!r}: expected a list of paths, e.g. "
+                                 f"-p {name} \"[{value}]\"")
             values[name] = [_check_path(name, v, base) for v in value]
     return defaults, values
+
+
+def default_results_dir(output_root: str | os.PathLike, set_name: str, stem: str,
+                        set_values: Mapping[str, Any], values: Mapping[str, Any]) -> Path:
+    """``<output_root>/<set>/<stem>/``, or ``.../<stem>-<digest>/`` when overrides change the set's values.
+
+    Parameters
+    ----------
+    output_root, set_name, stem
+        Where, which set, which notebook.
+    set_values, values : mapping
+        The resolved values of the set alone, and of the set plus the ``-p`` overrides.
+
+    Returns
+    -------
+    pathlib.Path
+        Absolute. The digest (8 hex digits) covers the names and values that differ from the set's.
+    """
+    changed = {k: v for k, v in values.items() if k != "results_dir" and set_values.get(k, _MISSING) != v}
+    folder = Path(output_root) / set_name
+    if not changed:
+        return (folder / stem).resolve()
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return (folder / f"{stem}-{digest}").resolve()
+
+
+_MISSING = object()
+
+
+def check_results_dir(out_dir: Path, values: Mapping[str, Any]) -> None:
+    """Refuse ``out_dir`` if its ``run-parameters.json`` records other values (naming them)."""
+    stamp = out_dir / RUN_PARAMETERS_FILENAME
+    if not stamp.is_file():
+        return
+    try:
+        before = json.loads(stamp.read_text())
+    except (OSError, json.JSONDecodeError):
+        before = None
+    ours = json.loads(json.dumps(dict(values), default=str))
+    if not isinstance(before, dict):
+        raise ValueError(f"{stamp} is unreadable: delete {out_dir} (or choose another results_dir) to run there")
+    diff = [f"{k}: {before.get(k, '(unset)')!r} there, {ours.get(k, '(unset)')!r} now"
+            for k in sorted(set(before) | set(ours)) if k != "results_dir" and before.get(k) != ours.get(k)]
+    if diff:
+        raise ValueError(
+            f"{out_dir} holds a run with other values ({'; '.join(diff)}): its files would be mixed "
+            "with this run's. Delete the folder, or pass -p results_dir <another folder>"
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------------
+def plan_run(
+    notebook: Path,
+    set_name: str = DEFAULT_SET,
+    overrides: dict[str, Any] | None = None,
+    output_root: str | os.PathLike = "results",
+    params_dir: str | os.PathLike | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """``(results folder, values)`` of a run, checked, without running (``--list`` shows the same).
+
+    The folder is :func:`default_results_dir` unless ``results_dir`` is overridden.
+    """
+    pdir = Path(params_dir) if params_dir is not None else None
+    _, values = resolve_parameters(notebook, set_name, overrides, pdir)
+    if values.get("results_dir") is None:
+        _, set_values = resolve_parameters(notebook, set_name, {}, pdir)
+        values["results_dir"] = str(default_results_dir(output_root, set_name, Path(notebook).stem,
+                                                        set_values, values))
+    else:
+        values["results_dir"] = str(Path(values["results_dir"]).expanduser().resolve())
+    return Path(values["results_dir"]), values
+
+
 def run_notebook(
     path: str | os.PathLike,
     set_name: str = DEFAULT_SET,
@@ -233,27 +451,27 @@ def run_notebook(
 ) -> Path:
     """Execute a notebook with parameter set ``set_name`` plus ``overrides``; return its results folder.
 
-    The folder (``<output_root>/<set_name>/<stem>/`` unless ``results_dir`` is overridden) then holds
-    the executed ``<stem>.ipynb`` and the notebook's ``results.json``.
+    The folder (:func:`plan_run`: ``<output_root>/<set_name>/<stem>/`` for the set's own values,
+    ``<stem>-<digest>/`` with overrides, unless ``results_dir`` is given) then holds the executed
+    ``<stem>.ipynb``, the notebook's ``results.json`` and ``run-parameters.json``.
 
-    Raises ``ValueError`` (unknown set or parameter), ``FileNotFoundError`` (a missing path
+    Raises ``ValueError`` (unknown set or parameter, a value of the wrong type, a folder holding
+    a run with other values), ``FileNotFoundError`` (a missing path
     parameter) and ``RuntimeError`` (a cell failed — the message names it and the executed
     notebook holding the traceback — or the notebook wrote no fresh ``results.json``).
     """
     notebook = Path(path)
-    _, values = resolve_parameters(
-        notebook, set_name, overrides, Path(params_dir) if params_dir is not None else None
-    )
-    stem = notebook.stem
-    if values.get("results_dir") is None:
-        values["results_dir"] = str((Path(output_root) / set_name / stem).resolve())
-    else:
-        values["results_dir"] = str(Path(values["results_dir"]).expanduser().resolve())
-    out_dir = Path(values["results_dir"])
+    out_dir, values = plan_run(notebook, set_name, overrides, output_root, params_dir)
+    check_results_dir(out_dir, values)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RUN_PARAMETERS_FILENAME).write_text(json.dumps(values, sort_keys=True, indent=1, default=str))
+    stem = notebook.stem
     results_file = out_dir / RESULTS_FILENAME
     started = time.time()
     executed = out_dir / f"{stem}.ipynb"
+    # The kernel inherits this: the package's loops draw no bars into the executed notebook (its
+    # outputs become the book's pages).
+    os.environ[PROGRESS_ENV_VAR] = "0"
     try:
         pm.execute_notebook(
             read_notebook(notebook),
@@ -284,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a book notebook with a parameter set from params/<set>.yaml and -p overrides.",
         epilog="Values are YAML (null/None, numbers, [lists]); ${VLMCAL_SHARED} in a value is expanded "
         "and an unset variable makes that value None (the notebook's fallback). The kernel runs in "
-        "the notebook's folder; results go to <output-root>/<set>/<stem>/.",
+        "the notebook's folder; results go to <output-root>/<set>/<stem>/ (<stem>-<digest>/ when -p "
+        "changes the set's values).",
     )
     parser.add_argument("notebook", type=Path, help="e.g. notebooks/01_calibration_basics.md")
     parser.add_argument("--set", dest="set_name", default=DEFAULT_SET, help="parameter set (default: ci)")
@@ -296,18 +515,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params-dir", type=Path, default=None, help="default: the nearest params/ folder")
     parser.add_argument("--list", action="store_true", help="print the parameters and their values, do not run")
     args = parser.parse_args(argv)
-    overrides = {name: parse_value(value) for name, value in args.parameter}
     try:
+        overrides = {name: parse_value(value, name) for name, value in args.parameter}
         if args.list:
-            defaults, values = resolve_parameters(args.notebook, args.set_name, overrides, args.params_dir)
+            out_dir, values = plan_run(args.notebook, args.set_name, overrides, args.output_root, args.params_dir)
+            defaults = notebook_parameters(read_notebook(args.notebook))
             print(f"{args.notebook.name}: parameters (default -> value with set {args.set_name!r})")
             for name, default in defaults.items():
                 line = f"  {name} = {default!r}"
                 if name in values:
                     line += f"  ->  {values[name]!r}"
-                elif name == "results_dir":
-                    target = Path(args.output_root) / args.set_name / args.notebook.stem
-                    line += f"  ->  {str(target.resolve())!r}"
                 print(line)
             return 0
         t0 = time.time()

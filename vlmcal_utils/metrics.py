@@ -12,7 +12,9 @@ Conventions
   (the values of ``linspace(0, 1, n_bins + 1)``, correctly rounded); bin ``m`` is the half-open
   interval ``(lo_m, hi_m]``, as in Guo et al.'s code; a confidence of exactly 0 goes to the first
   bin. (torchmetrics uses ``[lo, hi)`` instead: the two agree unless a confidence sits exactly on
-  an inner edge.)
+  an inner edge. torchmetrics also computes in float32 whatever the input dtype, so its ECE
+  differs from ours, computed in float64, by float32 rounding: up to about ``1.2e-5`` on
+  large ``N``, ~``1e-7`` typically.)
 - **Equal-mass bins** (``binning="equal_mass"``, "adaptive ECE"): the samples are sorted by
   confidence (stable sort) and cut into ``n_bins`` contiguous groups with
   ``numpy.array_split`` — the first ``N mod n_bins`` groups hold ``N // n_bins + 1`` samples, the
@@ -356,9 +358,12 @@ def nll(logits: Any, labels: Any) -> float:
 def brier(probs: Any, labels: Any) -> float:
     """Multiclass Brier score: mean over samples of ``sum_k (p_k - 1[y = k])^2``. In [0, 2].
 
-    This is Brier's (1950) original multiclass form. Some libraries divide by K as well (a mean
-    over classes; sklearn's ``brier_score_loss`` is binary only) or report only the top-label
-    term; torchmetrics 1.9 has no multiclass Brier score.
+    This is Brier's (1950) original multiclass form, the one scikit-learn 1.9 computes with
+    ``brier_score_loss(labels, probs, labels=range(K), scale_by_half=False)`` for ``(N, K)``
+    probabilities (checked against scikit-learn 1.9.1: equal to ``1e-16``; its default
+    ``scale_by_half="auto"`` halves the score on two classes only). Some libraries divide by K as
+    well (a mean over classes) or report only the top-label term; torchmetrics 1.9 has no
+    multiclass Brier score.
     """
     p = probs_array(probs)
     y = labels_array(labels, p.shape[0], p.shape[1])

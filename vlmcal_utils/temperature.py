@@ -34,6 +34,8 @@ METHODS = ("lbfgs", "bisection")
 def _check_T(T: Any) -> float:
     if hasattr(T, "detach"):  # a 0-d torch tensor
         T = T.detach().cpu().item()
+    if isinstance(T, (str, bytes, bool)):  # float("2") would pass silently: a typo, not a temperature
+        raise ValueError(f"temperature must be a positive number, got {T!r}")
     try:
         value = float(T)
     except (TypeError, ValueError) as err:

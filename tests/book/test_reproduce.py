@@ -75,7 +75,8 @@ def test_run_with_set_and_yaml_list_override(project, monkeypatch):
         overrides={"values": reproduce.parse_value("[10, 20, 30]")},
         output_root=project / "results",
     )
-    assert out == (project / "results" / "ci" / "tiny").resolve()
+    # -p changed the set's values: the folder carries a digest of the overrides
+    assert out.parent == (project / "results" / "ci").resolve() and out.name.startswith("tiny-")
     assert json.loads((out / "results.json").read_text())["notebook"] == "tiny"  # named by the schema
     assert (out / "tiny.ipynb").is_file()
     saved = json.loads((out / "results.json").read_text())
@@ -92,7 +93,8 @@ def test_cli_runs_a_set_without_section_and_existing_path(project, monkeypatch, 
         "notebooks/tiny.md", "--set", "other", "-p", "data_path", "data.npz", "-p", "seed", "1",
     ])
     assert rc == 0, capsys.readouterr().err
-    saved = json.loads((project / "results" / "other" / "tiny" / "results.json").read_text())
+    (out,) = (project / "results" / "other").glob("tiny-*")  # overrides: a folder of their own
+    saved = json.loads((out / "results.json").read_text())
     assert saved["results"]["total"] == 1 + 3
     assert saved["params"]["data_path"] == str((project / "data.npz").resolve())  # made absolute
 
@@ -116,6 +118,112 @@ def test_missing_data_path_is_an_error_naming_it(project, capsys):
 def test_unknown_set_lists_the_available_ones(project):
     with pytest.raises(ValueError, match=r"unknown parameter set 'nope'.*ci, other"):
         reproduce.resolve_parameters(project / "notebooks" / "tiny.md", "nope")
+
+
+TYPED_NOTEBOOK = TINY_NOTEBOOK.replace(
+    'label: str = "x"',
+    'label: str = "x"\nn_cal = 100\nlr = 5e-3\nn_samples = 200  # or None for all\n'
+    'augmix = "auto"  # "auto", True or False\nflag = False\nextra_paths = None\nanything = None',
+)
+
+
+@pytest.fixture()
+def typed(tmp_path: Path) -> Path:
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "tiny.md").write_text(TYPED_NOTEBOOK)
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "ci.yaml").write_text("tiny:\n  seed: 5\n")
+    return tmp_path / "notebooks" / "tiny.md"
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("seed", "abc", r"'seed' = 'abc' \(str\): expected an int"),
+    ("seed", "2.5", r"'seed' = 2.5 \(float\): expected an int"),
+    ("seed", "true", r"'seed' = True \(bool\)"),
+    ("seed", "null", r"'seed' = None"),
+    ("n_cal", "[1, 2]", r"'n_cal' = \[1, 2\] \(list\): expected an int"),
+    ("lr", "fast", r"'lr' = 'fast' \(str\): expected an int or a number"),
+    ("values", "3", r"'values' = 3 \(int\): expected a list.*single value must be written as a list"),
+    ("values", "[1, a]", r"parameter 'values': item 'a' \(str\)"),
+    ("label", "3", r"'label' = 3 \(int\): expected a string"),
+    ("label", "[a]", r"'label' = \['a'\]"),
+    ("augmix", "3", r"'augmix' = 3 \(int\): expected a string or true/false"),
+    ("flag", "1", r"'flag' = 1 \(int\): expected true/false"),
+    ("extra_paths", "one.npz", r"'extra_paths' = 'one.npz': expected a list of paths"),
+])
+def test_values_are_type_checked_against_the_defaults(typed, name, value, match):
+    with pytest.raises(ValueError, match=match):
+        reproduce.resolve_parameters(typed, "ci", {name: reproduce.parse_value(value, name)})
+
+
+@pytest.mark.parametrize("name, value", [
+    ("seed", "3"), ("lr", "1"), ("lr", "0.5"), ("n_samples", "null"), ("augmix", "true"),
+    ("augmix", "'off'"), ("flag", "true"), ("values", "[]"), ("anything", "[1, x]"), ("anything", "null"),
+])
+def test_values_of_the_right_type_are_accepted(typed, name, value):
+    _, values = reproduce.resolve_parameters(typed, "ci", {name: reproduce.parse_value(value, name)})
+    assert values[name] == reproduce.parse_value(value)
+
+
+def test_a_bad_yaml_value_is_one_line_before_running(project, capsys):
+    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "-p", "values", "[1, 2",
+                         "--output-root", str(project / "results")])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert "-p values '[1, 2'" in err and "not a valid YAML value" in err and "Traceback" not in err
+    assert not (project / "results").exists()
+    with pytest.raises(ValueError, match="not a valid YAML value"):
+        reproduce.parse_value("{a: [", "x")
+
+
+def test_a_broken_parameter_file_is_one_line(project):
+    (project / "params" / "ci.yaml").write_text("tiny:\n  seed: [1\n")
+    with pytest.raises(ValueError, match=r"ci.yaml is not valid YAML.*line"):
+        reproduce.resolve_parameters(project / "notebooks" / "tiny.md", "ci")
+
+
+def test_default_folder_depends_on_the_overrides(project, monkeypatch):
+    monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
+    nb = project / "notebooks" / "tiny.md"
+    root = project / "results"
+    plain, _ = reproduce.plan_run(nb, "ci", {}, root)
+    same, _ = reproduce.plan_run(nb, "ci", {"seed": 5}, root)  # the set's own value: no override
+    a, _ = reproduce.plan_run(nb, "ci", {"seed": 6}, root)
+    b, _ = reproduce.plan_run(nb, "ci", {"seed": 7}, root)
+    assert plain == same == (root / "ci" / "tiny").resolve()
+    assert len({plain, a, b}) == 3 and a.name.startswith("tiny-")
+    assert reproduce.plan_run(nb, "ci", {"seed": 6}, root)[0] == a  # the same overrides, the same folder
+
+
+def test_a_rerun_with_other_values_never_reports_the_old_numbers(project, monkeypatch, capsys):
+    """Like chapter 3 rerun with -p n_images_cal 300 after a 400 run: fresh numbers, or a refusal."""
+    monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
+    nb = project / "notebooks" / "tiny.md"
+    root = project / "results"
+    first = reproduce.run_notebook(nb, "ci", {}, root)
+    second = reproduce.run_notebook(nb, "ci", {"seed": 100}, root)
+    assert second != first
+    assert json.loads((first / "results.json").read_text())["results"]["total"] == 5 + 3
+    assert json.loads((second / "results.json").read_text())["results"]["total"] == 100 + 3
+    # an explicit results_dir that holds a run with other values is refused, naming them
+    with pytest.raises(ValueError, match=r"other values \(seed: 5 there, 100 now\)"):
+        reproduce.run_notebook(nb, "ci", {"seed": 100, "results_dir": str(first)}, root)
+    rc = reproduce.main([str(nb), "-p", "seed", "100", "-p", "results_dir", str(first)])
+    assert rc == 1 and "seed: 5 there, 100 now" in capsys.readouterr().err
+    assert json.loads((first / "results.json").read_text())["results"]["total"] == 5 + 3  # untouched
+    # the same values into the same folder: allowed (a resume)
+    assert reproduce.run_notebook(nb, "ci", {}, root) == first
+
+
+def test_list_shows_the_folder_a_run_would_use(project, monkeypatch, capsys):
+    monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
+    nb = project / "notebooks" / "tiny.md"
+    assert reproduce.main([str(nb), "--list", "--output-root", str(project / "results"), "-p", "seed", "9"]) == 0
+    out = capsys.readouterr().out
+    assert "seed = 0  ->  9" in out
+    expected, _ = reproduce.plan_run(nb, "ci", {"seed": 9}, project / "results")
+    assert f"results_dir = 'results/default/tiny'  ->  {str(expected)!r}" in out
+    assert not (project / "results").exists()  # --list runs nothing
 
 
 def test_parse_value_and_env_expansion(monkeypatch):

@@ -198,3 +198,27 @@ def test_grid_rows_match_direct_calls(tmp_path):
 def test_read_grid_of_a_missing_file_is_empty(tmp_path):
     df = study.read_grid(tmp_path / "none.jsonl")
     assert df.empty and list(df.columns) == list(study.RESULT_COLUMNS)
+
+
+def test_lowering_n_repeats_returns_only_this_runs_draws(tmp_path):
+    path = tmp_path / "grid.jsonl"
+    study.run_grid(make_tasks(), path, progress=False, n_calib_grid=[10], n_repeats=4, n_boot=0)
+    fewer = study.run_grid(make_tasks(), path, progress=False, n_calib_grid=[10], n_repeats=2, n_boot=0,
+                           on_cell=lambda rows: pytest.fail("recomputed"))
+    assert sorted(set(fewer.loc[fewer["n_calib"] == 10, "seed"])) == [0, 1]
+    clean = study.run_grid(make_tasks(), tmp_path / "clean.jsonl", progress=False, n_calib_grid=[10],
+                           n_repeats=2, n_boot=0)
+    pd.testing.assert_frame_equal(fewer, clean)
+
+
+def test_rerun_with_other_task_inputs_is_refused(tmp_path):
+    """A task whose ``inputs`` (which images, sizes, subset seed) changed never reuses rows."""
+    path = tmp_path / "grid.jsonl"
+    tasks = make_tasks()
+    for t in tasks:
+        t.inputs = "cal n=400 seed=0"
+    study.run_grid(tasks, path, progress=False, **GRID)
+    for t in tasks:
+        t.inputs = "cal n=300 seed=0"
+    with pytest.raises(ValueError, match="other inputs.*n=300"):
+        study.run_grid(tasks, path, progress=False, **GRID)

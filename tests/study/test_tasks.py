@@ -131,3 +131,30 @@ def test_two_preprocessings_do_not_share_cached_features(tmp_path, tiny_clip):
     a, b = (study.zeroshot_task("vlmcal-demo-small", None, "demo", cal, evals, device="cpu", cache_dir=tmp_path,
                                 model_loader=loader(s)).load() for s in (1.0, 0.5))
     assert not np.allclose(a["test"][0], b["test"][0])
+
+
+@pytest.mark.parametrize("change", [dict(n_val=30), dict(n_test=10), dict(seed=1)])
+def test_rerun_with_other_sizes_or_subset_seed_is_refused(tmp_path, tiny_loader, change):
+    """Rows computed on other images (other sizes, another subset seed) are never reused."""
+    base = dict(n_val=24, n_test=12, seed=0)
+    path = tmp_path / "grid.jsonl"
+    kw = dict(device="cpu", cache_dir=tmp_path / "feat", model_loader=tiny_loader)
+    first = study.run_grid(study.demo_study_tasks(["vlmcal-demo-small"], **base, **kw), path,
+                           n_boot=0, progress=False)
+    assert set(first["n_calib"]) == {24}
+    # the same inputs: a plain resume, nothing recomputed
+    study.run_grid(study.demo_study_tasks(["vlmcal-demo-small"], **base, **kw), path, n_boot=0,
+                   progress=False, on_cell=lambda rows: pytest.fail("recomputed"))
+    other = study.demo_study_tasks(["vlmcal-demo-small"], **{**base, **change}, **kw)
+    assert other[0].inputs != study.demo_study_tasks(["vlmcal-demo-small"], **base, **kw)[0].inputs
+    with pytest.raises(ValueError, match="other inputs.*sizes or subset seed"):
+        study.run_grid(other, path, n_boot=0, progress=False)
+
+
+def test_task_inputs_name_sizes_seed_and_ranges():
+    cal, evals = study.dataset_specs("cifar10-shared", 64, 32)
+    task = study.zeroshot_task("ViT-B-32", "random", "cifar10", cal, evals, seed=3)
+    assert "n64/seed3" in task.inputs and "n32/seed3" in task.inputs and "range(0, 5000)" in task.inputs
+    specs = study.dataset_specs("imagenet-shared", 8, 8)
+    base = study.baseline_task("test_resnet", "random", "imagenet-shared", *specs)
+    assert "n8/seed0" in base.inputs

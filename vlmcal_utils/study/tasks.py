@@ -155,6 +155,13 @@ def _splits(cal: DatasetSpec, evals: Mapping[str, DatasetSpec], data_root: Any, 
         yield split_name, spec, ds
 
 
+def _inputs(cal: DatasetSpec, evals: Mapping[str, DatasetSpec], seed: int, data_root: Any) -> str:
+    """The task's :attr:`StudyTask.inputs`: every split's images (sizes and subset seed included)."""
+    splits = {"cal": cal, **evals}
+    return json.dumps({"splits": {k: s.ident(seed) for k, s in splits.items()},
+                       "data_root": None if data_root is None else str(data_root)}, sort_keys=True)
+
+
 def zeroshot_task(
     arch: str,
     pretrained: Any,
@@ -238,7 +245,8 @@ def zeroshot_task(
     else:
         name = model_name or describe_model(arch, pretrained)
         source = f"zero-shot {arch}/{pretrained}, computed here"
-    return StudyTask(name, dataset, load, source=source, family="vlm", splits=tuple(evals))
+    return StudyTask(name, dataset, load, source=source, family="vlm", splits=tuple(evals),
+                     inputs=_inputs(cal, evals, seed, data_root))
 
 
 def baseline_task(
@@ -306,7 +314,8 @@ def baseline_task(
         label, source = name, f"timm {name} (ImageNet-1k weights), computed here"
     else:
         label, source = f"{name} ({Path(str(pretrained)).name})", f"timm {name}, weights {pretrained}, computed here"
-    return StudyTask(model_name or label, dataset, load, source=source, family="baseline", splits=tuple(evals))
+    return StudyTask(model_name or label, dataset, load, source=source, family="baseline", splits=tuple(evals),
+                     inputs=_inputs(cal, evals, seed, data_root))
 
 
 def demo_study_tasks(
