@@ -53,3 +53,55 @@ def test_inconsistent_split_files_are_refused(tmp_path):
         load_coop_split(tmp_path, tmp_path / "gap.json")
     with pytest.raises(FileNotFoundError, match="CoOp's DATASETS.md"):
         load_coop_split(tmp_path, tmp_path / "missing.json")
+
+
+DTD_SPLIT = {"train": [["banded/0.png", 0, "banded"]], "val": [["banded/1.png", 0, "banded"]],
+             "test": [["dotted/0.png", 1, "dotted"], ["banded/2.png", 0, "banded"]]}
+
+
+@pytest.mark.parametrize("layout", ["coop", "tpt", "override"])
+def test_dtd_in_coops_and_tpts_layouts(tmp_path, layout, monkeypatch):
+    # CoOp: dtd/images + dtd/split_zhou_*.json; TPT: DTD/images + data_splits/split_zhou_*.json
+    # (azshue/TPT data/fewshot_datasets.py path_dict); override: the dataset's own folder
+    base = {"coop": tmp_path / "dtd", "tpt": tmp_path / "DTD", "override": tmp_path / "elsewhere" / "textures"}[layout]
+    write_images(base / "images" / "banded", 3)
+    write_images(base / "images" / "dotted", 1)
+    split_dir = tmp_path / "data_splits" if layout == "tpt" else base
+    split_dir.mkdir(parents=True, exist_ok=True)
+    (split_dir / "split_zhou_DescribableTextures.json").write_text(json.dumps(DTD_SPLIT))
+    if layout == "override":
+        monkeypatch.setenv("VLMCAL_DATA_DTD", str(base))
+        ds = load_dataset("dtd", root=tmp_path / "nothing-here", download=False)
+    else:
+        ds = load_dataset("dtd", root=tmp_path, download=False, paper_protocol=True)
+    assert ds.classnames == ["banded", "dotted"] and len(ds) == 2 and ds[0][1] == 1 and ds[0][0].size == (6, 6)
+
+
+def test_missing_coop_set_lists_both_layouts(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset("ucf101", root=tmp_path, download=False)
+    msg = str(err.value)
+    assert "ucf101/split_zhou_UCF101.json" in msg and "UCF101/split_zhou_UCF101.json" in msg
+    assert "data_splits" in msg
+
+
+def write_aircraft(folder):
+    write_images(folder / "images", 2)
+    for i in range(2):
+        (folder / "images" / f"{i}.png").rename(folder / "images" / f"{1025794 + i}.jpg")
+    (folder / "variants.txt").write_text("707-320\nA300B4\nDC-3\n")
+    (folder / "images_variant_test.txt").write_text("1025794 DC-3\n1025795 707-320\n")
+
+
+@pytest.mark.parametrize("sub", ["fgvc_aircraft", "fgvc-aircraft-2013b/data"])
+def test_aircraft_is_read_not_downloaded_again(tmp_path, sub, monkeypatch):
+    import torchvision.datasets as tv
+
+    def no_download(*a, **k):
+        raise AssertionError("torchvision's FGVCAircraft was called: it would download 2.6 GB")
+
+    monkeypatch.setattr(tv, "FGVCAircraft", no_download)
+    write_aircraft(tmp_path / sub)
+    ds = load_dataset("fgvc-aircraft", root=tmp_path, download=True)
+    assert ds.classnames == ["707-320", "A300B4", "DC-3"] and ds.labels.tolist() == [2, 0]
+    assert ds[0][0].size == (6, 6)

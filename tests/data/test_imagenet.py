@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -38,6 +40,34 @@ def test_imagenet_variants_say_where_to_get_them(tmp_path):
         load_dataset("imagenet", root=tmp_path)
 
 
+# Official DomainNet label lines (clipart_test.txt): the file's own class order, which differs from
+# sorted(): "The_Eiffel_Tower" sorts before "aircraft_carrier" (upper case first), "t-shirt" = 327
+OFFICIAL = [("aircraft_carrier", 0), ("alarm_clock", 1), ("The_Eiffel_Tower", 2), ("t-shirt", 327 - 324)]
+
+
+def write_domainnet(base, domain="clipart"):
+    lines = []
+    for k, (cls, label) in enumerate(OFFICIAL):
+        write_images(base / domain / cls, 2, seed=k)
+        lines += [f"{domain}/{cls}/{i}.png {label}" for i in range(2)]
+    (base / f"{domain}_test.txt").write_text("\n".join(lines[::2]) + "\n")
+    (base / f"{domain}_train.txt").write_text("\n".join(lines[1::2]) + "\n")
+
+
+def test_domainnet_takes_labels_and_names_from_the_split_files(tmp_path):
+    write_domainnet(tmp_path / "domainnet")
+    assert sorted(c for c, _ in OFFICIAL) != [c for c, _ in OFFICIAL]  # the old sorted() order was wrong
+    ds = load_domainnet(split="test", root=tmp_path, domain="clipart")
+    assert ds.classnames == ["aircraft carrier", "alarm clock", "The Eiffel Tower", "t-shirt"]
+    assert ds.labels.tolist() == [0, 1, 2, 3]
+    for path, label in zip(ds.paths, ds.labels.tolist(), strict=True):
+        assert ds.classnames[label].replace(" ", "_") == Path(path).parent.name
+    everything = load_dataset("domainnet", split="all", root=tmp_path, domain="clipart", download=False)
+    assert len(everything) == 8
+    for path, label in zip(everything.paths, everything.labels.tolist(), strict=True):
+        assert everything.classnames[label].replace(" ", "_") == Path(path).parent.name
+
+
 def test_domainnet_lists_and_all(tmp_path):
     base = tmp_path / "domainnet"
     write_images(base / "clipart" / "the_cat", 2)
@@ -49,8 +79,66 @@ def test_domainnet_lists_and_all(tmp_path):
     assert len(everything) == 3 and everything.labels.tolist() == [0, 1, 1]
     with pytest.raises(FileNotFoundError, match="split='all'"):
         load_domainnet(split="train", root=tmp_path, domain="clipart")
+    (base / "clipart_bad.txt").write_text("dog.png 0\n")
+    with pytest.raises(ValueError, match="expected"):
+        load_domainnet(split="bad", root=tmp_path, domain="clipart")
     with pytest.raises(ValueError, match="unknown DomainNet domain 'clip'.*clipart"):
         load_domainnet(root=tmp_path, domain="clip")
     with pytest.raises(FileNotFoundError, match="M3SDA"):
         load_domainnet(root=tmp_path, domain="sketch")
     assert "real" in DOMAINNET_DOMAINS
+
+
+def test_domainnet_without_split_files_warns(tmp_path):
+    write_images(tmp_path / "domainnet" / "real" / "b", 1)
+    write_images(tmp_path / "domainnet" / "real" / "a", 1)
+    with pytest.warns(UserWarning, match="sorted"):
+        ds = load_domainnet(split="all", root=tmp_path)
+    assert ds.classnames == ["a", "b"]
+
+
+def imagenet_val_tree(folder, n_images=2):
+    wnids = imagenet_wnids()
+    for w in wnids:
+        (folder / w).mkdir(parents=True)
+    write_images(folder / wnids[3], n_images)
+
+
+@pytest.mark.parametrize("sub", ["imagenet/images/val", "ImageNet/val"])  # CoOp's, TPT's layout
+def test_imagenet_val_in_both_layouts(tmp_path, sub):
+    imagenet_val_tree(tmp_path / sub)
+    ds = load_dataset("imagenet", root=tmp_path, download=False)
+    assert len(ds) == 2 and ds[0][1] == 3 and len(ds.classnames) == 1000
+
+
+@pytest.mark.parametrize("sub", ["imagenet-sketch/images", "ImageNet-Sketch"])
+def test_imagenet_sketch_in_both_layouts(tmp_path, sub):
+    imagenet_val_tree(tmp_path / sub)
+    assert len(load_dataset("imagenet-sketch", root=tmp_path)) == 2
+
+
+@pytest.mark.parametrize("kind,sub", [("imagenet-a", "imagenet-adversarial/imagenet-a"), ("imagenet-a", "imagenet-a"),
+                                      ("imagenet-r", "imagenet-rendition/imagenet-r")])
+def test_imagenet_a_r_in_both_layouts(tmp_path, kind, sub):
+    write_images(tmp_path / sub / imagenet_wnids()[9], 2)
+    assert list(load_dataset(kind, root=tmp_path).imagenet_indices) == [9]
+
+
+@pytest.mark.parametrize("sub", ["imagenetv2/imagenetv2-matched-frequency-format-val",
+                                 "imagenetv2-matched-frequency-format-val"])
+def test_imagenet_v2_in_both_layouts(tmp_path, sub):
+    for i in range(1000):
+        (tmp_path / sub / str(i)).mkdir(parents=True)
+    write_images(tmp_path / sub / "12", 1)
+    ds = load_dataset("imagenet-v2", root=tmp_path)
+    assert len(ds) == 1 and ds[0][1] == 12
+
+
+def test_per_dataset_root_override(tmp_path, monkeypatch):
+    write_images(tmp_path / "mine" / imagenet_wnids()[4], 1)
+    ds = load_dataset("imagenet_r", root=tmp_path / "empty", roots={"imagenet-r": tmp_path / "mine"})
+    assert list(ds.imagenet_indices) == [4]
+    monkeypatch.setenv("VLMCAL_DATA_IMAGENET_R", str(tmp_path / "mine"))
+    assert list(load_dataset("imagenet-r", root=tmp_path / "empty").imagenet_indices) == [4]
+    with pytest.raises(FileNotFoundError, match="imagenet-rendition/imagenet-r"):
+        load_dataset("imagenet-r", root=tmp_path / "empty", roots={"imagenet-r": tmp_path / "empty"})

@@ -15,25 +15,39 @@ pairs with ``classnames`` (see :mod:`vlmcal_utils.data.images`). Where the data 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 import torchvision.datasets as tv_datasets
 
 from vlmcal_utils.checks import unknown_name_error
 from vlmcal_utils.data.classnames import EUROSAT_CLASSNAMES, clean_classname
-from vlmcal_utils.data.coop import COOP_HOW, COOP_LAYOUTS, find_coop_layout, load_coop_split
+from vlmcal_utils.data.coop import (
+    AIRCRAFT_FOLDERS,
+    COOP_HOW,
+    COOP_LAYOUTS,
+    coop_candidates,
+    find_aircraft,
+    find_coop_layout,
+    load_aircraft_variants,
+    load_coop_split,
+)
 from vlmcal_utils.data.imagenet import imagenet_folder_loader, load_domainnet
-from vlmcal_utils.data.images import load_image_folder, missing_data_error
+from vlmcal_utils.data.images import FileListDataset, load_image_folder, missing_data_error, subsample
 from vlmcal_utils.data.shared import load_cifar10_shared, load_cifar10_shared_761, load_imagenet_shared
 from vlmcal_utils.demo.world import make_demo_dataset
 from vlmcal_utils.paths import DATA_ENV_VAR, data_root
 
-__all__ = ["DATASETS", "list_datasets", "load_dataset"]
+__all__ = ["DATASETS", "TEST_ONLY", "list_datasets", "load_dataset", "dataset_root_override", "calibration_set"]
 
 Loader = Callable[..., torch.utils.data.Dataset]
+_TV = "Get it with torchvision on a machine with internet (download=True)."
 
 
 def _root(root: str | os.PathLike | None) -> Path:
@@ -66,14 +80,23 @@ def _torchvision_loader(cls_name: str, splits: dict[str, dict], names: Callable[
 
     Datasets without an official split (EuroSAT, SUN397, Caltech101) accept ``split="all"``; for
     train/val/test they need CoOp's split file under ``root`` (the protocol of the CLIP papers).
+    torchvision's class lists differ from CoOp's (SUN397 "bakery/shop" vs "shop bakery",
+    Caltech101's 101 classes vs CoOp's 100, Flowers102's names): ``paper_protocol=True`` refuses
+    them, otherwise they come with a warning.
     """
 
-    def loader(split: str = "test", root=None, transform=None, download: bool = True, **kw):
+    def loader(split: str = "test", root=None, transform=None, download: bool = True,
+               paper_protocol: bool = False, **kw):
         base = _root(root)
         if coop is not None:
             found = find_coop_layout(coop, base)
             if found is not None and split != "all":
                 return load_coop_split(found[0], found[1], split, transform)
+            if paper_protocol:
+                tried = sorted({str(f) for _, f in coop_candidates(coop, base)})
+                raise FileNotFoundError(
+                    f"{coop}: the papers' protocol needs CoOp's {COOP_LAYOUTS[coop][2]} (torchvision's "
+                    f"{cls_name} has other class names/lists); looked for: {', '.join(tried)}. {COOP_HOW}")
         if split not in splits:
             raise ValueError(
                 f"{cls_name}: split {split!r} not available from torchvision (choose from "
@@ -82,9 +105,31 @@ def _torchvision_loader(cls_name: str, splits: dict[str, dict], names: Callable[
             )
         ds = _torchvision(cls_name, base, transform, download, how, **{**fixed, **splits[split], **kw})
         ds.classnames = names(ds)
+        if coop is not None:
+            warnings.warn(f"{coop}: torchvision's {cls_name} class list, not CoOp's split (not the papers' "
+                          "protocol: names and classes differ)", stacklevel=3)
         return ds
 
     loader.__doc__ = f"torchvision.datasets.{cls_name}, or CoOp's split when its file is under root."
+    return loader
+
+
+def _aircraft_loader() -> Loader:
+    tv = _torchvision_loader("FGVCAircraft", {s: {"split": s} for s in ("train", "val", "trainval", "test")},
+                             lambda d: [clean_classname(c) for c in d.classes], how=_TV)
+
+    def loader(split: str = "test", root=None, transform=None, download: bool = True,
+               paper_protocol: bool = False):
+        # CoOp's and TPT's copy (fgvc_aircraft/) or torchvision's extract first: download=True
+        # must not fetch 2.6 GB again when either is there
+        folder = find_aircraft(_root(root))
+        if folder is not None:
+            return load_aircraft_variants(folder, split, transform)
+        if paper_protocol and not download:
+            raise missing_data_error("fgvc-aircraft", [_root(root) / s for s in AIRCRAFT_FOLDERS], COOP_HOW)
+        return tv(split=split, root=root, transform=transform, download=download)
+
+    loader.__doc__ = "FGVC-Aircraft variants from CoOp's/TPT's fgvc_aircraft/ folder, else torchvision."
     return loader
 
 
@@ -107,8 +152,9 @@ def _coop_only_loader(name: str) -> Loader:
         base = _root(root)
         found = find_coop_layout(name, base)
         if found is None:
-            sub, _, split_file = COOP_LAYOUTS[name]
-            raise missing_data_error(f"{name} ({split_file})", [base / sub, base], COOP_HOW)
+            split_file = COOP_LAYOUTS[name][2]
+            tried = list(dict.fromkeys(f for _, f in coop_candidates(name, base)))
+            raise missing_data_error(f"{name} ({split_file})", tried, COOP_HOW)
         return load_coop_split(found[0], found[1], split, transform)
 
     loader.__doc__ = f"{name} from a local folder in CoOp's layout (images + split file)."
@@ -127,7 +173,6 @@ def _class_names(ds) -> list[str]:
     return [clean_classname(c) for c in ds.classes]
 
 
-_TV = "Get it with torchvision on a machine with internet (download=True)."
 _SPLITS = {s: {"split": s} for s in ("train", "val", "test")}
 DATASETS: dict[str, Loader] = {
     "cifar10": _cifar_loader(10),
@@ -141,8 +186,7 @@ DATASETS: dict[str, Loader] = {
                                    coop="food101", how=_TV),
     "oxford-pets": _torchvision_loader("OxfordIIITPet", {"trainval": {"split": "trainval"}, "test": {"split": "test"}},
                                        _class_names, coop="oxford-pets", how=_TV),
-    "fgvc-aircraft": _torchvision_loader(
-        "FGVCAircraft", {s: {"split": s} for s in ("train", "val", "trainval", "test")}, _class_names, how=_TV),
+    "fgvc-aircraft": _aircraft_loader(),
     "sun397": _torchvision_loader("SUN397", {"all": {}}, _class_names, coop="sun397", how=_TV),
     "caltech101": _torchvision_loader("Caltech101", {"all": {}}, lambda d: [clean_classname(c) for c in d.categories],
                                       coop="caltech101", how=_TV),
@@ -176,8 +220,32 @@ def list_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
+def dataset_root_override(name: str) -> Path | None:
+    """The per-dataset root ``$VLMCAL_DATA_<NAME>`` (``-`` as ``_``, upper case), if set.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DATASETS`, e.g. ``"imagenet-a"`` -> ``$VLMCAL_DATA_IMAGENET_A``.
+
+    Returns
+    -------
+    pathlib.Path or None
+    """
+    value = os.environ.get(f"{DATA_ENV_VAR}_{name.upper().replace('-', '_')}")
+    return Path(value).expanduser() if value else None
+
+
+@functools.lru_cache(maxsize=None)
+def _accepts(loader: Loader, arg: str) -> bool:
+    # a named parameter only: the demo loader's **kw goes on to the renderer, which has no download
+    return arg in inspect.signature(loader).parameters
+
+
 def load_dataset(name: str, split: str = "test", root: str | os.PathLike | None = None,
-                 transform: Callable | None = None, **kw: Any) -> torch.utils.data.Dataset:
+                 transform: Callable | None = None, *, roots: Mapping[str, str | os.PathLike] | None = None,
+                 download: bool | None = None, paper_protocol: bool = False,
+                 **kw: Any) -> torch.utils.data.Dataset:
     """A torch Dataset of ``(image, label)`` with ``.classnames``; see :data:`DATASETS`.
 
     Parameters
@@ -188,11 +256,24 @@ def load_dataset(name: str, split: str = "test", root: str | os.PathLike | None 
         ``"test"`` (default), ``"train"``, ``"val"``, ... as the dataset has them.
     root : path, optional
         Data root; default :func:`vlmcal_utils.paths.data_root` (``$VLMCAL_DATA`` or ``./data``).
+        CoOp's layout (``dtd/images``, ``imagenet/images/val``) and TPT's (``DTD/images``,
+        ``ImageNet/val``, ``ImageNet-Sketch``) are both probed under it; "not found" errors list
+        every place tried.
     transform : callable, optional
         Applied to each PIL image.
+    roots : mapping, optional
+        Per-dataset overrides ``{name: folder}``, e.g. ``{"imagenet-a": "/big/imagenet-a"}``;
+        ``$VLMCAL_DATA_<NAME>`` (:func:`dataset_root_override`) does the same. Order:
+        ``roots[name]``, then the environment variable, then ``root``.
+    download : bool, optional
+        Accepted by every dataset; only the torchvision sets and CIFAR use it (default: their own,
+        ``True``); local-only sets ignore it.
+    paper_protocol : bool
+        Refuse torchvision's class lists where the papers use CoOp's split files (DTD, EuroSAT,
+        Flowers102, Food101, Pets, SUN397, Caltech101): the message says which files are missing.
     **kw
-        Passed to the loader: ``download`` for torchvision sets, ``domain`` for DomainNet,
-        ``n``/``seed``/``classes`` for the demo world, ``classnames`` for an image folder.
+        Passed to the loader: ``domain`` for DomainNet, ``n``/``seed``/``classes`` for the demo
+        world, ``classnames`` for an image folder.
 
     Returns
     -------
@@ -210,4 +291,118 @@ def load_dataset(name: str, split: str = "test", root: str | os.PathLike | None 
     if key not in DATASETS:
         # matched after normalising, so "CIFAR_100" still finds "cifar100"
         raise unknown_name_error("dataset", key, list(DATASETS), hint="list_datasets() names them all")
-    return DATASETS[key](split=split, root=root, transform=transform, **kw)
+    loader = DATASETS[key]
+    override = {str(k).lower().replace("_", "-"): v for k, v in (roots or {}).items()}.get(key)
+    if override is not None:
+        root = Path(override).expanduser()
+    elif dataset_root_override(key) is not None:
+        root = dataset_root_override(key)
+    if download is not None and _accepts(loader, "download"):
+        kw["download"] = download
+    if paper_protocol and _accepts(loader, "paper_protocol"):
+        kw["paper_protocol"] = True
+    elif paper_protocol and key.startswith("demo-"):
+        raise ValueError(f"{key} is the demo world, not a paper set")
+    return loader(split=split, root=root, transform=transform, **kw)
+
+
+#: Sets whose every split is the evaluation list (``split="val"`` returns the test images): their
+#: calibration images must come from elsewhere (ImageNet train) or be held out of the test rows.
+TEST_ONLY = frozenset({"imagenet", "imagenet-a", "imagenet-r", "imagenet-v2", "imagenet-sketch",
+                       "imagenet-shared", "cifar10-shared", "cifar10-shared-761"})
+_IMAGENET_FAMILY = frozenset({"imagenet", "imagenet-a", "imagenet-r", "imagenet-v2", "imagenet-sketch"})
+
+
+def _held_out(name: str, test_set: torch.utils.data.Dataset, n: int | None, seed: int):
+    """``n`` seeded items of the test list that ``test_set`` (a seeded subsample) does not evaluate."""
+    base = getattr(test_set, "dataset", test_set)
+    used = np.asarray(getattr(test_set, "indices_array", np.arange(len(base))), dtype=np.int64)
+    pool = np.setdiff1d(np.arange(len(base)), used)
+    if len(pool) == 0:
+        raise ValueError(
+            f"{name}: every test image is evaluated, so none is left to calibrate on without leaking "
+            "test data. Evaluate a subset (n_samples < the test size), or, for the ImageNet family, "
+            "put ImageNet-1k's train images under the data root (imagenet/images/train or ImageNet/train)")
+    rng = np.random.default_rng(seed + 7919)  # another stream than subsample(seed): no reuse of its draw
+    idx = np.sort(rng.choice(pool, size=min(len(pool), n or len(pool)), replace=False))
+    sub = torch.utils.data.Subset(base, idx.tolist())
+    sub.classnames = list(base.classnames)
+    sub.indices_array = idx
+    sub.source = f"{name}: {len(idx)} held-out test-list images not evaluated (of {len(pool)})"
+    return sub
+
+
+def _imagenet_train_for(name: str, test_set, root, transform, roots):
+    """ImageNet-1k train images of ``name``'s classes, labelled in ``name``'s label order, or ``None``."""
+    try:  # scans every train class folder once (1.28 M files on a full copy)
+        train = load_dataset("imagenet", split="train", root=root, transform=transform, roots=roots)
+    except FileNotFoundError:
+        return None
+    base = getattr(test_set, "dataset", test_set)
+    indices = np.asarray(getattr(base, "imagenet_indices", np.arange(1000)), dtype=np.int64)
+    position = {int(c): k for k, c in enumerate(indices)}
+    keep = [i for i, lab in enumerate(train.labels.tolist()) if lab in position]
+    ds = FileListDataset([train.paths[i] for i in keep], [position[int(train.labels[i])] for i in keep],
+                         list(base.classnames), transform, source=f"ImageNet-1k train ({name}'s classes)")
+    return ds
+
+
+def calibration_set(name: str, test_set: torch.utils.data.Dataset, n_cal: int | None, *, split: str = "auto",
+                    seed: int = 0, root: str | os.PathLike | None = None,
+                    transform: Callable | None = None, **kw: Any) -> torch.utils.data.Dataset:
+    """Labelled images to fit a temperature on, never among ``test_set``'s images.
+
+    The disjoint rule (``split="auto"``): the dataset's own ``val`` split where it has one that
+    is not the test list (CoOp's val, the demo world's val); for the ImageNet family
+    (:data:`TEST_ONLY`) ImageNet-1k's train images of the set's classes when they are under the
+    data root; otherwise ``n_cal`` seeded images of the test list that ``test_set`` does not evaluate
+    (a held-out slice: ``test_set`` must then be a :func:`subsample`). ``split="test"`` asks for
+    that held-out slice directly; any other split is loaded as named, except a ``TEST_ONLY`` set's
+    ``"val"``, which *is* its test list and so becomes the held-out slice.
+
+    Parameters
+    ----------
+    name : str
+        The dataset (a key of :data:`DATASETS`).
+    test_set : torch.utils.data.Dataset
+        The evaluated images: the loader's test list or a :func:`subsample` of it (with
+        ``indices_array``).
+    n_cal : int or None
+        How many calibration images (``None``: all available).
+    split : str
+        ``"auto"`` (the rule above), ``"test"`` (held-out slice) or a split name.
+    seed : int
+        Seed of the draw.
+    root, transform, **kw
+        As for :func:`load_dataset`.
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+        With ``classnames`` (those of ``test_set``) and ``source`` (where the images came from).
+
+    Raises
+    ------
+    ValueError
+        No disjoint images are available (the message says what to provide).
+    """
+    key = str(name).lower().replace("_", "-")
+    held_out = split == "test" or (key in TEST_ONLY and split in ("auto", "val"))
+    if split == "auto" and key in _IMAGENET_FAMILY:
+        train = _imagenet_train_for(key, test_set, root, transform, kw.get("roots"))
+        if train is not None:
+            out = subsample(train, n_cal, seed=seed)
+            out.source = train.source
+            return out
+    if not held_out:
+        try:
+            ds = load_dataset(key, split="val" if split == "auto" else split, root=root, transform=transform, **kw)
+        except (ValueError, FileNotFoundError):
+            if split != "auto":
+                raise
+            held_out = True  # no val split: hold test-list images out instead
+        else:
+            out = subsample(ds, n_cal, seed=seed)
+            out.source = getattr(ds, "source", f"{key} {split}")
+            return out
+    return _held_out(key, test_set, n_cal, seed)

@@ -9,6 +9,7 @@ it. Labels index the dataset's own ``classnames``; the 200-class ImageNet-A/-R s
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -25,21 +26,32 @@ from vlmcal_utils.data.images import (
 )
 from vlmcal_utils.paths import data_root
 
-__all__ = ["IMAGENET_LAYOUTS", "DOMAINNET_DOMAINS", "imagenet_folder_loader", "load_domainnet"]
+__all__ = [
+    "IMAGENET_LAYOUTS", "IMAGENET_TRAIN_FOLDERS", "DOMAINNET_DOMAINS", "imagenet_folder_loader", "load_domainnet",
+]
 
 IMAGENET_LAYOUTS: dict[str, tuple[list[str], str, str]] = {
-    # kind -> (candidate sub-folders of root, how class folders are named, how to get it)
-    "imagenet": (["imagenet/val", "imagenet/images/val", "val", "."], "wnid",
+    # kind -> (candidate sub-folders of root: CoOp's DATASETS.md layout, then TPT's data/datautils.py
+    # ID_to_DIRNAME layout, then other common ones; how class folders are named; how to get it)
+    "imagenet": (["imagenet/images/val", "ImageNet/val", "imagenet/val", "val", "."], "wnid",
                  "Get ImageNet-1k val from image-net.org and sort it into one folder per WordNet id."),
-    "imagenet-v2": (["imagenetv2-matched-frequency-format-val", "imagenet-v2", "imagenetv2", "."], "index",
+    "imagenet-v2": (["imagenetv2/imagenetv2-matched-frequency-format-val", "imagenetv2-matched-frequency-format-val",
+                     "imagenet-v2", "imagenetv2", "."], "index",
                     "Get ImageNetV2 matched-frequency from github.com/modestyachts/ImageNetV2."),
-    "imagenet-sketch": (["imagenet-sketch/sketch", "imagenet-sketch/images", "sketch", "."], "wnid",
+    "imagenet-sketch": (["imagenet-sketch/images", "ImageNet-Sketch", "ImageNet-Sketch/sketch",
+                         "imagenet-sketch/sketch", "sketch", "."], "wnid",
                         "Get ImageNet-Sketch from github.com/HaohanWang/ImageNet-Sketch."),
-    "imagenet-a": (["imagenet-a", "."], "wnid200", "Get ImageNet-A from github.com/hendrycks/natural-adv-examples."),
-    "imagenet-r": (["imagenet-r", "."], "wnid200", "Get ImageNet-R from github.com/hendrycks/imagenet-r."),
+    "imagenet-a": (["imagenet-adversarial/imagenet-a", "imagenet-a", "."], "wnid200",
+                   "Get ImageNet-A from github.com/hendrycks/natural-adv-examples."),
+    "imagenet-r": (["imagenet-rendition/imagenet-r", "imagenet-r", "."], "wnid200",
+                   "Get ImageNet-R from github.com/hendrycks/imagenet-r."),
 }
 """Where each ImageNet variant's class folders may be and how they are named: ``"wnid"`` (all
 1000 WordNet ids), ``"index"`` (folders ``0``..``999``) or ``"wnid200"`` (a subset of the ids)."""
+
+IMAGENET_TRAIN_FOLDERS = ["imagenet/images/train", "ImageNet/train", "imagenet/train", "train"]
+"""Where ImageNet-1k's train images may be (CoOp's layout, TPT's, others): the calibration images
+of the ImageNet family (disjoint from every test set by construction)."""
 
 DOMAINNET_DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
 """DomainNet's six domains (Peng et al., 2019)."""
@@ -76,13 +88,19 @@ def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
     subs, naming, how = IMAGENET_LAYOUTS[kind]
 
     def loader(split: str = "test", root: str | os.PathLike | None = None,
-               transform: Callable | None = None) -> FileListDataset:
-        if split not in ("val", "test"):
-            raise ValueError(f"{kind}: only the evaluation images are supported (split='test')")
+               transform: Callable | None = None, download: bool = False) -> FileListDataset:
+        # download: accepted for one load_dataset signature; the ImageNet family is never downloaded
+        if split not in ("val", "test") and not (kind == "imagenet" and split == "train"):
+            raise ValueError(f"{kind}: only the evaluation images are supported (split='test')"
+                             + ("; or split='train' for ImageNet-1k's train images" if kind == "imagenet" else ""))
         base = _root(root)
+        if split == "train":
+            subs_here = IMAGENET_TRAIN_FOLDERS
+        else:
+            subs_here = subs
         wnids = imagenet_wnids()
         wnid_set = set(wnids)
-        candidates = [base / s for s in subs]
+        candidates = [base / s for s in subs_here]
         folder = first_matching_dir(candidates, lambda f: _folder_matches(f, naming, wnid_set))
         if folder is None:
             raise missing_data_error(kind, candidates, how)
@@ -94,7 +112,7 @@ def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
             indices = [wnids.index(w) for w in class_dirs]
         paths, labels = scan_class_folders(folder, class_dirs)
         ds = FileListDataset(paths, labels, [IMAGENET_CLASSNAMES[i] for i in indices], transform,
-                             source=f"{kind} from {folder}")
+                             source=f"{kind} {split} from {folder}")
         # Labels index ds.classnames (200 classes for A/R). imagenet_indices maps them to the
         # 1000-way ImageNet index; class_mask selects those columns of 1000-way logits.
         ds.imagenet_indices = np.asarray(indices, dtype=np.int64)
@@ -106,41 +124,90 @@ def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
     return loader
 
 
+def _domainnet_lines(list_file: Path) -> list[tuple[str, int, str]]:
+    """``(relative path, label, class folder)`` per line of an official ``<domain>_<split>.txt``."""
+    out = []
+    for n, line in enumerate(list_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(Path(parts[0]).parts) < 3 or not parts[1].isdigit():
+            raise ValueError(f"{list_file}:{n}: expected '<domain>/<class>/<file> <label>', got {line!r}")
+        out.append((parts[0], int(parts[1]), Path(parts[0]).parts[1]))
+    return out
+
+
+def _domainnet_names(lists: list[Path]) -> list[str] | None:
+    """Class folder names indexed by the split files' own labels (``None`` without split files)."""
+    names: dict[int, str] = {}
+    for list_file in lists:
+        for _, label, folder in _domainnet_lines(list_file):
+            if names.setdefault(label, folder) != folder:
+                raise ValueError(f"{list_file}: label {label} names both {names[label]!r} and {folder!r}")
+    if not names:
+        return None
+    if sorted(names) != list(range(len(names))):
+        raise ValueError(f"{', '.join(map(str, lists))}: labels are not 0..{len(names) - 1}")
+    return [names[i] for i in range(len(names))]
+
+
 def load_domainnet(split: str = "test", root: str | os.PathLike | None = None,
-                   transform: Callable | None = None, domain: str = "real") -> FileListDataset:
+                   transform: Callable | None = None, domain: str = "real",
+                   download: bool = False) -> FileListDataset:
     """One DomainNet domain (``root/domainnet/<domain>/<class>/*.jpg``, 345 classes).
+
+    Labels and class names come from DomainNet's official split files
+    (``<domain>_train.txt``/``<domain>_test.txt``, lines ``clipart/aircraft_carrier/x.jpg 0``):
+    they number the classes in their own order (``aircraft_carrier`` = 0 ... ``t-shirt`` = 327),
+    which is not Python's ``sorted()`` order of the folders.
 
     Parameters
     ----------
     split : str
-        ``"train"``/``"test"`` read DomainNet's official ``<domain>_<split>.txt`` list next to the
-        domain folder; ``"all"`` takes every image of the domain.
+        ``"train"``/``"test"`` read the official ``<domain>_<split>.txt`` next to the domain folder;
+        ``"all"`` takes every image of the domain (labels from the split files where present,
+        else sorted folder names, with a warning).
     root : path, optional
         Data root (default :func:`vlmcal_utils.paths.data_root`).
     transform : callable, optional
         Applied to each image.
     domain : str
         One of :data:`DOMAINNET_DOMAINS`.
+    download : bool
+        Accepted for a uniform :func:`~vlmcal_utils.data.load_dataset` signature; DomainNet is
+        never downloaded by this package.
 
     Returns
     -------
     FileListDataset
-        Class names are the class folder names, sorted (underscores become spaces).
+        ``classnames[label]`` is the split files' class folder name (underscores become spaces).
     """
     check_choice(domain, DOMAINNET_DOMAINS, "DomainNet domain")
     base_root = _root(root)
-    candidates = [base_root / "domainnet", base_root]
+    candidates = [base_root / "domainnet", base_root / "DomainNet", base_root]
     base = first_matching_dir(candidates, lambda p: (p / domain).is_dir())
     if base is None:
         raise missing_data_error(f"DomainNet/{domain}", candidates, "Get it from ai.bu.edu/M3SDA.")
-    dirs = class_folders(base / domain)
+    lists = [base / f"{domain}_{s}.txt" for s in ("train", "test") if (base / f"{domain}_{s}.txt").is_file()]
+    names = _domainnet_names(lists)
     list_file = base / f"{domain}_{split}.txt"
     if list_file.is_file():
-        lines = [ln.split() for ln in list_file.read_text().splitlines() if ln.strip()]
-        paths, labels = [base / p for p, _ in lines], [int(lab) for _, lab in lines]
+        lines = _domainnet_lines(list_file)
+        paths, labels = [base / p for p, _, _ in lines], [lab for _, lab, _ in lines]
     elif split == "all":
+        dirs = class_folders(base / domain)
+        if names is None:
+            warnings.warn(f"DomainNet {domain}: no official split files under {base}: classes numbered in "
+                          "sorted() folder order, not DomainNet's", stacklevel=2)
+            names = dirs
+        index = {n: i for i, n in enumerate(names)}
+        unknown = sorted(set(dirs) - set(index))
+        if unknown:
+            raise ValueError(f"DomainNet {domain}: class folders {unknown[:5]} are not in the split files")
         paths, labels = scan_class_folders(base / domain, dirs)
+        labels = [index[dirs[lab]] for lab in labels]
     else:
         raise FileNotFoundError(f"{list_file} not found: put DomainNet's split lists there, or pass split='all'")
-    return FileListDataset(paths, labels, [clean_classname(d) for d in dirs], transform,
+    assert names is not None  # a split file was read above
+    return FileListDataset(paths, labels, [clean_classname(d) for d in names], transform,
                            source=f"DomainNet {domain} ({split}) from {base}")

@@ -2,13 +2,20 @@
 
 Sources
 -------
-- λ: the official C-TPT scripts (``hee-suk-yoon/C-TPT``): ``scripts/test_tpt_ctpt_fg.sh``
-  (fine-grained sets *and* ImageNet, ``lambda_term=50``) and ``scripts/test_tpt_ctpt_ds.sh``
-  (the natural distribution shifts ImageNet-A/-V2/-R/-Sketch, ``lambda_term=20``); the README
-  lists ImageNet among the fine-grained sets.
-- ECE: ``tpt_classification.py``, ``Calculator``: ``ECE_Loss(20, ...)``, equal-width bins.
-- AugMix: the rule chapter 4 has used so far (:func:`uses_augmix`); see there how it differs
-  from the official scripts.
+- λ: the official C-TPT scripts (``hee-suk-yoon/C-TPT`` at commit ``085e6c2``):
+  ``scripts/test_tpt_ctpt_fg.sh`` line 10 ``lambda_term=50`` (fine-grained sets *and* ImageNet,
+  the README lists ImageNet among them) and ``scripts/test_tpt_ctpt_ds.sh`` line 10
+  ``lambda_term=20`` (the natural distribution shifts ImageNet-A/-V2/-R/-Sketch).
+- ECE: ``tpt_classification.py`` line 91, ``Calculator``: ``ECE_Loss(20, ...)``, equal-width bins.
+- AugMix: :data:`AUGMIX_RULES`, one row per dataset citing the script and line that decide it.
+  ``tpt_classification.py`` lines 266-271: with ``--I_augmix`` every set gets AugMix
+  (``augmix=len(set_id)>=1``), without it only the multi-letter (fine-grained) set ids
+  (``augmix=len(set_id)>1``; ImageNet is ``I``, the shifts ``A``/``V``/``R``/``K``). The
+  fine-grained scripts (``test_tpt_fg.sh`` line 13, ``test_tpt_ctpt_fg.sh`` line 14) do not pass
+  ``--I_augmix``; the distribution-shift scripts (``test_tpt_ds.sh`` line 13,
+  ``test_tpt_ctpt_ds.sh`` line 14) do.
+- TPT+TS in the official code is a *fixed* temperature (``tpt_classification.py``,
+  ``temperature_value = {'ViT': 1.16, 'RN': 1.15}``), not one fitted per dataset.
 - The paper's numbers: :data:`PAPER_TABLES`, as chapter 4 typed them (C-TPT, Yoon et al.,
   ICLR 2024, Table 1 "fine-grained classification", Table 2 "natural distribution shifts").
 
@@ -28,6 +35,8 @@ __all__ = [
     "dataset_family",
     "ctpt_lambda",
     "uses_augmix",
+    "AugMixRule",
+    "AUGMIX_RULES",
     "run_file_name",
     "PaperResult",
     "PAPER_TABLES",
@@ -84,13 +93,53 @@ def ctpt_lambda(
     return shifts if dataset_family(dataset) == "natural-shift" else fine_grained
 
 
+@dataclass(frozen=True)
+class AugMixRule:
+    """Whether the official C-TPT runs put AugMix on one dataset's views, and where that is decided.
+
+    Parameters
+    ----------
+    dataset : str
+        Our dataset name.
+    augmix : bool
+        AugMix on (``True``) or crops + flips only (``False``).
+    source : str
+        The official script and line that decide it (``hee-suk-yoon/C-TPT`` at ``085e6c2``).
+    """
+
+    dataset: str
+    augmix: bool
+    source: str
+
+
+_FG_SOURCE = ("scripts/test_tpt_ctpt_fg.sh line 14 (and test_tpt_fg.sh line 13): no --I_augmix; "
+              "tpt_classification.py line 271 augmix=len(set_id)>1 is on for a named set")
+_IMAGENET_SOURCE = ("scripts/test_tpt_ctpt_fg.sh line 14 (Table 1 runs ImageNet, set id 'I', with the "
+                    "fine-grained script): no --I_augmix; tpt_classification.py line 271 "
+                    "augmix=len(set_id)>1 is off for 'I'")
+_SHIFT_SOURCE = ("scripts/test_tpt_ctpt_ds.sh line 14 (and test_tpt_ds.sh line 13) pass --I_augmix; "
+                 "tpt_classification.py lines 266-268 augmix=len(set_id)>=1 is on for 'A'/'V'/'R'/'K'")
+_FINE_GRAINED = ("caltech101", "dtd", "eurosat", "fgvc-aircraft", "flowers102", "food101", "oxford-pets",
+                 "stanford-cars", "sun397", "ucf101")
+
+#: The official AugMix rule per dataset: C-TPT's Table 1 sets (10 CoOp fine-grained sets on, ImageNet
+#: off) and Table 2's shifts (on). ``"imagenet-shared"`` (ImageNet val photos) follows ImageNet.
+AUGMIX_RULES: dict[str, AugMixRule] = {
+    **{d: AugMixRule(d, True, _FG_SOURCE) for d in _FINE_GRAINED},
+    "imagenet": AugMixRule("imagenet", False, _IMAGENET_SOURCE),
+    "imagenet-shared": AugMixRule("imagenet-shared", False, _IMAGENET_SOURCE),
+    **{d: AugMixRule(d, True, _SHIFT_SOURCE) for d in sorted(NATURAL_SHIFTS)},
+}
+
+
 def uses_augmix(dataset: str, augmix: bool | str = "auto") -> bool:
     """Whether ``dataset``'s views get TPT's AugMix.
 
-    ``"auto"`` is chapter 4's rule: off for every ``imagenet*`` set (ImageNet and its shifts:
-    crops + flips only), on elsewhere. The official scripts differ on the shifts: the
-    fine-grained script (ImageNet included) enables AugMix only for the fine-grained sets, but the
-    natural-shift script passes ``--I_augmix``, which turns it on for ImageNet-A/-V2/-R/-Sketch.
+    ``"auto"`` follows the official scripts (:data:`AUGMIX_RULES`): on for the fine-grained sets
+    and ImageNet's shifts A/V2/R/Sketch (their script passes ``--I_augmix``), off for ImageNet
+    itself (Table 1, run by the fine-grained script). A dataset outside the papers' tables (the
+    demo world, CIFAR-10) gets what ``tpt_classification.py`` line 271 gives any multi-letter
+    set id without ``--I_augmix``: on.
 
     Parameters
     ----------
@@ -105,7 +154,8 @@ def uses_augmix(dataset: str, augmix: bool | str = "auto") -> bool:
     """
     if augmix != "auto":
         return bool(augmix)
-    return not dataset.startswith("imagenet")
+    rule = AUGMIX_RULES.get(dataset)
+    return True if rule is None else rule.augmix
 
 
 def run_file_name(dataset: str, split: str, method: str, init: str = "hard",

@@ -1,0 +1,366 @@
+"""The papers' full protocols expanded into cells (model × dataset × init × method), with sizes and cost.
+
+``params/paper.yaml`` holds one section per chapter notebook (only that notebook's parameters, as
+the runner requires). A paper's grid can be larger than one notebook run: C-TPT's Tables 1–2 use
+two backbones, and chapter 4 takes one ``model`` per run. :data:`PAPER_GRIDS` records those extra
+axes; :func:`expand_cells` (pure) turns a section plus its grid into :class:`Cell` rows;
+:func:`main` prints them (``python -m vlmcal_utils.paper_sets params/paper.yaml --dry-run``).
+
+Image counts are the datasets' published test sizes (:data:`TEST_SIZES`, each with its source).
+GPU-hours come only from measured cost figures (``benchmarks/results/*.json``, see
+:func:`load_cost_figures`); without one the cell says "unknown", never an estimate.
+
+Results and the feature cache of every run go under one ``results_root`` (the runner's
+``--output-root`` and ``$VLMCAL_CACHE=<results_root>/cache``): on Colab, a Drive folder makes an
+interrupted sweep resumable after the runtime is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from vlmcal_utils.tpt.protocol import ctpt_lambda, uses_augmix
+
+__all__ = ["TestSize", "TEST_SIZES", "PaperGrid", "PAPER_GRIDS", "Cell", "CostFigure", "expand_cells",
+           "load_cost_figures", "run_commands", "format_cells", "main"]
+
+
+@dataclass(frozen=True)
+class TestSize:
+    """A dataset's published number of test images, and where it is published."""
+
+    dataset: str
+    n: int | None
+    source: str
+
+
+_COOP = "CoOp (Zhou et al., IJCV 2022), dataset statistics table: test split of split_zhou_*.json"
+TEST_SIZES: dict[str, TestSize] = {t.dataset: t for t in (
+    TestSize("imagenet", 50000, "ILSVRC-2012 validation set (Russakovsky et al., 2015)"),
+    TestSize("imagenet-a", 7500, "ImageNet-A (Hendrycks et al., CVPR 2021)"),
+    TestSize("imagenet-r", 30000, "ImageNet-R (Hendrycks et al., ICCV 2021)"),
+    TestSize("imagenet-v2", 10000, "ImageNetV2 matched-frequency (Recht et al., ICML 2019)"),
+    TestSize("imagenet-sketch", 50889, "ImageNet-Sketch (Wang et al., NeurIPS 2019)"),
+    TestSize("caltech101", 2465, _COOP),
+    TestSize("oxford-pets", 3669, _COOP),
+    TestSize("stanford-cars", 8041, _COOP),
+    TestSize("flowers102", 2463, _COOP),
+    TestSize("food101", 30300, _COOP),
+    TestSize("fgvc-aircraft", 3333, _COOP + " (images_variant_test.txt)"),
+    TestSize("sun397", 19850, _COOP),
+    TestSize("dtd", 1692, _COOP),
+    TestSize("eurosat", 8100, _COOP),
+    TestSize("ucf101", 3783, _COOP),
+    TestSize("cifar10", 10000, "CIFAR-10 test batch (Krizhevsky, 2009)"),
+    TestSize("domainnet", None, "DomainNet <domain>_test.txt (Peng et al., ICCV 2019): count the official file"),
+)}
+"""Published test sizes; ``n=None`` where this package holds no checked count."""
+
+
+@dataclass(frozen=True)
+class PaperGrid:
+    """The axes of one paper's grid beyond its notebook section.
+
+    Parameters
+    ----------
+    paper : str
+        Short name (``"ctpt"``, ``"tu2024"``).
+    stem : str
+        The notebook (``params/paper.yaml`` section) that runs it.
+    models : tuple of (str, str)
+        ``(arch, pretrained)`` per notebook run where the notebook takes one ``model``; empty where
+        the section lists its models itself (chapter 3's ``models``).
+    methods : tuple of str
+        The methods of one run.
+    extra_datasets : tuple of str
+        Datasets of the paper the notebook cannot run yet (listed as cells with a note).
+    note : str
+        What the grid reproduces.
+    """
+
+    paper: str
+    stem: str
+    models: tuple[tuple[str, str], ...] = ()
+    methods: tuple[str, ...] = ()
+    extra_datasets: tuple[str, ...] = ()
+    note: str = ""
+
+
+PAPER_GRIDS: dict[str, PaperGrid] = {
+    "ctpt": PaperGrid(
+        "ctpt", "04_ctpt", models=(("ViT-B-16", "openai"), ("RN50", "openai")),
+        methods=("prompts80", "zeroshot", "tpt", "ctpt", "tpt+ts"),
+        note="C-TPT (Yoon et al., ICLR 2024) Tables 1-2, Fig. 2 (prompts80: 80 hard prompts, ATFD vs ECE), "
+             "Fig. 4 (TPT vs TPT+TS vs C-TPT)"),
+    "tu2024": PaperGrid(
+        "tu2024", "03_empirical_study", methods=("zeroshot-ts",),
+        extra_datasets=("domainnet",),
+        note="Tu et al. (ICML 2024): zero-shot logits, TS fitted on the calibration half, scored on the "
+             "test half and the shifts; label-mismatch, few-samples and correlation from the same logits"),
+}
+
+_NO_INIT = ("prompts80", "zeroshot-ts")
+
+
+@dataclass(frozen=True)
+class CostFigure:
+    """A measured cost: seconds of GPU time per image for one model and method."""
+
+    model: str
+    method: str
+    seconds_per_image: float
+    n_views: int | None = None
+    device: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a paper's grid: what runs, on how many images, at what measured cost.
+
+    ``gpu_hours`` is ``None`` (printed "unknown") without a measured :class:`CostFigure`.
+    """
+
+    paper: str
+    stem: str
+    model: str
+    pretrained: str
+    dataset: str
+    init: str | None
+    method: str
+    n_images: int | None
+    size_source: str
+    n_views: int | None = None
+    augmix: bool | None = None
+    lam: float | None = None
+    gpu_hours: float | None = None
+    cost_source: str = "unknown: no measured cost figure"
+    note: str = ""
+
+
+def _n_images(dataset: str, n: int | None) -> tuple[int | None, str]:
+    size = TEST_SIZES.get(dataset, TestSize(dataset, None, "no published size in vlmcal_utils.paper_sets"))
+    if n is not None and size.n is not None:
+        return min(int(n), size.n), f"min({n}, {size.n}: {size.source})"
+    if n is not None:
+        return int(n), "the section's n"
+    return size.n, size.source
+
+
+def _cost(costs: Mapping[tuple[str, str], CostFigure], model: str, method: str,
+          n_images: int | None, n_views: int | None) -> tuple[float | None, str]:
+    fig = costs.get((model, method))
+    if fig is None or n_images is None or (fig.n_views is not None and n_views is not None and fig.n_views != n_views):
+        return None, "unknown: no measured cost figure" if fig is None or n_images is None else \
+            f"unknown: measured with {fig.n_views} views, not {n_views}"
+    return n_images * fig.seconds_per_image / 3600.0, f"{fig.seconds_per_image} s/image ({fig.device}; {fig.source})"
+
+
+def _ctpt_cells(grid: PaperGrid, section: Mapping[str, Any], costs) -> list[Cell]:
+    models = grid.models or ((section.get("model"), section.get("pretrained")),)
+    n, n_cal, n_views = section.get("n_samples"), section.get("n_cal"), section.get("n_views", 64)
+    augmix = section.get("augmix", "auto")
+    lam, lam_shifts = section.get("lam", 50.0), section.get("lam_shifts", 20.0)
+    out = []
+    for model, pretrained in models:
+        for dataset in section.get("datasets", []):
+            for method in grid.methods:
+                inits = [None] if method in _NO_INIT else list(section.get("inits", ["hard", "ensemble"]))
+                for init in inits:
+                    count, src = _n_images(dataset, n)
+                    tuned = method in ("tpt", "ctpt", "tpt+ts")
+                    note = ""
+                    if method == "tpt+ts":  # TPT on n_cal disjoint calibration images; test logits are TPT's
+                        count, src = (n_cal, "n_cal calibration images (tpt.run_tpt on them)")
+                        note = "test rows reuse the tpt cell; official fixed T needs no extra run"
+                    # TPT+TS tunes like TPT (on the calibration images): TPT's measured cost applies
+                    hours, cost_src = _cost(costs, model, "tpt" if method == "tpt+ts" else method, count,
+                                            n_views if tuned else None)
+                    out.append(Cell(
+                        grid.paper, grid.stem, model, pretrained, dataset, init, method, count, src,
+                        n_views=n_views if tuned else None,
+                        augmix=uses_augmix(dataset, augmix) if tuned else None,
+                        lam=ctpt_lambda(dataset, lam, lam_shifts) if method == "ctpt" else None,
+                        gpu_hours=hours, cost_source=cost_src, note=note))
+    return out
+
+
+def _tu_cells(grid: PaperGrid, section: Mapping[str, Any], costs) -> list[Cell]:
+    out = []
+    n_cal, n_test = section.get("n_images_cal"), section.get("n_images_test")
+    runs = [(m[0], str(m[1]), list(section.get("datasets", [])) + list(grid.extra_datasets))
+            for m in section.get("models", [])]
+    runs += [(b[0], "timm" if b[1] is True else str(b[1]), list(section.get("baseline_datasets") or ["imagenet"]))
+             for b in section.get("baselines", [])]
+    for model, pretrained, datasets in runs:
+        for dataset in datasets:
+            evals = [dataset] + (["imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"]
+                                 if dataset == "imagenet" else [])
+            for target in evals:
+                count, src = _n_images(target, None)
+                if target == dataset and count is not None:  # chapter 3 splits the test list in halves
+                    half = count // 2
+                    count = min(half, n_cal) + min(half, n_test) if n_cal and n_test else count
+                    src += "; split in a calibration and a test half (study.tasks.dataset_specs)"
+                hours, cost_src = _cost(costs, model, grid.methods[0], count, None)
+                note = ("not runnable yet: study.tasks.dataset_specs has no 'domainnet'"
+                        if target in grid.extra_datasets else "")
+                out.append(Cell(grid.paper, grid.stem, model, pretrained, target, None, grid.methods[0], count,
+                                src, gpu_hours=hours, cost_source=cost_src, note=note))
+    return out
+
+
+def expand_cells(sets: Mapping[str, Mapping[str, Any]], grids: Mapping[str, PaperGrid] = PAPER_GRIDS,
+                 costs: Mapping[tuple[str, str], CostFigure] | None = None) -> tuple[Cell, ...]:
+    """Every paper's cells from the paper set's sections (pure: no file or network access).
+
+    Parameters
+    ----------
+    sets : mapping
+        ``{notebook stem: {parameter: value}}``, as ``params/paper.yaml`` holds it.
+    grids : mapping
+        :data:`PAPER_GRIDS` (default) or a subset.
+    costs : mapping, optional
+        ``{(model, method): CostFigure}`` (:func:`load_cost_figures`); none: every cost "unknown".
+
+    Returns
+    -------
+    tuple of Cell
+        In grid, model, dataset, method, init order. A grid whose section is absent gives no cells.
+    """
+    costs = dict(costs or {})
+    out: list[Cell] = []
+    for grid in grids.values():
+        section = sets.get(grid.stem)
+        if not section:
+            continue
+        out += _ctpt_cells(grid, section, costs) if grid.stem == "04_ctpt" else _tu_cells(grid, section, costs)
+    return tuple(out)
+
+
+def load_cost_figures(folder: str | Path) -> dict[tuple[str, str], CostFigure]:
+    """Measured cost figures from ``folder/*.json`` (absent folder: none).
+
+    Each file holds one object or a list of objects with ``model``, ``method``,
+    ``seconds_per_image`` (GPU wall time per test image, views included) and optionally
+    ``n_views``, ``device``, ``source``.
+
+    Parameters
+    ----------
+    folder : path
+
+    Returns
+    -------
+    dict
+        ``{(model, method): CostFigure}``; a later file overrides an earlier one (sorted names).
+    """
+    out: dict[tuple[str, str], CostFigure] = {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item, dict) or not {"model", "method", "seconds_per_image"} <= set(item):
+                continue  # another benchmark's output: not a cost figure
+            fig = CostFigure(str(item["model"]), str(item["method"]), float(item["seconds_per_image"]),
+                             item.get("n_views"), str(item.get("device", "")), str(item.get("source", path.name)))
+            out[fig.model, fig.method] = fig
+    return out
+
+
+def run_commands(grids: Mapping[str, PaperGrid], sets: Mapping[str, Mapping[str, Any]],
+                 results_root: str = "<results_root>") -> list[str]:
+    """The runner commands that produce every cell: one per notebook run.
+
+    Parameters
+    ----------
+    grids, sets
+        As for :func:`expand_cells`.
+    results_root : str
+        One folder for results (``--output-root``) and the feature cache (``$VLMCAL_CACHE``).
+
+    Returns
+    -------
+    list of str
+    """
+    out = []
+    for grid in grids.values():
+        if not sets.get(grid.stem):
+            continue
+        base = (f"VLMCAL_CACHE={results_root}/cache python -m vlmcal_book.reproduce notebooks/{grid.stem}.md "
+                f"--set paper --output-root {results_root}")
+        section_model = (sets[grid.stem].get("model"), sets[grid.stem].get("pretrained"))
+        for model, pretrained in grid.models or ((None, None),):
+            extra = "" if model is None or (model, pretrained) == section_model else \
+                f" -p model {model} -p pretrained {pretrained}"
+            out.append(base + extra)
+    return out
+
+
+def format_cells(cells: Sequence[Cell]) -> str:
+    """A plain-text table of cells and per-paper totals (images; GPU-hours or "unknown").
+
+    Parameters
+    ----------
+    cells : sequence of Cell
+
+    Returns
+    -------
+    str
+    """
+    lines = [f"{'paper':7s} {'model':14s} {'pretrained':20s} {'dataset':16s} {'init':9s} {'method':11s} "
+             f"{'images':>7s} {'augmix':6s} {'lam':>5s} {'GPU-h':>8s}  note"]
+    for c in cells:
+        hours = "unknown" if c.gpu_hours is None else f"{c.gpu_hours:.2f}"
+        lines.append(f"{c.paper:7s} {c.model:14s} {c.pretrained:20s} {c.dataset:16s} {c.init or '-':9s} "
+                     f"{c.method:11s} {c.n_images if c.n_images is not None else 'unknown':>7} "
+                     f"{'-' if c.augmix is None else ('on' if c.augmix else 'off'):6s} "
+                     f"{'-' if c.lam is None else c.lam:>5} {hours:>8s}  {c.note}")
+    for paper in dict.fromkeys(c.paper for c in cells):
+        mine = [c for c in cells if c.paper == paper]
+        known = [c.gpu_hours for c in mine if c.gpu_hours is not None]
+        images = sum(c.n_images or 0 for c in mine)
+        hours = f"{sum(known):.1f}" if len(known) == len(mine) else \
+            f"unknown ({len(mine) - len(known)} of {len(mine)} cells without a measured cost)"
+        lines.append(f"{paper}: {len(mine)} cells, {images} images, GPU-hours: {hours}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: ``python -m vlmcal_utils.paper_sets params/paper.yaml --dry-run [--costs DIR]``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("params", type=Path, help="e.g. params/paper.yaml")
+    parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
+    parser.add_argument("--costs", type=Path, default=Path("benchmarks/results"), help="measured cost figures")
+    parser.add_argument("--results-root", default="<results_root>", help="results + feature cache folder")
+    args = parser.parse_args(argv)
+    if not args.dry_run:
+        parser.error("only --dry-run is implemented: the sweep that runs the cells is a separate issue")
+    sets = yaml.safe_load(args.params.read_text()) or {}
+    cells = expand_cells(sets, costs=load_cost_figures(args.costs))
+    print(format_cells(cells))
+    print("\nruns:")
+    print("\n".join("  " + c for c in run_commands(PAPER_GRIDS, sets, args.results_root)))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
