@@ -1,4 +1,4 @@
-"""vlmcal_utils.tpt.losses: TPT's entropy objective, confidence selection, C-TPT's ATFD."""
+"""vlmcal_utils.tpt.losses: TPT's entropy objective, confidence selection, the family's regularisers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vlmcal_utils import tpt
 
@@ -77,11 +78,126 @@ def test_tuning_loss_adds_the_method_regulariser():
     torch.testing.assert_close(tpt.tuning_loss(sel, txt, "tpt", 50.0), ent)
     torch.testing.assert_close(tpt.tuning_loss(sel, txt, "tpt+ts", 50.0), ent)  # no regulariser: plain TPT
     torch.testing.assert_close(tpt.tuning_loss(sel, txt, "ctpt", 50.0), ent - 50.0 * tpt.atfd(txt, normalize=False))
-    assert set(tpt.REGULARISERS) == {"ctpt"} and tpt.REGULARISERS["ctpt"] is tpt.ctpt_regulariser
-    assert "ctpt" in tpt.METHODS  # every regulariser is a method
+    torch.testing.assert_close(tpt.tuning_loss(sel, txt, "otpt", 2.0), ent + 2.0 * tpt.orthogonality(txt))
+    torch.testing.assert_close(tpt.tuning_loss(sel, txt, "atpt", 10.0, tau=0.9),
+                               ent - 10.0 * tpt.min_angle(txt, tau=0.9))
+    assert tpt.REGULARISERS == {"ctpt": tpt.ctpt_regulariser, "otpt": tpt.otpt_regulariser,
+                                "atpt": tpt.atpt_regulariser}
+    assert set(tpt.REGULARISERS) <= set(tpt.METHODS)  # every regulariser is a method
 
 
 def test_a_new_regulariser_is_one_entry(monkeypatch):
     monkeypatch.setitem(tpt.REGULARISERS, "spread", lambda feats, lam: lam * feats.sum((-2, -1)))
     sel, txt = torch.zeros(1, 2, 3), torch.ones(1, 3, 4)
     torch.testing.assert_close(tpt.tuning_loss(sel, txt, "spread", 2.0), tpt.avg_entropy(sel) + 24.0)
+
+
+# --- O-TPT and A-TPT: literal transcriptions of the official expressions --------------------------
+
+
+def official_otpt(text_feature: torch.Tensor) -> torch.Tensor:
+    """O-TPT's 'Householder Transform' block (test_time_tuning, ``'otpt' in args.run_type``), verbatim
+    but for the device argument: Kzhou05/Ro-TPT otpt_classification.py @ b42aee67 (see orthogonality)."""
+    Wwt = torch.matmul(text_feature, text_feature.T)
+    e = torch.eye(Wwt.shape[1])
+    M_norm = torch.linalg.norm(Wwt, dim=0, keepdim=True)
+    scaled_e = e * M_norm
+    u = Wwt - scaled_e
+    u_norm = torch.linalg.norm(u, dim=-1, keepdim=True)
+    v = u / u_norm
+    normalized_matrix_exp = v.unsqueeze(2)
+    normalized_matrix_T_exp = v.unsqueeze(1)
+    outer_products = normalized_matrix_exp @ normalized_matrix_T_exp
+    divided_matrix = outer_products
+    scaled_matrix = 2 * divided_matrix
+    identity_matrix_dim = e.unsqueeze(0).expand(Wwt.shape[1], -1, -1)
+    transformed_matrix = identity_matrix_dim - scaled_matrix
+    Wwt_exp = Wwt.unsqueeze(2)
+    Hx = torch.bmm(transformed_matrix, Wwt_exp)
+    Hx = Hx.squeeze(2)
+    Ht_ortho = Hx - e
+    Ht_ortho_norm = torch.linalg.norm(Ht_ortho, dim=-1)
+    return Ht_ortho_norm.mean()
+
+
+def official_atpt(W: torch.Tensor, lambda_: float, tau_: float) -> torch.Tensor:
+    """A-TPT's term: MB-Shihab-Aaqil-Ahamed/A-TPT atpt_classification.py @ 0009c735, lines 258-269."""
+    W_ = F.normalize(W, p=2, dim=1)
+    Wwt_ = torch.matmul(W_, W_.t())
+    Wwt_ = Wwt_ - 2. * torch.diag(torch.diag(Wwt_))
+    max_Wwt_ = Wwt_.max(dim=1)[0]
+    Wwt_constraint = max_Wwt_.clamp(-tau_, tau_)
+    min_ang_norm = -torch.acos(Wwt_constraint)
+    min_ang_norm_mean = min_ang_norm.mean()
+    return lambda_ * min_ang_norm_mean
+
+
+def _features(seed: int = 0, K: int = 5, E: int = 8) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(K, E, generator=g, dtype=torch.float64), dim=-1)
+
+
+def test_orthogonality_equals_the_official_householder_expression_value_and_gradient():
+    for seed in range(3):
+        t = _features(seed).requires_grad_(True)
+        ours, theirs = tpt.orthogonality(t.double()), official_otpt(F.normalize(t, dim=-1))
+        assert math.isclose(float(ours.detach()), float(theirs.detach()), rel_tol=1e-5, abs_tol=1e-6)
+        g_ours, = torch.autograd.grad(tpt.otpt_regulariser(t, 2.0), t)
+        g_theirs, = torch.autograd.grad(2.0 * official_otpt(F.normalize(t, dim=-1)), t)
+        torch.testing.assert_close(g_ours.double(), g_theirs, rtol=1e-3, atol=1e-5)
+
+
+def test_orthogonality_closed_forms():
+    eye = torch.eye(4, 6)
+    assert float(tpt.orthogonality(eye)) < 1e-7  # orthonormal -> zero (the official code gives nan here)
+    assert torch.isnan(official_otpt(eye)).all()
+    same = torch.ones(4, 6)
+    assert math.isclose(float(tpt.orthogonality(same)), math.sqrt(4) - 1, rel_tol=1e-6)  # the maximum
+    assert math.isclose(float(tpt.orthogonality(3.0 * eye)), 0.0, abs_tol=1e-7)  # scale-free: rows normalised
+
+
+def test_min_angle_equals_the_official_expression_and_closed_forms():
+    for seed in range(3):
+        t = _features(seed)
+        for tau in (0.99999, 0.5):
+            torch.testing.assert_close(tpt.atpt_regulariser(t, 80.0, tau).double(), official_atpt(t, 80.0, tau),
+                                       rtol=1e-5, atol=1e-5)
+    # orthonormal features: every nearest neighbour at 90 degrees
+    assert math.isclose(float(tpt.min_angle(torch.eye(3, 5))), math.pi / 2, rel_tol=1e-6)
+    # three unit vectors 120 degrees apart in a plane
+    a = torch.tensor([[math.cos(k * 2 * math.pi / 3), math.sin(k * 2 * math.pi / 3)] for k in range(3)])
+    assert math.isclose(float(tpt.min_angle(a)), 2 * math.pi / 3, rel_tol=1e-5)
+    # two equal features: the clamp keeps the angle at acos(tau) instead of 0 (and the gradient finite)
+    dup = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    expected = (2 * math.acos(0.9) + math.pi / 2) / 3
+    assert math.isclose(float(tpt.min_angle(dup, tau=0.9)), expected, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="tau"):
+        tpt.min_angle(a, tau=0.0)
+    with pytest.raises(ValueError, match="K >= 2"):
+        tpt.min_angle(torch.ones(1, 3))
+
+
+def test_each_regulariser_is_batched_like_a_loop():
+    batch = torch.stack([_features(s).float() for s in range(3)])
+    for name, reg in tpt.REGULARISERS.items():
+        together = reg(batch, 3.0)
+        assert together.shape == (3,), name
+        torch.testing.assert_close(together, torch.stack([reg(b, 3.0) for b in batch]), msg=name)
+
+
+@pytest.mark.parametrize(("method", "quantity", "increases"), [
+    ("ctpt", lambda t: tpt.atfd(t, normalize=False), True),
+    ("otpt", tpt.orthogonality, False),  # a penalty: the step lowers it (more orthogonal)
+    ("atpt", tpt.min_angle, True),
+])
+def test_one_step_on_the_regulariser_moves_the_features_the_documented_way(method, quantity, increases):
+    # features of nearby classes, as a prompt's are; one AdamW step on the regulariser alone
+    g = torch.Generator().manual_seed(1)
+    base = F.normalize(torch.ones(6, 8) + 0.3 * torch.randn(6, 8, generator=g), dim=-1)
+    x = torch.nn.Parameter(base.clone())
+    opt = torch.optim.AdamW([x], lr=1e-2)
+    before = float(quantity(F.normalize(x.detach(), dim=-1)))
+    tpt.REGULARISERS[method](F.normalize(x, dim=-1), 10.0).backward()
+    opt.step()
+    after = float(quantity(F.normalize(x.detach(), dim=-1)))
+    assert (after > before) if increases else (after < before), (before, after)

@@ -12,7 +12,7 @@ import torch
 
 from vlmcal_utils import tpt
 from vlmcal_utils.storage import DamagedFileError
-from vlmcal_utils.tpt.runner import _fingerprint_settings
+from vlmcal_utils.tpt.runner import fingerprint_settings
 
 from ._data import CFG, NAMES, TEMPLATES, make_images
 
@@ -98,16 +98,16 @@ def test_resume_with_another_seed_refuses(model, tokenizer, tmp_path):
     run(model, tokenizer, data, "tpt", path, indices=[0])
     with pytest.raises(ValueError, match="another model or other settings"):
         run(model, tokenizer, data, "tpt", path, dataclasses.replace(SETTINGS, seed=1))
-    assert "seed" in _fingerprint_settings("tpt", SETTINGS, 1.0, ensemble=False)
+    assert "seed" in fingerprint_settings("tpt", SETTINGS, 1.0, ensemble=False)
 
 
 def test_fingerprint_settings_keep_the_format_of_earlier_files():
     # files written before RunSettings existed carry fingerprints of exactly these keys and values
-    assert _fingerprint_settings("ctpt", tpt.RunSettings(), 1.0, ensemble=False) == {
+    assert fingerprint_settings("ctpt", tpt.RunSettings(), 1.0, ensemble=False) == {
         "method": "ctpt", "n_views": 64, "augmix": False, "ctx_init": "a photo of a", "n_ctx": 4,
         "temperature": 1.0, "seed": 0, "selection": 0.1, "lr": 5e-3, "steps": 1, "lam": 50.0, "weight_decay": 0.01,
     }
-    ens = _fingerprint_settings("tpt", tpt.RunSettings(ctx_init=tuple(TEMPLATES), renormalize=True), 1.0, ensemble=True)
+    ens = fingerprint_settings("tpt", tpt.RunSettings(ctx_init=tuple(TEMPLATES), renormalize=True), 1.0, ensemble=True)
     assert ens["ctx_init"] == TEMPLATES and ens["ensemble_renormalize"] is True
 
 
@@ -170,6 +170,61 @@ def test_resume_tells_hard_prompt_and_ensemble_runs_apart(model, tokenizer, tmp_
 
 def test_rows_hold_the_documented_keys(model, tokenizer, tmp_path):
     rows = run(model, tokenizer, make_images(2), "zeroshot", tmp_path / "z.jsonl", batch_size=2)
-    assert set(rows[0]) == {"index", "label", "pred", "confidence", "entropy", "atfd", "seconds", "method", "run",
-                            "temperature", "logits"}
+    assert set(rows[0]) == {"index", "source_index", "source", "label", "pred", "confidence", "entropy", "atfd",
+                            "orthogonality", "min_angle", "seconds", "method", "run", "temperature", "logits"}
     assert len(rows[0]["logits"]) == len(NAMES) and rows[0]["temperature"] == 1.0
+
+
+def test_fingerprint_holds_only_what_changes_the_rows():
+    lam20 = dataclasses.replace(SETTINGS, tuning=tpt.TPTConfig(**CFG, lam=20.0))
+    tau = dataclasses.replace(SETTINGS, tuning=tpt.TPTConfig(**CFG, tau=0.9))
+    views = dataclasses.replace(SETTINGS, n_views=12, seed=3, augmix=False)
+
+    def fp(method, settings):
+        return fingerprint_settings(method, settings, 1.0, ensemble=False)
+
+    for method, same, differ in [
+        ("zeroshot", [lam20, tau, views], []),  # view 0 and the initial prompt only
+        ("tpt", [lam20, tau], [views]),
+        ("ctpt", [tau], [lam20, views]),
+        ("otpt", [tau], [lam20, views]),
+        ("atpt", [], [lam20, tau, views]),
+    ]:
+        assert all(fp(method, s) == fp(method, SETTINGS) for s in same), method
+        assert all(fp(method, s) != fp(method, SETTINGS) for s in differ), method
+    assert fp("atpt", SETTINGS)["tau"] == tpt.ATPT_TAU and fp("otpt", SETTINGS)["method"] == "otpt"
+
+
+def test_changing_lam_keeps_zeroshot_files(model, tokenizer, tmp_path):
+    data = make_images(2)
+    path = tmp_path / "z.jsonl"
+    run(model, tokenizer, data, "zeroshot", path, indices=[0])
+    other = dataclasses.replace(SETTINGS, tuning=tpt.TPTConfig(**CFG, lam=20.0))
+    assert [r["index"] for r in run(model, tokenizer, data, "zeroshot", path, other)] == [0, 1]
+
+
+def test_a_larger_subset_reuses_only_the_rows_of_its_own_images(model, tokenizer, tmp_path):
+    # chapter runs draw `subsample(ds, n, seed)`: the 3-image draw and the 5-image draw share some
+    # images at other positions; rows are keyed by the base index, so each image keeps its own row
+    base = make_images(8)
+    small = torch.utils.data.Subset(base, [1, 4, 6])
+    large = torch.utils.data.Subset(torch.utils.data.Subset(base, [0, 1, 2, 4, 5, 6, 7]), [0, 1, 3, 4, 5])  # 0,1,4,5,6
+    path = tmp_path / "run.jsonl"
+    first = run(model, tokenizer, small, "otpt", path)
+    assert [(r["index"], r["source_index"]) for r in first] == [(0, 1), (1, 4), (2, 6)]
+    again = run(model, tokenizer, large, "otpt", path)
+    assert [(r["index"], r["source_index"]) for r in again] == [(0, 0), (1, 1), (2, 4), (3, 5), (4, 6)]
+    assert len(tpt.read_tpt_rows(path)) == 5  # the shared images 1, 4, 6 were not tuned again
+    fresh = run(model, tokenizer, large, "otpt", tmp_path / "fresh.jsonl")
+    for a, b in zip(again, fresh, strict=True):
+        assert a["label"] == b["label"] and a["source_index"] == b["source_index"]
+        np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-4)
+    assert {r["source"] for r in first} != {r["source"] for r in fresh}  # the digest names the draw
+    assert tpt.source_indices(large)[0] == [0, 1, 4, 5, 6]
+    # rows of an older file (no source_index) cannot be placed in a subset: refused, not guessed
+    old = tmp_path / "old.jsonl"
+    rows = run(model, tokenizer, base, "zeroshot", old, indices=[0])
+    old.write_text(json.dumps({k: v for k, v in rows[0].items() if k not in ("source_index", "source")}) + "\n")
+    with pytest.raises(ValueError, match="identity"):
+        run(model, tokenizer, small, "zeroshot", old)
+    assert [r["index"] for r in run(model, tokenizer, base, "zeroshot", old, indices=[0, 1])] == [0, 1]

@@ -70,7 +70,7 @@ def test_optimisations_match_straightforward(model, learner, method, views_for):
     torch.testing.assert_close(fast["logits"], slow["logits"], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("method", ["tpt", "ctpt"])
+@pytest.mark.parametrize("method", ["tpt", "ctpt", "otpt", "atpt"])
 def test_batched_equals_per_image(model, learner, method, views_for):
     vs = torch.stack([views_for(i) for i in range(3)])
     cfg = tpt.TPTConfig(**CFG, steps=2)
@@ -80,9 +80,32 @@ def test_batched_equals_per_image(model, learner, method, views_for):
         one = tpt.tpt_predict(model, learner, vs[i], method, cfg)
         torch.testing.assert_close(batched["ctx"][i], one["ctx"], atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(batched["logits"][i], one["logits"], atol=1e-4, rtol=1e-5)
-        torch.testing.assert_close(batched["atfd"][i], one["atfd"], atol=1e-6, rtol=1e-5)
+        for key in ("atfd", "orthogonality", "min_angle"):
+            torch.testing.assert_close(batched[key][i], one[key], atol=1e-6, rtol=1e-5)
     # images really differ (a batch of identical results would pass trivially)
     assert not torch.allclose(batched["logits"][0], batched["logits"][1])
+
+
+def test_otpt_and_atpt_steps_move_the_class_features_their_way(model, learner, views_for):
+    # one step on the same image: O-TPT ends more orthogonal than TPT, A-TPT with a wider minimum angle
+    v = views_for(0)
+    t = tpt.tpt_predict(model, learner, v, "tpt", tpt.TPTConfig(**CFG))
+    o = tpt.tpt_predict(model, learner, v, "otpt", tpt.family_config("otpt", "dtd", tpt.TPTConfig(**CFG)))
+    a = tpt.tpt_predict(model, learner, v, "atpt", tpt.family_config("atpt", "dtd", tpt.TPTConfig(**CFG)))
+    assert float(o["orthogonality"]) < float(t["orthogonality"])
+    assert float(a["min_angle"]) > float(t["min_angle"])
+    # tau reaches the regulariser: a tight clamp (every cosine above it) leaves no gradient from it
+    tight = tpt.tpt_predict(model, learner, v, "atpt", tpt.TPTConfig(**CFG, lam=80.0, tau=1e-6))
+    torch.testing.assert_close(tight["ctx"], t["ctx"])
+
+
+def test_result_fields_per_method():
+    assert tuning.result_fields("zeroshot") == ()
+    assert "lam" not in tuning.result_fields("tpt") and "tau" not in tuning.result_fields("tpt+ts")
+    assert "lam" in tuning.result_fields("otpt") and "tau" not in tuning.result_fields("ctpt")
+    assert {"lam", "tau", "lr", "selection", "steps", "weight_decay"} == set(tuning.result_fields("atpt"))
+    with pytest.raises(ValueError, match="method"):
+        tuning.result_fields("bogus")
 
 
 def test_overrides_and_bad_arguments(model, learner, views_for):

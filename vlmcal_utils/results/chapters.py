@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
+from vlmcal_utils.results.chapter5 import CHAPTER5  # chapter 5's schema lives beside its builder
 from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema, SchemaError, rename_keys
 
 __all__ = [
@@ -163,7 +164,7 @@ CHAPTER4 = ResultsSchema("04_ctpt", {
    entries={"prompt_correlation": _CH4_CORRELATION, "temperatures": _CH4_TEMPERATURE})
 
 #: notebook stem -> its schema
-SCHEMAS: dict[str, ResultsSchema] = {s.notebook: s for s in (CHAPTER1, CHAPTER2, CHAPTER3, CHAPTER4)}
+SCHEMAS: dict[str, ResultsSchema] = {s.notebook: s for s in (CHAPTER1, CHAPTER2, CHAPTER3, CHAPTER4, CHAPTER5)}
 
 
 # --------------------------------------------------------------------------------------------- helpers

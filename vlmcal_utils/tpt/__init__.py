@@ -2,22 +2,26 @@
 
 Per test image: make 64 views (:mod:`~vlmcal_utils.tpt.views`), tune a fresh learnable context
 in front of the class names (:mod:`~vlmcal_utils.tpt.prompts`) by one AdamW step on the entropy
-of the average prediction over the most confident views, plus C-TPT's ``-λ·ATFD``
+of the average prediction over the most confident views, plus a calibration regulariser on the
+class features — C-TPT's ``-λ·ATFD``, O-TPT's orthogonality penalty or A-TPT's minimum angle
 (:mod:`~vlmcal_utils.tpt.losses`, :mod:`~vlmcal_utils.tpt.tuning`), then classify the original
 view with the tuned prompt. The text tower runs exactly as ``open_clip.CLIP.encode_text``, with
 exact speed-ups (:mod:`~vlmcal_utils.tpt.text`). :func:`run_tpt` does a whole dataset,
 resumably (:mod:`~vlmcal_utils.tpt.runner`); :mod:`~vlmcal_utils.tpt.protocol` holds the
-papers' per-dataset settings and numbers.
+papers' per-dataset settings and numbers; :mod:`~vlmcal_utils.tpt.family` the family's λ/τ
+per dataset family, :mod:`~vlmcal_utils.tpt.family_tables` its published tables as cells.
 
 Modules
 -------
 - ``prompts``: :class:`PromptLearner`, :class:`PromptEnsemble`, template sets, model check.
 - ``text``: the prefix-sharing / truncated text kernel (:func:`encode_prompts`, :func:`text_features`).
-- ``losses``: :func:`atfd`, :func:`entropy`, :func:`avg_entropy`, :func:`select_confident`,
-  the pluggable regularisers (:data:`REGULARISERS`).
+- ``losses``: :func:`atfd`, :func:`orthogonality`, :func:`min_angle`, :func:`entropy`,
+  :func:`avg_entropy`, :func:`select_confident`, the pluggable regularisers (:data:`REGULARISERS`).
 - ``views``: :func:`preprocess_config`, :func:`make_views` (crops, flips, TPT's AugMix).
 - ``tuning``: :class:`TPTConfig`, :func:`tpt_predict`, :func:`official_temperature`.
 - ``runner``: :class:`RunSettings`, :func:`run_tpt`, :func:`read_tpt_rows`, :func:`summarise`.
+- ``family``: :data:`FAMILY_METHODS`, :data:`FAMILY_HPARAMS`, :func:`family_config`.
+- ``family_tables``: :data:`FAMILY_TABLES`, :func:`recompute_averages`, :func:`cell_conflicts`.
 - ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`,
   :data:`PAPER_TABLES`.
 
@@ -26,13 +30,28 @@ tokens, ``B`` images tuned together. Contexts are ``(n, D)`` or ``(B, n, D)``; c
 ``(K, E)`` or ``(B, K, E)``; logits ``(V, K)`` or ``(B, V, K)``.
 """
 
+from vlmcal_utils.tpt.family import (
+    FAMILY_HPARAMS,
+    FAMILY_METHODS,
+    FAMILY_NOTES,
+    FAMILY_SOURCES,
+    family_config,
+    family_hparams,
+)
+from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, PublishedTable, cell_conflicts, recompute_averages
 from vlmcal_utils.tpt.losses import (
+    ATPT_TAU,
+    REGULARISER_PARAMS,
     REGULARISERS,
     Regulariser,
     atfd,
+    atpt_regulariser,
     avg_entropy,
     ctpt_regulariser,
     entropy,
+    min_angle,
+    orthogonality,
+    otpt_regulariser,
     select_confident,
     tuning_loss,
 )
@@ -45,11 +64,13 @@ from vlmcal_utils.tpt.prompts import (
     make_learner,
 )
 from vlmcal_utils.tpt.protocol import (
+    AUGMIX_RULES,
     CTPT_LAMBDA,
     ECE_BINS,
     NATURAL_SHIFTS,
     PAPER_METHODS,
     PAPER_TABLES,
+    AugMixRule,
     PaperResult,
     ctpt_lambda,
     dataset_family,
@@ -58,9 +79,24 @@ from vlmcal_utils.tpt.protocol import (
     run_file_name,
     uses_augmix,
 )
-from vlmcal_utils.tpt.runner import RunSettings, read_tpt_rows, run_fingerprint, run_tpt, summarise
+from vlmcal_utils.tpt.runner import (
+    RunSettings,
+    fingerprint_settings,
+    read_tpt_rows,
+    run_fingerprint,
+    run_tpt,
+    source_indices,
+    summarise,
+)
 from vlmcal_utils.tpt.text import can_share_prefix, encode_prompts, text_features
-from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, clip_logits, official_temperature, tpt_predict
+from vlmcal_utils.tpt.tuning import (
+    METHODS,
+    TPTConfig,
+    clip_logits,
+    official_temperature,
+    result_fields,
+    tpt_predict,
+)
 from vlmcal_utils.tpt.views import make_views, preprocess_config
 
 __all__ = [
@@ -82,7 +118,13 @@ __all__ = [
     "select_confident",
     "Regulariser",
     "ctpt_regulariser",
+    "orthogonality",
+    "otpt_regulariser",
+    "min_angle",
+    "atpt_regulariser",
+    "ATPT_TAU",
     "REGULARISERS",
+    "REGULARISER_PARAMS",
     "tuning_loss",
     # views
     "preprocess_config",
@@ -93,14 +135,30 @@ __all__ = [
     "clip_logits",
     "tpt_predict",
     "official_temperature",
+    "result_fields",
     # runner
     "RunSettings",
     "run_tpt",
     "read_tpt_rows",
     "run_fingerprint",
+    "fingerprint_settings",
+    "source_indices",
     "summarise",
+    # family
+    "FAMILY_METHODS",
+    "FAMILY_HPARAMS",
+    "FAMILY_SOURCES",
+    "FAMILY_NOTES",
+    "family_hparams",
+    "family_config",
+    "PublishedTable",
+    "FAMILY_TABLES",
+    "recompute_averages",
+    "cell_conflicts",
     # protocol
     "NATURAL_SHIFTS",
+    "AUGMIX_RULES",
+    "AugMixRule",
     "CTPT_LAMBDA",
     "ECE_BINS",
     "dataset_family",

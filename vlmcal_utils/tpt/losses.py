@@ -5,10 +5,18 @@ The tuning loss of one image is ``avg_entropy(selected views) + regulariser(clas
 - TPT (Shu et al. 2022): no regulariser; the entropy of the *average probability* over the
   most confident views (:func:`select_confident`, :func:`avg_entropy`).
 - C-TPT (Yoon et al. 2024): ``-lam * ATFD`` (:func:`atfd`), which spreads the class features.
+- O-TPT (Sharifdeen et al. 2025): ``+lam * orthogonality`` (:func:`orthogonality`), which pushes
+  the normalised class features towards an orthonormal set (Gram matrix towards the identity).
+- A-TPT (Ahamed et al. 2026): ``-lam * min_angle`` (:func:`min_angle`), which opens the angle of
+  each class feature to its nearest neighbour.
+
+Sign convention: every regulariser is a term *added* to the loss that is minimised, so each is
+``lam * (a penalty)`` or ``-lam * (a quantity to increase)``; one AdamW step on it increases
+dispersion (C-TPT), orthogonality (O-TPT) and the minimum angle (A-TPT) (tested).
 
 A calibration method is one entry of :data:`REGULARISERS`: a name and a function
-``(text_features (..., K, E), lam) -> (...)``. :func:`tuning_loss` adds it to the entropy, so a
-new method (an orthogonality or angular-diversity penalty) is one function and one entry here.
+``(text_features (..., K, E), lam, **extra) -> (...)``; :data:`REGULARISER_PARAMS` names the
+extra hyper-parameters (A-TPT's ``tau``) that :func:`tuning_loss` passes on.
 """
 
 from __future__ import annotations
@@ -26,7 +34,13 @@ __all__ = [
     "select_confident",
     "Regulariser",
     "ctpt_regulariser",
+    "orthogonality",
+    "otpt_regulariser",
+    "min_angle",
+    "atpt_regulariser",
+    "ATPT_TAU",
     "REGULARISERS",
+    "REGULARISER_PARAMS",
     "tuning_loss",
 ]
 
@@ -125,8 +139,8 @@ def select_confident(logits: torch.Tensor, top: float = 0.1) -> tuple[torch.Tens
     return sel, idx
 
 
-#: ``(text_features (..., K, E), lam) -> (...)``: the term a calibration method adds to TPT's loss.
-Regulariser = Callable[[torch.Tensor, float], torch.Tensor]
+#: ``(text_features (..., K, E), lam, **extra) -> (...)``: the term a method adds to TPT's loss.
+Regulariser = Callable[..., torch.Tensor]
 
 
 def ctpt_regulariser(text_features: torch.Tensor, lam: float) -> torch.Tensor:
@@ -147,11 +161,140 @@ def ctpt_regulariser(text_features: torch.Tensor, lam: float) -> torch.Tensor:
     return -lam * atfd(text_features, normalize=False)
 
 
+def _check_features(text_features: torch.Tensor, min_classes: int = 1) -> None:
+    if text_features.dim() < 2 or text_features.shape[-2] < min_classes:
+        raise ValueError(
+            f"text_features must be (..., K, E) with K >= {min_classes}, got shape {tuple(text_features.shape)}"
+        )
+
+
+def orthogonality(text_features: torch.Tensor) -> torch.Tensor:
+    """O-TPT's orthogonality penalty: how far the Gram matrix of the normalised class features is from ``I``.
+
+    With rows ``t_k`` L2-normalised and ``G = T T^T`` (so ``G_kk = 1``), the penalty is
+    ``mean_k (||G_k||_2 - 1)``, ``G_k`` the ``k``-th row: zero exactly when the features are
+    orthonormal (``G = I``), positive otherwise, at most ``sqrt(K) - 1`` (all features equal).
+
+    This is the official expression in closed form. O-TPT's code (the ``'otpt' in
+    args.run_type`` block of ``test_time_tuning``: "Householder Transform") reflects each row
+    ``x = G_k`` with ``H_k = I - 2 v v^T``, ``v = (x - ||G_{:,k}|| e_k) / ||...||``, and penalises
+    ``mean_k ||H_k x - e_k||``. A Householder reflection with that ``v`` maps ``x`` onto
+    ``||x|| e_k`` (``G`` is symmetric, so the column norm is the row norm), hence
+    ``||H_k x - e_k|| = | ||G_k|| - 1 |`` identically — value and gradient; the test compares
+    with a literal transcription. Unlike the transcription, the closed form is finite when a
+    row is already orthogonal (there ``v`` is ``0/0``).
+
+    Source: the stored copy of ``ashshaksharifdeen/O-TPT`` (README at commit
+    ``010276a2409e4e6467dca7fea1708a2b7ff640d0``, scripts at ``0d409dfcd3e039ef3f027800016833d61d935db4``)
+    holds no Python; the block above is read from ``Kzhou05/Ro-TPT`` ``otpt_classification.py``
+    (commit ``b42aee67dec68cc0da87d021884a28557dfd253b``, ``test_time_tuning``, from
+    ``Wwt = torch.matmul(text_feature, text_feature.T)`` to ``loss += (+(lambda_ *
+    Ht_ortho_norm_val))``), a fork that carries it verbatim (the same block is in other forks of
+    O-TPT); line numbers not verified there.
+
+    Parameters
+    ----------
+    text_features : torch.Tensor
+        ``(K, E)`` or ``(B, K, E)`` class features; rows are L2-normalised here.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``()`` or ``(B,)``; lower is more orthogonal.
+    """
+    _check_features(text_features)
+    t = F.normalize(text_features.float(), dim=-1)
+    gram = t @ t.transpose(-1, -2)
+    return (torch.linalg.vector_norm(gram, dim=-1) - 1.0).mean(-1)
+
+
+def otpt_regulariser(text_features: torch.Tensor, lam: float) -> torch.Tensor:
+    """O-TPT's term ``+lam * orthogonality`` (official: ``loss += (+(lambda_ * Ht_ortho_norm_val))``).
+
+    Parameters
+    ----------
+    text_features : torch.Tensor
+        ``(..., K, E)`` class features (normalised again here; for one prompt they already are).
+    lam : float
+        The weight λ (official scripts, see :mod:`vlmcal_utils.tpt.family`).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(...)``.
+    """
+    return lam * orthogonality(text_features)
+
+
+#: A-TPT's default clamp of the cosine before ``acos`` (official scripts: ``tau_term=0.99999``).
+ATPT_TAU = 0.99999
+
+
+def min_angle(text_features: torch.Tensor, tau: float = ATPT_TAU) -> torch.Tensor:
+    """A-TPT's angular term: the mean over classes of the angle (radians) to the nearest other class.
+
+    ``cos_k = max_{j != k} <t_k, t_j>`` of the L2-normalised rows, clamped to ``[-tau, tau]``
+    (``acos`` has an infinite slope at ±1), and ``mean_k acos(cos_k)``. The official loss is
+    ``lambda_ * mean(-acos(clamp(max cos)))``, i.e. ``-lambda_ * min_angle``. It excludes the
+    diagonal by subtracting ``2 * diag`` (self-similarity 1 becomes -1, never the maximum);
+    here the diagonal is masked to ``-inf`` before the max, the same for normalised rows.
+
+    Source: ``MB-Shihab-Aaqil-Ahamed/A-TPT``, ``atpt_classification.py`` at commit
+    ``0009c735cb1f14cb7ab28455d27bafa26ce3febb``, ``test_time_tuning``, lines 256-269
+    (``W_ = F.normalize(W, p=2, dim=1)`` ... ``min_ang_norm = -torch.acos(Wwt_constraint)``,
+    line 266; ``loss += (lambda_* min_ang_norm_mean)``, line 269).
+
+    Parameters
+    ----------
+    text_features : torch.Tensor
+        ``(K, E)`` or ``(B, K, E)``, ``K >= 2``; rows are L2-normalised here.
+    tau : float
+        Clamp of the cosine, in ``(0, 1]`` (official 0.99999).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``()`` or ``(B,)``, in ``[acos(tau), pi - acos(tau)]``; higher is more spread.
+    """
+    _check_features(text_features, min_classes=2)
+    if not 0 < tau <= 1:
+        raise ValueError(f"tau must be in (0, 1], got {tau}")
+    t = F.normalize(text_features.float(), dim=-1)
+    cos = t @ t.transpose(-1, -2)
+    eye = torch.eye(cos.shape[-1], dtype=torch.bool, device=cos.device)
+    nearest = cos.masked_fill(eye, float("-inf")).amax(dim=-1)
+    return torch.acos(nearest.clamp(-tau, tau)).mean(-1)
+
+
+def atpt_regulariser(text_features: torch.Tensor, lam: float, tau: float = ATPT_TAU) -> torch.Tensor:
+    """A-TPT's term ``-lam * min_angle(tau)`` (official: ``loss += lambda_ * mean(-acos(...))``).
+
+    Parameters
+    ----------
+    text_features : torch.Tensor
+        ``(..., K, E)`` class features.
+    lam : float
+        ``lambda_term`` (official scripts: 80 fine-grained, 10 natural shifts).
+    tau : float
+        ``tau_term`` (official 0.99999).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(...)``.
+    """
+    return -lam * min_angle(text_features, tau)
+
+
 #: Calibration regularisers by method name; a method not listed here is plain TPT.
-REGULARISERS: dict[str, Regulariser] = {"ctpt": ctpt_regulariser}
+REGULARISERS: dict[str, Regulariser] = {"ctpt": ctpt_regulariser, "otpt": otpt_regulariser, "atpt": atpt_regulariser}
+
+#: Hyper-parameters besides ``lam`` that a regulariser takes (fields of ``TPTConfig``).
+REGULARISER_PARAMS: dict[str, tuple[str, ...]] = {"ctpt": (), "otpt": (), "atpt": ("tau",)}
 
 
-def tuning_loss(selected_logits: torch.Tensor, text_features: torch.Tensor, method: str, lam: float) -> torch.Tensor:
+def tuning_loss(selected_logits: torch.Tensor, text_features: torch.Tensor, method: str, lam: float,
+                **extra: float) -> torch.Tensor:
     """The per-image loss of one tuning step.
 
     Parameters
@@ -164,6 +307,8 @@ def tuning_loss(selected_logits: torch.Tensor, text_features: torch.Tensor, meth
         ``"tpt"`` (entropy only) or a key of :data:`REGULARISERS`.
     lam : float
         The regulariser's weight.
+    **extra
+        The method's other hyper-parameters (:data:`REGULARISER_PARAMS`, e.g. ``tau=0.99999``).
 
     Returns
     -------
@@ -172,4 +317,4 @@ def tuning_loss(selected_logits: torch.Tensor, text_features: torch.Tensor, meth
     """
     loss = avg_entropy(selected_logits)
     regulariser = REGULARISERS.get(method)
-    return loss if regulariser is None else loss + regulariser(text_features, lam)
+    return loss if regulariser is None else loss + regulariser(text_features, lam, **extra)

@@ -2,14 +2,18 @@
 
 ``run_tpt(model, tokenizer, dataset, classnames, method, out_path, settings)`` tunes and predicts
 every image and appends its row to ``out_path`` (a :class:`vlmcal_utils.storage.RecordStore`
-keyed by the sample index). A restart keeps the rows already there, skips their indices and
-drops a line torn by a kill, so nothing is lost or counted twice. Each row carries the run's
-fingerprint (:func:`run_fingerprint`: the weights, the class names, the method and every
-:class:`RunSettings` field that changes results, the seed included); resuming with another model
-or other settings refuses instead of mixing rows.
+keyed by the *image*: its index in the base dataset, through any ``Subset``). A restart keeps
+the rows already there, skips their images and drops a line torn by a kill, so nothing is lost
+or counted twice; a rerun on another subset (48 images after 24) reuses exactly the rows of the
+images both share and never a row of another image. Each row carries the run's fingerprint
+(:func:`run_fingerprint`: the weights, the class names, the method and the settings that change
+*that method's* rows, see :func:`fingerprint_settings`); resuming with another model or other
+settings refuses instead of mixing rows.
 
-Row keys: ``index, label, pred, confidence, entropy, atfd, seconds, method, run, temperature,
-logits`` (``logits``: ``K`` floats, already divided by ``temperature``).
+Row keys: ``index`` (position in the dataset passed), ``source_index`` (index in the base
+dataset), ``source`` (digest of the base dataset's type and size and the subset's indices),
+``label, pred, confidence, entropy, atfd, orthogonality, min_angle, seconds, method, run,
+temperature, logits`` (``logits``: ``K`` floats, already divided by ``temperature``).
 """
 
 from __future__ import annotations
@@ -25,16 +29,17 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from vlmcal_utils.metrics import accuracy, ece, softmax
+from vlmcal_utils.progress import progress_bar
 from vlmcal_utils.storage import RecordStore
 from vlmcal_utils.tpt.losses import entropy
 from vlmcal_utils.tpt.prompts import PromptEnsemble, make_learner
-from vlmcal_utils.tpt.tuning import METHODS, SPEED_OPTIONS, TPTConfig, official_temperature, tpt_predict
+from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, official_temperature, result_fields, tpt_predict
 from vlmcal_utils.tpt.views import make_views, preprocess_config
 
-__all__ = ["RunSettings", "run_tpt", "read_tpt_rows", "run_fingerprint", "summarise"]
+__all__ = ["RunSettings", "run_tpt", "read_tpt_rows", "run_fingerprint", "fingerprint_settings", "source_indices",
+           "summarise"]
 
 
 @dataclass
@@ -59,7 +64,7 @@ class RunSettings:
         Fit your own with :func:`vlmcal_utils.temperature.fit_temperature` on TPT logits of
         labelled images. Ignored by the other methods.
     seed : int
-        The views' random stream is ``(seed, sample index)``.
+        The views' random stream is ``(seed, index in the base dataset)``.
     tuning : TPTConfig
         The tuning step (λ, lr, steps, selection, speed options).
     """
@@ -75,7 +80,37 @@ class RunSettings:
 
 
 def _row_key(row: Mapping[str, Any]) -> int:
-    return int(row["index"])
+    # files written before rows carried ``source_index`` are keyed by their position
+    return int(row.get("source_index", row["index"]))
+
+
+def source_indices(dataset: Sequence) -> tuple[list[int], Any]:
+    """Each item's index in the base dataset, through nested ``torch.utils.data.Subset`` s.
+
+    Parameters
+    ----------
+    dataset : sequence
+        A dataset, or a ``Subset`` (``.dataset``, ``.indices``) of one, to any depth.
+
+    Returns
+    -------
+    indices : list of int
+        ``len(dataset)`` indices into ``base``.
+    base : object
+        The innermost dataset.
+    """
+    idx = list(range(len(dataset)))
+    while hasattr(dataset, "indices") and hasattr(dataset, "dataset"):
+        outer = [int(i) for i in dataset.indices]
+        idx = [outer[i] for i in idx]
+        dataset = dataset.dataset
+    return idx, dataset
+
+
+def _source_digest(base: Any, indices: Sequence[int]) -> str:
+    """12 hex digits naming the input of a run: the base dataset's type and size, the subset drawn."""
+    payload = {"base": type(base).__name__, "size": len(base), "indices": list(indices)}
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:12]
 
 
 def _store(out_path: str | os.PathLike) -> RecordStore:
@@ -129,14 +164,37 @@ def run_fingerprint(model: nn.Module, classnames: Sequence[str], settings: Mappi
     return digest.hexdigest()[:16]
 
 
-def _fingerprint_settings(method: str, settings: RunSettings, temperature: float, ensemble: bool) -> dict:
-    # The key names and values are those of the files written before RunSettings existed, so
-    # those runs still resume. The seed is part of it: it decides every view.
-    out = {
-        "method": method, "n_views": settings.n_views, "augmix": settings.augmix, "ctx_init": settings.ctx_init,
-        "n_ctx": settings.n_ctx, "temperature": temperature, "seed": settings.seed,
-        **{k: v for k, v in dataclasses.asdict(settings.tuning).items() if k not in SPEED_OPTIONS},
-    }
+def fingerprint_settings(method: str, settings: RunSettings, temperature: float, ensemble: bool) -> dict:
+    """The settings that change ``method``'s rows, as they enter :func:`run_fingerprint`.
+
+    Only what changes the rows: zero-shot looks at view 0 with the initial prompt, so the views
+    (``n_views``, ``augmix``, ``seed``) and the tuning step stay out and changing ``lam`` leaves
+    zero-shot files valid; TPT leaves out the regularisers' ``lam``/``tau``; C-TPT and O-TPT add
+    ``lam``, A-TPT ``lam`` and ``tau`` (:func:`~vlmcal_utils.tpt.tuning.result_fields`).
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`~vlmcal_utils.tpt.METHODS`.
+    settings : RunSettings
+        The run's settings.
+    temperature : float
+        The divisor of the logits (1 except for ``"tpt+ts"``).
+    ensemble : bool
+        Whether ``ctx_init`` is a prompt ensemble.
+
+    Returns
+    -------
+    dict
+        JSON-able; for ``"ctpt"`` exactly the keys and values of the files written before
+        :class:`RunSettings` existed, so those runs still resume.
+    """
+    out: dict[str, Any] = {"method": method, "ctx_init": settings.ctx_init, "n_ctx": settings.n_ctx,
+                           "temperature": temperature}
+    if method != "zeroshot":  # the seed decides every view
+        out.update(n_views=settings.n_views, augmix=settings.augmix, seed=settings.seed)
+    tuning = dataclasses.asdict(settings.tuning)
+    out.update({k: tuning[k] for k in result_fields(method)})
     if ensemble:  # (kept out for one prompt: older runs stay resumable)
         out.update(ctx_init=list(settings.ctx_init), ensemble_renormalize=bool(settings.renormalize))
     return out
@@ -155,8 +213,8 @@ def _check_classnames(dataset: Sequence, classnames: Sequence[str]) -> None:
             )
 
 
-def _row(index: int, label: Any, logits: torch.Tensor, atfd_value: float, seconds: float, method: str,
-         fingerprint: str, temperature: float) -> dict:
+def _row(index: int, label: Any, logits: torch.Tensor, stats: Mapping[str, float], seconds: float, method: str,
+         fingerprint: str, temperature: float, source: tuple[int, str]) -> dict:
     label = int(label)
     if not 0 <= label < logits.shape[-1]:
         raise ValueError(
@@ -166,11 +224,13 @@ def _row(index: int, label: Any, logits: torch.Tensor, atfd_value: float, second
     probs = logits.softmax(-1)
     return {
         "index": index,
+        "source_index": source[0],
+        "source": source[1],
         "label": label,
         "pred": int(logits.argmax()),
         "confidence": float(probs.max()),
         "entropy": float(entropy(logits)),
-        "atfd": atfd_value,
+        **stats,
         "seconds": seconds,
         "method": method,
         "run": fingerprint,
@@ -212,7 +272,7 @@ def run_tpt(
     settings : RunSettings, optional
         Default ``RunSettings()``; they enter the run's fingerprint (the seed included).
     indices : iterable of int, optional
-        Sample indices to run (default all).
+        Positions in ``dataset`` to run (default all).
     batch_size : int
         Images tuned together (same results as one at a time; not part of the fingerprint).
     progress : bool
@@ -221,7 +281,9 @@ def run_tpt(
     Returns
     -------
     list of dict
-        All rows of the file (see the module docstring), sorted by index.
+        The rows of ``dataset``'s images found in the file (see the module docstring), with
+        ``index`` their position in ``dataset``, sorted by it; rows of other images stay in the
+        file but are not returned.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -248,7 +310,7 @@ def run_tpt(
         raise ValueError(f"{out_path} holds results of method {sorted(other)}; use a separate file per method")
     # Resuming must never mix rows of another model or other settings into this run's results.
     fingerprint = run_fingerprint(
-        model, classnames, _fingerprint_settings(method, settings, T, isinstance(learner, PromptEnsemble))
+        model, classnames, fingerprint_settings(method, settings, T, isinstance(learner, PromptEnsemble))
     )
     foreign = {r.get("run") for r in done_rows} - {fingerprint}
     if foreign:
@@ -256,29 +318,40 @@ def run_tpt(
             f"{out_path} holds results of another model or other settings (run {sorted(map(str, foreign))}, "
             f"this run {fingerprint}); point out_path (the notebook's results_dir) elsewhere or delete the file"
         )
+    src, base = source_indices(dataset)
+    digest = _source_digest(base, src)
+    if any("source_index" not in r for r in done_rows) and src != list(range(len(base))):
+        raise ValueError(
+            f"{out_path} holds rows without their image's identity (written before rows carried "
+            "source_index) and this dataset is a subset: which images they belong to is unknown; "
+            "delete the file or rerun on the full dataset"
+        )
     done = {_row_key(r) for r in done_rows}
-    todo = [int(i) for i in (range(len(dataset)) if indices is None else indices) if int(i) not in done]
+    todo = [int(i) for i in (range(len(dataset)) if indices is None else indices) if src[int(i)] not in done]
     tune_method = "tpt" if method == "tpt+ts" else method
     n_views = 1 if method == "zeroshot" else settings.n_views  # zero-shot looks at view 0 only
-    with tqdm(total=len(todo), disable=not progress, desc=method) as bar:
+    with progress_bar(total=len(todo), progress=progress, desc=method) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             t0 = time.perf_counter()
             items = [dataset[i] for i in chunk]
             views = torch.stack([
-                make_views(img, pp, n_views=n_views, augmix=settings.augmix, seed=settings.seed, index=i)
+                make_views(img, pp, n_views=n_views, augmix=settings.augmix, seed=settings.seed, index=src[i])
                 for i, (img, _) in zip(chunk, items, strict=True)
             ])
             res = tpt_predict(model, learner, views, tune_method, settings.tuning)
             secs = (time.perf_counter() - t0) / len(chunk)
             logits = res["logits"] / T
             rows = [
-                _row(i, label, logits[b], float(res["atfd"][b]), secs, method, fingerprint, T)
+                _row(i, label, logits[b], {k: float(res[k][b]) for k in ("atfd", "orthogonality", "min_angle")},
+                     secs, method, fingerprint, T, (src[i], digest))
                 for b, (i, (_, label)) in enumerate(zip(chunk, items, strict=True))
             ]
             store.append(rows)  # one write + fsync per batch, under the file's lock
             bar.update(len(chunk))
-    return sorted(store.read(), key=_row_key)
+    position = {s: i for i, s in enumerate(src)}
+    mine = [{**r, "index": position[_row_key(r)]} for r in store.read() if _row_key(r) in position]
+    return sorted(mine, key=lambda r: r["index"])
 
 
 def summarise(rows: Sequence[Mapping[str, Any]], ece_bins: Sequence[int] = (15, 20)) -> dict[str, float]:

@@ -33,7 +33,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vlmcal_utils.device import amp_dtype, autocast, model_device
-from vlmcal_utils.tpt.losses import REGULARISERS, atfd, select_confident, tuning_loss
+from vlmcal_utils.tpt.losses import (
+    ATPT_TAU,
+    REGULARISER_PARAMS,
+    REGULARISERS,
+    atfd,
+    min_angle,
+    orthogonality,
+    select_confident,
+    tuning_loss,
+)
 from vlmcal_utils.tpt.prompts import PromptEnsemble, PromptLearner
 from vlmcal_utils.tpt.text import text_features
 
@@ -41,13 +50,16 @@ __all__ = [
     "METHODS",
     "TPTConfig",
     "SPEED_OPTIONS",
+    "REGULARISER_FIELDS",
+    "result_fields",
     "clip_logits",
     "tpt_predict",
     "official_temperature",
     "OFFICIAL_GRAD_SCALE",
 ]
 
-#: ``"zeroshot"`` (no tuning), ``"tpt"``, one per calibration regulariser (``"ctpt"``) and
+#: ``"zeroshot"`` (no tuning), ``"tpt"``, one per calibration regulariser (``"ctpt"``, ``"otpt"``,
+#: ``"atpt"``) and
 #: ``"tpt+ts"`` (TPT, then the runner divides the logits by a temperature).
 METHODS = ("zeroshot", "tpt", *REGULARISERS, "tpt+ts")
 
@@ -68,7 +80,10 @@ class TPTConfig:
     steps : int
         Tuning steps per image (TPT: 1).
     lam : float
-        Weight of the method's regulariser (C-TPT's λ, see :func:`vlmcal_utils.tpt.ctpt_lambda`).
+        Weight of the method's regulariser (C-TPT's λ, see :func:`vlmcal_utils.tpt.ctpt_lambda`;
+        O-TPT's and A-TPT's in :mod:`vlmcal_utils.tpt.family`).
+    tau : float
+        A-TPT's clamp of the cosine before ``acos`` (``tau_term``; only ``"atpt"`` uses it).
     weight_decay : float
         AdamW weight decay (torch's default 0.01, as the official code).
     truncate, share_prefix, cache_image_features : bool
@@ -81,6 +96,7 @@ class TPTConfig:
     lr: float = 5e-3
     steps: int = 1
     lam: float = 50.0
+    tau: float = ATPT_TAU
     weight_decay: float = 0.01
     truncate: bool = True
     share_prefix: bool = True
@@ -90,6 +106,34 @@ class TPTConfig:
 
 #: Fields of :class:`TPTConfig` that change speed, not results (left out of run fingerprints).
 SPEED_OPTIONS = ("truncate", "share_prefix", "cache_image_features", "amp")
+
+#: Fields of :class:`TPTConfig` that only a regulariser reads (``lam`` and each method's extras).
+REGULARISER_FIELDS = ("lam", *sorted({k for ks in REGULARISER_PARAMS.values() for k in ks}))
+
+
+def result_fields(method: str) -> tuple[str, ...]:
+    """The :class:`TPTConfig` fields that change the results of ``method`` (its run fingerprint).
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+
+    Returns
+    -------
+    tuple of str
+        ``()`` for ``"zeroshot"`` (no tuning); the optimiser's fields for ``"tpt"``/``"tpt+ts"``;
+        plus ``lam`` and the method's extras (A-TPT: ``tau``) for a regularised method.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if method == "zeroshot":
+        return ()
+    base = tuple(f.name for f in dataclasses.fields(TPTConfig)
+                 if f.name not in SPEED_OPTIONS and f.name not in REGULARISER_FIELDS)
+    if method in REGULARISERS:
+        return (*base, "lam", *REGULARISER_PARAMS.get(method, ()))
+    return base
 
 
 def clip_logits(model: nn.Module, image_features: torch.Tensor, class_features: torch.Tensor) -> torch.Tensor:
@@ -159,7 +203,8 @@ def tpt_predict(
         ``(V, 3, S, S)`` for one image or ``(B, V, 3, S, S)`` for ``B`` images tuned together
         (each with its own context; the loss is the sum over images).
     method : str
-        One of :data:`METHODS`: ``"zeroshot"`` (no tuning), ``"tpt"``, ``"ctpt"``; ``"tpt+ts"`` is
+        One of :data:`METHODS`: ``"zeroshot"`` (no tuning), ``"tpt"``, ``"ctpt"``, ``"otpt"``,
+        ``"atpt"``; ``"tpt+ts"`` is
         ``"tpt"`` here (the runner divides by the temperature).
     cfg : TPTConfig, optional
         Default ``TPTConfig()``.
@@ -169,8 +214,9 @@ def tpt_predict(
     Returns
     -------
     dict
-        float32 CPU tensors: ``"logits"`` ``(B, K)`` (view 0, tuned prompt), ``"atfd"`` ``(B,)``
-        (of the tuned prompt's features), ``"ctx"`` ``(B, n, D)`` (an ensemble: a list, one per
+        float32 CPU tensors: ``"logits"`` ``(B, K)`` (view 0, tuned prompt), ``"atfd"``,
+        ``"orthogonality"``, ``"min_angle"`` ``(B,)`` (of the tuned prompt's features; the angle
+        unclamped, ``tau=1``), ``"ctx"`` ``(B, n, D)`` (an ensemble: a list, one per
         member); ``B`` squeezed for a single image.
     """
     cfg = dataclasses.replace(cfg or TPTConfig(), **overrides)
@@ -214,7 +260,8 @@ def tpt_predict(
             if idx is None:
                 _, idx = select_confident(logits.detach(), cfg.selection)
             sel = torch.gather(logits, 1, idx.unsqueeze(-1).expand(*idx.shape, logits.shape[-1]))
-            loss = tuning_loss(sel, txt, method, cfg.lam)  # "tpt+ts" has no regulariser: plain TPT
+            extra = {k: getattr(cfg, k) for k in REGULARISER_PARAMS.get(method, ())}
+            loss = tuning_loss(sel, txt, method, cfg.lam, **extra)  # "tpt+ts" has no regulariser: plain TPT
             _backward_and_step(loss.sum(), opt, scaler)
     with torch.no_grad():
         f0 = cached[:, :1] if cached is not None else image_feats(slice(0, 1))
@@ -224,7 +271,9 @@ def tpt_predict(
         ctx_out = [c.detach().float().cpu() for c in ctxs]
         if single:
             ctx_out = [c[0] for c in ctx_out]
-        out = {"logits": logits.float().cpu(), "atfd": atfd(txt, normalize=False).float().cpu()}
+        out = {"logits": logits.float().cpu(), "atfd": atfd(txt, normalize=False).float().cpu(),
+               "orthogonality": orthogonality(txt).cpu()}
+        out["min_angle"] = min_angle(txt, tau=1.0).cpu() if txt.shape[-2] > 1 else torch.full((B,), float("nan"))
     out = {k: t[0] for k, t in out.items()} if single else out
     out["ctx"] = ctx_out if ensemble else ctx_out[0]
     return out

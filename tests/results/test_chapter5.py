@@ -1,0 +1,47 @@
+"""vlmcal_utils.results.chapter5: chapter 5's fixed keys, registered with the other chapters."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from vlmcal_utils import tpt
+from vlmcal_utils.results import SCHEMAS, SchemaError, load_results, save_results
+from vlmcal_utils.results.chapter5 import CHAPTER5, chapter5_results
+
+
+def _table():
+    rows = [{"dataset": "demo-photo", "init": "hard", "method": m, "acc": 50.0, "ece20": 5.0, "mean conf": 55.0,
+             "atfd": 0.3, "orthogonality": 0.5, "min_angle": 20.0, "seconds": 0.1} for m in tpt.FAMILY_METHODS]
+    return pd.DataFrame(rows).set_index(["dataset", "init", "method"])
+
+
+def test_chapter5_builds_saves_and_loads(tmp_path):
+    assert SCHEMAS["05_after_ctpt"] is CHAPTER5
+    hp = [{"method": "atpt", "family": "fine-grained", "lam": 80.0, "tau": 0.99999, "source": "x"}]
+    res = chapter5_results(model="vlmcal-demo", pretrained=None, demo=True, table=_table(), hparams=hp,
+                           recomputed_averages=tpt.recompute_averages(), cell_conflicts=tpt.cell_conflicts())
+    save_results(tmp_path, res, params={})
+    back = load_results(tmp_path)
+    rows = back["results"]["table"] if "results" in back else back["table"]
+    assert [r["method"] for r in rows] == list(tpt.FAMILY_METHODS) and rows[0]["mean_conf"] == 55.0
+    with pytest.raises(SchemaError, match="unknown 'bogus'"):
+        chapter5_results(model="m", pretrained=None, demo=True, table=[{**rows[0], "bogus": 1}], hparams=hp,
+                         recomputed_averages=[], cell_conflicts=[])
+
+
+def test_results_page_family_table_shows_paper_cells_and_ours_only_for_real_full_runs():
+    from vlmcal_book.report import family_table  # book tooling, not in the wheel (imported here only)
+
+    t = tpt.FAMILY_TABLES["ctpt-table2-vitb16-hard"]
+    rows = [{"dataset": d, "init": "hard", "method": "ctpt", "paper_acc": 0.0, "ours_acc": 50.0 + i,
+             "paper_ece20": 0.0, "ours_ece20": 5.0, "source": t.key} for i, d in enumerate(t.columns)]
+    real = {"results": {"demo": False, "paper_comparison": rows}}
+    text = family_table([real])
+    line = next(x for x in text.splitlines() if x.startswith(f"| {t.key} | +TPT HardPrompt +C-TPT | acc"))
+    assert line.endswith("| 59.60 | 59.55 | 51.50 |")  # printed, cells, ours = mean(50, 51, 52, 53)
+    assert "⚠" in next(x for x in text.splitlines() if x.startswith("| otpt-readme-vitb16 | C-TPT | acc"))
+    demo = {"results": {"demo": True, "paper_comparison": rows}}
+    partial = {"results": {"demo": False, "paper_comparison": rows[:2]}}
+    for other in (demo, partial):
+        assert "51.50" not in family_table([other])

@@ -1,0 +1,54 @@
+"""vlmcal_utils.tpt.family_tables: the published cells, their averages recomputed, conflicts found."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from vlmcal_utils import tpt
+
+
+def _row(key, method, metric):
+    return next(r for r in tpt.recompute_averages() if (r["table"], r["method"], r["metric"]) == (key, method, metric))
+
+
+def test_ctpt_accuracy_average_in_the_otpt_readme_against_hand_arithmetic():
+    # O-TPT README, ViT-B/16 table, row "C-TPT", "Acc.": the 11 cells as printed
+    hand = (68.5 + 46.0 + 69.8 + 83.7 + 64.8 + 24.85 + 88.2 + 93.63 + 65.7 + 43.2 + 65.8) / 11  # = 714.18 / 11
+    row = _row("otpt-readme-vitb16", "ctpt", "acc")
+    assert row["printed"] == 64.57 and row["recomputed"] == pytest.approx(hand, abs=1e-4)
+    assert row["recomputed"] == pytest.approx(64.9255, abs=1e-4) and row["flagged"]
+    # C-TPT's own Table 1 row is consistent: 713.3 / 11 = 64.845 -> printed 64.8
+    own = _row("ctpt-table1-vitb16-hard", "ctpt", "acc")
+    assert own["recomputed"] == pytest.approx(713.3 / 11, abs=1e-4) and not own["flagged"]
+
+
+def test_conflicts_name_the_copied_cells():
+    found = {(c["method"], c["metric"], c["dataset"]): (c["value_a"], c["value_b"]) for c in tpt.cell_conflicts()}
+    assert found[("zeroshot", "ece", "eurosat")] == (7.40, 13.89)  # C-TPT Table 1 vs the O-TPT README
+    assert found[("tpt", "ece", "eurosat")] == (21.5, 13.2)
+    assert ("ctpt", "ece", "imagenet-a") not in found  # Table 2 is copied faithfully
+
+
+def test_every_table_has_one_cell_per_column():
+    for t in tpt.FAMILY_TABLES.values():
+        assert len(t.columns) == len(t.headers) and set(t.row_labels) == {m for m, _ in t.rows}
+    bad = dataclasses.replace(tpt.FAMILY_TABLES["ctpt-table2-vitb16-hard"], rows={("tpt", "acc"): ((1.0,), 1.0)})
+    with pytest.raises(ValueError, match="1 cells for 4 columns"):
+        tpt.recompute_averages({"bad": bad})
+
+
+def test_family_hparams_are_the_scripts_and_change_only_the_regulariser():
+    assert tpt.family_hparams("atpt", "dtd") == {"lam": 80.0, "tau": 0.99999}
+    assert tpt.family_hparams("atpt", "imagenet-a") == {"lam": 10.0, "tau": 0.99999}
+    assert tpt.family_hparams("otpt", "imagenet") == {"lam": 18.0}  # ImageNet is in the fine-grained family
+    assert tpt.family_hparams("otpt", "imagenet-r") == {"lam": 2.0}
+    assert tpt.family_hparams("ctpt", "imagenet-v2") == {"lam": tpt.ctpt_lambda("imagenet-v2")}
+    assert tpt.family_hparams("tpt", "dtd") == {} and tpt.family_hparams("zeroshot", "dtd") == {}
+    base = tpt.TPTConfig(lr=1e-3, selection=0.2)
+    cfg = tpt.family_config("otpt", "dtd", base)
+    assert dataclasses.replace(cfg, lam=base.lam) == base
+    assert set(tpt.FAMILY_SOURCES) == {(m, f) for m, fams in tpt.FAMILY_HPARAMS.items() for f in fams}
+    with pytest.raises(ValueError, match="method"):
+        tpt.family_hparams("bogus", "dtd")

@@ -1,0 +1,189 @@
+"""The family's published tables as cells, and their averages recomputed from the cells.
+
+Each fork of the C-TPT code (O-TPT, A-TPT) copies its baseline rows from earlier papers instead of
+running them, and the copies carry errors. The cells are stored here as printed, with their
+printed averages, so chapter 5 recomputes every average by code (:func:`recompute_averages`) and
+lines up every cell that two sources print for the same method, metric and dataset
+(:func:`cell_conflicts`).
+
+Sources
+-------
+- ``"ctpt-table1-vitb16-hard"``: C-TPT (Yoon et al., ICLR 2024) Table 1, rows
+  "CLIP-ViT-B/16 HardPrompt", "+TPT", "+TPT+C-TPT", as copied in the seminar notes
+  (``seminar/seminar-notes.txt`` of the shared data, "Paper review (1)").
+- ``"ctpt-table2-vitb16-hard"``: C-TPT Table 2, the same rows (natural shifts), seminar notes.
+- ``"otpt-readme-vitb16"`` and ``"otpt-readme-vitb16-shifts"``: ``ashshaksharifdeen/O-TPT``
+  ``README.md`` at commit ``010276a2409e4e6467dca7fea1708a2b7ff640d0``, "Comparison of
+  calibration performance with CLIP-ViTB/16 backbone" (fine-grained) and "... on Natural
+  distribution shift datasets".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PublishedTable", "FAMILY_TABLES", "recompute_averages", "cell_conflicts", "AVERAGE_TOLERANCE"]
+
+#: |printed - recomputed| above this is flagged (cells are printed to 2-3 significant digits).
+AVERAGE_TOLERANCE = 0.051
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """One published table: columns, and per (method, metric) the cells and the printed average.
+
+    Parameters
+    ----------
+    key : str
+        Short name (a key of :data:`FAMILY_TABLES`).
+    source : str
+        Paper or repository (with commit), table and its title.
+    columns : tuple of str
+        Our dataset names, in the table's order (its column headers in ``headers``).
+    headers : tuple of str
+        The table's own column headers.
+    rows : dict
+        ``(method, metric) -> (cells, printed average)``; ``method`` in our names
+        (``"zeroshot"``, ``"tpt"``, ``"ctpt"``, ``"otpt"``, ...), ``metric`` ``"acc"`` or ``"ece"``,
+        percent.
+    row_labels : dict
+        ``method -> the table's row label``.
+    """
+
+    key: str
+    source: str
+    columns: tuple[str, ...]
+    headers: tuple[str, ...]
+    rows: dict[tuple[str, str], tuple[tuple[float, ...], float]]
+    row_labels: dict[str, str]
+
+
+_FG = ("imagenet", "caltech101", "pets", "cars", "flowers", "food101", "aircraft", "sun397", "dtd", "eurosat",
+       "ucf101")
+_SHIFTS = ("imagenet-a", "imagenet-v2", "imagenet-r", "imagenet-sketch")
+_CTPT = "C-TPT (Yoon et al., ICLR 2024), seminar notes' copy"
+_OTPT = "ashshaksharifdeen/O-TPT@010276a2409e4e6467dca7fea1708a2b7ff640d0 README.md"
+
+_TABLES = (
+    PublishedTable(
+        "ctpt-table1-vitb16-hard", f"{_CTPT}, Table 1 (fine-grained), CLIP-ViT-B/16 HardPrompt rows", _FG,
+        ("ImageNet", "Caltech", "Pets", "Cars", "Flower", "Food101", "Aircraft", "SUN397", "DTD", "EuroSAT",
+         "UCF101"),
+        {
+            ("zeroshot", "acc"): ((66.7, 92.9, 88.0, 65.3, 67.3, 83.6, 23.9, 62.5, 44.3, 41.3, 65.0), 63.7),
+            ("zeroshot", "ece"): ((2.12, 5.50, 4.37, 4.25, 3.00, 2.39, 5.11, 2.53, 8.50, 7.40, 3.59), 4.43),
+            ("tpt", "acc"): ((69.0, 93.8, 87.1, 66.3, 69.0, 84.7, 23.4, 65.5, 46.7, 42.4, 67.3), 65.0),
+            ("tpt", "ece"): ((10.6, 4.51, 5.77, 5.16, 13.5, 3.98, 16.8, 11.3, 21.2, 21.5, 13.0), 11.6),
+            ("ctpt", "acc"): ((68.5, 93.6, 88.2, 65.8, 69.8, 83.7, 24.0, 64.8, 46.0, 43.2, 65.7), 64.8),
+            ("ctpt", "ece"): ((3.15, 4.24, 1.90, 1.59, 5.04, 3.43, 4.36, 5.04, 11.9, 13.2, 2.54), 5.13),
+        },
+        {"zeroshot": "CLIP-ViT-B/16 HardPrompt", "tpt": "+TPT HardPrompt", "ctpt": "+TPT HardPrompt +C-TPT"},
+    ),
+    PublishedTable(
+        "ctpt-table2-vitb16-hard", f"{_CTPT}, Table 2 (natural shifts), CLIP-ViT-B/16 HardPrompt rows", _SHIFTS,
+        ("ImageNet-A", "ImageNet-V2", "ImageNet-R", "ImageNet-Sketch"),
+        {
+            ("zeroshot", "acc"): ((47.8, 60.8, 74.0, 46.1), 57.2),
+            ("zeroshot", "ece"): ((8.61, 3.01, 3.58, 4.95), 5.04),
+            ("tpt", "acc"): ((52.6, 63.0, 76.7, 47.5), 59.9),
+            ("tpt", "ece"): ((16.4, 11.1, 4.36, 16.1), 12.0),
+            ("ctpt", "acc"): ((51.6, 62.7, 76.0, 47.9), 59.6),
+            ("ctpt", "ece"): ((8.16, 6.23, 1.54, 7.35), 5.82),
+        },
+        {"zeroshot": "CLIP-ViT-B/16 HardPrompt", "tpt": "+TPT HardPrompt", "ctpt": "+TPT HardPrompt +C-TPT"},
+    ),
+    PublishedTable(
+        "otpt-readme-vitb16", f"{_OTPT}, 'Comparison of calibration performance with CLIP-ViTB/16 backbone'", (
+            "imagenet", "dtd", "flowers", "food101", "sun397", "aircraft", "pets", "caltech101", "ucf101",
+            "eurosat", "cars"),
+        ("INet", "DfID", "FLW", "Food", "SUN", "Air", "Pets", "Calt", "UCF", "SAT", "Car"),
+        {
+            ("zeroshot", "acc"): ((66.7, 44.3, 67.3, 83.6, 62.5, 23.9, 88.0, 92.9, 65.0, 41.3, 65.3), 63.7),
+            ("zeroshot", "ece"): ((2.12, 8.50, 3.00, 2.39, 2.53, 5.11, 4.37, 5.50, 3.59, 13.89, 4.25), 4.43),
+            ("tpt", "acc"): ((69.0, 46.7, 69.0, 84.7, 64.5, 23.4, 87.1, 93.8, 67.3, 42.4, 66.3), 65.0),
+            ("tpt", "ece"): ((10.6, 21.2, 13.5, 3.98, 11.3, 16.8, 5.77, 4.51, 2.54, 13.2, 5.16), 11.6),
+            ("ctpt", "acc"): ((68.5, 46.0, 69.8, 83.7, 64.8, 24.85, 88.2, 93.63, 65.7, 43.2, 65.8), 64.57),
+            ("ctpt", "ece"): ((3.15, 11.9, 5.04, 3.43, 5.04, 4.36, 1.9, 4.24, 2.54, 13.2, 1.59), 5.13),
+            ("otpt", "acc"): ((67.33, 45.68, 70.07, 84.13, 64.23, 23.64, 87.95, 93.95, 64.16, 42.84, 64.53), 64.41),
+            ("otpt", "ece"): ((1.96, 7.88, 3.87, 1.46, 4.93, 3.68, 1.9, 3.8, 2.34, 12.98, 1.78), 4.21),
+        },
+        {"zeroshot": "Zero Shot", "tpt": "TPT", "ctpt": "C-TPT", "otpt": "O-TPT (Ours)"},
+    ),
+    PublishedTable(
+        "otpt-readme-vitb16-shifts", f"{_OTPT}, '... CLIP-ViTB/16 backbone on Natural distribution shift datasets'",
+        _SHIFTS, ("I-A", "I-V2", "I-R", "I-S"),
+        {
+            ("zeroshot", "acc"): ((47.8, 60.8, 74.0, 46.1), 57.2),
+            ("zeroshot", "ece"): ((8.61, 3.01, 3.58, 4.95), 5.04),
+            ("tpt", "acc"): ((52.6, 63.0, 76.7, 47.5), 59.9),
+            ("tpt", "ece"): ((16.4, 11.1, 4.36, 16.1), 12.0),
+            ("ctpt", "acc"): ((51.6, 62.7, 76.0, 47.9), 59.6),
+            ("ctpt", "ece"): ((8.16, 6.23, 1.54, 7.35), 5.82),
+            ("otpt", "acc"): ((49.87, 61.65, 72.55, 47.12), 57.80),
+            ("otpt", "ece"): ((7.22, 3.97, 1.46, 6.87), 4.88),
+        },
+        {"zeroshot": "CLIP-ViT-B/16", "tpt": "TPT", "ctpt": "C-TPT", "otpt": "O-TPT (Ours)"},
+    ),
+)
+
+#: The published tables by key (model CLIP ViT-B/16, OpenAI weights, HardPrompt "a photo of a").
+FAMILY_TABLES: dict[str, PublishedTable] = {t.key: t for t in _TABLES}
+
+
+def recompute_averages(tables: dict[str, PublishedTable] | None = None,
+                       tolerance: float = AVERAGE_TOLERANCE) -> list[dict[str, Any]]:
+    """Each printed average next to the mean of its own cells.
+
+    Parameters
+    ----------
+    tables : dict, optional
+        Default :data:`FAMILY_TABLES`.
+    tolerance : float
+        ``flagged`` where ``|printed - recomputed| > tolerance`` (percentage points).
+
+    Returns
+    -------
+    list of dict
+        Keys ``table, source, method, row, metric, printed, recomputed, difference, flagged``.
+    """
+    out = []
+    for t in (tables or FAMILY_TABLES).values():
+        for (method, metric), (cells, printed) in t.rows.items():
+            if len(cells) != len(t.columns):
+                raise ValueError(f"{t.key} {method}/{metric}: {len(cells)} cells for {len(t.columns)} columns")
+            mean = sum(cells) / len(cells)
+            out.append({"table": t.key, "source": t.source, "method": method, "row": t.row_labels[method],
+                        "metric": metric, "printed": printed, "recomputed": round(mean, 4),
+                        "difference": round(printed - mean, 4), "flagged": abs(printed - mean) > tolerance})
+    return out
+
+
+def cell_conflicts(tables: dict[str, PublishedTable] | None = None) -> list[dict[str, Any]]:
+    """Cells that two tables print differently for the same method, metric and dataset.
+
+    Parameters
+    ----------
+    tables : dict, optional
+        Default :data:`FAMILY_TABLES`.
+
+    Returns
+    -------
+    list of dict
+        Keys ``method, metric, dataset`` and, per side, ``table_a, column_a, value_a`` /
+        ``table_b, column_b, value_b`` (the table's own column header).
+    """
+    cells: dict[tuple[str, str, str], list[tuple[str, str, float]]] = {}
+    for t in (tables or FAMILY_TABLES).values():
+        for (method, metric), (values, _) in t.rows.items():
+            for dataset, header, v in zip(t.columns, t.headers, values, strict=True):
+                cells.setdefault((method, metric, dataset), []).append((t.key, header, v))
+    out = []
+    for (method, metric, dataset), seen in cells.items():
+        first = seen[0]
+        for other in seen[1:]:
+            if abs(other[2] - first[2]) > 1e-9:
+                out.append({"method": method, "metric": metric, "dataset": dataset,
+                            "table_a": first[0], "column_a": first[1], "value_a": first[2],
+                            "table_b": other[0], "column_b": other[1], "value_b": other[2]})
+    return out
