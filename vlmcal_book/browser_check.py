@@ -13,7 +13,14 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
 - no Python traceback (``Traceback (most recent call last)``, or an error output cell) is shown;
 - on chapter pages, the Colab link opens ``…/blob/<branch>/notebooks/<stem>.ipynb`` (the committed
   Colab twin, not the Markdown source);
-- no file the page asked the server for was missing (HTTP 404), apart from ``favicon.ico``.
+- no file the page asked the server for was missing (HTTP 404), apart from ``favicon.ico``;
+- no warning (``SomethingWarning:``, ``Warning:``) and no progress bar (tqdm's ``it/s]``) in the text;
+- every ``<img>`` has a non-empty ``alt`` text;
+- with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback
+  in a cell output;
+- at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll).
+
+And for the site: the pages found are the pages of ``_toc.yml`` (``--toc``), no more, no fewer.
 
 Exit status 0 when every page passes, 1 otherwise (each problem printed on its own line), 2 when
 the browser cannot be started. Needs ``selenium``, ``chromium`` and ``chromedriver``
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import os
 import re
 import shutil
 import sys
@@ -36,6 +44,11 @@ from pathlib import Path
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TRACEBACK_TEXT = "Traceback (most recent call last)"
+NO_LOGITS_TEXT = "No published logits"
+WARNING_RE = re.compile(r"\b\w*Warning:")
+PROGRESS_RE = re.compile(r"(it/s|s/it)\]")
+NARROW_WIDTH = 400
+WINDOW = (1280, 1600)
 PAGE_TIMEOUT_S = 30
 MATH_TIMEOUT_S = 20
 
@@ -101,7 +114,7 @@ def make_driver(user_data_dir: str, chromedriver: str = CHROMEDRIVER):
     options = webdriver.ChromeOptions()
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}", "--window-size=1280,1600",
+        "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
         # only the local server is reachable: a page that needs the internet fails here
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     ):
@@ -146,8 +159,30 @@ const limit = Date.now() + 10000;
 """
 
 
+def toc_pages(toc: str | Path) -> list[str]:
+    """The HTML pages a Jupyter Book ``_toc.yml`` lists (``root`` and every ``file``), as ``<file>.html``."""
+    import yaml  # only the site check needs it (the module loads without the book extras)
+
+    data = yaml.safe_load(Path(toc).read_text())
+    files = [data["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in data.items() if k != "root"})
+    return sorted(f"{Path(f).with_suffix('').as_posix()}.html" for f in files)
+
+
 def check_page(
-    driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S
+    driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S,
+    real_data: bool = False,
 ) -> PageReport:
     """Load ``page`` from ``base_url`` and check images, math, tracebacks and the Colab link (see the module)."""
     report = PageReport(page)
@@ -172,6 +207,25 @@ def check_page(
     )
     if TRACEBACK_TEXT in text or n_error_cells:
         report.problems.append("a Python traceback is shown on the page")
+    report.problems += [f"a warning is shown: {m.group(0)}" for m in [WARNING_RE.search(text)] if m]
+    report.problems += [f"a progress bar is shown: ...{m.group(0)}" for m in [PROGRESS_RE.search(text)] if m]
+    # in cell outputs only: a chapter's code may name its fallback's title
+    outputs_text = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output, .output')).map((e) => e.innerText).join('\\n')")
+    if real_data and NO_LOGITS_TEXT in outputs_text:
+        report.problems.append(f'"{NO_LOGITS_TEXT}" is shown although the real data is there')
+    no_alt = driver.execute_script(
+        "return Array.from(document.images).filter((i) => !(i.getAttribute('alt') || '').trim())"
+        ".map((i) => i.getAttribute('src'))")
+    report.problems += [f"image without alt text: {src}" for src in no_alt]
+    driver.set_window_size(NARROW_WIDTH, WINDOW[1])
+    time.sleep(0.2)
+    overflow = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    driver.set_window_size(*WINDOW)
+    if overflow[0] > overflow[1] + 1:
+        report.problems.append(
+            f"wider than a {NARROW_WIDTH} px window: {overflow[0]} px of content in {overflow[1]} px")
 
     if page.startswith("notebooks/"):
         stem = Path(page).stem
@@ -209,20 +263,33 @@ def check_site(
     branch: str = "main",
     chromedriver: str = CHROMEDRIVER,
     math_timeout: float = MATH_TIMEOUT_S,
+    toc: str | Path | None = None,
+    real_data: bool | None = None,
 ) -> list[PageReport]:
     """Check ``pages`` (default :func:`find_pages`) of the site in ``html_dir``; one report per page.
+
+    With ``toc`` (a ``_toc.yml``) a first report ``"site"`` lists pages missing from the site or
+    not in the table of contents. ``real_data`` (default: ``$VLMCAL_SHARED`` names a folder) makes
+    a "No published logits" fallback a failure.
 
     Raises ``FileNotFoundError`` when ``html_dir`` has no pages, ``RuntimeError`` when the browser
     cannot be started.
     """
     html_dir = Path(html_dir)
+    if real_data is None:
+        real_data = bool(os.environ.get("VLMCAL_SHARED")) and Path(os.environ["VLMCAL_SHARED"]).is_dir()
+    site = PageReport("site")
+    if toc is not None:
+        want, have = set(toc_pages(toc)), set(find_pages(html_dir))
+        site.problems += [f"page of _toc.yml not built: {p}" for p in sorted(want - have)]
+        site.problems += [f"page not in _toc.yml: {p}" for p in sorted(have - want)]
     pages = pages if pages is not None else find_pages(html_dir)
     if not pages:
         raise FileNotFoundError(
             f"no book/*.html or notebooks/*.html under {html_dir}: build the book first (make book)"
         )
     screenshots = Path(screenshots) if screenshots is not None else None
-    reports = []
+    reports = [site] if toc is not None else []
     with _Server(html_dir) as server, tempfile.TemporaryDirectory(prefix="vlmcal-chrome-") as profile:
         try:
             driver = make_driver(profile, chromedriver)
@@ -234,7 +301,7 @@ def check_site(
         try:
             for page in pages:
                 seen = len(server.missing)
-                report = check_page(driver, server.url, page, branch, screenshots, math_timeout)
+                report = check_page(driver, server.url, page, branch, screenshots, math_timeout, real_data)
                 report.problems += [f"missing file (404): {path}" for path in server.missing[seen:]
                                     if not path.endswith("favicon.ico")]
                 reports.append(report)
@@ -250,11 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshots", type=Path, default=None, help="save one PNG per page here")
     parser.add_argument("--branch", default="main", help="branch the Colab links must name")
     parser.add_argument("--chromedriver", default=CHROMEDRIVER)
+    parser.add_argument("--toc", type=Path, default=None, help="_toc.yml: the site must have exactly its pages")
     parser.add_argument("pages", nargs="*", help="pages relative to --html (default: book/ and notebooks/)")
     args = parser.parse_args(argv)
     t0 = time.time()
     try:
-        reports = check_site(args.html, args.screenshots, args.pages or None, args.branch, args.chromedriver)
+        reports = check_site(args.html, args.screenshots, args.pages or None, args.branch, args.chromedriver,
+                             toc=args.toc)
     except (FileNotFoundError, RuntimeError) as err:
         print(f"browser_check: {err}", file=sys.stderr)
         return 2

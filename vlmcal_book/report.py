@@ -37,6 +37,7 @@ from vlmcal_utils.papers import PAPER_NUMBERS
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.results import RESULTS_FILENAME, load_results
 from vlmcal_utils.storage import atomic_write_text
+from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, recompute_averages
 
 PUBLISHED_DIR = Path("results/published")
 DEMO_MARK = "**(demo world / synthetic data)**"
@@ -51,6 +52,7 @@ CHAPTER_TITLES = {
     "02_zero_shot_clip": "Chapter 2 — zero-shot CLIP",
     "03_empirical_study": "Chapter 3 — what matters for calibrating VLMs (Tu et al. 2024)",
     "04_ctpt": "Chapter 4 — calibrated test-time prompt tuning (C-TPT)",
+    "05_after_ctpt": "Chapter 5 — after C-TPT: O-TPT and A-TPT under one protocol",
 }
 
 
@@ -176,7 +178,64 @@ def chapter4(payload: dict) -> tuple[list[Row], dict] | None:
     return rows, facts
 
 
-EXTRACTORS = {"01_calibration_basics": chapter1, "03_empirical_study": chapter3, "04_ctpt": chapter4}
+def chapter5(payload: dict) -> tuple[list[Row], dict] | None:
+    """Rows and run facts of a chapter 5 file: our ECE per method (the papers' side: :func:`family_table`)."""
+    r = payload["results"]
+    demo = bool(r["demo"])
+    rows = [Row(f"{item['dataset']} {item['init']} {item['method']}: ECE (20 bins)", item.get("ece20"), demo=demo)
+            for item in r["table"]]
+    if not rows:
+        return None
+    params = payload.get("params", {})
+    facts = {"model and data": f"{r['model']} ({r['pretrained'] or 'shipped weights'}), "
+                               f"datasets {', '.join(params.get('datasets') or [])}",
+             "samples": f"{params.get('n_samples')} test images per dataset"}
+    return rows, facts
+
+
+EXTRACTORS = {"01_calibration_basics": chapter1, "03_empirical_study": chapter3, "04_ctpt": chapter4,
+              "05_after_ctpt": chapter5}
+
+
+def family_table(payloads: Iterable[dict] = ()) -> str:
+    """The family's table: per published table and method, the printed averages, and ours where run.
+
+    Paper numbers come from :data:`vlmcal_utils.tpt.FAMILY_TABLES` (each table's source is its
+    row's source); "cells give" is the mean of the printed cells (:func:`~vlmcal_utils.tpt.recompute_averages`).
+    Ours is the mean over that table's datasets of a real (not demo) chapter-5 run's
+    ``paper_comparison`` rows, shown only when the run covers every dataset of the table.
+
+    Parameters
+    ----------
+    payloads : iterable of dict
+        Chapter-5 results files (``load_results``).
+
+    Returns
+    -------
+    str
+        A Markdown table and its sources.
+    """
+    ours: dict[tuple[str, str], list[dict]] = {}
+    for payload in payloads:
+        r = payload["results"]
+        if r["demo"]:
+            continue
+        for item in r["paper_comparison"]:
+            ours.setdefault((item["source"], item["method"]), []).append(item)
+    lines = ["| table | method | metric | paper (printed avg.) | cells give | ours |", "|---|---|---|---|---|---|"]
+    sources = {}
+    for row in recompute_averages():
+        t = FAMILY_TABLES[row["table"]]
+        sources[row["table"]] = t.source
+        mine = [x for x in ours.get((row["table"], row["method"]), []) if x["init"] == "hard"]
+        key = "ours_acc" if row["metric"] == "acc" else "ours_ece20"
+        value = (sum(x[key] for x in mine) / len(mine)) if {x["dataset"] for x in mine} >= set(t.columns) else None
+        flag = " ⚠" if row["flagged"] else ""
+        lines.append(f"| {row['table']} | {row['row']} | {row['metric']} | {row['printed']:.2f}{flag} | "
+                     f"{row['recomputed']:.2f} | {_fmt(value, '')} |")
+    lines += ["", "⚠: the printed average does not follow from the table's own cells. Sources:", ""]
+    lines += [f"- `{key}`: {source}" for key, source in sources.items()]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,6 +320,9 @@ def render_page(found: list[tuple[str, Path]]) -> str:
             reason = ("no results file" if stem not in by_stem else
                       "no real numbers in its results" if extractor else "no table defined for this chapter")
             out += [f"No real results for this chapter yet ({reason}), so no numbers are shown here.", ""]
+        if stem == "05_after_ctpt":  # the papers' side of the family, with or without a run of ours
+            out += ["The family's published tables (CLIP ViT-B/16, hard prompt):", "",
+                    family_table(p for _, _, p in by_stem.get(stem, [])), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

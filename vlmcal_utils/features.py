@@ -11,8 +11,12 @@
   (:func:`transform_id`), the mixed-precision dtype and the chunk size. Items are processed in
   chunks of ``chunk_size``; each chunk is written as ``chunk_00000.safetensors`` atomically
   (:func:`vlmcal_utils.storage.atomic_write_bytes`), so a killed run leaves only complete
-  chunks, and the next call computes only the missing ones. ``manifest.json`` records the key
-  and, once all chunks exist, ``"complete": true``.
+  chunks, and the next call computes only the missing ones. ``manifest.json`` records the key,
+  the SHA-256 of every chunk file (``"checksums"``) and, once all chunks exist, ``"complete": true``.
+- Damage: a chunk whose bytes no longer match its recorded checksum (a flipped bit, a file
+  overwritten by hand) is recomputed with a warning, never served; an unreadable, emptied or
+  foreign ``manifest.json`` is rebuilt from the chunks on disk (their checksums taken afresh,
+  and a chunk that cannot be read is recomputed).
 - Safe formats only: safetensors and JSON, nothing pickled.
 
 How a transform is named in the key
@@ -44,18 +48,19 @@ import json
 import os
 import re
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_bytes
 from torchvision import transforms as tv_transforms
-from tqdm.auto import tqdm
 
-from vlmcal_utils.device import amp_dtype, autocast, model_device
+from vlmcal_utils.device import amp_dtype, autocast, get_device, model_device
 from vlmcal_utils.paths import cache_dir as vlmcal_cache_dir
+from vlmcal_utils.progress import progress_bar
 from vlmcal_utils.storage import atomic_write_bytes, atomic_write_json
 
 __all__ = [
@@ -259,17 +264,61 @@ def _chunk_path(folder: Path, c: int) -> Path:
     return folder / f"chunk_{c:05d}.safetensors"
 
 
-def _read_chunk(path: Path, expected: int) -> dict | None:
-    """A complete chunk, or ``None`` if absent or unreadable/short (then it is recomputed)."""
+def _read_chunk(path: Path, expected: int, checksum: str | None) -> tuple[dict | None, str | None]:
+    """``(chunk, sha256 of its bytes)``, or ``(None, None)`` if absent, damaged or short (recomputed).
+
+    A chunk whose digest differs from ``checksum`` (its manifest entry; ``None`` when the manifest
+    does not have one) is refused with a warning: safetensors checks the header, not the numbers.
+    """
     if not path.is_file():
-        return None
+        return None, None
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if checksum is not None and digest != checksum:
+        warnings.warn(f"feature cache: {path} does not match its checksum in manifest.json (damaged "
+                      "on disk); recomputing it", RuntimeWarning, stacklevel=3)
+        return None, None
     try:
-        data = load_file(str(path))
+        data = safetensors_load(raw)
     except Exception:  # noqa: BLE001 - a damaged file is simply recomputed
-        return None
-    if data["features"].shape[0] != expected or data["labels"].shape != (expected,):
-        return None
-    return data
+        warnings.warn(f"feature cache: {path} is not a readable safetensors file; recomputing it",
+                      RuntimeWarning, stacklevel=3)
+        return None, None
+    if set(data) != {"features", "labels"} or data["features"].shape[0] != expected \
+            or data["labels"].shape != (expected,):
+        return None, None
+    return data, digest
+
+
+def _read_manifest(path: Path, key: dict, n_chunks: int) -> dict:
+    """The folder's manifest, or a fresh one (with a warning) if it is missing, unreadable or foreign."""
+    fresh = {"key": key, "n_chunks": n_chunks, "complete": False, "checksums": {}}
+    if not path.is_file():
+        return fresh
+    try:
+        manifest = json.loads(path.read_text())
+        ok = (isinstance(manifest, dict) and manifest.get("key") == key and manifest.get("n_chunks") == n_chunks
+              and isinstance(manifest.get("checksums", {}), dict))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        ok = False
+    if not ok:
+        warnings.warn(f"feature cache: {path} is damaged or belongs to another extraction; rebuilding it "
+                      "from the chunks on disk", RuntimeWarning, stacklevel=3)
+        return fresh
+    manifest.setdefault("checksums", {})
+    return manifest
+
+
+def _check_dataset(dataset: Any) -> None:
+    """Refuse a dataset whose first item is not ``(image tensor, label)`` (e.g. a PIL image)."""
+    item = dataset[0]
+    if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], torch.Tensor)):
+        got = type(item[0]).__name__ if isinstance(item, (tuple, list)) and item else type(item).__name__
+        raise TypeError(
+            f"dataset items must be (image tensor, label) pairs, got a {got} first: give the dataset the "
+            "model's preprocess as its transform, e.g. load_dataset(name, split, transform=preprocess) "
+            "with preprocess from vlmcal_utils.models.load_model"
+        )
 
 
 def extract_features(
@@ -301,7 +350,8 @@ def extract_features(
         Default :func:`default_cache_dir`.
     batch_size : int
     device : str or torch.device, optional
-        Where batches are sent (default: the model's device).
+        Where batches are sent (default: the model's device). Strings go through
+        :func:`vlmcal_utils.device.get_device` (``"cuda"`` without CUDA: its message, not torch's).
     num_workers : int
         DataLoader workers.
     progress : bool
@@ -326,13 +376,20 @@ def extract_features(
     ------
     ValueError
         An empty dataset, non-positive sizes, or a transform without a stable description.
+    TypeError
+        Dataset items that are not ``(image tensor, label)`` (a dataset without a transform).
+    RuntimeError
+        ``device="cuda"`` where CUDA is not available.
     """
     if chunk_size <= 0 or batch_size <= 0:
         raise ValueError(f"chunk_size and batch_size must be positive, got {chunk_size}, {batch_size}")
     n = len(dataset)
     if n == 0:
         raise ValueError("the dataset is empty: nothing to extract")
-    dev = torch.device(device) if device is not None else model_device(model)
+    if isinstance(device, str):
+        dev = get_device(device, verbose=False)
+    else:
+        dev = torch.device(device) if device is not None else model_device(model)
     dtype_amp = amp_dtype(dev, amp)
     preprocess = preprocess_id if preprocess_id is not None else transform_id(_dataset_transform(dataset))
     key = cache_key(model_id, dataset_id, n, preprocess, chunk_size, None if dtype_amp is None else str(dtype_amp))
@@ -340,14 +397,27 @@ def extract_features(
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "manifest.json"
     n_chunks = (n + chunk_size - 1) // chunk_size
-    if not manifest_path.is_file():
-        atomic_write_json(manifest_path, {"key": key, "n_chunks": n_chunks, "complete": False})
+    manifest = _read_manifest(manifest_path, key, n_chunks)
+    checksums: dict[str, str] = dict(manifest["checksums"])
 
     sizes = [min(chunk_size, n - c * chunk_size) for c in range(n_chunks)]
-    chunks: list[dict | None] = [_read_chunk(_chunk_path(folder, c), sizes[c]) for c in range(n_chunks)]
+    chunks: list[dict | None] = []
+    for c in range(n_chunks):
+        data, digest = _read_chunk(_chunk_path(folder, c), sizes[c], checksums.get(str(c)))
+        chunks.append(data)
+        if digest is None:
+            checksums.pop(str(c), None)
+        else:
+            checksums[str(c)] = digest
     todo = [c for c in range(n_chunks) if chunks[c] is None]
-    bar = tqdm(total=n, initial=n - sum(sizes[c] for c in todo), desc=f"image features {dataset_id}",
-               disable=not progress or not todo, unit="img")
+    if todo:
+        _check_dataset(dataset)  # before a DataLoader's collate error
+    if checksums != manifest["checksums"] or not manifest_path.is_file():
+        # record what is on disk now, so a chunk damaged later is caught even if this run is killed
+        atomic_write_json(manifest_path, {**manifest, "key": key, "n_chunks": n_chunks, "checksums": checksums,
+                                          "complete": bool(manifest.get("complete")) and not todo})
+    bar = progress_bar(total=n, initial=n - sum(sizes[c] for c in todo), desc=f"image features {dataset_id}",
+                       progress=progress and bool(todo), unit="img")
     params = list(model.parameters())
     dtype = params[0].dtype if params and params[0].is_floating_point() else torch.float32
     was_training = model.training
@@ -366,14 +436,20 @@ def extract_features(
                     labels.append(torch.as_tensor(targets, dtype=torch.int64))
                     bar.update(len(targets))
             data = {"features": torch.cat(feats).contiguous(), "labels": torch.cat(labels).contiguous()}
-            atomic_write_bytes(_chunk_path(folder, c), safetensors_bytes(data))  # a chunk file is always complete
+            raw = safetensors_bytes(data)
+            atomic_write_bytes(_chunk_path(folder, c), raw)  # a chunk file is always complete
+            # The checksum goes in after the chunk: a kill between the two leaves a chunk without a
+            # checksum, which the next call reads (and records) like any other.
+            checksums[str(c)] = hashlib.sha256(raw).hexdigest()
+            atomic_write_json(manifest_path, {"key": key, "n_chunks": n_chunks, "complete": False,
+                                              "checksums": checksums})
             chunks[c] = data
     finally:
         bar.close()
         model.train(was_training)
     features = torch.cat([ch["features"] for ch in chunks])
     labels = torch.cat([ch["labels"] for ch in chunks])
-    if todo or not json.loads(manifest_path.read_text()).get("complete"):
+    if todo or not manifest.get("complete"):
         atomic_write_json(manifest_path, {"key": key, "n_chunks": n_chunks, "complete": True,
-                                          "dim": int(features.shape[1])})
+                                          "dim": int(features.shape[1]), "checksums": checksums})
     return features, labels

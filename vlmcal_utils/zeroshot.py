@@ -45,9 +45,9 @@ import torch.nn.functional as F
 
 # The 80 OpenAI ImageNet templates (callables) and the 1000 class names ship with open_clip.
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
-from tqdm.auto import tqdm
 
 from vlmcal_utils.device import autocast, model_device
+from vlmcal_utils.progress import progress_bar
 
 SINGLE_TEMPLATE: tuple[str, ...] = ("a photo of a {}.",)
 IMAGENET_CLASSNAMES = tuple(IMAGENET_CLASSNAMES)
@@ -307,7 +307,7 @@ def build_classifier(
     encode = encode_text_truncated if truncate else (lambda m, t, normalize: m.encode_text(t, normalize=normalize))
     with torch.no_grad(), autocast(dev, amp):
         starts = range(0, len(prompts), batch_size)
-        for start in tqdm(starts, desc="text features", disable=not progress, leave=False):
+        for start in progress_bar(starts, desc="text features", progress=progress, leave=False):
             tokens = tokenizer(prompts[start : start + batch_size]).to(dev)
             feats.append(encode(model, tokens, normalize=True).float().cpu())
     emb = torch.cat(feats).reshape(len(classnames), len(templates), -1)

@@ -47,12 +47,12 @@ def test_built_book_passes_in_the_browser(checker, tmp_path):
     html = REPO_ROOT / "_build" / "html"
     if not (html / "book" / "intro.html").is_file():
         _skip_or_fail(f"no built book at {html}: run `make book` first")
-    reports = checker.check_site(html, screenshots=REPO_ROOT / "_build" / "screenshots")
+    reports = checker.check_site(html, screenshots=REPO_ROOT / "_build" / "screenshots", toc=REPO_ROOT / "_toc.yml")
     pages = [r.page for r in reports]
     assert "book/intro.html" in pages and any(p.startswith("notebooks/") for p in pages)
     problems = [f"{r.page}: {p}" for r in reports for p in r.problems]
     assert not problems, "\n".join(problems)
-    assert all(r.screenshot and r.screenshot.is_file() for r in reports)
+    assert all(r.screenshot and r.screenshot.is_file() for r in reports if r.page != "site")
 
 
 _PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title></head>
@@ -67,8 +67,14 @@ def _tiny_site(root: Path) -> None:
     Image.new("RGB", (8, 8), "red").save(root / "book" / "ok.png")
     colab = "https://colab.research.google.com/github/o/r/blob/main/notebooks/{}"
     pages = {
-        "book/intro.html": '<p>fine</p><img src="ok.png">',
-        "book/broken_image.html": '<img src="does_not_exist.png">',
+        "book/intro.html": '<p>fine</p><img src="ok.png" alt="a red square">',
+        "book/broken_image.html": '<img src="does_not_exist.png" alt="x">',
+        "book/no_alt.html": '<img src="ok.png">',
+        "book/warning.html": "<pre>/home/me/x.py:3: TqdmWarning: IProgress not found</pre>",
+        "book/progress.html": "<p>study cells: 100% 40/40 [00:01&lt;00:00, 35.2it/s]</p>",
+        "book/fallback.html": '<pre>title = "No published logits"</pre>'
+                              '<div class="cell_output"><p>No published logits on this machine</p></div>',
+        "book/too_wide.html": '<p style="white-space: nowrap">' + "wide " * 200 + "</p>",
         "book/unrendered_math.html": '<span class="math notranslate">\\(x^2\\)</span>',
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
         "notebooks/02_wrong_link.html": f'<a href="{colab.format("02_wrong_link.md")}">Colab</a>',
@@ -83,8 +89,23 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     site = tmp_path / "site"
     _tiny_site(site)
     assert checker.find_pages(site)[0] == "book/intro.html"
-    reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2)}
+    toc = tmp_path / "_toc.yml"
+    toc.write_text(yaml.safe_dump({"format": "jb-book", "root": "book/intro", "chapters": [
+        {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "too_wide",
+                                        "unrendered_math", "not_built")] + [
+        {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
+    reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
+                                                              toc=toc, real_data=True)}
+    assert reports["site"] == ["page of _toc.yml not built: book/not_built.html"]
     assert reports["book/intro.html"] == []
+    assert reports["book/no_alt.html"] == ["image without alt text: ok.png"]
+    assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:"]
+    assert reports["book/progress.html"] == ["a progress bar is shown: ...it/s]"]
+    assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there']
+    assert len(reports["book/too_wide.html"]) == 1 and "wider than a 400 px window" in reports["book/too_wide.html"][0]
+    # without the real data, a labelled fallback is what the page must show
+    (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
+    assert fallback.problems == []
     assert reports["notebooks/01_good.html"] == []
     assert any("image did not load: does_not_exist.png" in p for p in reports["book/broken_image.html"])
     assert any("missing file (404): /book/does_not_exist.png" in p for p in reports["book/broken_image.html"])

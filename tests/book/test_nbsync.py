@@ -77,3 +77,53 @@ def test_write_is_deterministic(repo_root, tmp_path):
     nbsync.write(tmp_path)
     assert (tmp_path / src.with_suffix(".ipynb").name).read_text() == first
     assert nbsync.write(tmp_path) == []
+
+
+def _book_copy(repo_root, tmp_path, url):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "_config.yml").write_text(f"repository:\n  url: {url}\n")
+    src = sorted((repo_root / "notebooks").glob("*.md"))[0]
+    shutil.copy(src, tmp_path / "notebooks" / src.name)
+    return tmp_path / "notebooks" / src.name
+
+
+def test_install_cell_is_generated_from_the_config_url(repo_root, tmp_path):
+    """The repository URL was typed into all four notebooks; now _config.yml's one URL fills it in."""
+    md = _book_copy(repo_root, tmp_path, "https://github.com/someone/calbook")
+    nbsync.write(tmp_path / "notebooks")
+    assert any("Colab install cell" in p for p in nbsync.check(tmp_path / "notebooks")) is False
+    nb = jupytext.read(md.with_suffix(".ipynb"))
+    install = next(c for c in nb.cells if c.cell_type == "code")
+    assert '"git+https://github.com/someone/calbook"' in install.source
+    assert {"skip-execution", "remove-cell"} <= set(install.metadata["tags"])
+    assert nb.metadata["accelerator"] == "GPU" and "colab" in nb.metadata
+    # another URL in _config.yml: the .md is out of date until `make sync`
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/other/calbook\n")
+    assert any("Colab install cell" in p for p in nbsync.check(tmp_path / "notebooks"))
+    nbsync.write(tmp_path / "notebooks")
+    assert nbsync.check(tmp_path / "notebooks") == []
+    assert "github.com/other/calbook" in md.read_text()
+
+
+def test_twin_without_colab_metadata_is_reported(repo_root, tmp_path):
+    md = _book_copy(repo_root, tmp_path, nbsync.PLACEHOLDER_URL)
+    nbsync.write(tmp_path / "notebooks")
+    nb = jupytext.read(md.with_suffix(".ipynb"))
+    del nb.metadata["accelerator"]
+    jupytext.write(nb, md.with_suffix(".ipynb"))
+    assert any("Colab GPU metadata" in p for p in nbsync.check(tmp_path / "notebooks"))
+
+
+def test_placeholder_install_cell_prints_one_line(capsys, monkeypatch):
+    """With the placeholder URL, Colab gets one clear line, not a CalledProcessError from pip."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    code = nbsync.install_cell_source(nbsync.PLACEHOLDER_URL)
+    assert "subprocess" not in code
+    exec(compile(code, "install-cell", "exec"), {})
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "placeholder" in out[0] and "make setup" in out[0]
+    real = nbsync.install_cell_source("https://github.com/someone/calbook")
+    assert "check=True" not in real and "returncode != 0" in real

@@ -1,8 +1,10 @@
-"""Checks on the notebooks' own results (results/ci/<stem>/results.json) and on their structure.
+"""Checks on the notebooks' own results (results/book/<stem>/results.json) and on their structure.
 
-The results files are written by the runner step of `make test` (SET=ci), which runs before this
-file. Run alone, the results tests skip when a file is absent; with VLMCAL_REQUIRE_RESULTS=1 (as
-`make test` sets) a missing file is a failure instead, so CI cannot pass without running them.
+The results files are written by the runner step of `make test`: every notebook once with the
+book's parameters (SET=book: the run the built book shows, see vlmcal_book/stage.py), plus the
+real-architecture plumbing runs (chapter 2 with SET=ci, chapters 3-4 with SET=ci-plumbing). Run
+alone, the results tests skip when a file is absent; with VLMCAL_REQUIRE_RESULTS=1 (as `make test`
+sets) a missing file is a failure instead, so CI cannot pass without running them.
 The results are read by the keys of each chapter's schema (vlmcal_utils.results), which
 load_results checks, never by the labels of the tables the chapters display.
 """
@@ -18,14 +20,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vlmcal_book import reproduce
+from vlmcal_book import nbsync, reproduce
 from vlmcal_utils.results import SCHEMAS, load_results
+from vlmcal_utils.tpt import FAMILY_METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.md"))
 
 
-def ci_results(stem: str, set_name: str = "ci") -> dict:
+BOOK_SET = "book"
+
+
+def ci_results(stem: str, set_name: str = BOOK_SET) -> dict:
     path = REPO_ROOT / "results" / set_name / stem / "results.json"
     if not path.is_file():
         message = f"no {path.relative_to(REPO_ROOT)}: run `make test` (or the runner with --set {set_name}) first"
@@ -33,6 +39,12 @@ def ci_results(stem: str, set_name: str = "ci") -> dict:
             pytest.fail(message)
         pytest.skip(message)
     return load_results(path)
+
+
+def _has_real_data() -> bool:
+    """The real-data folder is there: every chapter's default run must then show real numbers."""
+    folder = os.environ.get("VLMCAL_SHARED")
+    return bool(folder) and (Path(folder) / "data" / "logits").is_dir()
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -64,9 +76,11 @@ def test_notebook_structure(notebook):
     repo_url = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["repository"]["url"]
     code = [c for c in nb.cells if c.cell_type == "code"]
     colab = code[0]
-    assert "skip-execution" in colab.metadata.get("tags", []), "the first code cell must be the Colab cell"
+    assert {"skip-execution", "remove-cell"} <= set(colab.metadata.get("tags", [])), \
+        "the first code cell must be the Colab cell (not run by the book, not shown on its pages)"
     assert 'if "google.colab" in sys.modules' in colab.source
-    assert f"git+{repo_url}" in colab.source, f"Colab cell must install from {repo_url} (_config.yml)"
+    assert colab.source == nbsync.install_cell_source(repo_url), \
+        f"the Colab cell must be generated from {repo_url} (_config.yml): run `make sync`"
     params = reproduce.notebook_parameters(nb)
     assert {"seed", "results_dir"} <= set(params)
     assert params["results_dir"] == f"results/default/{notebook.stem}"
@@ -99,6 +113,8 @@ def test_01_calibration_basics_results():
     lo, hi = r["ece_before_ci"]
     assert lo <= r["ece_before"] <= hi
     assert r["n_bins"] == 15
+    if _has_real_data():
+        assert r["source"] == "markus93_densenet40_cifar10.npz", "with VLMCAL_SHARED set chapter 1 shows real logits"
     if r["source"] == "markus93_densenet40_cifar10.npz":
         # measured on the published DenseNet-40 logits (test split, 10 000 images, 15 bins):
         # accuracy 0.9242, ECE 0.0550 -> 0.0095 with T = 2.883 (matches $VLMCAL_SHARED/README.md)
@@ -115,8 +131,9 @@ def test_01_calibration_basics_results():
 
 
 # ---------------------------------------------------------------- chapter 2
-def test_02_zero_shot_clip_results():
-    saved = ci_results("02_zero_shot_clip")
+@pytest.mark.parametrize("set_name", [BOOK_SET, "ci"])
+def test_02_zero_shot_clip_results(set_name):
+    saved = ci_results("02_zero_shot_clip", set_name)
     r = saved["results"]
     assert _all_finite(r) == []
     for key in ("single_template", "ensemble_80"):
@@ -126,11 +143,15 @@ def test_02_zero_shot_clip_results():
         assert lo <= block["ece"] <= hi
     # the model's own learned scale, never a fixed 100
     assert r["logit_scale"] > 0 and r["logit_scale"] != 100
+    if set_name == "ci":
+        assert saved["params"].get("pretrained") == "random", "params/ci.yaml: the real-architecture plumbing run"
     if saved["params"].get("pretrained") == "random":
         # ci: plumbing only, on at most 128 shared CIFAR-10 images
         assert r["is_random_weights"] is True and r["is_demo"] is False
         assert r["n_images"] <= 128 and r["n_classes"] == 10
     published = r.get("published_clip_cifar10")
+    if _has_real_data():
+        assert published, "with VLMCAL_SHARED set the default run must show the published CLIP logits"
     if published:
         # real CLIP ViT-B/32 logits: underconfident at scale 100 (T < 1), ECE 6.7 % on test[5000:]
         assert published["temperature"] == pytest.approx(0.685, abs=0.01)
@@ -174,8 +195,11 @@ def test_03_empirical_study_results():
     r = saved["results"]
     assert r["claims"], "the closing claims table is empty"
     assert all(row["verdict"] and row["measured_on"] for row in r["claims"])
-    _check_study_grids(REPO_ROOT / "results" / "ci" / "03_empirical_study")
+    _check_study_grids(REPO_ROOT / "results" / BOOK_SET / "03_empirical_study")
     published = r.get("published") or {}
+    if _has_real_data():
+        # the book's default run shows the real study (it used to skip it: logits_dir=None)
+        assert published.get("vlm_ece_before"), "with VLMCAL_SHARED set the default run must study the published logits"
     if published.get("vlm_ece_before"):
         # real CLIP ViT-B/32 CIFAR-10 logits, test[5000:], 15 bins (measured: 6.70 % -> 1.14 %)
         assert published["vlm_ece_before"]["CLIP ViT-B/32"] == pytest.approx(0.0670, abs=0.001)
@@ -220,7 +244,7 @@ def _check_ctpt(saved: dict, folder: Path) -> dict:
 
 def test_04_ctpt_demo_results():
     saved = ci_results("04_ctpt")
-    by = _check_ctpt(saved, REPO_ROOT / "results" / "ci" / "04_ctpt")
+    by = _check_ctpt(saved, REPO_ROOT / "results" / BOOK_SET / "04_ctpt")
     assert saved["results"]["demo"] is True
     for d, i in {(d, i) for d, i, _ in by}:
         # C-TPT maximises text-feature dispersion on top of TPT's entropy
@@ -231,3 +255,14 @@ def test_04_ctpt_real_architecture_plumbing():
     saved = ci_results("04_ctpt", "ci-plumbing")
     _check_ctpt(saved, REPO_ROOT / "results" / "ci-plumbing" / "04_ctpt")
     assert saved["params"]["pretrained"] == "random" and saved["params"]["n_samples"] <= 16
+
+
+def test_05_after_ctpt_demo_results():
+    saved = ci_results("05_after_ctpt")
+    results = saved["results"]
+    assert results["demo"] is True
+    assert {row["method"] for row in results["table"]} == set(FAMILY_METHODS)
+    # the recomputed averages are computed from the cells, not copied: their differences add up
+    for row in results["recomputed_averages"]:
+        assert row["difference"] == pytest.approx(row["printed"] - row["recomputed"], abs=1e-6)
+    assert not _all_finite({r["method"]: r["acc"] for r in results["table"]})

@@ -23,6 +23,7 @@ from vlmcal_utils.data import (
     published_entries,
     published_path,
 )
+from vlmcal_utils.data.published import resolve_published, resolve_published_dir
 
 
 class _Server:
@@ -123,8 +124,8 @@ def test_offline_without_shared_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("VLMCAL_SHARED", raising=False)
     with pytest.raises(FileNotFoundError, match="VLMCAL_SHARED"):
         fetch_published_logits("markus93_densenet40_cifar10", root=tmp_path, offline=True)
-    with pytest.raises(ValueError, match="cannot be downloaded.*github.com/pwhofman"):
-        fetch_published_logits("clip_vitb32_cifar10_zeroshot", root=tmp_path)
+    with pytest.raises(ValueError, match="cannot be downloaded.*github.com/hollance"):
+        fetch_published_logits("hollance_snacks_toplabel", root=tmp_path)
     with pytest.raises(KeyError, match="known names"):
         fetch_published_logits("no_such_model", root=tmp_path)
 
@@ -167,10 +168,16 @@ def test_online_pickle_conversion_reproduces_the_pinned_hash(shared, tmp_path, s
 
 
 def _synthetic_probs(n=40, k=5, seed=0):
+    """float32 softmax outputs, stored as netcal and verified_calibration store theirs."""
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, k))
     probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     return probs.astype(np.float32), rng.integers(0, k, size=n)
+
+
+def _log64(probs):
+    """How the pinned files were made: log in float64, then float32."""
+    return np.log(probs.astype(np.float64)).astype(np.float32)
 
 
 def _entry_for(converter, paths, arrays, meta=None):
@@ -182,7 +189,9 @@ def _entry_for(converter, paths, arrays, meta=None):
 @pytest.mark.parametrize("fmt", ["netcal_npz", "npy_probs", "pickle_probs"])
 def test_online_probability_sources_become_log_probabilities(fmt, tmp_path, server):
     probs, labels = _synthetic_probs()
-    logp = np.log(probs).astype(np.float32)
+    logp = _log64(probs)
+    # float32 log (the old converter) differs in the last bit here: this test would catch it
+    assert (np.log(probs) != logp).any()
     expected = {"logits_val": logp[:20], "labels_val": labels[:20].astype(np.int64),
                 "logits_test": logp[20:], "labels_test": labels[20:].astype(np.int64)}
     paths = ("a/probs.npy", "a/labels.npy") if fmt == "npy_probs" else ("data/src.bin",)
@@ -224,7 +233,7 @@ def test_default_cache_follows_the_cache_variables(env, tmp_path, server, monkey
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(env, str(tmp_path / "cache-root"))
     probs, labels = _synthetic_probs()
-    logp = np.log(probs).astype(np.float32)
+    logp = _log64(probs)
     entry = _entry_for("pickle_probs", ("data/src.bin",),
                        {"logits_val": logp[:20], "labels_val": labels[:20].astype(np.int64),
                         "logits_test": logp[20:], "labels_test": labels[20:].astype(np.int64)})
@@ -242,3 +251,80 @@ def test_download_failure_names_the_way_out(tmp_path, server):
     with pytest.raises(ConnectionError, match="VLMCAL_SHARED"):
         fetch_published_logits("synthetic", root=tmp_path, base_url=server.url,
                                registry={"synthetic": entry}, offline=False)
+
+
+# ------------------------------------------------------------------ the resolver the chapters use
+def test_resolver_prefers_the_shared_copy(shared, tmp_path):
+    found = resolve_published("markus93_densenet40_cifar10", root=tmp_path)
+    assert found.origin == "shared" and found.path == shared / "data" / "logits" / found.path.name
+    folder, each = resolve_published_dir(["markus93_densenet40_cifar10", "clip_vitb32_cifar10_zeroshot"],
+                                         root=tmp_path)
+    assert folder == shared / "data" / "logits" and {r.origin for r in each.values()} == {"shared"}
+
+
+def test_resolver_offline_without_shared_folder_gives_none_and_a_reason(tmp_path, monkeypatch):
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    monkeypatch.setenv("VLMCAL_OFFLINE", "1")
+    found = resolve_published("markus93_densenet40_cifar10", root=tmp_path)
+    assert found.path is None and found.origin == "missing" and "downloads are off" in found.reason
+    monkeypatch.delenv("VLMCAL_OFFLINE")
+    no_converter = resolve_published("hollance_snacks_toplabel", root=tmp_path)
+    assert no_converter.path is None and "no converter" in no_converter.reason
+    with pytest.raises(KeyError, match="close matches"):
+        resolve_published("markus93_densenet40", root=tmp_path)
+
+
+def test_resolver_dir_stops_after_the_first_failed_download(tmp_path, server, monkeypatch):
+    """Offline (the server has nothing): one failed download, the rest are not tried."""
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    names = ["netcal_lenet5_cifar10", "netcal_wrn16-4_cifar10", "verifiedcal_vgg16_cifar10"]
+    folder, found = resolve_published_dir(names, root=tmp_path, base_url=server.url)
+    assert folder is None and found["netcal_lenet5_cifar10"].origin == "unreachable"
+    assert [found[n].origin for n in names[1:]] == ["missing", "missing"]
+    assert len(server.requests) == 1
+
+
+def _serve_from_shared(server, shared, names):
+    """Put each entry's source files on the server, rebuilt from the shared copies' content."""
+    from tests.data.test_converters import _credal_cifar10_sources, _credal_text
+
+    for name in names:
+        entry = PUBLISHED_LOGITS[name]
+        with np.load(shared / "data" / "logits" / entry.filename) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        if entry.converter == "credal_cifar10":
+            sources = _credal_cifar10_sources(arrays, np.arange(len(arrays["labels"])))
+        elif entry.converter == "credal_csv":
+            names_ = list(arrays["classnames"])
+            sources = [_credal_text(names_, arrays[f"logits_{s}"], arrays[f"labels_{s}"],
+                                    range(len(arrays[f"labels_{s}"]))) for s in ("val", "test")]
+        else:
+            raise AssertionError(f"no source builder for {entry.converter}")
+        for index, data in enumerate(sources):
+            server.put(entry, index, data)
+
+
+def test_online_route_end_to_end_gives_the_real_clip_numbers(shared, tmp_path, server, monkeypatch):
+    """No shared folder, downloads from a local server: chapter 3's defaults study real CLIP ViT-B/32."""
+    from vlmcal_utils import metrics, study
+    from vlmcal_utils.temperature import fit_temperature
+
+    names = ["clip_vitb32_cifar10_zeroshot", "clip_dermamnist_zeroshot"]
+    _serve_from_shared(server, shared, names)
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    monkeypatch.setenv("VLMCAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VLMCAL_PUBLISHED_BASE_URL", server.url)
+    folder, found = resolve_published_dir(names)
+    assert folder == tmp_path / "cache" / "published"
+    assert {r.origin for r in found.values()} == {"download"}
+    (task,) = study.published_tasks(folder)
+    splits = task.load()
+    assert {"cal", "test", "test_french", "dermamnist"} <= set(splits)
+    (zc, yc), (zt, yt) = splits["cal"], splits["test"]
+    T = fit_temperature(zc, yc)
+    before = metrics.ece(metrics.softmax(zt), yt, n_bins=15)
+    after = metrics.ece(metrics.softmax(zt / T), yt, n_bins=15)
+    # the real CLIP ViT-B/32 CIFAR-10 numbers (shared README: 6.7 % -> 1.1 %, T ~ 0.69)
+    assert round(100 * before, 2) == pytest.approx(6.70, abs=0.01)
+    assert round(100 * after, 2) == pytest.approx(1.14, abs=0.01)
+    assert 0.6 < T < 0.8

@@ -27,7 +27,14 @@ from vlmcal_utils.data.classnames import (
 from vlmcal_utils.data.content_hash import content_sha256, content_sha256_arrays
 from vlmcal_utils.data.converters import CONVERTERS, load_numpy_pickle
 from vlmcal_utils.data.coop import COOP_LAYOUTS, load_coop_split
-from vlmcal_utils.data.datasets import DATASETS, list_datasets, load_dataset
+from vlmcal_utils.data.datasets import (
+    DATASETS,
+    TEST_ONLY,
+    calibration_set,
+    dataset_root_override,
+    list_datasets,
+    load_dataset,
+)
 from vlmcal_utils.data.imagenet import DOMAINNET_DOMAINS, load_domainnet
 from vlmcal_utils.data.images import (
     IMAGE_EXTENSIONS,
@@ -38,11 +45,15 @@ from vlmcal_utils.data.images import (
 )
 from vlmcal_utils.data.logits import LogitsFile, load_logits
 from vlmcal_utils.data.published import (
+    OFFLINE_ENV_VAR,
     PUBLISHED_LOGITS,
     PublishedLogits,
+    Resolved,
     fetch_published_logits,
     published_entries,
     published_path,
+    resolve_published,
+    resolve_published_dir,
 )
 
 __all__ = [
@@ -50,6 +61,13 @@ __all__ = [
     "CONVERTERS",
     "COOP_LAYOUTS",
     "DATASETS",
+    "OFFLINE_ENV_VAR",
+    "Resolved",
+    "resolve_published",
+    "resolve_published_dir",
+    "TEST_ONLY",
+    "calibration_set",
+    "dataset_root_override",
     "DOMAINNET_DOMAINS",
     "EUROSAT_CLASSNAMES",
     "IMAGENET_CLASSNAMES",

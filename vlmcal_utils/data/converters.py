@@ -13,8 +13,13 @@ Each converter takes the raw bytes of a registry entry's source files (in the or
 - ``pickle_probs`` — p-lambda/verified_calibration ``cifar_probs.dat`` (``(probs, labels)``), same
   unpickler; logits = log(probabilities), halves.
 - ``npy_probs`` — cleanlab/label-errors (probabilities ``.npy`` + labels ``.npy``); log, halves.
+- ``credal_cifar10`` — pwhofman/efficient-credal-prediction CIFAR-10 CSVs of one model: the
+  English test CSV, the CIFAR-10H CSV (human label distributions as ``target-0..9``) and the
+  French, Chinese and Swahili class-name CSVs, merged by ``instance_id`` into one file.
 
-Probabilities are converted with ``log`` at the source's precision, then cast to float32.
+Probabilities are converted with ``log`` in **float64**, then cast to float32 — the pinned files
+were made that way. (``log`` in float32 is not correctly rounded and differs from this in the last
+bit for some inputs, and even between numpy's CPU code paths: the hash would then miss.)
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ __all__ = [
     "convert_pickle_logits_pairs",
     "convert_pickle_probs",
     "convert_npy_probs",
+    "convert_credal_cifar10",
+    "CREDAL_LANGUAGES",
 ]
 
 Converter = Callable[[list[bytes]], dict[str, np.ndarray]]
@@ -98,26 +105,39 @@ def _halves(logits: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _log_probs(probs: np.ndarray) -> np.ndarray:
+    # float64 log whatever the source's dtype: see the module docstring
     with np.errstate(divide="ignore"):
-        return np.log(np.asarray(probs)).astype(np.float32)
+        return np.log(np.asarray(probs, dtype=np.float64)).astype(np.float32)
 
 
 def _labels(y: Any) -> np.ndarray:
     return np.asarray(y).reshape(-1).astype(np.int64)
 
 
-def _read_credal_csv(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _read_credal_table(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A credal CSV -> (class scores float32 (N, K), targets float32 (N, T), class names), rows by instance_id.
+
+    Columns: one per class (named by the class name), then ``target-0`` (a label) or
+    ``target-0..K-1`` (a label distribution), then ``instance_id``.
+    """
     lines = data.decode("utf-8").splitlines()
     header = lines[0].split(",")
-    if header[-2:] != ["target-0", "instance_id"]:
-        raise ValueError(f"unexpected CSV header {header[-3:]}: expected class columns, target-0, instance_id")
-    table = np.loadtxt(lines[1:], delimiter=",", dtype=np.float64, ndmin=2)
-    n_classes = len(header) - 2
+    if header[-1] != "instance_id" or "target-0" not in header:
+        raise ValueError(f"unexpected CSV header {header[-3:]}: expected class columns, target-*, instance_id")
+    n_classes = header.index("target-0")
+    ids = np.loadtxt(lines[1:], delimiter=",", dtype=np.float64, ndmin=2, usecols=[len(header) - 1])[:, 0]
     # parse as text -> float32 directly: float32(float64(text)) can differ from float32(text) in
-    # rare double-rounding cases, so re-parse the class columns as float32
-    logits = np.loadtxt(lines[1:], delimiter=",", dtype=np.float32, ndmin=2, usecols=range(n_classes))
-    order = np.argsort(table[:, -1], kind="stable")  # rows in instance_id order
-    return logits[order], _labels(table[order, -2]), header[:n_classes]
+    # rare double-rounding cases
+    values = np.loadtxt(lines[1:], delimiter=",", dtype=np.float32, ndmin=2, usecols=range(len(header) - 1))
+    order = np.argsort(ids, kind="stable")  # rows in instance_id order
+    return values[order, :n_classes], values[order, n_classes:], header[:n_classes]
+
+
+def _read_credal_csv(data: bytes) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    logits, targets, names = _read_credal_table(data)
+    if targets.shape[1] != 1:
+        raise ValueError(f"expected one target column (a label), got {targets.shape[1]}")
+    return logits, _labels(targets[:, 0]), names
 
 
 def convert_credal_csv(sources: list[bytes]) -> dict[str, np.ndarray]:
@@ -211,11 +231,56 @@ def convert_npy_probs(sources: list[bytes]) -> dict[str, np.ndarray]:
     return _halves(_log_probs(probs), _labels(labels))
 
 
+CREDAL_LANGUAGES = ("french", "chinese", "swahili")
+"""The class-name languages of the credal CIFAR-10 files, in source order after English and CIFAR-10H."""
+
+
+def convert_credal_cifar10(sources: list[bytes]) -> dict[str, np.ndarray]:
+    """One model's credal CIFAR-10 CSVs → one file (logits, CIFAR-10H soft labels, languages).
+
+    Parameters
+    ----------
+    sources : list of bytes
+        The English test CSV (``target-0`` = label), the CIFAR-10H CSV (``target-0..9`` = human
+        label distribution), then one CSV per :data:`CREDAL_LANGUAGES` (translated class names).
+        Each covers the 10 000 test images; rows are matched by ``instance_id``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``logits`` (N, 10) float32 and ``labels`` (N,) int64 of the full test set, their halves
+        ``logits_val``/``labels_val`` (test[:N/2]) and ``logits_test``/``labels_test``,
+        ``classnames``, ``cifar10h_soft_labels`` (N, 10) float32, and per language
+        ``logits_<language>`` and ``classnames_<language>``.
+
+    Raises
+    ------
+    ValueError
+        Wrong number of sources, or files that disagree on the number of images or classes.
+    """
+    if len(sources) != 2 + len(CREDAL_LANGUAGES):
+        raise ValueError(f"expected {2 + len(CREDAL_LANGUAGES)} CSVs (English, CIFAR-10H, languages), "
+                         f"got {len(sources)}")
+    logits, labels, names = _read_credal_csv(sources[0])
+    _, soft, _ = _read_credal_table(sources[1])
+    if soft.shape != logits.shape:
+        raise ValueError(f"CIFAR-10H soft labels {soft.shape} do not match the logits {logits.shape}")
+    out = {"logits": logits, "labels": labels, "cifar10h_soft_labels": soft,
+           **_halves(logits, labels), "classnames": np.array(names)}
+    for language, data in zip(CREDAL_LANGUAGES, sources[2:], strict=True):
+        z, y, lang_names = _read_credal_csv(data)
+        if z.shape != logits.shape or not np.array_equal(y, labels):
+            raise ValueError(f"the {language} CSV does not cover the same images as the English one")
+        out[f"logits_{language}"], out[f"classnames_{language}"] = z, np.array(lang_names)
+    return out
+
+
 CONVERTERS: dict[str, Converter] = {
     "credal_csv": convert_credal_csv,
     "netcal_npz": convert_netcal_npz,
     "pickle_logits_pairs": convert_pickle_logits_pairs,
     "pickle_probs": convert_pickle_probs,
     "npy_probs": convert_npy_probs,
+    "credal_cifar10": convert_credal_cifar10,
 }
 """converter name (``PublishedLogits.converter``) -> function ``(source bytes) -> arrays``."""

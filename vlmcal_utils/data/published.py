@@ -25,10 +25,13 @@ Which names can be downloaded
 -----------------------------
 Entries with a ``converter`` (see :data:`~vlmcal_utils.data.converters.CONVERTERS`). If a re-made
 file does not reproduce the pinned hash, :func:`fetch_published_logits` raises instead of
-returning different numbers. The CLIP/SigLIP CIFAR-10 files (they merge CIFAR-10H human labels and
-translated-prompt variants from several CSVs) and the ``hollance_*`` top-label files (many CSVs per
-file) have **no converter**: fetching them online raises an error naming the source, and they are
-available through ``$VLMCAL_SHARED`` only.
+returning different numbers. The CLIP/SigLIP CIFAR-10 files merge five CSVs each (English, CIFAR-10H
+human labels, three translated class-name variants; converter ``credal_cifar10``). The ``hollance_*``
+top-label files (many CSVs per file) have **no converter**: fetching them online raises an error
+naming the source, and they are available through ``$VLMCAL_SHARED`` only.
+
+:func:`resolve_published` (and :func:`resolve_published_dir` for a folder) is what the chapters'
+defaults use: shared copy, else cache, else download, else ``None`` with a reason to print.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ import numpy as np
 
 from vlmcal_utils.checks import close_matches
 from vlmcal_utils.data.content_hash import content_sha256, npz_content_sha256
-from vlmcal_utils.data.converters import CONVERTERS
+from vlmcal_utils.data.converters import CONVERTERS, CREDAL_LANGUAGES
 from vlmcal_utils.paths import SHARED_ENV_VAR, cache_dir, shared_path
 from vlmcal_utils.storage import atomic_write_bytes
 
@@ -59,9 +62,15 @@ __all__ = [
     "published_entries",
     "published_path",
     "fetch_published_logits",
+    "OFFLINE_ENV_VAR",
+    "Resolved",
+    "resolve_published",
+    "resolve_published_dir",
 ]
 
 BASE_URL_ENV_VAR = "VLMCAL_PUBLISHED_BASE_URL"
+OFFLINE_ENV_VAR = "VLMCAL_OFFLINE"
+"""Set to ``1`` to make :func:`resolve_published` use shared copies and the cache only (no download)."""
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 SHARED_LOGITS_DIR = ("data", "logits")
 """Where the shared copies are, relative to ``$VLMCAL_SHARED``."""
@@ -150,6 +159,23 @@ def _credal_derma(name: str, prefix: str, source_model: str, sha: str, model: st
                            model=model, dataset="DermaMNIST", family="vlm")
 
 
+def _credal_cifar10(name: str, prefix: str, source_model: str, h_split: str, sha: str,
+                    model: str) -> PublishedLogits:
+    """A credal CIFAR-10 file: English test CSV, CIFAR-10H CSV, then the language CSVs (converter order)."""
+    paths = (f"logits/{prefix}_CIFAR10_CIFAR10_test.csv", f"logits/{prefix}_CIFAR10-H_CIFAR10_{h_split}.csv",
+             *(f"logits/{prefix}_CIFAR10_CIFAR10-{lang.upper()}_test.csv" for lang in CREDAL_LANGUAGES))
+    meta = {
+        "source": f"github.com/{_CREDAL[0]}@{_CREDAL[1]} {paths[0]} (+CIFAR10-H and language variants)",
+        "model": source_model, "template": _TEMPLATE,
+        "dataset": "CIFAR-10 test set (10000, original order); cifar10h_soft_labels = CIFAR-10H human label "
+        "distributions",
+        "split": "val = test[:5000], test = test[5000:] (made here; repo has no val split)",
+        "licence": "no licence file at repo top level (only ddu/LICENSE MIT for the ddu subfolder)",
+    }
+    return PublishedLogits(name, *_CREDAL, paths, sha, "credal_cifar10", meta,
+                           model=model, dataset="CIFAR-10", family="vlm")
+
+
 def _netcal(name: str, path: str, sha: str, model: str, dataset: str) -> PublishedLogits:
     meta = {"source": f"github.com/{_NETCAL[0]}@{_NETCAL[1]} {path}", **_NETCAL_META}
     return PublishedLogits(name, *_NETCAL, (path,), sha, "netcal_npz", meta,
@@ -229,15 +255,16 @@ _ENTRIES: tuple[PublishedLogits, ...] = (
         },
         model="cross-validated CNN (cleanlab)", dataset="CIFAR-10", family="baseline",
     ),
-    _shared_only("clip_vitb32_cifar10_zeroshot", _CREDAL, ("logits/Clip_CIFAR10_CIFAR10_test.csv",),
-                 "1a62ee490b421eec92cf01ba1d4d4d796d7e92696ba6ccf541c3c992e4e6d3ef",
-                 "CLIP ViT-B/32", "CIFAR-10", "vlm"),
-    _shared_only("siglip_b16_cifar10_zeroshot", _CREDAL, ("logits/SigLIP_CIFAR10_CIFAR10_test.csv",),
-                 "2aefe23000795a1c60d5ede947beb2d7d3d6b9c2d7861ef4c5c1741ffa8b0762",
-                 "SigLIP ViT-B/16", "CIFAR-10", "vlm"),
-    _shared_only("siglip2_b16_cifar10_zeroshot", _CREDAL, ("logits/SigLIP2_CIFAR10_CIFAR10_test.csv",),
-                 "80222c48dfd1d39c9e267cf40b6c803920ef18890bf9676694e154cd1f2ddbf9",
-                 "SigLIP2 ViT-B/16", "CIFAR-10", "vlm"),
+    _credal_cifar10("clip_vitb32_cifar10_zeroshot", "Clip", "CLIP ViT-B/32, HF openai/clip-vit-base-patch32, "
+                    "logits_per_image (logit_scale 100 x cosine)", "train",
+                    "1a62ee490b421eec92cf01ba1d4d4d796d7e92696ba6ccf541c3c992e4e6d3ef", "CLIP ViT-B/32"),
+    _credal_cifar10("siglip_b16_cifar10_zeroshot", "SigLIP", "SigLIP ViT-B/16 224, HF google/siglip-base-patch16-224, "
+                    "logits_per_image (sigmoid logits: scale*cos+bias)", "train",
+                    "2aefe23000795a1c60d5ede947beb2d7d3d6b9c2d7861ef4c5c1741ffa8b0762", "SigLIP ViT-B/16"),
+    _credal_cifar10("siglip2_b16_cifar10_zeroshot", "SigLIP2",
+                    "SigLIP2 ViT-B/16 224, HF google/siglip2-base-patch16-224, logits_per_image (sigmoid logits)",
+                    "test",
+                    "80222c48dfd1d39c9e267cf40b6c803920ef18890bf9676694e154cd1f2ddbf9", "SigLIP2 ViT-B/16"),
     _shared_only("hollance_imagenet_val_toplabel", _HOLLANCE, ("results/ImageNet_*/*.csv",),
                  "ecf65e917b4f43da736363f5836589896fbb3064cb72d9ee91ae39dcdb3fa5b3",
                  "14 ImageNet CNNs", "ImageNet", "toplabel"),
@@ -413,3 +440,128 @@ def fetch_published_logits(
         shutil.rmtree(source_dir, ignore_errors=True)  # don't keep sources that gave wrong numbers
         raise
     return atomic_write_bytes(target, buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# the one resolver the chapters use
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resolved:
+    """Where a published file was found, or why not.
+
+    Attributes
+    ----------
+    name : str
+        The registry key.
+    path : pathlib.Path or None
+        The hash-verified file, or ``None``.
+    origin : str
+        ``"shared"``, ``"cache"``, ``"download"``; not found: ``"missing"`` (downloads off, or no
+        converter) or ``"unreachable"`` (the download failed).
+    reason : str
+        One line a chapter can print (where it came from, or why it is missing).
+    """
+
+    name: str
+    path: Path | None
+    origin: str
+    reason: str
+
+
+def _offline_env() -> bool:
+    return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes"}
+
+
+def resolve_published(name: str, *, download: bool | None = None, root: str | os.PathLike | None = None,
+                      base_url: str | None = None) -> Resolved:
+    """The published file ``name``: the shared copy, else the cache, else a download, else ``None``.
+
+    This is what the chapters' defaults use, so a book built with ``$VLMCAL_SHARED`` (CI) or with
+    internet (GitHub Pages, Colab) shows the real numbers, and a machine with neither gets
+    ``path=None`` and a ``reason`` for its labelled fallback. Never raises for a missing file.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PUBLISHED_LOGITS`.
+    download : bool, optional
+        ``False``: shared copy or cache only. Default: download unless ``$VLMCAL_OFFLINE=1``.
+    root, base_url : optional
+        As for :func:`fetch_published_logits`.
+
+    Returns
+    -------
+    Resolved
+        ``path`` is hash-verified (same numbers on every route) or ``None``.
+
+    Raises
+    ------
+    KeyError
+        ``name`` is not in the registry (a typo must not look like "offline").
+    ValueError
+        A shared or downloaded copy has the wrong content hash (wrong numbers are never returned).
+    """
+    entry = _lookup(name, PUBLISHED_LOGITS)
+    shared = shared_path(*SHARED_LOGITS_DIR, entry.filename)
+    if shared is not None:
+        _check_hash(content_sha256(shared), entry, f"shared copy ({shared})")
+        return Resolved(name, shared, "shared", f"{entry.filename} from ${SHARED_ENV_VAR}")
+    cache = Path(root).expanduser() if root is not None else cache_dir("published")
+    cached = cache / entry.filename
+    if download is None:
+        download = not _offline_env()
+    if not cached.is_file() and (not download or entry.converter is None):
+        why = "downloads are off" if not download else "it has no converter (shared copy only)"
+        return Resolved(name, None, "missing", f"{entry.filename}: no shared copy (${SHARED_ENV_VAR}) and {why}")
+    was_cached = cached.is_file()
+    try:
+        path = fetch_published_logits(name, root=cache, offline=None, base_url=base_url)
+    except ConnectionError as err:
+        return Resolved(name, None, "unreachable", f"{entry.filename}: no shared copy and no download ({err})")
+    if path.parent != cache:  # a shared copy appeared meanwhile: report it as such
+        return Resolved(name, path, "shared", f"{entry.filename} from ${SHARED_ENV_VAR}")
+    origin = "cache" if was_cached else "download"
+    return Resolved(name, path, origin, f"{entry.filename} converted from {entry.repo}@{entry.commit[:7]} ({origin})")
+
+
+def resolve_published_dir(names: list[str] | tuple[str, ...], *, download: bool | None = None,
+                          root: str | os.PathLike | None = None,
+                          base_url: str | None = None) -> tuple[Path | None, dict[str, Resolved]]:
+    """One folder holding every file of ``names`` that can be had (for chapters that read a folder).
+
+    Parameters
+    ----------
+    names : sequence of str
+        Registry keys.
+    download, root, base_url : optional
+        As for :func:`resolve_published`. After the first failed download the others are not
+        tried (offline: one timeout, not one per file).
+
+    Returns
+    -------
+    folder : pathlib.Path or None
+        ``$VLMCAL_SHARED/data/logits`` when every found file is a shared copy, else the download
+        cache, else (a mix) ``<cache>/resolved`` with links to each found file; ``None`` if none found.
+    found : dict of str to Resolved
+        One entry per name, found or not.
+    """
+    found: dict[str, Resolved] = {}
+    for name in names:
+        found[name] = resolve_published(name, download=download, root=root, base_url=base_url)
+        if found[name].origin == "unreachable":
+            download = False  # offline: don't wait for every other file's download to fail
+    paths = [r.path for r in found.values() if r.path is not None]
+    if not paths:
+        return None, found
+    parents = {p.parent for p in paths}
+    if len(parents) == 1:
+        return parents.pop(), found
+    cache = Path(root).expanduser() if root is not None else cache_dir("published")
+    links = cache / "resolved"
+    links.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        link = links / path.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(path.resolve())
+    return links, found

@@ -24,11 +24,11 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from vlmcal_utils.demo.model import WEIGHTS_DIR, create_demo_model, demo_preprocess, save_demo_weights
 from vlmcal_utils.demo.world import TRAIN_DOMAINS, make_caption, make_demo_dataset
 from vlmcal_utils.paths import cache_dir
+from vlmcal_utils.progress import progress_bar
 from vlmcal_utils.storage import atomic_write_bytes, atomic_write_text
 
 __all__ = ["TrainConfig", "DEFAULT_STEPS", "build_pool", "clip_loss", "train_demo_model"]
@@ -99,7 +99,7 @@ def build_pool(n_per_domain: int, seed: int = 0, cache: bool = True) -> tuple[to
     images, params, domains = [], [], []
     for domain in TRAIN_DOMAINS:
         ds = make_demo_dataset(domain, "train", n=n_per_domain, seed=seed, classes="seen")
-        for i in tqdm(range(len(ds)), desc=f"render {domain}", mininterval=5):
+        for i in progress_bar(range(len(ds)), desc=f"render {domain}", mininterval=5):
             p = ds.params(i)
             images.append(pre(ds.image(i)))
             params.append(p)
@@ -201,7 +201,7 @@ def train_demo_model(
     curve: list[tuple[int, float]] = []
     running = []
     t1 = time.time()
-    for step in tqdm(range(cfg.steps), desc=f"train {cfg.model}", mininterval=10):
+    for step in progress_bar(range(cfg.steps), desc=f"train {cfg.model}", mininterval=10):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         images, tokens = _batch(step, cfg, pool, tokenizer)

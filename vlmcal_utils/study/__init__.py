@@ -29,6 +29,7 @@ Modules
 """
 
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
+from vlmcal_utils.study.calibrator_curves import calibrator_curves, summarise_calibrator_curves
 from vlmcal_utils.study.correlation import confidence_accuracy_correlation
 from vlmcal_utils.study.findings import (
     CLAIMS,
@@ -40,6 +41,7 @@ from vlmcal_utils.study.findings import (
 )
 from vlmcal_utils.study.grid import KEY_COLUMNS, RESULT_COLUMNS, StudyTask, grid_key, read_grid, run_grid
 from vlmcal_utils.study.grid_config import GridConfig
+from vlmcal_utils.study.paper_models import PAPER_MODELS, UNLOADABLE_MODELS, PaperModel
 from vlmcal_utils.study.plots import (
     FAMILY_COLOURS,
     plot_confidence_vs_accuracy,
@@ -47,7 +49,7 @@ from vlmcal_utils.study.plots import (
     plot_ece_before_after,
     plot_n_calib_curve,
 )
-from vlmcal_utils.study.published_logits import LANGUAGES, published_pairs, published_tasks
+from vlmcal_utils.study.published_logits import LANGUAGES, cifar10_entries, published_pairs, published_tasks
 from vlmcal_utils.study.scoring import calibrate_and_score, score_logits, toplabel_ece_table
 from vlmcal_utils.study.subsets import (
     draw_calibration_subset,
@@ -68,6 +70,9 @@ from vlmcal_utils.study.tasks import (
 )
 
 __all__ = [
+    # which calibrator when labels are few (calibrator_curves)
+    "calibrator_curves",
+    "summarise_calibrator_curves",
     # results table and grid
     "KEY_COLUMNS",
     "RESULT_COLUMNS",
@@ -90,6 +95,7 @@ __all__ = [
     "confidence_accuracy_correlation",
     # tasks
     "LANGUAGES",
+    "cifar10_entries",
     "published_tasks",
     "published_pairs",
     "DatasetSpec",
@@ -97,6 +103,10 @@ __all__ = [
     "zeroshot_task",
     "baseline_task",
     "demo_study_tasks",
+    # Tu et al.'s models as data
+    "PaperModel",
+    "PAPER_MODELS",
+    "UNLOADABLE_MODELS",
     "IMAGENET_LABEL_DATASETS",
     "IMAGENET_SHIFTS",
     "RANDOM_WEIGHTS_NOTE",

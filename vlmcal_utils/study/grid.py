@@ -11,8 +11,9 @@ Results rows (see :data:`RESULT_COLUMNS`) are keyed by :data:`KEY_COLUMNS` and s
 lines in a :class:`vlmcal_utils.storage.RecordStore`, one append per finished cell. Each row also
 records its identity: ``settings`` (the JSON of :meth:`GridConfig.settings`, the grid ``seed``
 included) and ``cell_digest`` (a digest of the task's name, source and family, the cell and the
-settings). A resumed run reuses only rows whose identity matches and refuses a file written with
-other settings or from other inputs, instead of mixing the two.
+settings, and the task's ``inputs``: which images, sizes and subset seed). A resumed run
+reuses only rows whose identity matches and refuses a file written with other settings or
+from other inputs, instead of mixing the two.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from vlmcal_utils.metrics import nll
+from vlmcal_utils.progress import progress_bar
 from vlmcal_utils.storage import RecordStore
 from vlmcal_utils.study.grid_config import GridConfig, grid_config
 from vlmcal_utils.study.scoring import fit_temperature_flagged, logits_and_labels, score_logits
@@ -65,6 +66,11 @@ class StudyTask:
     other entry is an evaluation split scored with that same ``T`` (e.g. ``"test"`` plus shifted
     splits such as ``"test_french"``). It is called only if some cell of the task still has to be
     computed.
+
+    ``inputs`` names exactly which samples ``load()`` reads (datasets, index ranges, subset sizes
+    and the subset seed; :func:`~vlmcal_utils.study.zeroshot_task` fills it in). It is part of
+    every cell's identity, so a rerun with other sizes or another subset seed into the same file
+    is refused instead of reusing rows computed on other images.
     """
 
     model: str
@@ -73,6 +79,7 @@ class StudyTask:
     source: str = ""
     family: str = "vlm"  # "vlm" or "baseline": colours the plots, and only VLMs count for the claims
     splits: tuple[str, ...] | None = None  # evaluation split names, if known before loading
+    inputs: str = ""  # which samples load() reads (sizes, subset seed): part of each cell's identity
 
 
 def grid_key(row: Mapping[str, Any]) -> tuple:
@@ -99,6 +106,8 @@ def _cell_digest(task: StudyTask, cell: int | str, seed: int, settings: Mapping[
     """A digest of everything a cell's rows are computed from, short of the logits themselves."""
     payload = {"model": task.model, "dataset": task.dataset, "source": task.source, "family": task.family,
                "cell": str(cell), "seed": int(seed), "settings": dict(settings)}
+    if task.inputs:  # absent for tasks without it, so their digests (and files) are unchanged
+        payload["inputs"] = task.inputs
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -163,8 +172,9 @@ def _check_identity(done: Mapping[tuple, str], task: StudyTask, cell: int | str,
     if found != digest:
         raise ValueError(
             f"{out}: the rows of {task.model!r} on {task.dataset!r} (cell {cell}, seed {seed}) were "
-            f"computed from other inputs than this task (source {task.source!r}, family {task.family!r}; "
-            f"digest {found} on file, {digest} now): delete the file or pass another out_path"
+            f"computed from other inputs than this task (source {task.source!r}, family {task.family!r}, "
+            f"inputs {task.inputs or '(not given)'!r}: other images, sizes or subset seed?; digest {found} "
+            f"on file, {digest} now): delete the file or pass another out_path"
         )
 
 
@@ -286,7 +296,7 @@ def run_grid(
             else:
                 todo.append((task, n, seed, digest))
     loaded: dict[tuple[str, str], dict] = {}
-    for task, n, seed, digest in tqdm(todo, desc="study cells", disable=not progress or not todo):
+    for task, n, seed, digest in progress_bar(todo, desc="study cells", progress=progress and bool(todo)):
         name = (task.model, task.dataset)
         if name not in loaded:
             loaded.clear()  # one task's logits in memory at a time

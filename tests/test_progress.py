@@ -1,0 +1,22 @@
+"""Tests for vlmcal_utils.progress: bars on request, none when VLMCAL_PROGRESS=0 (the book runner)."""
+
+from __future__ import annotations
+
+from vlmcal_utils.progress import PROGRESS_ENV_VAR, progress_bar, progress_enabled
+
+
+def test_bars_follow_the_request_and_the_switch(monkeypatch):
+    monkeypatch.delenv(PROGRESS_ENV_VAR, raising=False)
+    assert progress_enabled(True) and not progress_enabled(False)
+    monkeypatch.setenv(PROGRESS_ENV_VAR, "0")
+    assert not progress_enabled(True)
+
+
+def test_a_switched_off_bar_prints_nothing_and_still_iterates(monkeypatch, capsys):
+    monkeypatch.setenv(PROGRESS_ENV_VAR, "0")
+    assert list(progress_bar(range(3), desc="loop")) == [0, 1, 2]
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    monkeypatch.setenv(PROGRESS_ENV_VAR, "1")
+    list(progress_bar(range(3), desc="loop"))
+    assert "loop" in capsys.readouterr().err

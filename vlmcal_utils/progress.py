@@ -1,0 +1,42 @@
+"""Progress bars for long loops: shown to people, never in executed notebooks or built pages.
+
+Every loop of the package that can take minutes (feature extraction, text features, the TPT runner,
+the study grid, demo training) draws its bar through :func:`progress_bar`. A bar is shown when the
+caller asks for one (``progress=True``) and ``$VLMCAL_PROGRESS`` is not ``"0"``; the book's runner
+sets ``VLMCAL_PROGRESS=0``, so pages built from its executed notebooks hold no bars.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+from tqdm.auto import tqdm
+
+__all__ = ["PROGRESS_ENV_VAR", "progress_enabled", "progress_bar"]
+
+PROGRESS_ENV_VAR = "VLMCAL_PROGRESS"
+
+
+def progress_enabled(progress: bool = True) -> bool:
+    """Whether a bar asked for with ``progress`` is shown (``$VLMCAL_PROGRESS=0`` turns all off)."""
+    return bool(progress) and os.environ.get(PROGRESS_ENV_VAR, "1").strip() != "0"
+
+
+def progress_bar(iterable: Iterable | None = None, *, progress: bool = True, **kwargs: Any) -> tqdm:
+    """A tqdm bar (notebook widget or terminal text), disabled unless :func:`progress_enabled`.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+        What to iterate over (or ``None`` and ``total=`` for a manually updated bar).
+    progress : bool
+        The caller's wish; a disabled bar costs nothing and prints nothing.
+    **kwargs
+        Passed to ``tqdm`` (``desc``, ``total``, ``initial``, ``leave``, ``mininterval`` ...).
+
+    Returns
+    -------
+    tqdm.tqdm
+    """
+    return tqdm(iterable, disable=not progress_enabled(progress), **kwargs)
