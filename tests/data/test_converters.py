@@ -16,9 +16,11 @@ from vlmcal_utils.data.content_hash import content_sha256_arrays
 from vlmcal_utils.data.converters import (
     CONVERTERS,
     CREDAL_LANGUAGES,
+    HOLLANCE_TOPLABEL,
     convert_credal_cifar10,
     convert_credal_csv,
     convert_npy_probs,
+    convert_toplabel_csvs,
     load_numpy_pickle,
 )
 from vlmcal_utils.data.published import PUBLISHED_LOGITS
@@ -63,7 +65,7 @@ def test_npy_probabilities_become_log_probabilities_in_halves():
     assert out["logits_test"][0, 1] == -np.inf  # a zero probability is log 0, kept as published
     assert out["labels_test"].tolist() == [0, 1]
     assert set(CONVERTERS) == {"credal_csv", "netcal_npz", "pickle_logits_pairs", "pickle_probs", "npy_probs",
-                               "credal_cifar10"}
+                               "credal_cifar10", *HOLLANCE_TOPLABEL}
 
 
 # ------------------------------------------------ every pinned converter on a real small sample
@@ -119,7 +121,8 @@ def _sample_sources(entry, npz):
     return [_npy(probs), _npy(labels)], want
 
 
-_SAMPLED = [e.name for e in PUBLISHED_LOGITS.values() if e.converter not in (None, "credal_cifar10")]
+_SAMPLED = [e.name for e in PUBLISHED_LOGITS.values()
+            if e.converter not in (None, "credal_cifar10") and e.family != "toplabel"]
 
 
 @pytest.mark.parametrize("name", _SAMPLED)
@@ -195,4 +198,68 @@ def test_credal_cifar10_rebuilds_the_shared_copy_exactly(name, shared):
     out = convert_credal_cifar10(_credal_cifar10_sources(arrays, rows))
     out["meta"] = np.array(json.dumps(entry.meta))
     assert set(out) == set(arrays)
+    assert content_sha256_arrays(out) == entry.sha256
+
+
+# ------------------------------------------- the hollance top-label files (one CSV per model)
+def toplabel_csv(y_true, y_pred, confidence, float32_text=False) -> bytes:
+    """A hollance CSV: ``true_label,pred_label,confidence``. The ImageNet and markus93 CSVs write each
+    float32 confidence as the shortest text of its float64 value (``0.6856766939163208``), snacks.csv
+    as the shortest float32 text (``0.92863667``, ``float32_text``); both parse back to the same float32."""
+    fmt = (lambda c: str(np.float32(c))) if float32_text else (lambda c: repr(float(c)))
+    rows = [f"{t},{p},{fmt(c)}" for t, p, c in zip(y_true.tolist(), y_pred.tolist(), confidence, strict=True)]
+    return ("\n".join(["true_label,pred_label,confidence", *rows]) + "\n").encode()
+
+
+def toplabel_sources(entry, arrays) -> list[bytes]:
+    """The entry's source CSVs rebuilt from a top-label file's arrays, in the entry's path order."""
+    return [toplabel_csv(arrays[f"{m}__y_true"], arrays[f"{m}__y_pred"], arrays[f"{m}__confidence"],
+                         float32_text=entry.converter == "hollance_snacks_toplabel")
+            for m in HOLLANCE_TOPLABEL[entry.converter]]
+
+
+def test_toplabel_csvs_give_int16_labels_and_float32_confidences():
+    y_true, y_pred = np.array([3, 0, 999]), np.array([3, 5, 1])
+    conf = np.array([0.5, 0.99736834, 1.0], dtype=np.float32)
+    sources = [toplabel_csv(y_true, y_pred, conf), toplabel_csv(y_true[:1], y_pred[:1], conf[:1], float32_text=True)]
+    out = convert_toplabel_csvs(sources, ["lib__a", "b"])
+    assert set(out) == {f"{m}__{k}" for m in ("lib__a", "b") for k in ("y_true", "y_pred", "confidence")}
+    assert out["lib__a__y_true"].dtype == np.int16 and out["lib__a__y_true"].tolist() == [3, 0, 999]
+    assert out["lib__a__y_pred"].tolist() == [3, 5, 1] and out["b__y_pred"].tolist() == [3]
+    assert out["lib__a__confidence"].dtype == np.float32
+    assert out["lib__a__confidence"].tobytes() == conf.tobytes() and out["b__confidence"].shape == (1,)
+    # the registered converters name the arrays by HOLLANCE_TOPLABEL, in path order
+    assert set(CONVERTERS["hollance_snacks_toplabel"]([sources[0]])) == {"snacks__y_true", "snacks__y_pred",
+                                                                        "snacks__confidence"}
+    with pytest.raises(ValueError, match="expected 2 CSVs"):
+        convert_toplabel_csvs(sources[:1], ["lib__a", "b"])
+    with pytest.raises(ValueError, match="unexpected CSV header"):
+        convert_toplabel_csvs([b"label,pred,conf\n1,1,0.5\n"], ["a"])
+    with pytest.raises(ValueError, match="labels outside"):
+        convert_toplabel_csvs([toplabel_csv(np.array([-1]), np.array([0]), conf[:1])], ["a"])
+
+
+def test_toplabel_registry_entries_list_every_source_file():
+    for entry in (e for e in PUBLISHED_LOGITS.values() if e.family == "toplabel"):
+        assert entry.converter in HOLLANCE_TOPLABEL
+        assert entry.paths == tuple(HOLLANCE_TOPLABEL[entry.converter].values())
+        assert not any("*" in p for p in entry.paths) and all(p.endswith(".csv") for p in entry.paths)
+        # downloads are cached by file name: names must not collide within an entry
+        assert len({p.rsplit("/", 1)[-1] for p in entry.paths}) == len(entry.paths)
+        assert list(entry.meta["verified"]) == list(HOLLANCE_TOPLABEL[entry.converter])
+    assert len(PUBLISHED_LOGITS["hollance_imagenet_val_toplabel"].paths) == 14
+
+
+@pytest.mark.parametrize("name", ["hollance_imagenet_val_toplabel", "hollance_markus93_cifar_birds_toplabel",
+                                  "hollance_snacks_toplabel"])
+def test_toplabel_csvs_rebuild_the_shared_copy_exactly(name, shared):
+    """CSV text rebuilt from the shared arrays converts back to the pinned content hash."""
+    entry = PUBLISHED_LOGITS[name]
+    with np.load(shared / "data" / "logits" / entry.filename) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    out = CONVERTERS[entry.converter](toplabel_sources(entry, arrays))
+    assert set(out) == set(arrays) - {"meta"}
+    for key, value in out.items():
+        assert value.dtype == arrays[key].dtype and value.tobytes() == arrays[key].tobytes(), key
+    out["meta"] = np.array(json.dumps(entry.meta))
     assert content_sha256_arrays(out) == entry.sha256

@@ -124,8 +124,9 @@ def test_offline_without_shared_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("VLMCAL_SHARED", raising=False)
     with pytest.raises(FileNotFoundError, match="VLMCAL_SHARED"):
         fetch_published_logits("markus93_densenet40_cifar10", root=tmp_path, offline=True)
-    with pytest.raises(ValueError, match="cannot be downloaded.*github.com/hollance"):
-        fetch_published_logits("hollance_snacks_toplabel", root=tmp_path)
+    no_converter = PublishedLogits("shared_only", "someone/repo", "0" * 40, ("a.csv",), "0" * 64)
+    with pytest.raises(ValueError, match="cannot be downloaded.*github.com/someone/repo"):
+        fetch_published_logits("shared_only", root=tmp_path, registry={"shared_only": no_converter})
     with pytest.raises(KeyError, match="known names"):
         fetch_published_logits("no_such_model", root=tmp_path)
 
@@ -268,8 +269,11 @@ def test_resolver_offline_without_shared_folder_gives_none_and_a_reason(tmp_path
     found = resolve_published("markus93_densenet40_cifar10", root=tmp_path)
     assert found.path is None and found.origin == "missing" and "downloads are off" in found.reason
     monkeypatch.delenv("VLMCAL_OFFLINE")
-    no_converter = resolve_published("hollance_snacks_toplabel", root=tmp_path)
-    assert no_converter.path is None and "no converter" in no_converter.reason
+    # every registry entry has a converter today; one without is reported, never downloaded
+    shared_only = PublishedLogits("shared_only", "someone/repo", "0" * 40, ("a.csv",), "0" * 64)
+    monkeypatch.setitem(PUBLISHED_LOGITS, "shared_only", shared_only)
+    no_converter = resolve_published("shared_only", root=tmp_path)
+    assert no_converter.path is None and no_converter.origin == "missing" and "no converter" in no_converter.reason
     with pytest.raises(KeyError, match="close matches"):
         resolve_published("markus93_densenet40", root=tmp_path)
 
@@ -286,7 +290,7 @@ def test_resolver_dir_stops_after_the_first_failed_download(tmp_path, server, mo
 
 def _serve_from_shared(server, shared, names):
     """Put each entry's source files on the server, rebuilt from the shared copies' content."""
-    from tests.data.test_converters import _credal_cifar10_sources, _credal_text
+    from tests.data.test_converters import _credal_cifar10_sources, _credal_text, toplabel_sources
 
     for name in names:
         entry = PUBLISHED_LOGITS[name]
@@ -298,6 +302,8 @@ def _serve_from_shared(server, shared, names):
             names_ = list(arrays["classnames"])
             sources = [_credal_text(names_, arrays[f"logits_{s}"], arrays[f"labels_{s}"],
                                     range(len(arrays[f"labels_{s}"]))) for s in ("val", "test")]
+        elif entry.family == "toplabel":
+            sources = toplabel_sources(entry, arrays)
         else:
             raise AssertionError(f"no source builder for {entry.converter}")
         for index, data in enumerate(sources):
@@ -328,3 +334,33 @@ def test_online_route_end_to_end_gives_the_real_clip_numbers(shared, tmp_path, s
     assert round(100 * before, 2) == pytest.approx(6.70, abs=0.01)
     assert round(100 * after, 2) == pytest.approx(1.14, abs=0.01)
     assert 0.6 < T < 0.8
+
+
+def test_online_toplabel_download_gives_the_pinned_imagenet_file(shared, tmp_path, server, monkeypatch):
+    """Chapter 3's ImageNet top-label file without a shared folder: 14 CSVs downloaded, merged, verified."""
+    name = "hollance_imagenet_val_toplabel"
+    entry = PUBLISHED_LOGITS[name]
+    _serve_from_shared(server, shared, [name])
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    monkeypatch.delenv("VLMCAL_OFFLINE", raising=False)
+    found = resolve_published(name, root=tmp_path, base_url=server.url)
+    assert found.origin == "download" and found.path == tmp_path / entry.filename
+    assert content_sha256(found.path) == entry.sha256
+    assert sorted(server.requests) == sorted(f"/{entry.repo}/{entry.commit}/{p}" for p in entry.paths)
+    assert all("/results/ImageNet_" in r for r in server.requests) and len(server.requests) == 14
+
+
+def test_online_toplabel_conversion_without_shared_folder(tmp_path, server):
+    """A synthetic snacks CSV served over HTTP converts, verifies and loads (no shared folder needed)."""
+    from tests.data.test_converters import toplabel_csv
+
+    y_true, y_pred = np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1])
+    conf = np.array([0.9, 0.4, 0.75, 0.5], dtype=np.float32)
+    expected = {"snacks__y_true": y_true.astype(np.int16), "snacks__y_pred": y_pred.astype(np.int16),
+                "snacks__confidence": conf}
+    entry = _entry_for("hollance_snacks_toplabel", ("results/other/snacks.csv",), expected)
+    server.put(entry, 0, toplabel_csv(y_true, y_pred, conf, float32_text=True))
+    path = fetch_published_logits("synthetic", root=tmp_path, base_url=server.url, registry={"synthetic": entry})
+    assert content_sha256(path) == entry.sha256
+    with np.load(path) as npz:
+        assert npz["snacks__confidence"].tobytes() == conf.tobytes() and npz["snacks__y_pred"].dtype == np.int16

@@ -16,6 +16,10 @@ Each converter takes the raw bytes of a registry entry's source files (in the or
 - ``credal_cifar10`` — pwhofman/efficient-credal-prediction CIFAR-10 CSVs of one model: the
   English test CSV, the CIFAR-10H CSV (human label distributions as ``target-0..9``) and the
   French, Chinese and Swahili class-name CSVs, merged by ``instance_id`` into one file.
+- ``hollance_imagenet_toplabel``, ``hollance_markus93_toplabel``, ``hollance_snacks_toplabel`` —
+  hollance/reliability-diagrams ``results/**.csv`` (``true_label,pred_label,confidence``, one CSV
+  per model; :data:`HOLLANCE_TOPLABEL` names the models and files): top-label arrays
+  ``<model>__y_true``/``__y_pred`` (int16) and ``<model>__confidence`` (float32), rows as in the CSV.
 
 Probabilities are converted with ``log`` in **float64**, then cast to float32 — the pinned files
 were made that way. (``log`` in float32 is not correctly rounded and differs from this in the last
@@ -40,6 +44,8 @@ __all__ = [
     "convert_npy_probs",
     "convert_credal_cifar10",
     "CREDAL_LANGUAGES",
+    "HOLLANCE_TOPLABEL",
+    "convert_toplabel_csvs",
 ]
 
 Converter = Callable[[list[bytes]], dict[str, np.ndarray]]
@@ -275,6 +281,83 @@ def convert_credal_cifar10(sources: list[bytes]) -> dict[str, np.ndarray]:
     return out
 
 
+def _imagenet_models(library: str, stems: str) -> dict[str, str]:
+    return {f"{library}__{stem}": f"results/ImageNet_{library}/{stem}.csv" for stem in stems.split()}
+
+
+HOLLANCE_TOPLABEL: dict[str, dict[str, str]] = {
+    "hollance_imagenet_toplabel": {
+        **_imagenet_models("pytorch-image-models", "densenetblur121d efficientnet_b1 efficientnet_b3a "
+                           "ese_vovnet19b_dw gluon_senet154 mixnet_m mobilenetv3_large_100 resnet34 "
+                           "resnext50_32x4d tf_inception_v3"),
+        **_imagenet_models("torchvision", "densenet161 inception_v3 resnet101 resnext101_32x8d"),
+    },
+    "hollance_markus93_toplabel": {
+        stem: f"results/markus93/{stem}.csv" for stem in (
+            "probs_densenet40_c100_logits", "probs_densenet40_c10_logits", "probs_resnet110_c100_logits",
+            "probs_resnet110_c10_logits", "probs_resnet50_birds_logits")
+    },
+    "hollance_snacks_toplabel": {"snacks": "results/other/snacks.csv"},
+}
+"""converter name -> {model name (array prefix): source path in hollance/reliability-diagrams}, in
+source order: the registry entry's ``paths`` are the values, the arrays are named by the keys."""
+
+_TOPLABEL_HEADER = ["true_label", "pred_label", "confidence"]
+
+
+def _read_toplabel_csv(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``true_label,pred_label,confidence`` CSV -> (y_true int16, y_pred int16, confidence float32)."""
+    lines = data.decode("utf-8").splitlines()
+    if not lines or [c.strip() for c in lines[0].split(",")] != _TOPLABEL_HEADER:
+        raise ValueError(f"unexpected CSV header {lines[:1]}: expected {','.join(_TOPLABEL_HEADER)}")
+    labels = np.loadtxt(lines[1:], delimiter=",", dtype=np.int64, ndmin=2, usecols=(0, 1))
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.int16).max):
+        raise ValueError(f"labels outside 0..{np.iinfo(np.int16).max}: not class indices")
+    # text -> float32 directly (see _read_credal_table)
+    confidence = np.loadtxt(lines[1:], delimiter=",", dtype=np.float32, ndmin=1, usecols=2)
+    return labels[:, 0].astype(np.int16), labels[:, 1].astype(np.int16), confidence
+
+
+def convert_toplabel_csvs(sources: list[bytes], models: list[str]) -> dict[str, np.ndarray]:
+    """One ``true_label,pred_label,confidence`` CSV per model → the top-label arrays of one file.
+
+    Parameters
+    ----------
+    sources : list of bytes
+        The CSVs, one per model, in the order of ``models``.
+    models : list of str
+        The array-name prefix of each CSV's model.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``<model>__y_true`` and ``<model>__y_pred`` (int16) and ``<model>__confidence`` (float32),
+        rows in CSV order.
+
+    Raises
+    ------
+    ValueError
+        Not one CSV per model, a CSV without the three columns, or labels that are not int16 indices.
+    """
+    if len(sources) != len(models):
+        raise ValueError(f"expected {len(models)} CSVs (one per model), got {len(sources)}")
+    out: dict[str, np.ndarray] = {}
+    for model, data in zip(models, sources, strict=True):
+        out[f"{model}__y_true"], out[f"{model}__y_pred"], out[f"{model}__confidence"] = _read_toplabel_csv(data)
+    return out
+
+
+def _toplabel_converter(name: str) -> Converter:
+    models = list(HOLLANCE_TOPLABEL[name])
+
+    def convert(sources: list[bytes]) -> dict[str, np.ndarray]:
+        return convert_toplabel_csvs(sources, models)
+
+    convert.__name__ = convert.__qualname__ = f"convert_{name}"
+    convert.__doc__ = f"The {name} CSVs (models {', '.join(models)}) → top-label arrays."
+    return convert
+
+
 CONVERTERS: dict[str, Converter] = {
     "credal_csv": convert_credal_csv,
     "netcal_npz": convert_netcal_npz,
@@ -282,5 +365,6 @@ CONVERTERS: dict[str, Converter] = {
     "pickle_probs": convert_pickle_probs,
     "npy_probs": convert_npy_probs,
     "credal_cifar10": convert_credal_cifar10,
+    **{name: _toplabel_converter(name) for name in HOLLANCE_TOPLABEL},
 }
 """converter name (``PublishedLogits.converter``) -> function ``(source bytes) -> arrays``."""

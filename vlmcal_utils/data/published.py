@@ -27,8 +27,8 @@ Entries with a ``converter`` (see :data:`~vlmcal_utils.data.converters.CONVERTER
 file does not reproduce the pinned hash, :func:`fetch_published_logits` raises instead of
 returning different numbers. The CLIP/SigLIP CIFAR-10 files merge five CSVs each (English, CIFAR-10H
 human labels, three translated class-name variants; converter ``credal_cifar10``). The ``hollance_*``
-top-label files (many CSVs per file) have **no converter**: fetching them online raises an error
-naming the source, and they are available through ``$VLMCAL_SHARED`` only.
+top-label files merge one CSV per model (converters ``hollance_*_toplabel``; the models and files
+are :data:`~vlmcal_utils.data.converters.HOLLANCE_TOPLABEL`).
 
 :func:`resolve_published` (and :func:`resolve_published_dir` for a folder) is what the chapters'
 defaults use: shared copy, else cache, else download, else ``None`` with a reason to print.
@@ -49,7 +49,7 @@ import numpy as np
 
 from vlmcal_utils.checks import close_matches
 from vlmcal_utils.data.content_hash import content_sha256, npz_content_sha256
-from vlmcal_utils.data.converters import CONVERTERS, CREDAL_LANGUAGES
+from vlmcal_utils.data.converters import CONVERTERS, CREDAL_LANGUAGES, HOLLANCE_TOPLABEL
 from vlmcal_utils.paths import SHARED_ENV_VAR, cache_dir, shared_path
 from vlmcal_utils.storage import atomic_write_bytes
 
@@ -90,7 +90,7 @@ class PublishedLogits:
     repo, commit : str
         ``owner/name`` on GitHub and the 40-digit commit the sources are pinned to.
     paths : tuple of str
-        The source files inside the repository (globs for shared-only entries).
+        The source files inside the repository, in the converter's order.
     sha256 : str
         The pinned :func:`content_sha256` of the converted file.
     converter : str or None
@@ -182,9 +182,20 @@ def _netcal(name: str, path: str, sha: str, model: str, dataset: str) -> Publish
                            model=model, dataset=dataset, family="baseline")
 
 
-def _shared_only(name: str, repo_commit: tuple[str, str], paths: tuple[str, ...], sha: str,
-                 model: str, dataset: str, family: str) -> PublishedLogits:
-    return PublishedLogits(name, *repo_commit, paths, sha, None, model=model, dataset=dataset, family=family)
+def _hollance(name: str, converter: str, glob: str, verified: tuple[tuple[int, float, float], ...], sha: str,
+              model: str, dataset: str) -> PublishedLogits:
+    """A top-label file: one CSV per model; ``verified`` = (n, accuracy, ECE-15) per model, in converter order."""
+    models = HOLLANCE_TOPLABEL[converter]
+    meta = {
+        "source": f"github.com/{_HOLLANCE[0]}@{_HOLLANCE[1]} {glob}",
+        "content": "top-label only: true label, predicted label, confidence of predicted class "
+        "(no full logits; TS not possible)",
+        "licence": "MIT (repo)",
+        "verified": {m: {"n": n, "acc": acc, "ece15": ece}
+                     for m, (n, acc, ece) in zip(models, verified, strict=True)},
+    }
+    return PublishedLogits(name, *_HOLLANCE, tuple(models.values()), sha, converter, meta,
+                           model=model, dataset=dataset, family="toplabel")
 
 
 _ENTRIES: tuple[PublishedLogits, ...] = (
@@ -265,15 +276,19 @@ _ENTRIES: tuple[PublishedLogits, ...] = (
                     "SigLIP2 ViT-B/16 224, HF google/siglip2-base-patch16-224, logits_per_image (sigmoid logits)",
                     "test",
                     "80222c48dfd1d39c9e267cf40b6c803920ef18890bf9676694e154cd1f2ddbf9", "SigLIP2 ViT-B/16"),
-    _shared_only("hollance_imagenet_val_toplabel", _HOLLANCE, ("results/ImageNet_*/*.csv",),
-                 "ecf65e917b4f43da736363f5836589896fbb3064cb72d9ee91ae39dcdb3fa5b3",
-                 "14 ImageNet CNNs", "ImageNet", "toplabel"),
-    _shared_only("hollance_markus93_cifar_birds_toplabel", _HOLLANCE, ("results/markus93/*.csv",),
-                 "cb1ff215fb9b56761ac910328c56f0746909bb5f7c225782ec8f8196d3841c40",
-                 "ResNet-110 / DenseNet-40 (+ birds)", "CIFAR-10/100", "toplabel"),
-    _shared_only("hollance_snacks_toplabel", _HOLLANCE, ("results/other/*.csv",),
-                 "2bb03feb27d1ac84c6e1cd5d24e65a20bf6948cadf719cc8152e641ab9b287be",
-                 "snacks classifiers", "Snacks", "toplabel"),
+    _hollance("hollance_imagenet_val_toplabel", "hollance_imagenet_toplabel", "results/ImageNet_*/*.csv",
+              ((50000, 0.7658, 0.0696), (50000, 0.787, 0.1), (50000, 0.8187, 0.1238), (50000, 0.768, 0.1229),
+               (50000, 0.8122, 0.0506), (50000, 0.7726, 0.0649), (50000, 0.7577, 0.067), (50000, 0.7511, 0.078),
+               (50000, 0.7976, 0.058), (50000, 0.7786, 0.0202), (50000, 0.7714, 0.0564), (50000, 0.7732, 0.0191),
+               (50000, 0.7737, 0.0492), (50000, 0.7931, 0.0806)),
+              "ecf65e917b4f43da736363f5836589896fbb3064cb72d9ee91ae39dcdb3fa5b3", "14 ImageNet CNNs", "ImageNet"),
+    _hollance("hollance_markus93_cifar_birds_toplabel", "hollance_markus93_toplabel", "results/markus93/*.csv",
+              ((10000, 0.7, 0.2116), (10000, 0.9242, 0.055), (10000, 0.7148, 0.1848), (10000, 0.9356, 0.0475),
+               (2897, 0.7314, 0.0235)),
+              "cb1ff215fb9b56761ac910328c56f0746909bb5f7c225782ec8f8196d3841c40",
+              "ResNet-110 / DenseNet-40 (+ birds)", "CIFAR-10/100"),
+    _hollance("hollance_snacks_toplabel", "hollance_snacks_toplabel", "results/other/*.csv", ((952, 0.8634, 0.028),),
+              "2bb03feb27d1ac84c6e1cd5d24e65a20bf6948cadf719cc8152e641ab9b287be", "snacks classifiers", "Snacks"),
 )
 
 PUBLISHED_LOGITS: dict[str, PublishedLogits] = {entry.name: entry for entry in _ENTRIES}
