@@ -16,6 +16,16 @@ Sources
   ``README.md`` at commit ``010276a2409e4e6467dca7fea1708a2b7ff640d0``, "Comparison of
   calibration performance with CLIP-ViTB/16 backbone" (fine-grained) and "... on Natural
   distribution shift datasets".
+- ``"atpt-readme-vitb16"`` and ``"atpt-readme-vitb16-shifts"``: ``MB-Shihab-Aaqil-Ahamed/A-TPT``
+  ``README.md`` at commit ``23e1311faa3a0d98ab13be83ae22c184715ae902`` (A-TPT, Ahamed et al.,
+  ICLR 2026), "Results", "Comparison on Fine-grained Datasets" and "Comparison on Natural
+  Distribution Shift Datasets", "CLIP ViT-B/16 (512-d)". The README at commit
+  ``3202bc1c1d2a916378ad5f388ec616594a894351`` prints the same tables. Its row "Baseline" is our
+  ``"zeroshot"``.
+
+The same README's "CLIP RN50 (1024-d)" tables are in :data:`FAMILY_TABLES_RN50`, apart from
+:data:`FAMILY_TABLES` (which is ViT-B/16 only, so that :func:`cell_conflicts` never sets a cell of
+one backbone against the other's); pass them explicitly, e.g. ``recompute_averages(FAMILY_TABLES_RN50)``.
 """
 
 from __future__ import annotations
@@ -23,7 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PublishedTable", "FAMILY_TABLES", "recompute_averages", "cell_conflicts", "AVERAGE_TOLERANCE"]
+__all__ = ["PublishedTable", "FAMILY_TABLES", "FAMILY_TABLES_RN50", "recompute_averages", "cell_conflicts",
+           "AVERAGE_TOLERANCE"]
 
 #: |printed - recomputed| above this is flagged (cells are printed to 2-3 significant digits).
 AVERAGE_TOLERANCE = 0.051
@@ -64,6 +75,13 @@ _FG = ("imagenet", "caltech101", "pets", "cars", "flowers", "food101", "aircraft
 _SHIFTS = ("imagenet-a", "imagenet-v2", "imagenet-r", "imagenet-sketch")
 _CTPT = "C-TPT (Yoon et al., ICLR 2024), seminar notes' copy"
 _OTPT = "ashshaksharifdeen/O-TPT@010276a2409e4e6467dca7fea1708a2b7ff640d0 README.md"
+_ATPT = "MB-Shihab-Aaqil-Ahamed/A-TPT@23e1311faa3a0d98ab13be83ae22c184715ae902 README.md"
+_ATPT_FG_COLUMNS = ("imagenet", "dtd", "flowers", "food101", "sun397", "aircraft", "pets", "caltech101", "ucf101",
+                    "eurosat", "cars")
+_ATPT_FG_HEADERS = ("ImageNet", "DTD", "Flowers102", "Food101", "SUN397", "Aircrafts", "OxfordPets", "Caltech101",
+                    "UCF101", "EuroSAT", "Stanford Cars")
+_ATPT_SHIFT_HEADERS = ("ImageNet-A", "ImageNet-V2", "ImageNet-R", "ImageNet-S")
+_ATPT_LABELS = {"zeroshot": "Baseline", "tpt": "TPT", "ctpt": "C-TPT", "otpt": "O-TPT", "atpt": "A-TPT (Ours)"}
 
 _TABLES = (
     PublishedTable(
@@ -125,10 +143,88 @@ _TABLES = (
         },
         {"zeroshot": "CLIP-ViT-B/16", "tpt": "TPT", "ctpt": "C-TPT", "otpt": "O-TPT (Ours)"},
     ),
+    PublishedTable(
+        "atpt-readme-vitb16",
+        f"{_ATPT}, 'Comparison on Fine-grained Datasets', 'CLIP ViT-B/16 (512-d)'",
+        _ATPT_FG_COLUMNS, _ATPT_FG_HEADERS,
+        {
+            ("zeroshot", "acc"): ((66.70, 44.30, 67.30, 83.60, 62.50, 23.90, 88.00, 92.90, 65.00, 41.30, 65.30), 63.70),
+            ("zeroshot", "ece"): ((2.12, 8.50, 3.00, 2.39, 2.53, 5.11, 4.37, 5.50, 3.59, 13.89, 4.25), 4.43),
+            ("tpt", "acc"): ((69.00, 46.70, 69.00, 84.70, 64.50, 23.40, 87.10, 93.80, 67.30, 42.40, 66.30), 65.00),
+            ("tpt", "ece"): ((10.60, 21.20, 13.50, 3.98, 11.30, 16.80, 5.77, 4.51, 2.54, 13.20, 5.16), 11.60),
+            ("ctpt", "acc"): ((68.50, 46.00, 69.80, 83.70, 64.80, 24.85, 88.20, 93.63, 65.70, 43.20, 65.80), 64.57),
+            ("ctpt", "ece"): ((3.15, 11.90, 5.04, 3.43, 5.04, 4.36, 1.90, 4.24, 2.54, 13.20, 1.59), 5.13),
+            ("otpt", "acc"): ((67.33, 45.68, 70.07, 84.13, 64.23, 23.64, 87.95, 93.95, 64.16, 42.84, 64.53), 64.41),
+            ("otpt", "ece"): ((1.96, 7.88, 3.87, 1.46, 4.93, 3.68, 1.90, 3.80, 2.34, 12.98, 1.78), 4.23),
+            ("atpt", "acc"): ((67.70, 45.51, 69.22, 83.64, 66.04, 23.76, 88.33, 93.87, 66.16, 44.06, 65.78), 64.92),
+            ("atpt", "ece"): ((1.45, 4.76, 3.61, 1.37, 3.28, 3.14, 1.17, 2.76, 2.12, 3.92, 1.09), 2.61),
+        },
+        _ATPT_LABELS,
+    ),
+    PublishedTable(
+        "atpt-readme-vitb16-shifts",
+        f"{_ATPT}, 'Comparison on Natural Distribution Shift Datasets', 'CLIP ViT-B/16 (512-d)'",
+        _SHIFTS, _ATPT_SHIFT_HEADERS,
+        {
+            ("zeroshot", "acc"): ((47.80, 60.80, 74.00, 46.10), 57.20),
+            ("zeroshot", "ece"): ((8.61, 3.01, 3.58, 4.95), 5.04),
+            ("tpt", "acc"): ((52.60, 63.00, 76.70, 47.50), 59.90),
+            ("tpt", "ece"): ((16.40, 11.10, 4.36, 16.10), 12.00),
+            ("ctpt", "acc"): ((51.60, 62.70, 76.00, 47.90), 59.60),
+            ("ctpt", "ece"): ((8.16, 6.23, 1.54, 7.35), 5.82),
+            ("otpt", "acc"): ((49.87, 61.65, 72.55, 47.12), 57.80),
+            ("otpt", "ece"): ((7.22, 3.97, 1.46, 6.87), 4.88),
+            ("atpt", "acc"): ((50.39, 60.90, 74.87, 46.09), 58.06),
+            ("atpt", "ece"): ((6.45, 2.96, 1.39, 4.87), 3.92),
+        },
+        _ATPT_LABELS,
+    ),
 )
 
 #: The published tables by key (model CLIP ViT-B/16, OpenAI weights, HardPrompt "a photo of a").
 FAMILY_TABLES: dict[str, PublishedTable] = {t.key: t for t in _TABLES}
+
+_TABLES_RN50 = (
+    PublishedTable(
+        "atpt-readme-rn50",
+        f"{_ATPT}, 'Comparison on Fine-grained Datasets', 'CLIP RN50 (1024-d)'",
+        _ATPT_FG_COLUMNS, _ATPT_FG_HEADERS,
+        {
+            ("zeroshot", "acc"): ((58.10, 40.00, 61.00, 74.00, 58.60, 15.60, 83.80, 85.80, 58.40, 23.70, 55.70), 55.90),
+            ("zeroshot", "ece"): ((2.09, 9.91, 3.19, 3.11, 3.54, 6.45, 5.91, 4.33, 3.05, 15.40, 4.70), 5.61),
+            ("tpt", "acc"): ((60.70, 41.50, 62.50, 74.90, 61.10, 17.00, 84.50, 87.00, 59.50, 28.30, 58.00), 57.70),
+            ("tpt", "ece"): ((11.40, 25.70, 13.40, 5.25, 9.24, 16.10, 3.65, 5.04, 12.40, 22.50, 3.76), 11.70),
+            ("ctpt", "acc"): ((60.20, 42.20, 65.20, 74.70, 61.00, 17.00, 84.10, 86.90, 59.70, 27.80, 56.50), 57.75),
+            ("ctpt", "ece"): ((3.01, 19.80, 4.14, 1.86, 2.93, 10.70, 2.77, 2.07, 3.83, 15.10, 1.94), 6.19),
+            ("otpt", "acc"): ((58.97, 41.90, 65.61, 74.22, 60.85, 16.77, 83.40, 86.86, 58.84, 28.35, 56.44), 57.47),
+            ("otpt", "ece"): ((3.10, 16.53, 2.50, 1.20, 3.20, 8.18, 3.50, 2.75, 2.60, 14.71, 1.69), 5.45),
+            ("atpt", "acc"): ((58.44, 40.90, 64.89, 74.10, 60.46, 14.58, 83.48, 86.57, 60.24, 32.14, 57.08), 57.53),
+            ("atpt", "ece"): ((2.49, 6.41, 2.39, 1.11, 2.90, 6.14, 2.47, 1.98, 2.34, 2.51, 1.38), 2.92),
+        },
+        _ATPT_LABELS,
+    ),
+    PublishedTable(
+        "atpt-readme-rn50-shifts",
+        f"{_ATPT}, 'Comparison on Natural Distribution Shift Datasets', 'CLIP RN50 (1024-d)'",
+        _SHIFTS, _ATPT_SHIFT_HEADERS,
+        {
+            ("zeroshot", "acc"): ((21.70, 51.40, 56.00, 33.30), 40.60),
+            ("zeroshot", "ece"): ((21.30, 3.33, 2.07, 3.15), 7.46),
+            ("tpt", "acc"): ((25.20, 54.60, 58.90, 35.10), 43.50),
+            ("tpt", "ece"): ((31.00, 13.10, 9.18, 13.70), 16.70),
+            ("ctpt", "acc"): ((23.40, 54.70, 58.00, 35.10), 42.80),
+            ("ctpt", "ece"): ((25.40, 8.58, 4.57, 9.70), 12.10),
+            ("otpt", "acc"): ((23.07, 53.11, 54.47, 33.98), 41.16),
+            ("otpt", "ece"): ((24.56, 3.87, 4.47, 5.85), 9.69),
+            ("atpt", "acc"): ((21.66, 51.48, 55.78, 33.37), 40.57),
+            ("atpt", "ece"): ((21.14, 3.10, 3.96, 3.09), 7.82),
+        },
+        _ATPT_LABELS,
+    ),
+)
+
+#: The A-TPT README's CLIP RN50 tables (another backbone: not in :data:`FAMILY_TABLES`).
+FAMILY_TABLES_RN50: dict[str, PublishedTable] = {t.key: t for t in _TABLES_RN50}
 
 
 def recompute_averages(tables: dict[str, PublishedTable] | None = None,
