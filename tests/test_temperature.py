@@ -201,3 +201,15 @@ def test_fit_temperature_accepts_bfloat16_tensors():
 def test_apply_temperature_refuses_non_numbers(bad):
     with pytest.raises(ValueError, match="temperature"):
         apply_temperature(np.zeros((2, 3)), bad)
+
+
+def test_fit_temperature_warns_when_given_probabilities():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, 200)
+    logits = rng.normal(size=(200, 3)) + 3 * np.eye(3)[labels]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    with pytest.warns(UserWarning, match="probabilities"):
+        fit_temperature(probs, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_temperature(logits, labels)  # logits: no warning
