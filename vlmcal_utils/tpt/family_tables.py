@@ -36,7 +36,7 @@ from typing import Any
 __all__ = ["PublishedTable", "FAMILY_TABLES", "FAMILY_TABLES_RN50", "recompute_averages", "cell_conflicts",
            "AVERAGE_TOLERANCE"]
 
-#: |printed - recomputed| above this is flagged (cells are printed to 2-3 significant digits).
+#: ``abs(printed - recomputed)`` above this is flagged (cells are printed to 2-3 significant digits).
 AVERAGE_TOLERANCE = 0.051
 
 
