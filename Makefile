@@ -29,8 +29,6 @@ STAGE_DIR := _build/stage
 # numbers mean nothing) -- chapter 2 with params/ci.yaml, chapters 3 and 4 with ci-plumbing.yaml.
 CI_NOTEBOOKS := notebooks/02_zero_shot_clip.md
 PLUMBING_NOTEBOOKS := notebooks/03_empirical_study.md notebooks/04_ctpt.md
-# No progress bars in executed notebooks (vlmcal_utils.progress; the runner sets it too).
-RUN_ENV := VLMCAL_PROGRESS=0
 # MathJax 3 for offline math: fetched once from npm into an ignored cache, served from the book.
 MATHJAX_VERSION ?= 3
 MATHJAX_NPM := .cache/npm
@@ -75,7 +73,7 @@ results-page: setup
 # every notebook once, with the book's parameters (results/book/<stem>/<stem>.ipynb)
 book-run: setup
 	rm -rf results/$(BOOK_SET)
-	@failed=""; for nb in $(NOTEBOOKS); do $(RUN_ENV) $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \
+	@failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \
 	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi
 
 book: setup mathjax results-page book-run
@@ -113,9 +111,9 @@ test: setup mathjax browser-deps
 	$(PY) -m vlmcal_book.demo_page --check; \
 	t3=$$SECONDS; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing)"; \
 	rm -rf results/$(BOOK_SET) results/ci results/ci-plumbing; \
-	failed=""; for nb in $(NOTEBOOKS); do $(RUN_ENV) $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \
-	for nb in $(CI_NOTEBOOKS); do $(RUN_ENV) $(PY) -m vlmcal_book.reproduce $$nb --set ci || failed="$$failed $$nb(ci)"; done; \
-	for nb in $(PLUMBING_NOTEBOOKS); do $(RUN_ENV) $(PY) -m vlmcal_book.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; done; \
+	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \
+	for nb in $(CI_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci || failed="$$failed $$nb(ci)"; done; \
+	for nb in $(PLUMBING_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; done; \
 	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi; \
 	t4=$$SECONDS; echo "== [5/7] notebook results"; \
 	VLMCAL_REQUIRE_RESULTS=1 $(PY) -m pytest tests/book/test_notebooks.py; \
