@@ -55,7 +55,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e ".[book,dev]"
+	$(PY) -m pip install -c constraints.txt -e ".[book,dev,sweep]"
 	touch $@
 
 mathjax: $(MATHJAX_OUT)/tex-mml-chtml.js
