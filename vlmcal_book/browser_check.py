@@ -18,7 +18,9 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
 - every ``<img>`` has a non-empty ``alt`` text;
 - with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback
   in a cell output;
-- at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll).
+- at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll);
+- no placeholder left in the text (``TODO``, or the ``[book run time]`` token that
+  :mod:`vlmcal_book.stage` replaces by the measured run time).
 
 And for the site: the pages found are the pages of ``_toc.yml`` (``--toc``), no more, no fewer.
 
@@ -47,6 +49,7 @@ TRACEBACK_TEXT = "Traceback (most recent call last)"
 NO_LOGITS_TEXT = "No published logits"
 WARNING_RE = re.compile(r"\b\w*Warning:")
 PROGRESS_RE = re.compile(r"(it/s|s/it)\]")
+PLACEHOLDER_RE = re.compile(r"\[book run time\]|\bTODO\b")
 NARROW_WIDTH = 400
 WINDOW = (1280, 1600)
 PAGE_TIMEOUT_S = 30
@@ -209,6 +212,7 @@ def check_page(
         report.problems.append("a Python traceback is shown on the page")
     report.problems += [f"a warning is shown: {m.group(0)}" for m in [WARNING_RE.search(text)] if m]
     report.problems += [f"a progress bar is shown: ...{m.group(0)}" for m in [PROGRESS_RE.search(text)] if m]
+    report.problems += [f"a placeholder is left on the page: {m.group(0)}" for m in [PLACEHOLDER_RE.search(text)] if m]
     # in cell outputs only: a chapter's code may name its fallback's title
     outputs_text = driver.execute_script(
         "return Array.from(document.querySelectorAll('.cell_output, .output')).map((e) => e.innerText).join('\\n')")

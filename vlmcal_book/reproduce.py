@@ -80,6 +80,9 @@ _PATH_SUFFIXES = ("_path", "_root", "_dir")
 _PATH_LIST_SUFFIXES = ("_paths", "_roots", "_dirs")
 _ENV_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 RUN_PARAMETERS_FILENAME = "run-parameters.json"
+RUN_TIME_FILENAME = "run-time.json"
+"""Beside each executed notebook: ``{"seconds": wall time of the run, "cpu_count": cores here}``
+(the book's pages quote it in their objectives box, see :mod:`vlmcal_book.stage`)."""
 _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,
                "None": type(None), "Path": str}
 
@@ -492,6 +495,8 @@ def run_notebook(
             f"{notebook} ran but wrote no fresh {results_file}; it must end with "
             "vlmcal_utils.results.save_results(results_dir, <chapter>_results(...), params)"
         )
+    record = {"seconds": round(time.time() - started, 1), "cpu_count": os.cpu_count()}
+    (out_dir / RUN_TIME_FILENAME).write_text(json.dumps(record))
     return out_dir
 
 

@@ -27,6 +27,7 @@ package should not print them under a kernel: see the note in :data:`_TQDM_LINE`
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import sys
@@ -38,13 +39,29 @@ import yaml
 
 from vlmcal_utils.storage import atomic_write_text
 
-__all__ = ["BOOK_SET", "LINKED", "executed_notebook", "stage", "main"]
+__all__ = ["BOOK_SET", "LINKED", "RUN_TIME_TOKEN", "executed_notebook", "run_time_text", "stage", "main"]
 
 BOOK_SET = "book"
 """The parameter set whose executed notebooks the book shows (``params/book.yaml``)."""
 LINKED = ("book", "vlmcal_book", ".cache", "_toc.yml")
 """Entries of the repository root the staged book links to (those that exist)."""
 _INJECTED = "injected-parameters"
+RUN_TIME_TOKEN = "[book run time]"
+"""Written in a chapter's prose (its objectives box); on the built page it becomes the measured wall
+time of the run the page shows (the runner's ``run-time.json``), e.g. "about 80 s on 2 CPU cores"."""
+RUN_TIME_FILENAME = "run-time.json"  # = vlmcal_book.reproduce.RUN_TIME_FILENAME (not imported: papermill)
+
+
+def run_time_text(executed: Path) -> str:
+    """How long the run behind ``executed`` took, in words (``"not measured"`` without a record)."""
+    record_path = executed.parent / RUN_TIME_FILENAME
+    if not record_path.is_file():
+        return "not measured"
+    record = json.loads(record_path.read_text())
+    seconds = float(record["seconds"])
+    amount = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    cores = record.get("cpu_count")
+    return f"about {amount} on {cores} CPU cores (the run this page shows)" if cores else f"about {amount}"
 
 
 def executed_notebook(results_root: Path, set_name: str, stem: str) -> Path:
@@ -103,7 +120,10 @@ def _prepare(md: Path, executed: Path, set_name: str, root: Path) -> nbformat.No
     outputs = iter(_ran_cells(ran))
     ran_ids = {id(c) for c in _ran_cells(page)}
     cells = []
+    run_time = run_time_text(executed)
     for cell in page.cells:
+        if cell.cell_type == "markdown" and RUN_TIME_TOKEN in cell.source:
+            cell.source = cell.source.replace(RUN_TIME_TOKEN, run_time)
         if cell.cell_type == "code":
             done = next(outputs) if id(cell) in ran_ids else {}
             cell.outputs = _without_progress(done.get("outputs", []))

@@ -74,6 +74,7 @@ def _tiny_site(root: Path) -> None:
         "book/progress.html": "<p>study cells: 100% 40/40 [00:01&lt;00:00, 35.2it/s]</p>",
         "book/fallback.html": '<pre>title = "No published logits"</pre>'
                               '<div class="cell_output"><p>No published logits on this machine</p></div>',
+        "book/placeholder.html": "<p><b>Time:</b> [book run time]</p>",
         "book/too_wide.html": '<p style="white-space: nowrap">' + "wide " * 200 + "</p>",
         "book/unrendered_math.html": '<span class="math notranslate">\\(x^2\\)</span>',
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
@@ -91,8 +92,8 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert checker.find_pages(site)[0] == "book/intro.html"
     toc = tmp_path / "_toc.yml"
     toc.write_text(yaml.safe_dump({"format": "jb-book", "root": "book/intro", "chapters": [
-        {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "too_wide",
-                                        "unrendered_math", "not_built")] + [
+        {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "placeholder",
+                                        "too_wide", "unrendered_math", "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
     reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
                                                               toc=toc, real_data=True)}
@@ -102,6 +103,7 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:"]
     assert reports["book/progress.html"] == ["a progress bar is shown: ...it/s]"]
     assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there']
+    assert reports["book/placeholder.html"] == ["a placeholder is left on the page: [book run time]"]
     assert len(reports["book/too_wide.html"]) == 1 and "wider than a 400 px window" in reports["book/too_wide.html"][0]
     # without the real data, a labelled fallback is what the page must show
     (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
@@ -132,6 +134,6 @@ def test_colab_links_are_rewritten_to_the_ipynb_twin():
 def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
     """_config.yml loads the book's Sphinx extensions from vlmcal_book/sphinx_ext/ (tools/ is gone)."""
     local = yaml.safe_load((repo_root / "_config.yml").read_text())["sphinx"]["local_extensions"]
-    assert local == {"vlmcal_autodoc": "vlmcal_book/sphinx_ext/", "vlmcal_colab": "vlmcal_book/sphinx_ext/"}
+    assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle")}
     for name, folder in local.items():
         assert (repo_root / folder / f"{name}.py").is_file()

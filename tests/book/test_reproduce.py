@@ -84,6 +84,12 @@ def test_run_with_set_and_yaml_list_override(project, monkeypatch):
     assert saved["params"]["label"] is None  # ${unset var} -> None
     # the kernel runs in the notebook's own folder
     assert Path(saved["results"]["cwd"]).resolve() == (project / "notebooks").resolve()
+    # the run's wall time is kept beside it (the book page quotes it); stage reads the same file name
+    timing = json.loads((out / reproduce.RUN_TIME_FILENAME).read_text())
+    assert timing["seconds"] > 0 and timing["cpu_count"] >= 1
+    from vlmcal_book import stage
+
+    assert stage.RUN_TIME_FILENAME == reproduce.RUN_TIME_FILENAME
 
 
 def test_cli_runs_a_set_without_section_and_existing_path(project, monkeypatch, capsys):

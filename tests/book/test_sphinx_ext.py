@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vlmcal_book.sphinx_ext.vlmcal_autodoc import documented_name, lookup, titles_to_rubrics
 
 DOCUMENTED = ["vlmcal_utils.results.io.save_results", "vlmcal_utils.results.chapters.SCHEMAS",
@@ -28,3 +30,45 @@ def test_other_names_are_left_alone():
     assert documented_name("numpy.ndarray", None, DOCUMENTED) is None
     assert documented_name("ece", "vlmcal_utils.results", DOCUMENTED) is None  # not the same object
     assert lookup("vlmcal_utils.results.io.save_results") is lookup("vlmcal_utils.results.save_results")
+
+
+def _bib_entries():
+    from pybtex.database import parse_file
+
+    return parse_file(str(Path(__file__).resolve().parents[2] / "book" / "references.bib")).entries
+
+
+def test_bibliography_labels_are_author_year_and_distinct():
+    from vlmcal_book.sphinx_ext.vlmcal_bibstyle import AuthorYearStyle, author_year_label
+
+    entries = _bib_entries()
+    assert author_year_label(entries["Guo2017"]) == "Guo et al., 2017"
+    assert author_year_label(entries["Brier1950"]) == "Brier, 1950"
+    assert author_year_label(entries["Zadrozny2001"]) == "Zadrozny and Elkan, 2001"
+    assert author_year_label(entries["Blasiok2024"]).startswith("Błasiok")  # LaTeX decoded
+    labels = [e.label for e in AuthorYearStyle().format_bibliography(_bib_database())]
+    assert len(labels) == len(set(labels)) == len(entries)
+
+
+def _bib_database():
+    from pybtex.database import BibliographyData
+
+    return BibliographyData(entries=_bib_entries())
+
+
+def test_same_author_and_year_get_letters():
+    from pybtex.database import Entry, Person
+
+    from vlmcal_book.sphinx_ext.vlmcal_bibstyle import AuthorYearLabelStyle
+
+    def entry(title):
+        return Entry("article", fields={"title": title, "year": "2020"}, persons={"author": [Person("Doe, Jane")]})
+
+    assert list(AuthorYearLabelStyle().format_labels([entry("A"), entry("B")])) == ["Doe, 2020a", "Doe, 2020b"]
+
+
+def test_every_paper_has_a_doi_arxiv_or_url():
+    # every paper is linked (DOI, arXiv or the publisher's page); the one exception has none of them
+    no_link_exists = {"Zadrozny2001"}  # ICML 2001 proceedings: no DOI, no arXiv, no stable page
+    missing = {key for key, e in _bib_entries().items() if not {"doi", "eprint", "url"} & {f.lower() for f in e.fields}}
+    assert missing == no_link_exists

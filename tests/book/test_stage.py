@@ -117,3 +117,18 @@ def test_progress_bars_and_tqdm_warning_do_not_reach_the_page(tmp_path):
     nbformat.write(nb, path)
     page = nbformat.read(stage.stage(root, tmp_path / "staged") / "notebooks" / "01_x.ipynb", as_version=4)
     assert [o["text"] for o in page.cells[-1].outputs] == ["0\nkept: 100% of the rows\n"]
+
+
+def test_the_run_time_of_the_shown_run_replaces_its_token(tmp_path):
+    root = _repo(tmp_path)
+    source = _MD.replace("# A chapter", f"# A chapter\n\n**Time:** {stage.RUN_TIME_TOKEN}.")
+    (root / "notebooks" / "01_x.md").write_text(source)
+    executed = _executed(root, source)
+    out = stage.stage(root, tmp_path / "staged")
+    page = (out / "notebooks" / "01_x.ipynb").read_text()
+    assert "Time:** not measured." in page  # no record: says so, never a made-up time
+    (executed.parent / stage.RUN_TIME_FILENAME).write_text('{"seconds": 83.4, "cpu_count": 2}')
+    page = (stage.stage(root, tmp_path / "staged") / "notebooks" / "01_x.ipynb").read_text()
+    assert "about 83 s on 2 CPU cores" in page and stage.RUN_TIME_TOKEN not in page
+    (executed.parent / stage.RUN_TIME_FILENAME).write_text('{"seconds": 250, "cpu_count": 2}')
+    assert "about 4 min" in stage.run_time_text(executed)
