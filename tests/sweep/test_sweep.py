@@ -1,0 +1,147 @@
+"""vlmcal_utils.sweep: a demo-world C-TPT grid as shards on a local Ray, a worker killed mid-shard,
+the rerun computing only what is missing, and merged rows equal to a sequential run_tpt, row for row."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vlmcal_utils import sweep
+from vlmcal_utils.models import load_model
+from vlmcal_utils.tpt import read_tpt_rows, run_tpt
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = yaml.safe_load((REPO / "params" / "sweep-demo.yaml").read_text())
+VALUES = sweep.notebook_values(DEMO["04_ctpt"])
+MODELS = [("vlmcal-demo", None)]
+# compared row for row; ``seconds`` is a timing, not a result
+SAME = ("index", "source_index", "source", "label", "pred", "method", "run", "temperature")
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    model, _, tokenizer = load_model("vlmcal-demo", None, device="cpu")
+    return model, tokenizer
+
+
+def plan(tmp_path, **kw):
+    return sweep.plan_runs(DEMO, tmp_path / "sweep", models=MODELS, shard_size=4, **kw)
+
+
+def sequential(run, demo_model, folder):
+    """The same run as one sequential run_tpt call into its own file (what chapter 4 does)."""
+    model, tokenizer = demo_model
+    ds = sweep.cell_dataset(VALUES, run.cell.dataset, None, run.calibration)
+    return run_tpt(model, tokenizer, ds, ds.classnames, run.method, folder / Path(run.merged).name,
+                   sweep.run_settings(VALUES, run.cell.dataset, run.cell.init), batch_size=1, progress=False)
+
+
+def assert_same_rows(merged, reference):
+    assert [r["index"] for r in merged] == list(range(len(reference)))  # no index lost or doubled
+    for a, b in zip(merged, reference, strict=True):
+        assert {k: a[k] for k in SAME} == {k: b[k] for k in SAME}
+        np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-5)
+
+
+def test_shard_ranges_are_disjoint_and_cover_every_image_once():
+    for n in (0, 1, 7, 12, 13, 500):
+        for size in (1, 4, 5, 500, 1000):
+            ranges = sweep.shard_ranges(n, size)
+            covered = [i for a, b in ranges for i in range(a, b)]
+            assert covered == list(range(n))  # no padding: nothing twice, nothing left out
+            assert all(0 < b - a <= size for a, b in ranges)
+    with pytest.raises(ValueError, match="shard_size"):
+        sweep.shard_ranges(10, 0)
+
+
+def test_defaults_are_chapter_4s(repo_root):
+    from vlmcal_book.reproduce import notebook_parameters, read_notebook
+
+    defaults = notebook_parameters(read_notebook(repo_root / "notebooks" / "04_ctpt.md"))
+    assert {k: defaults[k] for k in sweep.NOTEBOOK_DEFAULTS} == sweep.NOTEBOOK_DEFAULTS
+
+
+def test_plan_of_the_demo_grid(tmp_path):
+    runs = plan(tmp_path)
+    assert [(r.cell.method, r.method, r.n_images, len(r.shards)) for r in runs] == [
+        ("zeroshot", "zeroshot", 12, 3), ("tpt", "tpt", 12, 3), ("ctpt", "ctpt", 12, 3), ("tpt+ts", "tpt", 8, 2)]
+    assert Path(runs[3].merged).name == "demo-photo__cal-auto__tpt.jsonl"  # chapter 4's file name
+    names = [s.name for r in runs for s in r.shards]
+    assert len(names) == len(set(names)) and len({s.path for r in runs for s in r.shards}) == len(names)
+
+
+def test_dry_run_prints_the_ctpt_grid(capsys):
+    paper = str(REPO / "params" / "paper.yaml")
+    assert sweep.main([paper, "--paper", "ctpt", "--dry-run", "--costs", "/nonexistent"]) == 0
+    out = capsys.readouterr().out
+    assert "ViT-B-16 openai imagenet hard ctpt: 100 shards" in out  # 50 000 images / 500
+    assert "RN50 openai dtd ensemble tpt: 4 shards" in out  # 1692 images
+    assert "ctpt: 270 cells" in out and "GPU-hours: unknown" in out
+    with pytest.raises(SystemExit):
+        sweep.main([str(REPO / "params" / "paper.yaml"), "--paper", "tu"])  # dry run only
+
+
+def test_merge_refuses_rows_of_another_run(tmp_path, demo_model):
+    model, tokenizer = demo_model
+    run = plan(tmp_path, methods=["ctpt"])[0]
+    first, second = run.shards[:2]
+    sweep.run_shard(first, VALUES, model, tokenizer)
+    other = {**VALUES, "lam": 7.0}  # other settings: another fingerprint
+    sweep.run_shard(second, other, model, tokenizer)
+    before = [Path(s.path).read_text() for s in (first, second)]
+    with pytest.raises(ValueError, match="refusing to merge rows of 2 different runs"):
+        sweep.merge_shards([first.path, second.path], run.merged, run.n_images)
+    assert not Path(run.merged).exists() and [Path(s.path).read_text() for s in (first, second)] == before
+    report = sweep.merge_shards([first.path, first.path], run.merged, run.n_images)  # a shard listed twice
+    assert report.rows == 4 and report.duplicates == 4 and report.missing == list(range(4, 12))
+
+
+def test_without_ray_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install 'vlmcal-utils\[sweep\]'"):
+        sweep.run_sweep([], VALUES)
+
+
+@pytest.mark.slow
+def test_killed_workers_then_rerun_computes_only_the_missing_rows(local_ray, tmp_path, demo_model, capsys):
+    runs = plan(tmp_path)
+    tpt_run, ctpt = runs[1], runs[2]
+    # batch 2: each victim's worker dies once 2 rows of its shard are written; the ctpt shard's
+    # retry dies too (at once), so that shard is left with 2 of its 4 rows for the rerun
+    retried, left = tpt_run.shards[2], ctpt.shards[1]
+    first = sweep.run_sweep(runs, VALUES, workers=2, max_retries=1, fail_after={retried.name: 2, left.name: [2, 2]})
+    assert first.workers == 2 and not first.use_gpu
+    assert sorted(first.died) == sorted([retried.name, left.name, left.name]) and list(first.failed) == [left.name]
+    again = next(r for r in first.results if r.shard == retried.name)  # a fresh worker resumed it
+    assert (again.resumed, again.computed) == (2, 2)
+    assert [r["index"] for r in read_tpt_rows(left.path)] == [4, 5]
+    assert ctpt.name not in first.merged and not Path(ctpt.merged).exists()  # incomplete: not merged
+    assert set(first.merged) == {r.name for r in runs} - {ctpt.name}
+    # every image computed once: all but the 2 rows of each victim (dead workers report nothing)
+    # and the 2 images of `left` never reached
+    assert first.computed == sum(r.n_images for r in runs) - 2 - 4
+    assert len({r.pid for r in first.results}) >= 2  # worker processes shared the shards
+
+    # the rerun, through the command line: the demo grid end to end on the same folder
+    args = [str(REPO / "params" / "sweep-demo.yaml"), "--model", "section", "--shard-size", "4",
+            "--output", str(tmp_path / "sweep"), "--workers", "2"]
+    capsys.readouterr()
+    assert sweep.main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 runs, 11 shards, 44 images" in out and "2 CPU workers" in out
+    assert "2 rows computed" in out  # only images 6 and 7 of `left`
+    assert f"{left.name} [4:8]: 2 computed, 2 resumed" in out
+    assert out.count(": 0 computed, 4 resumed") == 10 and "FAILED" not in out
+    assert all(f"merged {r.name}: {r.n_images} rows" in out for r in runs)
+
+    for run in runs:
+        merged = read_tpt_rows(run.merged)
+        assert_same_rows(merged, sequential(run, demo_model, tmp_path / "sequential"))
+        # chapter 4 pointed at the merged file finds every row: nothing is tuned again
+        text = Path(run.merged).read_text()
+        assert len(sequential(run, demo_model, Path(run.merged).parent)) == run.n_images
+        assert Path(run.merged).read_text() == text
