@@ -35,58 +35,109 @@ MODES = {
 }
 
 
-def run_mode(args) -> None:
-    import numpy as np
+def make_model(arch: str, device, threads: int | None = None):
+    """A random-weight open_clip model on ``device``, frozen, in eval mode (seed 0)."""
     import open_clip
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    return open_clip.create_model(arch, pretrained=None).to(torch.device(device)).eval().requires_grad_(False)
+
+
+def make_learner(model, arch: str, classes: int):
+    """A prompt learner over ``classes`` ImageNet class names (repeated past 1000)."""
+    import open_clip
+
+    from vlmcal_utils import tpt
+    from vlmcal_utils.device import model_device
+
+    names = list(open_clip.IMAGENET_CLASSNAMES)
+    names = (names * (classes // len(names) + 1))[:classes]
+    return tpt.PromptLearner(model, open_clip.get_tokenizer(arch), names).to(model_device(model))
+
+
+def build(arch: str, classes: int, device, threads: int | None = None):
+    """:func:`make_model`, :func:`make_learner` and the model's preprocess config: ``(model, learner, pp)``."""
+    from vlmcal_utils import tpt
+
+    model = make_model(arch, device, threads)
+    return model, make_learner(model, arch, classes), tpt.preprocess_config(model)
+
+
+def test_views(pp: dict, n_images: int, n_views: int):
+    """``(n_images, n_views, 3, S, S)`` views of random ``(256, 320)`` images (seed 0)."""
+    import numpy as np
     import torch
 
     from vlmcal_utils import tpt
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    model = open_clip.create_model(args.arch, pretrained=None).to(device).eval().requires_grad_(False)
-    tok = open_clip.get_tokenizer(args.arch)
-    names = list(open_clip.IMAGENET_CLASSNAMES)
-    names = (names * (args.classes // len(names) + 1))[: args.classes]
-    learner = tpt.PromptLearner(model, tok, names).to(device)
-    pp = tpt.preprocess_config(model)
     rng = np.random.default_rng(0)
-    imgs = [rng.integers(0, 256, (256, 320, 3), dtype=np.uint8) for _ in range(args.images)]
-    views = torch.stack([tpt.make_views(im, pp, n_views=args.views, seed=0, index=i) for i, im in enumerate(imgs)])
-    cfg = tpt.TPTConfig(lam=50.0, **MODES[args.mode])
-    # untimed warm-up on 10 views: first-call costs (allocator, thread pools) are not per-image costs
-    tpt.tpt_predict(model, learner, views[:, :10] if args.mode == "batched" else views[0, :10], args.method, cfg)
+    imgs = [rng.integers(0, 256, (256, 320, 3), dtype=np.uint8) for _ in range(n_images)]
+    return torch.stack([tpt.make_views(im, pp, n_views=n_views, seed=0, index=i) for i, im in enumerate(imgs)])
+
+
+def time_mode(model, learner, views, mode: str, method: str = "ctpt", warmup_views: int | None = 10) -> dict:
+    """Time ``mode`` on ``views`` ``(N, V, 3, S, S)``: one image at a time, or all N together (batched).
+
+    An untimed warm-up first (first-call costs — allocator, thread pools, kernel choice — are not
+    per-image costs) on ``warmup_views`` views (``None``: all). Returns ``times`` and ``cpu``
+    (seconds per image, one per image), ``peak_mb`` (CUDA: ``max_memory_allocated`` since the
+    warm-up, ``reserved_mb`` beside it; CPU: the process's peak RSS so far) and ``logits`` ``(N, K)``.
+    """
+    import numpy as np
+    import torch
+
+    from vlmcal_utils import tpt
+    from vlmcal_utils.device import model_device
+
+    device = model_device(model)
+    cfg = tpt.TPTConfig(lam=50.0, **MODES[mode])
+    n = views.shape[0]
+    warm = views[:, :warmup_views] if mode == "batched" else views[0, :warmup_views]
+    tpt.tpt_predict(model, learner, warm, method, cfg)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     times, cpu, logits = [], [], []
-    if args.mode == "batched":
+    if mode == "batched":
         t0, c0 = time.perf_counter(), time.process_time()
-        out = tpt.tpt_predict(model, learner, views, args.method, cfg)
+        out = tpt.tpt_predict(model, learner, views, method, cfg)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times = [(time.perf_counter() - t0) / args.images] * args.images
-        cpu = [(time.process_time() - c0) / args.images] * args.images
+        times = [(time.perf_counter() - t0) / n] * n
+        cpu = [(time.process_time() - c0) / n] * n
         logits = out["logits"].numpy()
     else:
-        for i in range(args.images):
+        for i in range(n):
             t0, c0 = time.perf_counter(), time.process_time()
-            out = tpt.tpt_predict(model, learner, views[i], args.method, cfg)
+            out = tpt.tpt_predict(model, learner, views[i], method, cfg)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             logits.append(out["logits"].numpy())
         logits = np.stack(logits)
+    res = {"times": times, "cpu": cpu, "logits": logits}
     if device.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        res.update(peak_mb=torch.cuda.max_memory_allocated() / 2**20,
+                   reserved_mb=torch.cuda.max_memory_reserved() / 2**20)
     else:
         import resource
 
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    np.save(args.out, logits)
-    print(json.dumps({"mode": args.mode, "times": times, "cpu": cpu, "peak_mb": peak_mb}))
+        res["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return res
+
+
+def run_mode(args) -> None:
+    import numpy as np
+
+    model, learner, pp = build(args.arch, args.classes, args.device, args.threads)
+    views = test_views(pp, args.images, args.views)
+    res = time_mode(model, learner, views, args.mode, args.method)
+    np.save(args.out, res["logits"])
+    print(json.dumps({"mode": args.mode, "times": res["times"], "cpu": res["cpu"], "peak_mb": res["peak_mb"]}))
 
 
 def main() -> None:

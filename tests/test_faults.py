@@ -137,7 +137,7 @@ def _kill_after(proc, loop: str, out: Path, n_units: int, timeout: float = 120) 
 
 
 def _tpt_table(rows) -> pd.DataFrame:
-    df = pd.DataFrame(rows).drop(columns=["seconds"])  # wall time differs run to run
+    df = pd.DataFrame(rows).drop(columns=["seconds", "view_seconds"])  # wall times differ run to run
     df["logits"] = df["logits"].map(tuple)
     return df.sort_values("index").reset_index(drop=True)
 

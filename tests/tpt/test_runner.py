@@ -171,8 +171,11 @@ def test_resume_tells_hard_prompt_and_ensemble_runs_apart(model, tokenizer, tmp_
 def test_rows_hold_the_documented_keys(model, tokenizer, tmp_path):
     rows = run(model, tokenizer, make_images(2), "zeroshot", tmp_path / "z.jsonl", batch_size=2)
     assert set(rows[0]) == {"index", "source_index", "source", "label", "pred", "confidence", "entropy", "atfd",
-                            "orthogonality", "min_angle", "seconds", "method", "run", "temperature", "logits"}
+                            "orthogonality", "min_angle", "seconds", "view_seconds", "method", "run", "temperature",
+                            "logits"}
     assert len(rows[0]["logits"]) == len(NAMES) and rows[0]["temperature"] == 1.0
+    # views made in line (no workers on CPU): a row's time includes its image's view time
+    assert all(0 < r["view_seconds"] <= r["seconds"] * len(rows) for r in rows)
 
 
 def test_fingerprint_holds_only_what_changes_the_rows():

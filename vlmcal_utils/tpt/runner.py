@@ -12,8 +12,13 @@ settings refuses instead of mixing rows.
 
 Row keys: ``index`` (position in the dataset passed), ``source_index`` (index in the base
 dataset), ``source`` (digest of the base dataset's type and size and the subset's indices),
-``label, pred, confidence, entropy, atfd, orthogonality, min_angle, seconds, method, run,
-temperature, logits`` (``logits``: ``K`` floats, already divided by ``temperature``).
+``label, pred, confidence, entropy, atfd, orthogonality, min_angle, seconds, view_seconds, method,
+run, temperature, logits`` (``logits``: ``K`` floats, already divided by ``temperature``).
+``seconds`` is the main process's wall time per image (its batch's time divided by its size):
+waiting for the views, then tuning and predicting; ``view_seconds`` the wall time of loading
+the image and making its views, in whichever process made them. Without view workers
+(``num_workers=0``) ``seconds`` includes ``view_seconds``; with them the views are made while
+the model works, and ``seconds`` holds only the part of the view time the model waited for.
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from vlmcal_utils.device import model_device
 from vlmcal_utils.metrics import accuracy, ece, softmax
 from vlmcal_utils.progress import progress_bar
 from vlmcal_utils.storage import RecordStore
 from vlmcal_utils.tpt.losses import entropy
 from vlmcal_utils.tpt.prompts import PromptEnsemble, make_learner
 from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, official_temperature, result_fields, tpt_predict
-from vlmcal_utils.tpt.views import make_views, preprocess_config
+from vlmcal_utils.tpt.views import default_num_workers, preprocess_config, view_batches
 
 __all__ = ["RunSettings", "run_tpt", "read_tpt_rows", "run_fingerprint", "fingerprint_settings", "source_indices",
            "summarise"]
@@ -67,6 +73,12 @@ class RunSettings:
         The views' random stream is ``(seed, index in the base dataset)``.
     tuning : TPTConfig
         The tuning step (λ, lr, steps, selection, speed options).
+    num_workers : int, optional
+        Processes making the views ahead of the model (:func:`~vlmcal_utils.tpt.views.view_batches`);
+        default :func:`~vlmcal_utils.tpt.views.default_num_workers`: 0 for a model on CPU (views
+        made in line), ``min(8, CPUs - 1)`` on a GPU. A speed option: the rows are the same for
+        any value (tested) and it is not part of the fingerprint. With workers the dataset must
+        be usable from another process (always with Linux's ``fork``; picklable elsewhere).
     """
 
     n_views: int = 64
@@ -77,6 +89,7 @@ class RunSettings:
     temperature: float | None = None
     seed: int = 0
     tuning: TPTConfig = field(default_factory=TPTConfig)
+    num_workers: int | None = None
 
 
 def _row_key(row: Mapping[str, Any]) -> int:
@@ -146,8 +159,8 @@ def run_fingerprint(model: nn.Module, classnames: Sequence[str], settings: Mappi
         The class names, in order.
     settings : mapping
         JSON-able settings (views, augmentation, context, hyper-parameters, temperature, seed).
-        Speed options and the batch size are left out by :func:`run_tpt`: they give the same
-        results (tested).
+        Speed options, the batch size and the view workers are left out by :func:`run_tpt`:
+        they give the same results (tested).
 
     Returns
     -------
@@ -213,8 +226,8 @@ def _check_classnames(dataset: Sequence, classnames: Sequence[str]) -> None:
             )
 
 
-def _row(index: int, label: Any, logits: torch.Tensor, stats: Mapping[str, float], seconds: float, method: str,
-         fingerprint: str, temperature: float, source: tuple[int, str]) -> dict:
+def _row(index: int, label: Any, logits: torch.Tensor, stats: Mapping[str, float], seconds: tuple[float, float],
+         method: str, fingerprint: str, temperature: float, source: tuple[int, str]) -> dict:
     label = int(label)
     if not 0 <= label < logits.shape[-1]:
         raise ValueError(
@@ -231,7 +244,8 @@ def _row(index: int, label: Any, logits: torch.Tensor, stats: Mapping[str, float
         "confidence": float(probs.max()),
         "entropy": float(entropy(logits)),
         **stats,
-        "seconds": seconds,
+        "seconds": seconds[0],
+        "view_seconds": seconds[1],
         "method": method,
         "run": fingerprint,
         "temperature": temperature,
@@ -272,7 +286,8 @@ def run_tpt(
     settings : RunSettings, optional
         Default ``RunSettings()``; they enter the run's fingerprint (the seed included).
     indices : iterable of int, optional
-        Positions in ``dataset`` to run (default all).
+        Positions in ``dataset`` to run (default all), e.g. one shard of a sweep: disjoint shards
+        may write to separate files or, under the file's lock, to one.
     batch_size : int
         Images tuned together (same results as one at a time; not part of the fingerprint).
     progress : bool
@@ -330,25 +345,31 @@ def run_tpt(
     todo = [int(i) for i in (range(len(dataset)) if indices is None else indices) if src[int(i)] not in done]
     tune_method = "tpt" if method == "tpt+ts" else method
     n_views = 1 if method == "zeroshot" else settings.n_views  # zero-shot looks at view 0 only
+    device = model_device(model)
+    workers = default_num_workers(device) if settings.num_workers is None else int(settings.num_workers)
+    batches = view_batches(dataset, todo, [src[i] for i in todo], pp, n_views=n_views, augmix=settings.augmix,
+                           seed=settings.seed, batch_size=batch_size, num_workers=workers,
+                           pin_memory=workers > 0 and device.type == "cuda")
     with progress_bar(total=len(todo), progress=progress, desc=method) as bar:
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            t0 = time.perf_counter()
-            items = [dataset[i] for i in chunk]
-            views = torch.stack([
-                make_views(img, pp, n_views=n_views, augmix=settings.augmix, seed=settings.seed, index=src[i])
-                for i, (img, _) in zip(chunk, items, strict=True)
-            ])
-            res = tpt_predict(model, learner, views, tune_method, settings.tuning)
-            secs = (time.perf_counter() - t0) / len(chunk)
-            logits = res["logits"] / T
-            rows = [
-                _row(i, label, logits[b], {k: float(res[k][b]) for k in ("atfd", "orthogonality", "min_angle")},
-                     secs, method, fingerprint, T, (src[i], digest))
-                for b, (i, (_, label)) in enumerate(zip(chunk, items, strict=True))
-            ]
-            store.append(rows)  # one write + fsync per batch, under the file's lock
-            bar.update(len(chunk))
+        try:
+            while True:
+                t0 = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                chunk, views, labels, view_secs = batch
+                res = tpt_predict(model, learner, views, tune_method, settings.tuning)
+                secs = (time.perf_counter() - t0) / len(chunk)
+                logits = res["logits"] / T
+                rows = [
+                    _row(i, label, logits[b], {k: float(res[k][b]) for k in ("atfd", "orthogonality", "min_angle")},
+                         (secs, vs), method, fingerprint, T, (src[i], digest))
+                    for b, (i, label, vs) in enumerate(zip(chunk, labels, view_secs, strict=True))
+                ]
+                store.append(rows)  # one write + fsync per batch, under the file's lock
+                bar.update(len(chunk))
+        finally:
+            batches.close()  # view workers stop now, also after a failure
     position = {s: i for i, s in enumerate(src)}
     mine = [{**r, "index": position[_row_key(r)]} for r in store.read() if _row_key(r) in position]
     return sorted(mine, key=lambda r: r["index"])
