@@ -64,18 +64,60 @@ def test_expand_cells_is_pure_and_small(paper):
     assert [(c.model, c.dataset, c.n_images) for c in small] == [("ViT-B-32", "dtd", 10)]
 
 
-def test_tu_grid_lists_models_shifts_and_the_unrunnable(paper):
+DOMAINS = {"clipart", "infograph", "painting", "quickdraw", "real", "sketch"}
+
+
+def test_tu_grid_lists_models_shifts_and_domainnet(paper):
     cells = [c for c in expand_cells(paper) if c.paper == "tu2024"]
-    assert {c.dataset for c in cells} >= {"cifar10", "imagenet", "domainnet"} | SHIFTS
-    assert all("not runnable" in c.note for c in cells if c.dataset == "domainnet")
+    assert {c.dataset for c in cells} == {"cifar10", "imagenet"} | SHIFTS | {f"domainnet-{d}" for d in DOMAINS}
+    assert not any("not runnable" in c.note for c in cells)
     from vlmcal_utils.study.paper_models import loadable_models
     assert {(m, p) for m, p in loadable_models("open_clip")} <= {(c.model, c.pretrained) for c in cells}
+    vit = {c.dataset: c for c in cells if (c.model, c.pretrained) == ("ViT-B-16", "openai")}
+    assert vit["domainnet-real"].note == "T fitted on half of it" and vit["domainnet-sketch"].note == "shift"
+    assert vit["domainnet-real"].n_images == 52041 and vit["domainnet-quickdraw"].n_images == 51750
+    assert sum(vit[f"domainnet-{d}"].n_images for d in DOMAINS) == TEST_SIZES["domainnet"].n == 176743
+    assert vit["imagenet"].n_images == 50000 and vit["imagenet-a"].n_images == 7500
+    # baselines only on ImageNet: no DomainNet cell (they have no 345-class head)
+    assert not [c for c in cells if c.pretrained == "timm" and c.dataset.startswith("domainnet")]
+    # another calibration domain, and image caps
+    small = expand_cells({"03_empirical_study": {"models": [["RN50", "openai"]], "datasets": ["domainnet-sketch"],
+                                                 "n_images_cal": 100, "n_images_test": 60}})
+    by = {c.dataset: c.n_images for c in small}
+    assert by == {"domainnet-sketch": 160, **{f"domainnet-{d}": 60 for d in DOMAINS - {"sketch"}}}
+
+
+def test_tu_experiments_at_the_sections_sizes(paper):
+    section = paper["03_empirical_study"]
+    few, mismatch, corr = paper_sets.tu_experiments(section)
+    n_vlm = len(section["models"]) * len(section["datasets"])
+    n_tasks = n_vlm + len(section["baselines"])  # baselines: ImageNet only
+    sizes = [n for n in section["n_calib_grid"] if n != "all"]
+    assert 40 in sizes and 50 in sizes and section["n_calib_grid"][-1] == "all"
+    assert few.n_tasks == n_tasks and few.n_fits == n_tasks * (len(sizes) * section["n_repeats"] + 1)
+    assert mismatch.n_tasks == n_vlm and mismatch.n_fits == 4 * n_vlm and corr.n_fits == 0
+    assert paper_sets.tu_experiments({}) == ()
+
+
+def test_domainnet_sizes_counted_from_the_official_files(tmp_path, capsys):
+    from tests.data.test_imagenet import write_domainnet
+    write_domainnet(tmp_path / "domainnet", "real")
+    counted = paper_sets.count_domainnet_test_lists(tmp_path)
+    assert list(counted) == ["domainnet-real"] and counted["domainnet-real"].n == 4
+    cells = expand_cells({"03_empirical_study": {"models": [["RN50", "openai"]], "datasets": ["domainnet"]}},
+                         sizes=counted)
+    by = {c.dataset: c for c in cells}
+    assert by["domainnet-real"].n_images == 4 and "counted in" in by["domainnet-real"].size_source
+    assert by["domainnet-clipart"].n_images == 14604  # not counted here: the stored size
+    assert paper_sets.main([str(REPO / "params" / "paper.yaml"), "--dry-run", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "domainnet-real" in out and "few-samples" in out and "label-mismatch" in out
 
 
 def test_published_sizes_carry_a_source():
     for t in TEST_SIZES.values():
         assert t.source and (t.n is None or t.n > 0)
-    assert TEST_SIZES["fgvc-aircraft"].n == 3333 and TEST_SIZES["domainnet"].n is None
+    assert TEST_SIZES["fgvc-aircraft"].n == 3333 and "wltjr1007/DomainNet" in TEST_SIZES["domainnet"].source
 
 
 def test_cost_files_and_cli(tmp_path, paper, capsys):

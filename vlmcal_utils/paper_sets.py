@@ -6,7 +6,10 @@ two backbones, and chapter 4 takes one ``model`` per run. :data:`PAPER_GRIDS` re
 axes; :func:`expand_cells` (pure) turns a section plus its grid into :class:`Cell` rows;
 :func:`main` prints them (``python -m vlmcal_utils.paper_sets params/paper.yaml --dry-run``).
 
-Image counts are the datasets' published test sizes (:data:`TEST_SIZES`, each with its source).
+Image counts are the datasets' published test sizes (:data:`TEST_SIZES`, each with its source;
+``--data-root`` counts DomainNet's official test lists instead, :func:`count_domainnet_test_lists`).
+Tu et al.'s few-samples, label-mismatch and correlation experiments reuse the grid's logits:
+:func:`tu_experiments` gives their sizes (temperature fits) at the section's settings.
 GPU-hours come only from measured cost figures (``benchmarks/results/*.json``, see
 :func:`load_cost_figures`); without one the cell says "unknown", never an estimate.
 
@@ -26,10 +29,13 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from vlmcal_utils.data import DOMAINNET_DOMAINS
+from vlmcal_utils.study.tasks import DOMAINNET_CAL_DOMAIN, IMAGENET_SHIFTS, domainnet_shifts
 from vlmcal_utils.tpt.protocol import ctpt_lambda, uses_augmix
 
-__all__ = ["TestSize", "TEST_SIZES", "PaperGrid", "PAPER_GRIDS", "Cell", "CostFigure", "expand_cells",
-           "load_cost_figures", "run_commands", "format_cells", "main"]
+__all__ = ["TestSize", "TEST_SIZES", "PaperGrid", "PAPER_GRIDS", "Cell", "CostFigure", "Experiment", "expand_cells",
+           "tu_experiments", "count_domainnet_test_lists", "load_cost_figures", "run_commands", "format_cells",
+           "format_experiments", "main"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,12 @@ class TestSize:
 
 
 _COOP = "CoOp (Zhou et al., IJCV 2022), dataset statistics table: test split of split_zhou_*.json"
+_DN = ("the reported size of DomainNet's official {}_test.txt (Peng et al., ICCV 2019), not counted here; "
+       "the six domains' sizes sum to 176743, the test split of the Hugging Face mirror wltjr1007/DomainNet "
+       "(README dataset_info); --data-root counts the official files instead")
+#: Test-list sizes of DomainNet's six domains (see ``_DN`` for how they were checked).
+_DOMAINNET_TEST = {"clipart": 14604, "infograph": 15582, "painting": 21850, "quickdraw": 51750, "real": 52041,
+                   "sketch": 20916}
 TEST_SIZES: dict[str, TestSize] = {t.dataset: t for t in (
     TestSize("imagenet", 50000, "ILSVRC-2012 validation set (Russakovsky et al., 2015)"),
     TestSize("imagenet-a", 7500, "ImageNet-A (Hendrycks et al., CVPR 2021)"),
@@ -59,9 +71,12 @@ TEST_SIZES: dict[str, TestSize] = {t.dataset: t for t in (
     TestSize("eurosat", 8100, _COOP),
     TestSize("ucf101", 3783, _COOP),
     TestSize("cifar10", 10000, "CIFAR-10 test batch (Krizhevsky, 2009)"),
-    TestSize("domainnet", None, "DomainNet <domain>_test.txt (Peng et al., ICCV 2019): count the official file"),
+    TestSize("domainnet", 176743, "DomainNet, all six test lists: the test split of the Hugging Face mirror "
+             "wltjr1007/DomainNet (README dataset_info, num_examples)"),
+    *(TestSize(f"domainnet-{d}", n, _DN.format(d)) for d, n in _DOMAINNET_TEST.items()),
 )}
-"""Published test sizes; ``n=None`` where this package holds no checked count."""
+"""Published test sizes; ``n=None`` where this package holds no checked count. DomainNet's domains
+are keyed ``"domainnet-<domain>"``."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,6 @@ PAPER_GRIDS: dict[str, PaperGrid] = {
              "Fig. 4 (TPT vs TPT+TS vs C-TPT)"),
     "tu2024": PaperGrid(
         "tu2024", "03_empirical_study", methods=("zeroshot-ts",),
-        extra_datasets=("domainnet",),
         note="Tu et al. (ICML 2024): zero-shot logits, TS fitted on the calibration half, scored on the "
              "test half and the shifts; label-mismatch, few-samples and correlation from the same logits"),
 }
@@ -145,8 +159,9 @@ class Cell:
     note: str = ""
 
 
-def _n_images(dataset: str, n: int | None) -> tuple[int | None, str]:
-    size = TEST_SIZES.get(dataset, TestSize(dataset, None, "no published size in vlmcal_utils.paper_sets"))
+def _n_images(dataset: str, n: int | None, sizes: Mapping[str, TestSize] | None = None) -> tuple[int | None, str]:
+    size = (sizes or TEST_SIZES).get(dataset) or TEST_SIZES.get(
+        dataset, TestSize(dataset, None, "no published size in vlmcal_utils.paper_sets"))
     if n is not None and size.n is not None:
         return min(int(n), size.n), f"min({n}, {size.n}: {size.source})"
     if n is not None:
@@ -192,7 +207,16 @@ def _ctpt_cells(grid: PaperGrid, section: Mapping[str, Any], costs) -> list[Cell
     return out
 
 
-def _tu_cells(grid: PaperGrid, section: Mapping[str, Any], costs) -> list[Cell]:
+def _tu_targets(dataset: str) -> list[tuple[str, bool]]:
+    """``(cell dataset, halved)`` of one chapter-3 dataset: its own test list (halved) and its shifts."""
+    if dataset == "domainnet" or dataset.startswith("domainnet-"):
+        cal = dataset.partition("-")[2] or DOMAINNET_CAL_DOMAIN
+        return [(f"domainnet-{cal}", True)] + [(f"domainnet-{d}", False) for d in domainnet_shifts(cal)]
+    return [(dataset, True)] + [(s, False) for s in (IMAGENET_SHIFTS if dataset == "imagenet" else ())]
+
+
+def _tu_cells(grid: PaperGrid, section: Mapping[str, Any], costs,
+              sizes: Mapping[str, TestSize] | None = None) -> list[Cell]:
     out = []
     n_cal, n_test = section.get("n_images_cal"), section.get("n_images_test")
     runs = [(m[0], str(m[1]), list(section.get("datasets", [])) + list(grid.extra_datasets))
@@ -201,24 +225,130 @@ def _tu_cells(grid: PaperGrid, section: Mapping[str, Any], costs) -> list[Cell]:
              for b in section.get("baselines", [])]
     for model, pretrained, datasets in runs:
         for dataset in datasets:
-            evals = [dataset] + (["imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"]
-                                 if dataset == "imagenet" else [])
-            for target in evals:
-                count, src = _n_images(target, None)
-                if target == dataset and count is not None:  # chapter 3 splits the test list in halves
+            for target, halved in _tu_targets(dataset):
+                count, src = _n_images(target, None, sizes)
+                if halved and count is not None:  # chapter 3 splits the test list in halves
                     half = count // 2
                     count = min(half, n_cal) + min(half, n_test) if n_cal and n_test else count
                     src += "; split in a calibration and a test half (study.tasks.dataset_specs)"
+                elif count is not None and n_test:
+                    count = min(count, int(n_test))
                 hours, cost_src = _cost(costs, model, grid.methods[0], count, None)
-                note = ("not runnable yet: study.tasks.dataset_specs has no 'domainnet'"
-                        if target in grid.extra_datasets else "")
+                note = ("not runnable yet: study.tasks.dataset_specs has no such dataset"
+                        if target in grid.extra_datasets else ("T fitted on half of it" if halved else "shift"))
                 out.append(Cell(grid.paper, grid.stem, model, pretrained, target, None, grid.methods[0], count,
                                 src, gpu_hours=hours, cost_source=cost_src, note=note))
     return out
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """One of Tu et al.'s experiments that reuse the grid's logits (no extra images), and its size.
+
+    Parameters
+    ----------
+    name : str
+        ``"few-samples"``, ``"label-mismatch"`` or ``"correlation"``.
+    per_task : str
+        What one (model, dataset) task runs.
+    n_tasks : int
+        (model, dataset) tasks it runs on.
+    n_fits : int
+        Temperature fits in all (``0`` for the correlation, which reads the label-mismatch rows).
+    settings : str
+        The section's parameters it uses.
+    """
+
+    name: str
+    per_task: str
+    n_tasks: int
+    n_fits: int
+    settings: str
+
+
+def tu_experiments(section: Mapping[str, Any]) -> tuple[Experiment, ...]:
+    """Tu et al.'s few-samples, label-mismatch and correlation experiments at a section's sizes.
+
+    Parameters
+    ----------
+    section : mapping
+        Chapter 3's parameters (``params/paper.yaml`` section ``03_empirical_study``): ``models``,
+        ``datasets``, ``baselines``, ``baseline_datasets``, ``n_calib_grid``, ``n_repeats``.
+
+    Returns
+    -------
+    tuple of Experiment
+        Empty without models and baselines.
+    """
+    datasets = list(section.get("datasets") or [])
+    vlm_tasks = len(section.get("models") or []) * len(datasets)
+    base_tasks = len(section.get("baselines") or []) * len(section.get("baseline_datasets") or ["imagenet"])
+    if not vlm_tasks + base_tasks:
+        return ()
+    grid = list(section.get("n_calib_grid") or ["all"])
+    sizes = [n for n in grid if n not in (None, "all")]
+    repeats = int(section.get("n_repeats") or 1)
+    fits_per_task = len(sizes) * repeats + 1  # the "all" cell is always fitted
+    return (
+        Experiment("few-samples", f"T refitted on {repeats} random draws of each size {sizes}, plus the whole "
+                   "calibration split; every fit scored on every evaluation split",
+                   vlm_tasks + base_tasks, (vlm_tasks + base_tasks) * fits_per_task,
+                   f"n_calib_grid={grid}, n_repeats={repeats}"),
+        Experiment("label-mismatch", "classes cut in two halves; T fitted on one half's calibration images, "
+                   "scored on the other half's test images, both directions (study.label_mismatch_rows)",
+                   vlm_tasks, vlm_tasks * 2 * 2, "the VLM tasks' cal/test splits"),
+        Experiment("correlation", "mean confidence vs accuracy over the label-mismatch rows: R^2 and Spearman "
+                   "per method (study.confidence_accuracy_correlation)", vlm_tasks, 0,
+                   f"{vlm_tasks * 2} points per method"),
+    )
+
+
+def format_experiments(experiments: Sequence[Experiment]) -> str:
+    """Plain-text lines for :func:`tu_experiments` (one per experiment).
+
+    Parameters
+    ----------
+    experiments : sequence of Experiment
+
+    Returns
+    -------
+    str
+    """
+    return "\n".join(f"  {e.name}: {e.n_tasks} tasks, {e.n_fits} temperature fits, no extra images "
+                     f"({e.settings}): {e.per_task}" for e in experiments)
+
+
+def count_domainnet_test_lists(root: str | Path) -> dict[str, TestSize]:
+    """``{"domainnet-<domain>": TestSize}`` counted from the official ``<domain>_test.txt`` under ``root``.
+
+    Looks in ``root/domainnet``, ``root/DomainNet`` and ``root`` (as
+    :func:`vlmcal_utils.data.load_domainnet` does); a domain without its file is left out.
+
+    Parameters
+    ----------
+    root : path
+        The data root.
+
+    Returns
+    -------
+    dict
+        Non-empty lines per file.
+    """
+    root = Path(root).expanduser()
+    out = {}
+    for domain in DOMAINNET_DOMAINS:
+        for base in (root / "domainnet", root / "DomainNet", root):
+            path = base / f"{domain}_test.txt"
+            if path.is_file():
+                n = sum(1 for line in path.read_text().splitlines() if line.strip())
+                out[f"domainnet-{domain}"] = TestSize(f"domainnet-{domain}", n, f"counted in {path}")
+                break
+    return out
+
+
 def expand_cells(sets: Mapping[str, Mapping[str, Any]], grids: Mapping[str, PaperGrid] = PAPER_GRIDS,
-                 costs: Mapping[tuple[str, str], CostFigure] | None = None) -> tuple[Cell, ...]:
+                 costs: Mapping[tuple[str, str], CostFigure] | None = None,
+                 sizes: Mapping[str, TestSize] | None = None) -> tuple[Cell, ...]:
     """Every paper's cells from the paper set's sections (pure: no file or network access).
 
     Parameters
@@ -229,6 +359,9 @@ def expand_cells(sets: Mapping[str, Mapping[str, Any]], grids: Mapping[str, Pape
         :data:`PAPER_GRIDS` (default) or a subset.
     costs : mapping, optional
         ``{(model, method): CostFigure}`` (:func:`load_cost_figures`); none: every cost "unknown".
+    sizes : mapping, optional
+        Test sizes that override :data:`TEST_SIZES` for Tu et al.'s cells (e.g. DomainNet's counted
+        by :func:`count_domainnet_test_lists`).
 
     Returns
     -------
@@ -241,7 +374,8 @@ def expand_cells(sets: Mapping[str, Mapping[str, Any]], grids: Mapping[str, Pape
         section = sets.get(grid.stem)
         if not section:
             continue
-        out += _ctpt_cells(grid, section, costs) if grid.stem == "04_ctpt" else _tu_cells(grid, section, costs)
+        out += (_ctpt_cells(grid, section, costs) if grid.stem == "04_ctpt"
+                else _tu_cells(grid, section, costs, sizes))
     return tuple(out)
 
 
@@ -316,11 +450,11 @@ def format_cells(cells: Sequence[Cell]) -> str:
     -------
     str
     """
-    lines = [f"{'paper':7s} {'model':14s} {'pretrained':20s} {'dataset':16s} {'init':9s} {'method':11s} "
+    lines = [f"{'paper':7s} {'model':14s} {'pretrained':20s} {'dataset':19s} {'init':9s} {'method':11s} "
              f"{'images':>7s} {'augmix':6s} {'lam':>5s} {'GPU-h':>8s}  note"]
     for c in cells:
         hours = "unknown" if c.gpu_hours is None else f"{c.gpu_hours:.2f}"
-        lines.append(f"{c.paper:7s} {c.model:14s} {c.pretrained:20s} {c.dataset:16s} {c.init or '-':9s} "
+        lines.append(f"{c.paper:7s} {c.model:14s} {c.pretrained:20s} {c.dataset:19s} {c.init or '-':9s} "
                      f"{c.method:11s} {c.n_images if c.n_images is not None else 'unknown':>7} "
                      f"{'-' if c.augmix is None else ('on' if c.augmix else 'off'):6s} "
                      f"{'-' if c.lam is None else c.lam:>5} {hours:>8s}  {c.note}")
@@ -351,12 +485,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
     parser.add_argument("--costs", type=Path, default=Path("benchmarks/results"), help="measured cost figures")
     parser.add_argument("--results-root", default="<results_root>", help="results + feature cache folder")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="count DomainNet's official <domain>_test.txt files here instead of the stored sizes")
     args = parser.parse_args(argv)
     if not args.dry_run:
         parser.error("only --dry-run is implemented: the sweep that runs the cells is a separate issue")
     sets = yaml.safe_load(args.params.read_text()) or {}
-    cells = expand_cells(sets, costs=load_cost_figures(args.costs))
+    sizes = count_domainnet_test_lists(args.data_root) if args.data_root is not None else None
+    cells = expand_cells(sets, costs=load_cost_figures(args.costs), sizes=sizes)
     print(format_cells(cells))
+    experiments = tu_experiments(sets.get(PAPER_GRIDS["tu2024"].stem) or {})
+    if experiments:
+        print("\ntu2024 experiments on the same logits:")
+        print(format_experiments(experiments))
     print("\nruns:")
     print("\n".join("  " + c for c in run_commands(PAPER_GRIDS, sets, args.results_root)))
     return 0

@@ -18,7 +18,11 @@ def test_every_open_clip_entry_is_a_published_pair():
 def test_unloadable_ones_say_why_and_the_list_says_it_is_unchecked():
     assert any(m.paper_name == "BLIP" for m in pm.UNLOADABLE_MODELS)
     assert all(m.loader is None and m.why_not for m in pm.UNLOADABLE_MODELS)
-    assert pm.PAPER_LIST_CHECKED is False  # flips to True only after comparing with the appendix
+    assert pm.PAPER_LIST_CHECKED is False  # flips to True only after comparing with the paper's list
+    assert "supplementary" in pm.PAPER_LIST_MISSING and "35 VLMs" in pm.PAPER_LIST_MISSING
+    # while unchecked, no entry may claim to be the paper's: each source says it is not checked
+    assert all("not checked" in m.source for m in (*pm.PAPER_MODELS, *pm.PAPER_BASELINES))
+    assert "LAVIS" in next(m for m in pm.UNLOADABLE_MODELS if m.paper_name == "BLIP").source
     assert pm.missing_from_paper_list() == pm.PAPER_N_VLMS - len(pm.PAPER_MODELS) - len(pm.UNLOADABLE_MODELS) > 0
 
 

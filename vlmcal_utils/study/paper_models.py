@@ -6,12 +6,19 @@ the loader that can run them here (``"open_clip"`` architecture + pretrained tag
 name), with the paper's name beside each, and lists the ones no loader of this package can
 run, with the reason.
 
-Provenance, stated per entry (:attr:`PaperModel.source`): the paper's appendix table of the 35
-models was **not** available to the session that wrote this list, so no entry claims to be
-checked against it. ``"named in the paper's text"`` entries are the families the paper (and the
-seminar notes' summary of it) names; ``"chapter 3's earlier paper set"`` entries are the
-models chapter 3's paper section already ran. :data:`PAPER_LIST_CHECKED` is ``False`` until the
-list is compared with the appendix; :func:`missing_from_paper_list` says how many are unlisted.
+What was checked, and what is missing (:data:`PAPER_LIST_MISSING`): the paper's list of its 35
+models is in its supplementary material (the official repository's README: "details are included
+in supplementary of the paper"). The stored copies searched for it — arXiv 2402.07417v2 HTML,
+ar5iv, the PMLR PDF (mlresearch/v235 ``tu24a.pdf``), the ICML 2024 poster page and the official
+repository's README — hold only the abstract and the start of the introduction, so **no entry is
+checked against the paper's list** and :data:`PAPER_LIST_CHECKED` stays ``False``. What the
+sources do say: "35 VLMs (including CLIP, BLIP)", baselines "ImageNet-trained CNNs (ResNet) and
+vision transformers (ViT)" (the seminar deck's summary of the paper, slide "Paper review (1)");
+the official code loads its VLMs with OpenCLIP and Salesforce LAVIS (README, "Prerequisites").
+
+Provenance, stated per entry (:attr:`PaperModel.source`): ``"named in the seminar deck"`` entries
+are the families the deck names; ``"chapter 3's earlier paper set"`` entries are the models chapter
+3's paper section already ran. :func:`missing_from_paper_list` says how many of the 35 are unlisted.
 """
 
 from __future__ import annotations
@@ -24,19 +31,33 @@ __all__ = [
     "PAPER_BASELINES",
     "UNLOADABLE_MODELS",
     "PAPER_LIST_CHECKED",
+    "PAPER_LIST_MISSING",
     "PAPER_N_VLMS",
     "loadable_models",
     "missing_from_paper_list",
 ]
 
-#: How many VLMs Tu et al. evaluate (abstract / Section 3: "35 VLMs").
+#: How many VLMs Tu et al. evaluate ("Models: 35 VLMs (including CLIP, BLIP)": the seminar deck's
+#: slide "Paper review (1)"; not in the abstract).
 PAPER_N_VLMS = 35
 
-#: Whether :data:`PAPER_MODELS` has been compared with the paper's appendix table (not yet).
+#: Whether :data:`PAPER_MODELS` has been compared with the paper's own list (not yet: see
+#: :data:`PAPER_LIST_MISSING`).
 PAPER_LIST_CHECKED = False
 
-_TEXT = "named in the paper's text (CLIP family, Radford et al. 2021); tag: OpenAI's release"
-_CH3 = "chapter 3's earlier paper set (params/paper.yaml); not checked against the paper's appendix"
+PAPER_LIST_MISSING = (
+    "Tu et al.'s table of their 35 VLMs (supplementary material of arXiv 2402.07417 / PMLR v235 tu24a): "
+    "model names, architectures, pre-training data and the open_clip/LAVIS weights used; also the paper's "
+    "calibration-set sizes and number of draws of the few-samples experiment, its DomainNet calibration "
+    "domain and split, and its per-model ECE tables. The stored copies of the paper searched (arXiv HTML v2, "
+    "ar5iv, PMLR PDF, ICML poster page, the official repository's README) hold only the abstract and the "
+    "start of the introduction."
+)
+"""What this module could not check against the paper, and where it would be."""
+
+_TEXT = ("CLIP family, named in the seminar deck ('35 VLMs (including CLIP, BLIP)'); this size and OpenAI's tag "
+         "are this package's choice, not checked against the paper's list")
+_CH3 = "chapter 3's earlier paper set (params/paper.yaml); not checked against the paper's list"
 
 
 @dataclass(frozen=True)
@@ -93,7 +114,8 @@ PAPER_BASELINES: tuple[PaperModel, ...] = (
 """The paper's non-VLM baselines ("ImageNet-trained CNNs (ResNet) and vision transformers (ViT)")."""
 
 UNLOADABLE_MODELS: tuple[PaperModel, ...] = (
-    PaperModel("BLIP", None, source="named in the paper's text (Li et al. 2022)",
+    PaperModel("BLIP", None, source="named in the seminar deck (Li et al. 2022); the official code loads "
+                                    "VLMs through OpenCLIP and Salesforce LAVIS (README, Prerequisites)",
                why_not="not an open_clip architecture: BLIP's ITC head needs Salesforce LAVIS or "
                        "Hugging Face BlipForImageTextRetrieval, neither a dependency of this package"),
 )

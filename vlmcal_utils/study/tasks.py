@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vlmcal_utils.baselines import baseline_id, baseline_logits, load_baseline
-from vlmcal_utils.data import load_dataset, subsample
+from vlmcal_utils.data import DOMAINNET_DOMAINS, load_dataset, subsample
 from vlmcal_utils.demo import DEMO_MODEL_NAMES
 from vlmcal_utils.device import get_device
 from vlmcal_utils.features import extract_features
@@ -32,6 +32,9 @@ from vlmcal_utils.zeroshot import SINGLE_TEMPLATE, build_classifier, logit_scale
 __all__ = [
     "IMAGENET_LABEL_DATASETS",
     "IMAGENET_SHIFTS",
+    "DOMAINNET_CAL_DOMAIN",
+    "DOMAINNET_PROTOCOL",
+    "domainnet_shifts",
     "DatasetSpec",
     "dataset_specs",
     "zeroshot_task",
@@ -46,6 +49,20 @@ IMAGENET_LABEL_DATASETS = ("imagenet", "imagenet-v2", "imagenet-sketch", "imagen
 #: The distribution shifts of ImageNet scored with the temperature fitted on ImageNet val.
 IMAGENET_SHIFTS = ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r")
 
+#: The DomainNet domain whose test list is halved into calibration and test images by default
+#: (``"domainnet"``; ``"domainnet-<domain>"`` picks another one).
+DOMAINNET_CAL_DOMAIN = "real"
+
+DOMAINNET_PROTOCOL = (
+    "Tu et al. (ICML 2024) calibrate 'in one domain ... and test in a different one' (abstract) and list "
+    "DomainNet (345 classes) among their three datasets (ImageNet, CIFAR-10, DomainNet; seminar deck, "
+    "'Paper review (1)'). Which domain and which split files they calibrate on is in their supplementary, "
+    "which was not available to check: here T is fitted on a seeded random half of one domain's official "
+    "<domain>_test.txt (default 'real'), scored on the other half and on the other five domains' test lists "
+    "as shifts (this package's choice, the same halving as for ImageNet val)."
+)
+"""The DomainNet protocol of :func:`dataset_specs`, with what of it is the paper's and what is ours."""
+
 #: (arch, pretrained, device) -> (model, preprocess, tokenizer), like :func:`vlmcal_utils.models.load_model`.
 ModelLoader = Callable[[str, Any, Any], tuple]
 
@@ -56,9 +73,11 @@ class DatasetSpec:
 
     ``vlmcal_utils.data.load_dataset(name, split, root, **kwargs)``, then the items
     ``index_range = (start, stop)`` (e.g. CIFAR-10 test ``(0, 5000)`` for calibration and
-    ``(5000, 10000)`` for testing) — of a seeded permutation if ``shuffle`` (class-sorted folders) —
-    then a seeded random subset of ``n`` items (:func:`vlmcal_utils.data.subsample`; ``None`` = all).
-    ``optional`` splits are skipped with a warning when their images are missing.
+    ``(5000, 10000)`` for testing) or ``fraction = (a, b)`` (items ``int(a*N)`` to ``int(b*N)`` of
+    the ``N`` items, for lists whose size is only known once read, e.g. a DomainNet domain's
+    halves ``(0, 0.5)`` and ``(0.5, 1)``) — of a seeded permutation if ``shuffle`` (class-sorted
+    folders) — then a seeded random subset of ``n`` items (:func:`vlmcal_utils.data.subsample`;
+    ``None`` = all). ``optional`` splits are skipped with a warning when their images are missing.
     """
 
     name: str
@@ -68,18 +87,30 @@ class DatasetSpec:
     kwargs: dict = field(default_factory=dict)
     shuffle: bool = False
     optional: bool = False
+    fraction: tuple[float, float] | None = None
 
     def ident(self, seed: int) -> str:
         """A string naming exactly these images (the feature-cache key)."""
-        return (f"{self.name}/{self.split}/range{self.index_range}/shuffle{self.shuffle}/n{self.n}/"
+        frac = "" if self.fraction is None else f"/fraction{tuple(float(f) for f in self.fraction)}"
+        return (f"{self.name}/{self.split}/range{self.index_range}{frac}/shuffle{self.shuffle}/n{self.n}/"
                 f"seed{seed}/" + json.dumps(self.kwargs, sort_keys=True))
+
+    def _bounds(self, size: int) -> tuple[int, int]:
+        if self.index_range is not None and self.fraction is not None:
+            raise ValueError(f"{self.name}/{self.split}: give index_range or fraction, not both")
+        if self.fraction is not None:
+            a, b = (float(f) for f in self.fraction)
+            if not 0.0 <= a < b <= 1.0:
+                raise ValueError(f"{self.name}/{self.split}: fraction {self.fraction} is not 0 <= a < b <= 1")
+            return int(a * size), int(b * size)
+        return self.index_range or (0, size)
 
     def select(self, ds: torch.utils.data.Dataset, seed: int) -> torch.utils.data.Dataset:
         """The chosen items of ``ds`` (a torch ``Subset`` keeping ``classnames``, or ``ds`` itself)."""
-        if self.index_range is not None or self.shuffle:
+        if self.index_range is not None or self.fraction is not None or self.shuffle:
             order = (np.random.default_rng(seed).permutation(len(ds)) if self.shuffle
                      else np.arange(len(ds)))
-            lo, hi = self.index_range or (0, len(ds))
+            lo, hi = self._bounds(len(ds))
             if not 0 <= lo < hi <= len(ds):
                 raise ValueError(f"{self.name}/{self.split}: index_range {self.index_range} is outside "
                                  f"its {len(ds)} items")
@@ -101,6 +132,11 @@ def dataset_specs(dataset: str, n_cal: int | None = None, n_test: int | None = N
       warning otherwise).
     - ``"imagenet-shared"``: the shared 1000 ImageNet val photos (one per class, offline for CI):
       a seeded random half for calibration, the other half for testing.
+    - ``"domainnet"`` (345 classes; ``"domainnet-<domain>"`` for another calibration domain than
+      :data:`DOMAINNET_CAL_DOMAIN`): a seeded random half of that domain's official test list for
+      calibration, the other half for testing (``"test"``), plus the other five domains' test lists
+      as shifts (split names = domain names, skipped with a warning when missing). See
+      :data:`DOMAINNET_PROTOCOL` for which part of this is Tu et al.'s.
 
     Parameters
     ----------
@@ -129,8 +165,34 @@ def dataset_specs(dataset: str, n_cal: int | None = None, n_test: int | None = N
         evals = {"test": DatasetSpec("imagenet", "val", n=n_test, index_range=(25000, 50000), shuffle=True)}
         evals.update({s: DatasetSpec(s, "test", n=n_test, optional=True) for s in IMAGENET_SHIFTS})
         return DatasetSpec("imagenet", "val", n=n_cal, index_range=(0, 25000), shuffle=True), evals
+    if dataset == "domainnet" or dataset.startswith("domainnet-"):
+        domain = dataset.partition("-")[2] or DOMAINNET_CAL_DOMAIN
+        shifts = domainnet_shifts(domain)  # checks the domain
+        kw = {"domain": domain}
+        evals = {"test": DatasetSpec("domainnet", "test", n=n_test, fraction=(0.5, 1.0), shuffle=True, kwargs=kw)}
+        evals.update({d: DatasetSpec("domainnet", "test", n=n_test, kwargs={"domain": d}, optional=True)
+                      for d in shifts})
+        return DatasetSpec("domainnet", "test", n=n_cal, fraction=(0.0, 0.5), shuffle=True, kwargs=kw), evals
     raise ValueError(f"unknown study dataset {dataset!r}: use 'demo', 'cifar10', 'cifar10-shared', "
-                     "'imagenet' or 'imagenet-shared'")
+                     "'imagenet', 'imagenet-shared', 'domainnet' or 'domainnet-<domain>'")
+
+
+def domainnet_shifts(cal_domain: str = DOMAINNET_CAL_DOMAIN) -> tuple[str, ...]:
+    """The DomainNet domains scored as shifts when ``T`` is fitted on ``cal_domain``.
+
+    Parameters
+    ----------
+    cal_domain : str
+        One of :data:`vlmcal_utils.data.DOMAINNET_DOMAINS`.
+
+    Returns
+    -------
+    tuple of str
+        The other five domains, in :data:`~vlmcal_utils.data.DOMAINNET_DOMAINS` order.
+    """
+    if cal_domain not in DOMAINNET_DOMAINS:
+        raise ValueError(f"unknown DomainNet domain {cal_domain!r}: use one of {list(DOMAINNET_DOMAINS)}")
+    return tuple(d for d in DOMAINNET_DOMAINS if d != cal_domain)
 
 
 def _check_evals(evals: Mapping[str, DatasetSpec]) -> None:
