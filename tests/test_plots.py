@@ -100,3 +100,55 @@ def test_png_render(tmp_path):
     out = tmp_path / "rel.png"
     ax.figure.savefig(out, dpi=50)
     assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("method", ["wilson", "bootstrap"])
+def test_reliability_band_diagram(method):
+    probs, labels = data(n=2000, seed=3)
+    ax = P.reliability_band_diagram(probs, labels, n_bins=10, title="band", method=method, n_boot=200)
+    table = ax.band_table
+    filled = table[table["count"] > 0]
+    # one shaded box per non-empty bin, spanning the bin and its accuracy interval
+    boxes = ax.collections
+    assert len(boxes) == len(filled)
+    for box, (_, row) in zip(boxes, filled.iterrows(), strict=True):
+        x0, y0, x1, y1 = box.get_paths()[0].get_extents().extents
+        assert (x0, x1) == pytest.approx((row["bin_lower"], row["bin_upper"]))
+        assert (y0, y1) == pytest.approx((row["acc_lo"], row["acc_hi"]))
+    # the dots are the bins' (confidence, accuracy), split into within / beyond noise
+    dots = {line.get_label(): line for line in ax.get_lines()}
+    inside, beyond = dots["bin accuracy"], dots["gap beyond noise"]
+    assert len(inside.get_xdata()) + len(beyond.get_xdata()) == len(filled)
+    assert len(beyond.get_xdata()) == ax.n_beyond_noise
+    expected = M.ece(probs, labels, n_bins=10)
+    assert ax.get_title().startswith("band") and f"{100 * expected:.2f}%" in ax.get_title()
+    ax.figure.canvas.draw()
+
+
+def test_reliability_band_diagram_marks_an_overconfident_model():
+    # confidences near 0.95 but only half right: every filled bin is beyond noise
+    rng = np.random.default_rng(5)
+    conf = rng.uniform(0.9, 1.0, size=3000)
+    correct = rng.random(3000) < 0.5
+    ax = P.reliability_band_diagram_from_confidence(conf, correct, n_bins=10)
+    assert ax.n_beyond_noise == int((ax.band_table["count"] > 0).sum()) >= 1
+    # a calibrated model: few bins beyond noise
+    ok = rng.random(3000) < conf
+    ax2 = P.reliability_band_diagram_from_confidence(conf, ok, n_bins=10)
+    assert ax2.n_beyond_noise <= 1
+
+
+def test_subsample_ece_plot():
+    from vlmcal_utils.ece_sampling import subsample_ece
+
+    probs, labels = data(n=1500, seed=6)
+    conf, correct = M.confidence_and_correct(probs, labels)
+    draws = subsample_ece(conf, correct, sizes=(100, 500, 1500), n_repeats=5)
+    ax = P.subsample_ece_plot(draws, title="sizes")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    full = lines["plug-in ECE, all 1500"]
+    assert full.get_ydata()[0] == pytest.approx(M.ece(probs, labels))
+    means = draws.groupby("n")["ece"].mean().to_numpy()
+    (plugin,) = [c for c in ax.containers if c.get_label() == "plug-in ECE"]
+    assert plugin.lines[0].get_ydata() == pytest.approx(means)
+    assert ax.get_xscale() == "log" and ax.get_title() == "sizes"

@@ -1,4 +1,4 @@
-"""Reliability diagrams and confidence histograms (matplotlib, seaborn colours).
+"""Reliability diagrams (plain and with per-bin intervals) and confidence histograms (matplotlib, seaborn colours).
 
 Every function draws on the ``ax`` it is given (or a new figure's axes) and returns that ``ax``.
 Binning and the ECE in the titles come from :mod:`vlmcal_utils.metrics`, so a diagram always
@@ -16,10 +16,14 @@ from matplotlib.axes import Axes
 
 from vlmcal_utils import metrics as M
 from vlmcal_utils.checks import check_n_bins, probs_array
+from vlmcal_utils.ece_sampling import bin_accuracy_band
 
 __all__ = [
     "reliability_diagram",
     "reliability_diagram_from_confidence",
+    "reliability_band_diagram",
+    "reliability_band_diagram_from_confidence",
+    "subsample_ece_plot",
     "confidence_histogram",
 ]
 
@@ -86,7 +90,7 @@ def reliability_diagram_from_confidence(
     ax.set_aspect("equal", adjustable="box")
     ax.set_ylabel("Accuracy")
     ax.grid(True, linestyle=":", linewidth=0.6, zorder=0)
-    ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
     ece_text = f"ECE = {100 * ece_value:.2f}%"
     ax.set_title(f"{title}\n{ece_text}" if title else ece_text)
 
@@ -101,8 +105,8 @@ def reliability_diagram_from_confidence(
         if counts.max() > 0:
             counts_ax.set_yscale("log")
             counts_ax.set_ylim(0.8, counts.max() * 3)
-        counts_ax.set_ylabel("count", fontsize="small")
-        counts_ax.tick_params(labelsize="small")
+        counts_ax.set_ylabel("count", fontsize=9)
+        counts_ax.tick_params(labelsize=9)
         counts_ax.set_xlabel("Confidence")
         ax.tick_params(labelbottom=False)
         ax.counts_ax = counts_ax  # type: ignore[attr-defined]
@@ -125,6 +129,129 @@ def reliability_diagram(
     return reliability_diagram_from_confidence(
         conf, correct, n_bins=n_bins, ax=ax, title=title, binning=binning, show_counts=show_counts
     )
+
+
+def reliability_band_diagram_from_confidence(
+    confidence: Any,
+    correct: Any,
+    n_bins: int = 15,
+    ax: Axes | None = None,
+    title: str | None = None,
+    binning: str = "equal_width",
+    method: str = "wilson",
+    alpha: float = 0.05,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Axes:
+    """Reliability diagram with a ``(1 - alpha)`` interval of every bin's accuracy.
+
+    One shaded box per non-empty bin spans the bin's width and its accuracy interval
+    (:func:`vlmcal_utils.ece_sampling.bin_accuracy_band`, ``method`` ``"wilson"`` or
+    ``"bootstrap"``); a dot marks (mean confidence, accuracy) of the bin. Where the diagonal lies
+    outside a bin's interval at the bin's mean confidence, the dot is drawn as a red square
+    ("gap beyond sampling noise"); otherwise a blue circle. The title ends with the ECE in percent.
+    ``ax.band_table`` holds the table the diagram shows, and ``ax.n_beyond_noise`` the number of
+    red bins.
+
+    Parameters
+    ----------
+    confidence : array-like, shape (N,)
+        Confidences in [0, 1].
+    correct : array-like, shape (N,)
+        Bool or 0/1 correctness.
+    n_bins, binning
+        The bins of :mod:`vlmcal_utils.metrics`.
+    ax : matplotlib Axes, optional
+        Where to draw; default a new figure.
+    title : str, optional
+        First title line.
+    method, alpha, n_boot, seed
+        As in :func:`vlmcal_utils.ece_sampling.bin_accuracy_band`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    table = bin_accuracy_band(confidence, correct, n_bins=n_bins, binning=binning, method=method, alpha=alpha,
+                              n_boot=n_boot, seed=seed)
+    ece_value = M.ece_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
+    ax = _new_ax(ax, size=(4.2, 4.4))
+    filled = table[table["count"] > 0]
+    beyond = ((filled["confidence"] < filled["acc_lo"]) | (filled["confidence"] > filled["acc_hi"])).to_numpy()
+    for (_, row), out in zip(filled.iterrows(), beyond, strict=True):
+        ax.fill_between([row["bin_lower"], row["bin_upper"]], row["acc_lo"], row["acc_hi"],
+                        color=_GAP_COLOR if out else _BAR_COLOR, alpha=0.25, linewidth=0, zorder=2)
+    level = f"{100 * (1 - alpha):g} %"
+    ax.plot([], [], linestyle="none", marker="s", markersize=9, color=(*_BAR_COLOR, 0.35),
+            label=f"{level} interval of bin accuracy")
+    ax.plot(filled["confidence"][~beyond], filled["accuracy"][~beyond], "o", color=_BAR_COLOR,
+            markeredgecolor="black", markeredgewidth=0.5, label="bin accuracy", zorder=4)
+    ax.plot(filled["confidence"][beyond], filled["accuracy"][beyond], "s", color=_GAP_COLOR,
+            markeredgecolor="black", markeredgewidth=0.5, label="gap beyond noise", zorder=4)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1.0, label="Perfect calibration", zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("Confidence")
+    ax.set_ylabel("Accuracy")
+    ax.grid(True, linestyle=":", linewidth=0.6, zorder=0)
+    # below the axes, never on the data (leave room: constrained layout or a tight bounding box)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False)
+    ece_text = f"ECE = {100 * ece_value:.2f}%"
+    ax.set_title(f"{title}\n{ece_text}" if title else ece_text)
+    ax.band_table = table  # type: ignore[attr-defined]
+    ax.n_beyond_noise = int(beyond.sum())  # type: ignore[attr-defined]
+    return ax
+
+
+def reliability_band_diagram(
+    probs: Any,
+    labels: Any,
+    n_bins: int = 15,
+    ax: Axes | None = None,
+    title: str | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """:func:`reliability_band_diagram_from_confidence` of (N, K) probabilities and (N,) labels."""
+    conf, correct = M.confidence_and_correct(probs, labels)
+    return reliability_band_diagram_from_confidence(conf, correct, n_bins=n_bins, ax=ax, title=title, **kwargs)
+
+
+def subsample_ece_plot(draws: Any, ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Mean +- one standard deviation of the plug-in and debiased ECE against the subsample size.
+
+    Parameters
+    ----------
+    draws : pandas.DataFrame
+        :func:`vlmcal_utils.ece_sampling.subsample_ece`'s rows (``n, ece, debiased_ece, full_ece``).
+    ax : matplotlib Axes, optional
+        Where to draw; default a new figure.
+    title : str, optional
+        The axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Log-scaled size axis; a dotted line marks the ECE of the full set. The two estimators'
+        markers are offset by 4 % in ``n`` so their error bars do not overlap.
+    """
+    ax = _new_ax(ax, size=(4.6, 3.6))
+    stats = draws.groupby("n")[["ece", "debiased_ece"]].agg(["mean", "std"]).fillna(0.0)
+    n = stats.index.to_numpy(dtype=np.float64)
+    for column, label, marker, color, shift in [("ece", "plug-in ECE", "o", _BAR_COLOR, 0.96),
+                                                ("debiased_ece", "debiased ECE", "s", _CONF_COLOR, 1.04)]:
+        ax.errorbar(n * shift, stats[(column, "mean")], yerr=stats[(column, "std")], marker=marker, color=color,
+                    capsize=3, linewidth=1.2, label=label)
+    ax.axhline(float(draws["full_ece"].iloc[0]), color="0.3", linestyle=":", linewidth=1.2,
+               label=f"plug-in ECE, all {int(n.max())}")
+    ax.set_xscale("log")
+    ax.set_xlabel("subsample size $n$")
+    ax.set_ylabel("ECE (mean $\\pm$ 1 sd)")
+    ax.grid(True, linestyle=":", linewidth=0.6)
+    ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    if title:
+        ax.set_title(title)
+    return ax
 
 
 def confidence_histogram(
@@ -162,7 +289,7 @@ def confidence_histogram(
     ax.set_xlabel("Confidence")
     ax.set_ylabel("Fraction of samples")
     ax.grid(True, axis="y", linestyle=":", linewidth=0.6, zorder=0)
-    ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
     if title:
         ax.set_title(title)
     return ax
