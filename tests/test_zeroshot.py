@@ -128,3 +128,71 @@ def test_build_classifier_under_cuda_autocast(clip):
         model.to("cpu")
     assert mixed.dtype == torch.float32 and mixed.device.type == "cpu"
     assert torch.allclose(mixed, ref, atol=3e-2)
+
+
+# ------------------------------------------------------------------ published outputs
+def _credal_file(tmp_path, n=400, k=4, seed=0):
+    """A small file in the credal CIFAR-10 layout: English logits ~ 100 x cos, one translated variant."""
+    import json
+
+    import numpy as np
+
+    from vlmcal_utils.data import load_logits
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, size=n)
+    cos = 0.2 + 0.01 * rng.standard_normal((n, k))
+    cos[np.arange(n), labels] += 0.03  # the true class is most similar, mostly
+    noisy = 0.2 + 0.01 * rng.standard_normal((n, k))  # "french": no signal at all
+    names = np.array(["cat", "dog", "car", "ship"][:k])
+    path = tmp_path / "credal.npz"
+    half = n // 2
+    np.savez(path, logits=100 * cos, labels=labels, logits_val=100 * cos[:half], labels_val=labels[:half],
+             logits_test=100 * cos[half:], labels_test=labels[half:], classnames=names,
+             logits_french=100 * noisy, classnames_french=np.array(["chat", "chien", "voiture", "chat"][:k]),
+             meta=json.dumps({"model": "toy"}))
+    return load_logits(path), cos, labels
+
+
+def test_scale_sweep_keeps_accuracy_and_moves_confidence(tmp_path):
+    import numpy as np
+
+    from vlmcal_utils import metrics
+    from vlmcal_utils.zeroshot import scale_sweep
+
+    _, cos, labels = _credal_file(tmp_path)
+    sweep = scale_sweep(cos, labels, [1, 10, 100, 1000])
+    assert list(sweep.columns) == ["scale", "accuracy", "ECE", "mean confidence"]
+    assert sweep["accuracy"].nunique() == 1  # the argmax never depends on the scale
+    assert np.all(np.diff(sweep["mean confidence"]) > 0)  # a larger scale is always more confident
+    assert sweep["mean confidence"].iloc[0] == pytest.approx(0.25, abs=0.01)  # s = 1: nearly uniform over 4
+    assert sweep["ECE"].iloc[2] == pytest.approx(metrics.ece(metrics.softmax(100 * cos), labels))
+    with pytest.raises(ValueError, match="positive"):
+        scale_sweep(cos, labels, [0.0])
+    with pytest.raises(ValueError, match="labels"):
+        scale_sweep(cos, labels[:-1], [1.0])
+
+
+def test_language_variants_and_table(tmp_path):
+    import numpy as np
+
+    from vlmcal_utils.data import load_logits
+    from vlmcal_utils.zeroshot import language_table, published_language_logits
+
+    pub, cos, labels = _credal_file(tmp_path)
+    variants = published_language_logits(pub)
+    assert list(variants) == ["english", "french"]  # English first, then the languages present
+    logits, y, names = variants["english"]
+    assert logits.shape == (400, 4) and np.array_equal(y, labels) and names == ["cat", "dog", "car", "ship"]
+    table = language_table(variants, n_boot=50)
+    assert list(table.index) == ["english", "french"]
+    assert table.loc["english", "accuracy"] > 0.8 > 0.4 > table.loc["french", "accuracy"]  # signal vs none
+    assert table.loc["french", "distinct names"] == 3 and table.loc["english", "distinct names"] == 4
+    lo, hi = table.loc["english", "ECE 95% CI"]
+    assert lo <= table.loc["english", "ECE"] <= hi
+    # a plain logits file has no language variants
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, logits_val=cos, labels_val=labels, logits_test=cos, labels_test=labels)
+    assert published_language_logits(load_logits(plain)) == {}
+    with pytest.raises(ValueError, match="no language variants"):
+        language_table({})
