@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from vlmcal_utils.calibrators import VectorScaler, nll_of
 from vlmcal_utils.data import load_logits, published_path
-from vlmcal_utils.study.calibrator_curves import calibrator_curves, summarise_calibrator_curves
+from vlmcal_utils.study.calibrator_curves import calibrator_curves, fit_vector_scaler, summarise_calibrator_curves
 
 
 def _toy(n, seed):
@@ -18,11 +19,27 @@ def test_rows_summary_and_seeded_draws():
     assert set(rows["n"]) == {10, 50}  # 1000 > pool: skipped
     assert len(rows) == 2 * 3 * 5
     again = calibrator_curves(z, y, zt, yt, sizes=(50,), repeats=3)
-    assert np.allclose(again["ece20"], rows[rows["n"] == 50]["ece20"])  # a size's draws ignore other sizes
+    assert np.allclose(again["ece"], rows[rows["n"] == 50]["ece"])  # a size's draws ignore other sizes
     s = summarise_calibrator_curves(rows)
     assert ((s["low"] <= s["mean"]) & (s["mean"] <= s["high"])).all()
-    none = rows[rows["method"] == "none"]["ece20"]
+    none = rows[rows["method"] == "none"]["ece"]
     assert none.nunique() == 1  # the uncalibrated model does not depend on the draw
+
+
+def test_fewer_draws_at_large_sizes_and_one_at_the_whole_pool():
+    z, y = _toy(300, 0)
+    rows = calibrator_curves(z, y, z, y, sizes=(20, 100, 300), repeats=4, methods=("ts",), large_n=50,
+                             repeats_large=2)
+    assert rows.groupby("n").size().to_dict() == {20: 4, 100: 2, 300: 1}
+
+
+def test_fast_vector_scaler_matches_the_torch_fit():
+    z, y = _toy(400, 3)
+    z = z * 8 + 20  # CLIP-like scale and offset: badly conditioned without standardising
+    fast, slow = fit_vector_scaler(z, y), VectorScaler().fit(z, y)
+    assert nll_of(fast, z, y) <= nll_of(slow, z, y) + 1e-6
+    assert np.allclose(fast.predict_proba(z), slow.predict_proba(z), atol=1e-3)
+    assert abs(fast.bias_.sum()) < 1e-9  # centred like VectorScaler's
 
 
 def test_bad_inputs():

@@ -25,7 +25,12 @@ Modules
 - :mod:`~vlmcal_utils.study.published_logits` — tasks on the published logits files.
 - :mod:`~vlmcal_utils.study.tasks` — tasks that compute logits of a model on image datasets.
 - :mod:`~vlmcal_utils.study.findings` — the paper's claims (as data) beside a run.
+- :mod:`~vlmcal_utils.study.verdicts` — a verdict (holds / partly / does not hold here) per finding,
+  with its interval and why it may differ from the paper.
+- :mod:`~vlmcal_utils.study.calibrator_curves` — TS vs vector scaling vs binning vs isotonic by
+  calibration-set size.
 - :mod:`~vlmcal_utils.study.plots` — one figure per finding.
+- :mod:`~vlmcal_utils.study.report` — chapter 3's tables, figures and boxes (``study.report``).
 """
 
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
@@ -68,6 +73,7 @@ from vlmcal_utils.study.tasks import (
     demo_study_tasks,
     zeroshot_task,
 )
+from vlmcal_utils.study.verdicts import VERDICTS, finding_verdicts
 
 __all__ = [
     # which calibrator when labels are few (calibrator_curves)
@@ -122,4 +128,9 @@ __all__ = [
     "plot_ece_across_shifts",
     "plot_confidence_vs_accuracy",
     "plot_n_calib_curve",
+    "VERDICTS",
+    "finding_verdicts",
+    "report",
 ]
+
+from vlmcal_utils.study import report  # noqa: E402  (chapter 3's views; imports the modules above)

@@ -10,8 +10,9 @@ The four findings and what measures each:
    :func:`~vlmcal_utils.study.confidence_accuracy_correlation` across (model, dataset) pairs.
 4. A few samples suffice: the draws of the grid (:func:`curve_from_results`).
 
-:data:`CLAIMS` holds the claims and their verdict rules as data; :func:`summarise_findings`
-measures, :func:`claims_table` compares.
+:data:`CLAIMS` holds the claims and their thresholds as data; :func:`summarise_findings`
+measures, :func:`~vlmcal_utils.study.finding_verdicts` (module :mod:`~vlmcal_utils.study.verdicts`)
+judges each claim, :func:`claims_table` lays the verdicts out as the closing table.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from vlmcal_utils.study.subsets import label_mismatch_split, samples_needed, sum
 __all__ = [
     "Claim",
     "CLAIMS",
+    "ECE_AT_N",
+    "OTHER_TASK_SPLITS",
     "label_mismatch_rows",
     "curve_from_results",
     "summarise_findings",
@@ -49,12 +52,10 @@ class Claim:
         return f"{self.id}. {self.text}"
 
 
-#: The claims, in the order of the claims table. Verdict rules: 1a holds if the median VLM ECE
-#: before TS is at least ``threshold`` x the reference median; 1b if every VLM's ECE after TS is
-#: <= ``threshold``; 2 if TS lowers the ECE on every shifted split; 3a if the mean ECE after
-#: label-mismatched TS is below the uncalibrated one; 3b if R² (about the identity) and Spearman
-#: both exceed ``threshold``; 4 if every VLM's mean ECE is within ``tol`` of the all-samples ECE by
-#: ``threshold`` samples (``tol``: :func:`summarise_findings`).
+#: The claims, in the order of the claims table, with the threshold of each verdict rule
+#: (:func:`~vlmcal_utils.study.finding_verdicts` states every rule in its rows): 1a compares the
+#: median VLM ECE before TS with ``threshold`` x the reference median; 1b every VLM's ECE after TS
+#: with ``threshold``; 3b R² and Spearman with ``threshold``; 4 the ECE at ``threshold`` samples.
 CLAIMS = {c.id: c for c in (
     Claim("1a", "Before TS, VLM ECE is similar to or worse than ImageNet-trained models", 0.5),
     Claim("1b", "After TS, VLM ECE drops to ≈ 0.05 or lower", 0.05),
@@ -65,7 +66,9 @@ CLAIMS = {c.id: c for c in (
 )}
 #: The calibration-set size at which finding 4 reports the mean ECE.
 ECE_AT_N = 50
-HOLDS, DOES_NOT_HOLD = "holds", "does not hold here"
+#: Evaluation splits that are another task (other classes, other images), not a distribution
+#: shift of the same task in Tu et al.'s sense: reported beside finding 2, not counted in it.
+OTHER_TASK_SPLITS = ("dermamnist",)
 
 
 def label_mismatch_rows(
@@ -187,8 +190,10 @@ def summarise_findings(table: pd.DataFrame, mismatch: pd.DataFrame | None = None
     -------
     dict
         ``vlm_ece_before, vlm_ece_after, vlm_T, baseline_ece_before, baseline_ece_after`` (model ->
-        value, test split), ``reference_ece``, ``shift`` (records ``model, split, none, ts``),
-        ``shift_n_helps, shift_n``, ``samples_needed, ece_at_50`` (model -> value), ``tol``; with
+        value, test split), ``reference_ece``, ``shift`` (records ``model, split, none, ts`` of
+        the shifted splits), ``other_task`` (the same records for :data:`OTHER_TASK_SPLITS`, another
+        task rather than a shift: not counted in ``shift_n``), ``shift_n_helps, shift_n``,
+        ``samples_needed, ece_at_50`` (model -> value), ``tol``; with
         ``mismatch`` also ``mismatch_ece_mean`` (method -> mean ECE), ``mismatch_n_better,
         mismatch_n`` and ``correlation`` (method -> :func:`confidence_accuracy_correlation`).
     """
@@ -206,6 +211,9 @@ def summarise_findings(table: pd.DataFrame, mismatch: pd.DataFrame | None = None
     }
     shifted = full[(full["split"] != "test") & ((full["family"] == "vlm") if "family" in full.columns else True)]
     rows = shifted.pivot_table(index=["model", "split"], columns="method", values="ece").reset_index()
+    other = rows["split"].isin(OTHER_TASK_SPLITS) if len(rows) else pd.Series(dtype=bool)
+    out["other_task"] = rows[other].to_dict(orient="records") if len(rows) else []
+    rows = rows[~other] if len(rows) else rows
     out["shift"] = rows.to_dict(orient="records")
     out["shift_n_helps"] = int((rows["ts"] < rows["none"]).sum()) if len(rows) else 0
     out["shift_n"] = int(len(rows))
@@ -222,82 +230,23 @@ def summarise_findings(table: pd.DataFrame, mismatch: pd.DataFrame | None = None
     return out
 
 
-def _fmt(d: dict) -> str:
-    return ", ".join(f"{k} {v:.3f}" for k, v in d.items()) or "—"
-
-
-def _finding1(s: dict) -> list[tuple[str, str, str]]:
-    before = pd.Series(s["vlm_ece_before"], dtype=float)
-    after = pd.Series(s["vlm_ece_after"], dtype=float)
-    if not len(before):
-        return []
-    ref, c1a, c1b = s["reference_ece"], CLAIMS["1a"], CLAIMS["1b"]
-    verdict_1a = ("no reference here" if ref is None else
-                  (HOLDS if before.median() >= c1a.threshold * ref else DOES_NOT_HOLD)
-                  + " (rule: VLM median ≥ half the reference)")
-    return [
-        (c1a.label, f"VLMs: {_fmt(s['vlm_ece_before'])}; reference median: " + ("—" if ref is None else f"{ref:.3f}"),
-         verdict_1a),
-        (c1b.label, f"VLMs after TS: {_fmt(s['vlm_ece_after'])}",
-         HOLDS if (after <= c1b.threshold).all() else DOES_NOT_HOLD),
-    ]
-
-
-def _finding2(s: dict) -> list[tuple[str, str, str]]:
-    if not s["shift_n"]:
-        return []
-    measured = (f"TS lowers ECE on {s['shift_n_helps']} of {s['shift_n']} shifted splits: "
-                + ", ".join(f"{r['model']} {r['split']} {r['none']:.3f}→{r['ts']:.3f}" for r in s["shift"]))
-    helps_everywhere = s["shift_n_helps"] == s["shift_n"]
-    return [(CLAIMS["2"].label, measured, HOLDS if helps_everywhere else "partly: not under every shift here")]
-
-
-def _finding3(s: dict) -> list[tuple[str, str, str]]:
-    if "mismatch_ece_mean" not in s:
-        return []
-    m = s["mismatch_ece_mean"]
-    rows = [(CLAIMS["3a"].label,
-             f"mean ECE: none {m['none']:.3f}, mismatched TS {m['ts_mismatched']:.3f}, matched TS "
-             f"{m['ts_matched']:.3f}; mismatched < none on {s['mismatch_n_better']} of {s['mismatch_n']}",
-             HOLDS if m["ts_mismatched"] < m["none"] else DOES_NOT_HOLD)]
-    c = s["correlation"].get("ts_mismatched")
-    if c:
-        bar = CLAIMS["3b"].threshold
-        rows.append((CLAIMS["3b"].label, f"R² {c['r2']:.3f}, Spearman {c['spearman']:.3f} over {c['n']} points",
-                     HOLDS if c["r2"] > bar and c["spearman"] > bar else DOES_NOT_HOLD))
-    return rows
-
-
-def _finding4(s: dict) -> list[tuple[str, str, str]]:
-    if not s["samples_needed"]:
-        return []
-    pp, enough = s["tol"] * 100, CLAIMS["4"].threshold
-    at_n = s[f"ece_at_{ECE_AT_N}"]
-    measured = (f"smallest n with mean ECE within {pp:.0f} pp of all samples: "
-                + ", ".join(f"{k} {v}" for k, v in s["samples_needed"].items())
-                + f"; mean ECE at n = {ECE_AT_N}: "
-                + ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in at_n.items()))
-    holds = all(v is not None and v <= enough for v in s["samples_needed"].values())
-    return [(CLAIMS["4"].label, measured, HOLDS if holds else f"{DOES_NOT_HOLD} (at {pp:.0f} pp)")]
-
-
-def claims_table(s: dict, source: str) -> pd.DataFrame:
-    """Tu et al.'s claims, what :func:`summarise_findings` measured, and a verdict, one row each.
-
-    The verdict rules are those of :data:`CLAIMS`; claims without measurements (e.g. no shifted
-    split, no label-mismatch rows) are left out.
+def claims_table(verdicts: list[dict], source: str) -> pd.DataFrame:
+    """Tu et al.'s claims, what was measured, and the verdict, one row per verdict row.
 
     Parameters
     ----------
-    s : dict
-        :func:`summarise_findings` output.
+    verdicts : list of dict
+        :func:`~vlmcal_utils.study.finding_verdicts` rows (claims it could not test have none).
     source : str
         What was measured (the second column's header: ``"measured: <source>"``).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``"claim (Tu et al. 2024)"``, ``"measured: <source>"``, ``"verdict"``.
+        Columns ``"claim (Tu et al. 2024)"``, ``"measured: <source>"`` (the measurement, the
+        rule's number with its 95 % interval, and the rule) and ``"verdict"`` (one of
+        :data:`~vlmcal_utils.study.VERDICTS`).
     """
-    rows = _finding1(s) + _finding2(s) + _finding3(s) + _finding4(s)
+    rows = [(v["claim"], f"{v['measured']}. {v['quantity']}: {v['estimate']:.3f} [{v['low']:.3f}, "
+                         f"{v['high']:.3f}]. Rule: {v['rule']}.", v["verdict"]) for v in verdicts]
     return pd.DataFrame(rows, columns=["claim (Tu et al. 2024)", f"measured: {source}", "verdict"])

@@ -1,0 +1,104 @@
+"""Tests for vlmcal_utils.study.report: chapter 3's tables, figures and boxes."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+
+from vlmcal_utils import study  # noqa: E402
+from vlmcal_utils.study import report  # noqa: E402
+
+from .synthetic import make_tasks  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return report.run_study(make_tasks(), tmp_path_factory.mktemp("r") / "g.jsonl", [10, 50, "all"], 3, n_boot=50)
+
+
+def test_run_study_tables_and_figures(run):
+    table, lm = run
+    assert set(report.before_after_table(table)["method"]) == {"none", "ts"}
+    assert list(report.shift_table(table)["kind"]) == ["shift"]
+    assert set(lm["method"]) == {"none", "ts_mismatched", "ts_matched"}  # the VLM task only
+    # one VLM, two class halves: 2 points per method, too few to correlate or plot
+    assert report.correlation_table(lm) is None and report.mismatch_figure(lm) is None
+    three = lm.assign(split=lm["split"] + " (copy)")
+    import pandas as pd
+    assert report.correlation_table(pd.concat([lm, three])) is not None
+    assert set(report.n_calib_table(table)["model"]) == {"model_a"}
+    for fig in (report.before_after_figure(table, "t", (0.05, "ref")), report.shift_figure(table, "t"),
+                report.n_calib_figure(table, "t")):
+        FigureCanvasAgg(fig)
+        ax = fig.axes[0]
+        legend = ax.get_legend()
+        if legend is not None:  # legends sit outside the data area
+            box = legend.get_window_extent(fig.canvas.get_renderer())
+            assert not box.overlaps(ax.get_window_extent()) or box.x0 >= ax.get_window_extent().x1 - 1
+        assert min(t.get_fontsize() for t in ax.get_xticklabels()) >= 9
+        assert not plt.get_fignums()  # made without pyplot: a notebook shows it only when displayed
+        assert fig._repr_png_().startswith(b"\x89PNG")  # ... and then as a PNG, whatever the backend
+
+
+def test_judge_uses_the_baselines_as_reference(run):
+    table, lm = run
+    summary, verdicts = report.judge(table, lm)
+    assert summary["reference_ece"] == pytest.approx(summary["baseline_ece_before"]["model_b"])
+    assert "1a" in [v["finding"] for v in verdicts]
+    assert list(report.verdict_table(verdicts).columns)[:3] == ["finding", "claim", "verdict"]
+
+
+def test_boxes_render_and_escape():
+    box = report.unavailable_box("Finding 2", "file <x> missing")
+    html = box._repr_html_()
+    assert 'class="admonition warning"' in html and "Finding 2" in html and "&lt;x&gt;" in html
+    assert "not available on this machine" in repr(box)
+    row = {"claim": "1b. c", "verdict": "partly", "quantity": "q", "estimate": 0.1, "low": 0.05, "high": 0.2,
+           "interval_note": "", "measured": "m", "rule": "r", "why": "w"}
+    assert 'admonition warning' in report.verdict_box(row)._repr_html_()
+
+
+def test_calibrator_study_table_and_answer():
+    tasks = make_tasks()
+    rows = report.calibrator_study(tasks, [10, 50, 400], repeats=3)
+    assert set(rows["model"]) == {"model_a"}  # baselines are left out
+    summary = report.calibrator_table(rows)
+    assert set(summary["method"]) == set(study.calibrator_curves.__globals__["CURVE_METHODS"])
+    assert ((summary["low"] <= summary["mean"] + 1e-12) & (summary["mean"] <= summary["high"] + 1e-12)).all()
+    at = report.ts_at_n(rows, 50)
+    assert at.loc[0, "ts_wins"] == (at.loc[0, "winner"] == "ts")
+    assert 0 <= at.loc[0, "ts_better_share_isotonic"] <= 1
+    assert "At n = 50" in report.ts_answer_box(at).title
+    shown = report.ece_table_display(summary, [10, 400])
+    assert list(shown.columns) == [10, 400] and shown.index[0] == ("model_a", "none")
+    fig = report.calibrator_figure(summary)
+    assert len(fig.axes) == 1 and fig.legends
+    with pytest.raises(ValueError, match="n = 7"):
+        report.ts_at_n(rows, 7)
+
+
+def test_paper_setup_lists_what_paper_models_holds():
+    t = report.paper_setup_table()
+    n = len(study.paper_models.PAPER_MODELS) + len(study.paper_models.PAPER_BASELINES) + len(
+        study.paper_models.UNLOADABLE_MODELS)
+    assert len(t) == n and t["runs here as"].str.len().gt(0).all()
+    assert np.any(t["runs here as"].str.startswith("not runnable here"))
+
+
+def test_end_to_end_tasks_notes(monkeypatch):
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    tasks, notes, random_weights = report.end_to_end_tasks([], [["resnet50", True]], ["cifar10"], None, 8, 8)
+    assert tasks == [] and random_weights == []
+    assert any("No ImageNet dataset" in n.title for n in notes)
+
+
+def test_verdict_boxes_keep_the_order_and_note_untested_claims():
+    rows = [{"finding": "2", "claim": "2. c", "verdict": "holds", "quantity": "q", "estimate": 1.0, "low": 0.5,
+             "high": 1.0, "interval_note": "", "measured": "m", "rule": "r", "why": "w"}]
+    boxes = report.verdict_boxes(rows, "1a", "2")
+    assert [b.kind for b in boxes] == ["note", "tip"] and "no verdict" in boxes[0].title

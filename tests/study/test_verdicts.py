@@ -1,0 +1,64 @@
+"""Tests for vlmcal_utils.study.verdicts: three-way verdicts with intervals, by stated rules."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from vlmcal_utils import study
+from vlmcal_utils.study.verdicts import OTHER_TASK_SPLITS, shift_cells, wilson_interval
+
+from .synthetic import make_tasks
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    tasks = make_tasks()
+    df = study.run_grid(tasks, tmp_path_factory.mktemp("v") / "g.jsonl", n_calib_grid=[10, 50, 200], n_repeats=4,
+                        n_boot=100, progress=False)
+    lm = pd.DataFrame([r for t in tasks
+                       for r in study.label_mismatch_rows(t.model, t.dataset, t.load()["cal"], t.load()["test"])])
+    return df, lm
+
+
+def test_every_row_has_a_verdict_from_the_set_and_an_interval(grid):
+    df, lm = grid
+    rows = study.finding_verdicts(df, lm, reference_ece=0.05, n_boot=200)
+    assert [r["finding"] for r in rows] == list(study.CLAIMS)
+    for r in rows:
+        assert r["verdict"] in study.VERDICTS
+        assert r["low"] <= r["high"]
+        inside = r["low"] - 1e-12 <= r["estimate"] <= r["high"] + 1e-12
+        assert inside or r["interval_note"], r  # outside only with a stated reason
+        assert r["why"].startswith(study.verdicts.SETUP_CAVEAT)
+
+
+def test_the_rules(grid):
+    df, lm = grid
+    by = {r["finding"]: r for r in study.finding_verdicts(df, lm, reference_ece=0.05, n_boot=100)}
+    # the synthetic VLM is overconfident by T = 2.5; TS on the shifted split (T = 4) still helps
+    assert by["2"]["verdict"] == "holds" and by["2"]["estimate"] == 1.0
+    assert by["3a"]["verdict"] == "holds" and by["3a"]["low"] > 0
+    # a reference far above every VLM: 1a does not hold; far below: it holds
+    assert {r["finding"]: r for r in study.finding_verdicts(df, lm, reference_ece=5.0)}["1a"]["verdict"] == \
+        "does not hold here"
+    assert {r["finding"]: r for r in study.finding_verdicts(df, lm, reference_ece=1e-6)}["1a"]["verdict"] == "holds"
+    # finding 4 with a tolerance of 100 pp: every VLM is within it at n = 50
+    assert {r["finding"]: r for r in study.finding_verdicts(df, lm, tol=1.0)}["4"]["verdict"] == "holds"
+
+
+def test_other_tasks_are_not_counted_as_shifts(grid):
+    df, _ = grid
+    other = df[df["split"] == "shifted"].assign(split=OTHER_TASK_SPLITS[0])
+    shifts, others = shift_cells(pd.concat([df, other]))
+    assert list(shifts["split"]) == ["shifted"] and list(others["split"]) == ["dermamnist"]
+    assert (shifts["none_lo"] <= shifts["none_hi"]).all()
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(5, 9)
+    assert 0 < lo < 5 / 9 < hi < 1
+    assert wilson_interval(3, 3)[1] == 1.0 and wilson_interval(0, 3)[0] == 0.0
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
