@@ -11,8 +11,9 @@ from vlmcal_utils.results.chapter5 import CHAPTER5, chapter5_results
 
 
 def _table():
-    rows = [{"dataset": "demo-photo", "init": "hard", "method": m, "acc": 50.0, "ece20": 5.0, "mean conf": 55.0,
-             "atfd": 0.3, "orthogonality": 0.5, "min_angle": 20.0, "seconds": 0.1} for m in tpt.FAMILY_METHODS]
+    rows = [{"dataset": "demo-photo", "init": "hard", "method": m, "acc": 50.0, "ece20": 5.0, "smece": 4.0,
+             "dece20": 3.5, "mean conf": 55.0, "atfd": 0.3, "orthogonality": 0.5, "min_angle": 20.0,
+             "seconds": 0.1} for m in tpt.FAMILY_METHODS]
     return pd.DataFrame(rows).set_index(["dataset", "init", "method"])
 
 
@@ -25,6 +26,11 @@ def test_chapter5_builds_saves_and_loads(tmp_path):
     back = load_results(tmp_path)
     rows = back["results"]["table"] if "results" in back else back["table"]
     assert [r["method"] for r in rows] == list(tpt.FAMILY_METHODS) and rows[0]["mean_conf"] == 55.0
+    assert rows[0]["smece"] == 4.0 and rows[0]["dece20"] == 3.5
+    missing = [{k: v for k, v in rows[0].items() if k != "smece"}]  # the estimators are fixed keys, not optional
+    with pytest.raises(SchemaError, match="smece"):
+        chapter5_results(model="m", pretrained=None, demo=True, table=missing, hparams=hp,
+                         recomputed_averages=[], cell_conflicts=[])
     with pytest.raises(SchemaError, match="unknown 'bogus'"):
         chapter5_results(model="m", pretrained=None, demo=True, table=[{**rows[0], "bogus": 1}], hparams=hp,
                          recomputed_averages=[], cell_conflicts=[])
@@ -39,7 +45,8 @@ def test_results_page_family_table_shows_paper_cells_and_ours_only_for_real_full
     real = {"results": {"demo": False, "paper_comparison": rows}}
     text = family_table([real])
     line = next(x for x in text.splitlines() if x.startswith(f"| {t.key} | +TPT HardPrompt +C-TPT | acc"))
-    assert line.endswith("| 59.60 | 59.55 | 51.50 |")  # printed, cells, ours = mean(50, 51, 52, 53)
+    assert "| 59.60 | 59.55 | 51.50 |" in line  # printed, cells, ours = mean(50, 51, 52, 53)
+    assert line.endswith("(https://arxiv.org/abs/2403.14119) |")  # a link to where the numbers are printed
     assert "⚠" in next(x for x in text.splitlines() if x.startswith("| otpt-readme-vitb16 | C-TPT | acc"))
     demo = {"results": {"demo": True, "paper_comparison": rows}}
     partial = {"results": {"demo": False, "paper_comparison": rows[:2]}}

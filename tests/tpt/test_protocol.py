@@ -79,3 +79,36 @@ def test_paper_tables_carry_their_provenance():
 def test_paper_results_are_immutable():
     with pytest.raises(AttributeError):
         tpt.PAPER_TABLES[0].accuracy = 1.0
+
+
+def test_ctpt_tables_in_full_with_provenance():
+    t1, t2 = protocol.ctpt_table("Table 1"), protocol.ctpt_table("Table 2")
+    # 2 models x 2 initialisations x 3 rows x 2 metrics
+    assert len(t1) == len(t2) == 24
+    headers1 = [h for h, _ in protocol.CTPT_TABLE_COLUMNS["Table 1"]]
+    assert len(headers1) == 12 and headers1[-1] == "Average"
+    for row in t1 + t2:
+        assert "Yoon et al., ICLR 2024" in row["source"] and row["table"] in row["source"]
+        # every printed average follows from its row's cells, to the printed rounding
+        assert row["Average"] == pytest.approx(row["recomputed"], abs=0.051), (row["row"], row["metric"])
+    cell = next(r for r in t1
+                if (r["model"], r["init"], r["method"], r["metric"]) == ("ViT-B-16", "hard", "tpt", "ece"))
+    assert (cell["ImageNet"], cell["EuroSAT"], cell["Average"]) == (10.6, 21.5, 11.6)
+    assert cell["row"] == "CLIP-ViT-B/16 / HardPrompt / +TPT"
+    with pytest.raises(ValueError, match="Table 1"):
+        protocol.ctpt_table("Table 3")
+
+
+def test_the_comparison_cells_are_the_full_tables_cells():
+    index = {(r["table"], r["model"], r["init"], r["method"], r["metric"]): r
+             for t in ("Table 1", "Table 2") for r in protocol.ctpt_table(t)}
+    for p in tpt.PAPER_TABLES:
+        assert index[p.table, p.model, p.init, p.method, "acc"][p.column] == p.accuracy
+        assert index[p.table, p.model, p.init, p.method, "ece"][p.column] == p.ece
+
+
+def test_figures_store_only_what_their_captions_state():
+    assert protocol.CTPT_FIG2_MEAN_PEARSON == {"RN50": -0.70, "ViT-B-16": -0.76}
+    assert "caption" in protocol.CTPT_FIG2_SOURCE
+    assert "no numbers" in protocol.CTPT_FIG4_NOTE
+    assert protocol.CTPT_PAPER_URL.startswith("https://arxiv.org/abs/2403.14119")

@@ -24,6 +24,7 @@ _ROW = RowSchema("one method on one dataset and initialisation", {
     "mean_conf": "mean top-label confidence, %", "atfd": "mean ATFD of the tuned class features",
     "orthogonality": "mean O-TPT penalty of the tuned class features (0: orthonormal)",
     "min_angle": "mean angle to the nearest class, degrees", "seconds": "seconds per image",
+    "smece": "smooth ECE (relplot.smECE, no bins), %", "dece20": "debiased 20-bin ECE (Kumar et al. 2019), %",
 }, optional={"lam": "the regulariser's weight", "tau": "A-TPT's clamp"}, pattern=r"ece\d+")
 _HPARAMS = RowSchema("one method's official weights on one dataset family", {
     "method": "method key", "family": '"fine-grained" or "natural-shift"', "lam": "λ", "source": "script, commit, line",

@@ -23,13 +23,15 @@ Modules
 - ``family``: :data:`FAMILY_METHODS`, :data:`FAMILY_HPARAMS`, :func:`family_config`.
 - ``family_tables``: :data:`FAMILY_TABLES`, :func:`recompute_averages`, :func:`cell_conflicts`.
 - ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`,
-  :data:`PAPER_TABLES`.
+  :data:`PAPER_TABLES`, :func:`ctpt_table` (C-TPT's Tables 1-2 in full).
+- ``diagnostics``: :func:`step_diagnostics` (how far one step moves the prompt and the logits).
 
 Shapes: ``K`` classes, ``V`` views, ``E`` joint embedding width, ``D`` text width, ``n`` context
 tokens, ``B`` images tuned together. Contexts are ``(n, D)`` or ``(B, n, D)``; class features
 ``(K, E)`` or ``(B, K, E)``; logits ``(V, K)`` or ``(B, V, K)``.
 """
 
+from vlmcal_utils.tpt.diagnostics import STEP_FIELDS, step_diagnostics, step_table
 from vlmcal_utils.tpt.family import (
     FAMILY_HPARAMS,
     FAMILY_METHODS,
@@ -73,6 +75,7 @@ from vlmcal_utils.tpt.protocol import (
     AugMixRule,
     PaperResult,
     ctpt_lambda,
+    ctpt_table,
     dataset_family,
     paper_dataset,
     paper_results,
@@ -170,4 +173,9 @@ __all__ = [
     "PAPER_METHODS",
     "paper_dataset",
     "paper_results",
+    "ctpt_table",
+    # diagnostics
+    "STEP_FIELDS",
+    "step_diagnostics",
+    "step_table",
 ]

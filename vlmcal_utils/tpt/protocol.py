@@ -17,7 +17,10 @@ Sources
 - TPT+TS in the official code is a *fixed* temperature (``tpt_classification.py``,
   ``temperature_value = {'ViT': 1.16, 'RN': 1.15}``), not one fitted per dataset.
 - The paper's numbers: :data:`PAPER_TABLES`, as chapter 4 typed them (C-TPT, Yoon et al.,
-  ICLR 2024, Table 1 "fine-grained classification", Table 2 "natural distribution shifts").
+  ICLR 2024, Table 1 "fine-grained classification", Table 2 "natural distribution shifts");
+  :func:`ctpt_table` gives both tables in full (every row, all datasets and the printed average),
+  transcribed from the seminar notes' copy of the tables; :data:`CTPT_FIG2_MEAN_PEARSON` the
+  correlations Fig. 2's caption states; :data:`CTPT_FIG4_NOTE` why Fig. 4 has no stored numbers.
 
 Dataset names are this package's (``vlmcal_utils.data.load_dataset``): ``"imagenet"``,
 ``"imagenet-a"``, ``"dtd"``, ...; ``"imagenet-shared"`` is ImageNet's validation photos.
@@ -43,6 +46,13 @@ __all__ = [
     "PAPER_METHODS",
     "paper_dataset",
     "paper_results",
+    "CTPT_PAPER_URL",
+    "CTPT_TABLE_COLUMNS",
+    "CTPT_TABLE_TITLES",
+    "ctpt_table",
+    "CTPT_FIG2_MEAN_PEARSON",
+    "CTPT_FIG2_SOURCE",
+    "CTPT_FIG4_NOTE",
 ]
 
 #: ImageNet's natural distribution shifts (C-TPT's Table 2; λ = 20 there).
@@ -316,3 +326,114 @@ def paper_results(model: str, dataset: str, init: str) -> list[PaperResult]:
     key = paper_dataset(dataset)
     found = {r.method: r for r in PAPER_TABLES if (r.model, r.dataset, r.init) == (model, key, init)}
     return [found[m] for m in PAPER_METHODS if m in found]
+
+
+# ------------------------------------------------------------------ C-TPT Tables 1-2 in full, Fig. 2, Fig. 4
+#: Where the C-TPT paper can be read (the link every number below is shown with).
+CTPT_PAPER_URL = "https://arxiv.org/abs/2403.14119"
+_CTPT_TRANSCRIBED = ("Yoon et al., ICLR 2024 (C-TPT), {table}; cells transcribed from the copy of the table "
+                     "in the seminar notes (seminar/seminar-notes.txt of the shared data), not re-read from "
+                     "the PDF on this offline machine")
+
+#: The paper's column headers and our dataset names (``None``: the printed average).
+CTPT_TABLE_COLUMNS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "Table 1": (("ImageNet", "imagenet"), ("Caltech", "caltech101"), ("Pets", "oxford-pets"),
+                ("Cars", "stanford-cars"), ("Flower", "flowers102"), ("Food101", "food101"),
+                ("Aircraft", "fgvc-aircraft"), ("SUN397", "sun397"), ("DTD", "dtd"), ("EuroSAT", "eurosat"),
+                ("UCF101", "ucf101"), ("Average", None)),
+    "Table 2": (("ImageNet-A", "imagenet-a"), ("ImageNet-V2", "imagenet-v2"), ("ImageNet-R", "imagenet-r"),
+                ("ImageNet-Sketch", "imagenet-sketch"), ("Average", None)),
+}
+CTPT_TABLE_TITLES = {"Table 1": "Fine-Grained Classification", "Table 2": "Natural Distribution Shifts"}
+
+# (model, init) -> rows initialisation / +TPT / +TPT+C-TPT, each (acc cells..., average), (ECE cells..., average)
+_T1 = {
+    ("RN50", "hard"): [
+        ((58.1, 85.8, 83.8, 55.7, 61.0, 74.0, 15.6, 58.6, 40.0, 23.7, 58.4, 55.9),
+         (2.09, 4.33, 5.91, 4.70, 3.19, 3.11, 6.45, 3.54, 9.91, 15.4, 3.05, 5.61)),
+        ((60.7, 87.0, 84.5, 58.0, 62.5, 74.9, 17.0, 61.1, 41.5, 28.3, 59.5, 57.7),
+         (11.4, 5.04, 3.65, 3.76, 13.4, 5.25, 16.1, 9.24, 25.7, 22.5, 12.4, 11.7)),
+        ((60.2, 86.9, 84.1, 56.5, 65.2, 74.7, 17.0, 61.0, 42.2, 27.8, 59.7, 57.8),
+         (3.01, 2.07, 2.77, 1.94, 4.14, 1.86, 10.7, 2.93, 19.8, 15.1, 3.83, 6.20))],
+    ("RN50", "ensemble"): [
+        ((59.7, 87.1, 82.9, 55.6, 60.5, 75.6, 16.4, 60.2, 41.0, 29.3, 59.8, 57.1),
+         (5.15, 6.43, 6.46, 7.34, 5.02, 5.04, 3.92, 6.19, 4.54, 7.70, 3.55, 5.58)),
+        ((61.1, 87.4, 83.2, 59.2, 61.4, 76.2, 17.9, 62.0, 42.8, 28.4, 60.2, 58.2),
+         (11.2, 4.29, 4.79, 3.08, 14.1, 5.27, 14.6, 7.68, 22.2, 18.9, 11.1, 10.7)),
+        ((61.2, 87.4, 84.0, 57.3, 65.3, 76.0, 17.5, 62.1, 43.1, 29.4, 60.7, 58.5),
+         (4.13, 2.15, 2.71, 1.68, 3.60, 1.47, 10.9, 2.96, 15.7, 8.70, 3.27, 5.20))],
+    ("ViT-B-16", "hard"): [
+        ((66.7, 92.9, 88.0, 65.3, 67.3, 83.6, 23.9, 62.5, 44.3, 41.3, 65.0, 63.7),
+         (2.12, 5.50, 4.37, 4.25, 3.00, 2.39, 5.11, 2.53, 8.50, 7.40, 3.59, 4.43)),
+        ((69.0, 93.8, 87.1, 66.3, 69.0, 84.7, 23.4, 65.5, 46.7, 42.4, 67.3, 65.0),
+         (10.6, 4.51, 5.77, 5.16, 13.5, 3.98, 16.8, 11.3, 21.2, 21.5, 13.0, 11.6)),
+        ((68.5, 93.6, 88.2, 65.8, 69.8, 83.7, 24.0, 64.8, 46.0, 43.2, 65.7, 64.8),
+         (3.15, 4.24, 1.90, 1.59, 5.04, 3.43, 4.36, 5.04, 11.9, 13.2, 2.54, 5.13))],
+    ("ViT-B-16", "ensemble"): [
+        ((68.2, 93.4, 86.3, 65.4, 65.7, 85.2, 23.5, 64.0, 45.6, 43.0, 66.1, 64.2),
+         (3.70, 6.16, 4.88, 7.09, 6.01, 3.78, 4.56, 4.01, 13.8, 6.01, 4.05, 5.82)),
+        ((69.6, 94.1, 86.1, 67.1, 67.6, 85.1, 24.4, 66.5, 47.2, 44.0, 68.5, 65.5),
+         (9.82, 4.48, 5.72, 4.00, 13.9, 4.27, 14.6, 9.01, 18.6, 14.1, 10.5, 9.91)),
+        ((69.3, 94.1, 87.4, 66.7, 69.9, 84.5, 23.9, 66.0, 46.8, 48.7, 66.7, 65.8),
+         (4.48, 3.14, 1.54, 1.84, 5.77, 2.38, 6.40, 3.09, 13.7, 5.49, 3.04, 4.62))],
+}
+_T2 = {
+    ("RN50", "hard"): [((21.7, 51.4, 56.0, 33.3, 40.6), (21.3, 3.33, 2.07, 3.15, 7.46)),
+                       ((25.2, 54.6, 58.9, 35.1, 43.5), (31.0, 13.1, 9.18, 13.7, 16.7)),
+                       ((23.4, 54.7, 58.0, 35.1, 42.8), (25.4, 8.58, 4.57, 9.70, 12.1))],
+    ("RN50", "ensemble"): [((22.7, 52.5, 57.9, 34.7, 42.0), (17.0, 2.68, 5.64, 10.9, 9.06)),
+                           ((26.9, 55.0, 60.4, 35.6, 44.5), (29.1, 12.7, 7.50, 14.0, 15.8)),
+                           ((25.6, 54.8, 59.7, 35.7, 44.0), (27.0, 9.84, 5.17, 12.2, 13.6))],
+    ("ViT-B-16", "hard"): [((47.8, 60.8, 74.0, 46.1, 57.2), (8.61, 3.01, 3.58, 4.95, 5.04)),
+                           ((52.6, 63.0, 76.7, 47.5, 59.9), (16.4, 11.1, 4.36, 16.1, 12.0)),
+                           ((51.6, 62.7, 76.0, 47.9, 59.6), (8.16, 6.23, 1.54, 7.35, 5.82))],
+    ("ViT-B-16", "ensemble"): [((50.9, 62.0, 74.5, 46.0, 58.4), (8.85, 3.01, 2.85, 9.70, 6.10)),
+                               ((54.2, 63.9, 78.2, 48.5, 61.2), (13.5, 11.2, 3.64, 15.3, 10.9)),
+                               ((52.9, 63.4, 78.0, 48.5, 60.7), (10.9, 8.38, 1.40, 12.6, 8.32))],
+}
+
+
+def ctpt_table(table: str = "Table 1") -> list[dict]:
+    """C-TPT's Table 1 or 2 in full, one record per printed row and metric, with provenance.
+
+    Parameters
+    ----------
+    table : {"Table 1", "Table 2"}
+        Table 1: 11 fine-grained sets (ImageNet included); Table 2: ImageNet's four natural shifts.
+
+    Returns
+    -------
+    list of dict
+        Keys ``table, row, model, init, method, metric`` (``"acc"`` or ``"ece"``, percent, ECE
+        with 20 equal-width bins), one key per column header of :data:`CTPT_TABLE_COLUMNS` (the
+        printed cells, ``"Average"`` the printed average), ``recomputed`` (the mean of the row's
+        dataset cells, for checking the printed average) and ``source``.
+    """
+    cells = {"Table 1": _T1, "Table 2": _T2}.get(table)
+    if cells is None:
+        raise ValueError(f"table must be 'Table 1' or 'Table 2', got {table!r}")
+    headers = [h for h, _ in CTPT_TABLE_COLUMNS[table]]
+    out = []
+    for (model, init), triple in cells.items():
+        for method, metrics in zip(PAPER_METHODS, triple, strict=True):
+            for metric, values in zip(("acc", "ece"), metrics, strict=True):
+                if len(values) != len(headers):
+                    raise ValueError(f"{table} {model}/{init}/{method}/{metric}: {len(values)} cells")
+                row = f"{_PAPER_MODELS[model]} / {_PAPER_INITS[init]} / {_PAPER_ROWS[method]}"
+                out.append({"table": table, "row": row, "model": model, "init": init, "method": method,
+                            "metric": metric, **dict(zip(headers, values, strict=True)),
+                            "recomputed": round(sum(values[:-1]) / (len(values) - 1), 4),
+                            "source": _CTPT_TRANSCRIBED.format(table=f"{table} ({CTPT_TABLE_TITLES[table]})")})
+    return out
+
+
+#: C-TPT Fig. 2: what its caption states (per-dataset r values are only drawn, not printed).
+CTPT_FIG2_MEAN_PEARSON = {"RN50": -0.70, "ViT-B-16": -0.76}
+CTPT_FIG2_SOURCE = ("Yoon et al., ICLR 2024 (C-TPT), Fig. 2 caption: hard prompts within 3 % of the best "
+                    "accuracy per dataset; Pearson correlations between ATFD and ECE 'averaging -0.70 and "
+                    "-0.76' for CLIP-RN50 and CLIP-ViT-B/16. The per-dataset coefficients are in the plot only")
+
+#: C-TPT Fig. 4 (TPT vs TPT with a temperature vs TPT+C-TPT, CLIP-ViT-B/16): no number is stated in text.
+CTPT_FIG4_NOTE = ("C-TPT's Fig. 4 compares the ECE of TPT, temperature-scaled TPT (the temperature fitted on "
+                  "ImageNet) and TPT+C-TPT for CLIP-ViT-B/16 as bars; its caption and text state no numbers, "
+                  "so none is stored here (reading bar heights off a figure would be invented precision)")
