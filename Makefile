@@ -43,7 +43,7 @@ export VLMCAL_SHARED
 .PHONY: setup mathjax book book-run test pytest lint sync-check reproduce sync clean results-page publish-results \
 	browser-deps browser-check
 # the chapters whose results.json can come from real data (published logits) and are published
-PUBLISH_NOTEBOOKS := $(wildcard notebooks/01_*.md notebooks/03_*.md)
+PUBLISH_NOTEBOOKS := $(wildcard notebooks/01_*.md notebooks/02_*.md notebooks/03_*.md)
 PUBLISH_SET ?= published
 # Debian packages for the browser check; CI runs as root, elsewhere sudo is used if there is one
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
@@ -95,6 +95,7 @@ lint: setup
 sync-check: setup
 	$(PY) -m vlmcal_book.nbsync --check
 	$(PY) -m vlmcal_book.demo_page --check
+	$(PY) -m vlmcal_book.costs_page --check
 
 # Order matters: the notebook-results tests read what the runner just wrote, and
 # VLMCAL_REQUIRE_RESULTS=1 turns their "no results yet" skip into a failure.
@@ -109,6 +110,7 @@ test: setup mathjax browser-deps
 	t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated demo page"; \
 	$(PY) -m vlmcal_book.nbsync --check; \
 	$(PY) -m vlmcal_book.demo_page --check; \
+	$(PY) -m vlmcal_book.costs_page --check; \
 	t3=$$SECONDS; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing)"; \
 	rm -rf results/$(BOOK_SET) results/ci results/ci-plumbing; \
 	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \

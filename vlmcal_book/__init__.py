@@ -6,8 +6,10 @@ Not part of the ``vlmcal_utils`` wheel (``pyproject.toml`` packages only ``vlmca
 - :mod:`vlmcal_book.report` — the results page ``book/results.md`` and ``make publish-results``
 - :mod:`vlmcal_book.nbsync` — keep ``notebooks/*.md`` and their Colab ``.ipynb`` twins in step
 - :mod:`vlmcal_book.demo_page` — refresh the demo-model metrics section of ``book/demo_world.md``
+- :mod:`vlmcal_book.costs_page` — the measured cost-card section of ``book/costs.md`` (``benchmarks/results/``)
+- :mod:`vlmcal_book.stage` — the book's source folder from the runner's executed notebooks
 - :mod:`vlmcal_book.browser_check` — the built book in headless Chromium
-- ``vlmcal_book/sphinx_ext/`` — the two Sphinx extensions of the build (loaded by ``_config.yml``)
+- ``vlmcal_book/sphinx_ext/`` — the Sphinx extensions of the build (loaded by ``_config.yml``)
 
 Why the runner is here and not in the package: it executes the clone's ``notebooks/`` with the
 clone's ``params/<set>.yaml``, and a ``pip install vlmcal-utils`` user has neither; researchers run

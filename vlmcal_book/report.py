@@ -20,7 +20,13 @@ Honesty rules the generator enforces: a paper number is printed only from
 :data:`vlmcal_utils.papers.PAPER_NUMBERS` (each with the table it was copied from and where it was
 checked) or from a real run's own comparison rows; a run made on the
 demo world or on synthetic data is marked as such in every row and never gets a paper column;
-a chapter without real results says so instead of showing anything.
+a chapter without real results says so instead of showing anything. Every row with a paper number
+states its verdict (paper inside our interval, or ours higher / lower), favourable or not, and
+links to where the number is printed (:data:`SOURCE_LINKS`, ``PaperNumbers.url``); claims the book
+has only as the seminar deck's rounded summaries are not quoted
+(:data:`vlmcal_utils.papers.NOT_QUOTED`, the page prints why). Chapters 4 and 5 show the smooth
+and the debiased ECE beside the 20-bin ECE, and the papers' tables (C-TPT's Tables 1–2, the
+family's README tables) with their printed averages and the mean of their cells.
 """
 
 from __future__ import annotations
@@ -33,13 +39,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from vlmcal_utils.papers import PAPER_NUMBERS
+from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.results import RESULTS_FILENAME, load_results
 from vlmcal_utils.storage import atomic_write_text
 from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, recompute_averages
+from vlmcal_utils.tpt.protocol import CTPT_PAPER_URL, CTPT_TABLE_COLUMNS, ctpt_table
 
 PUBLISHED_DIR = Path("results/published")
+
+#: A link per published source of a paper number: the paper, or the repository file at its pinned commit.
+SOURCE_LINKS = {
+    "ctpt": CTPT_PAPER_URL,
+    "otpt": "https://github.com/ashshaksharifdeen/O-TPT/blob/010276a2409e4e6467dca7fea1708a2b7ff640d0/README.md",
+    "atpt": "https://github.com/MB-Shihab-Aaqil-Ahamed/A-TPT/blob/23e1311faa3a0d98ab13be83ae22c184715ae902/README.md",
+}
+
+
+def source_link(table_key: str) -> str:
+    """A Markdown link to where the numbers of a published table (a :data:`FAMILY_TABLES` key) are printed."""
+    paper = table_key.split("-")[0]
+    label = {"ctpt": "C-TPT, arXiv 2403.14119", "otpt": "O-TPT README @010276a",
+             "atpt": "A-TPT README @23e1311"}[paper]
+    return f"[{label}]({SOURCE_LINKS[paper]})"
 DEMO_MARK = "**(demo world / synthetic data)**"
 
 #: How the page names chapter 1's stages and chapter 4's methods (the files hold keys).
@@ -67,6 +89,21 @@ class Row:
     unit: str = "%"
     demo: bool = False
     approx: bool = False  # the paper states the number as "about" (shown as ≈)
+    url: str | None = None  # where the paper number is printed
+
+    @property
+    def verdict(self) -> str:
+        """Ours against the paper, stated whichever way it goes ("—" without a paper number)."""
+        if self.paper is None or self.ours is None:
+            return "—"
+        if self.interval is not None:
+            lo, hi = self.interval
+            if lo <= self.paper <= hi:
+                return "paper inside our interval"
+            return f"differs: ours {'higher' if lo > self.paper else 'lower'} (paper outside our interval)"
+        if abs(self.ours - self.paper) < 1e-9:
+            return "equal"
+        return f"ours {'higher' if self.ours > self.paper else 'lower'} (no interval)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,9 +144,9 @@ def chapter1(payload: dict) -> tuple[list[Row], dict]:
     rows = [
         Row("accuracy", _pct(r["accuracy_before"]), demo=not real),
         Row("ECE before TS (15 bins)", _pct(r["ece_before"]), quoted.get("ece_before"),
-            _interval(r["ece_before_ci"]), demo=not real),
+            _interval(r["ece_before_ci"]), demo=not real, url=paper.url if paper else None),
         Row("ECE after TS (15 bins)", _pct(r["ece_after"]), quoted.get("ece_after"),
-            _interval(r["ece_after_ci"]), demo=not real),
+            _interval(r["ece_after_ci"]), demo=not real, url=paper.url if paper else None),
         Row("fitted temperature T", r["temperature"], unit="", demo=not real),
     ]
     for extra in r["extra_models"]:
@@ -133,23 +170,69 @@ def chapter3(payload: dict) -> tuple[list[Row], dict] | None:
     before, after = pub.get("vlm_ece_before") or {}, pub.get("vlm_ece_after") or {}
     if not after:
         return None
-    tu = PAPER_NUMBERS["tu2024_avg_ece_after_ts"]
     rows = []
     for model in sorted(after):
         rows.append(Row(f"{model}: ECE before TS", _pct(before.get(model))))
         rows.append(Row(f"{model}: ECE after TS", _pct(after[model])))
     mean_after = sum(after.values()) / len(after)
-    rows.append(Row(f"average VLM ECE after TS ({len(after)} models)", 100 * mean_after,
-                    tu.values["ece_after"], approx=tu.approximate))
+    rows.append(Row(f"average VLM ECE after TS ({len(after)} models)", 100 * mean_after))
     for model, value in sorted((pub.get("baseline_ece_after") or {}).items()):
         rows.append(Row(f"baseline {model}: ECE after TS", _pct(value)))
     facts = {
         "model and data": pub.get("source"),
         "samples": "CIFAR-10 test[5000:] (5000 images) per VLM; temperature fitted on the files' val split "
         "(test[:5000])",
-        "paper": tu.source,
+        "note": NOT_QUOTED["tu2024_avg_ece_after_ts"],
     }
     return rows, facts
+
+
+def chapter2(payload: dict) -> tuple[list[Row], dict] | None:
+    """Rows and run facts of a chapter 2 file: the published CLIP ViT-B/32 CIFAR-10 outputs, None without them."""
+    res = payload["results"]
+    clip = res.get("published_clip_cifar10")
+    if not clip:
+        return None
+    rows = [Row("CLIP ViT-B/32 zero-shot accuracy (all 10 000 test images)", _pct(clip["accuracy_all"])),
+            Row("ECE (15 bins), logit scale 100 as published", _pct(clip["ece_all"])),
+            Row("mean confidence", _pct(clip["mean_confidence_all"])),
+            Row("ECE on test[5000:] after TS fitted on test[:5000]", _pct(clip["ece_test_at_best"])),
+            Row("fitted temperature T (logit scale 100 / T)", clip["temperature"], unit="")]
+    for lang in res.get("published_clip_languages") or []:
+        rows.append(Row(f"class names in {lang['language']}: accuracy", _pct(lang["accuracy"])))
+        rows.append(Row(f"class names in {lang['language']}: ECE", _pct(lang["ece"]),
+                        interval=_interval(lang.get("ece_ci"))))
+    facts = {"model and data": clip.get("source"),
+             "samples": f"{clip['n_images_all']} CIFAR-10 test images; TS fitted on the first half, scored on "
+                        "the second"}
+    return rows, facts
+
+
+VERDICTS_BEGIN = "<!-- BEGIN verdicts (generated by vlmcal_book.report; book/conclusion.md includes it) -->"
+VERDICTS_END = "<!-- END verdicts -->"
+
+
+def verdicts_table(payload: dict) -> str | None:
+    """Chapter 3's verdict on each of Tu et al.'s claims (published logits), as a Markdown table, or None.
+
+    Every verdict is shown, the unfavourable ones included, with the estimate it rests on, its 95 %
+    interval and the rule that decided it (:func:`vlmcal_utils.study.finding_verdicts`).
+    """
+    rows = [v for v in payload["results"].get("verdicts") or [] if v.get("study") == "published"]
+    if not rows:
+        return None
+
+    def number(x):
+        return "—" if x is None else f"{x:.3f}"
+
+    lines = ["| claim (Tu et al. 2024) | verdict here | estimate | 95 % interval | what was measured | rule |",
+             "|---|---|---|---|---|---|"]
+    for v in rows:
+        interval = "—" if v.get("low") is None else f"[{number(v['low'])}, {number(v['high'])}]"
+        cells = [v["claim"], f"**{v['verdict']}**", f"{number(v.get('estimate'))} ({v['quantity']})", interval,
+                 v.get("measured", ""), v.get("rule", "")]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)
 
 
 def chapter4(payload: dict) -> tuple[list[Row], dict] | None:
@@ -157,15 +240,20 @@ def chapter4(payload: dict) -> tuple[list[Row], dict] | None:
     r = payload["results"]
     demo = bool(r["demo"])
     rows = []
+    url = None if demo else CTPT_PAPER_URL
     for item in r["paper_comparison"]:
-        label = f"{item['dataset']} {METHOD_TITLES.get(item['method'], item['method'])}"
-        rows.append(Row(f"{label}: accuracy", item["ours_acc"], None if demo else item["paper_acc"], demo=demo))
+        label = f"{item['dataset']} {item.get('init', 'hard')} {METHOD_TITLES.get(item['method'], item['method'])}"
+        rows.append(Row(f"{label}: accuracy", item["ours_acc"], None if demo else item["paper_acc"], demo=demo,
+                        url=url))
         rows.append(Row(f"{label}: ECE (20 bins)", item["ours_ece20"], None if demo else item["paper_ece20"],
-                        demo=demo))
-    if not rows:
-        for item in r["table"]:
-            method = METHOD_TITLES.get(item["method"], item["method"])
-            rows.append(Row(f"{item['dataset']} {method}: ECE (20 bins)", item.get("ece20"), demo=demo))
+                        demo=demo, url=url))
+    for item in r["table"]:  # every measured row, with the bin-free and the debiased estimates
+        label = f"{item['dataset']} {item['init']} {METHOD_TITLES.get(item['method'], item['method'])}"
+        if not r["paper_comparison"]:
+            rows.append(Row(f"{label}: accuracy", item.get("acc"), demo=demo))
+            rows.append(Row(f"{label}: ECE (20 bins)", item.get("ece20"), demo=demo))
+        rows.append(Row(f"{label}: smooth ECE", item.get("smece"), demo=demo))
+        rows.append(Row(f"{label}: debiased ECE (20 bins)", item.get("dece20"), demo=demo))
     if not rows:
         return None
     params = payload.get("params", {})
@@ -173,7 +261,8 @@ def chapter4(payload: dict) -> tuple[list[Row], dict] | None:
         "model and data": f"{r['model']} ({r['pretrained'] or 'shipped weights'}), "
         f"datasets {', '.join(params.get('datasets') or [])}",
         "samples": f"{params.get('n_samples')} test images per dataset",
-        "paper": None if demo else "Yoon et al. 2024 (C-TPT), Tables 1–2, hard prompt, as copied in the chapter",
+        "paper": None if demo else f"Yoon et al. 2024 (C-TPT), Tables 1–2 ({CTPT_PAPER_URL}), cells transcribed "
+        "from the seminar notes' copy of the tables",
     }
     return rows, facts
 
@@ -182,8 +271,13 @@ def chapter5(payload: dict) -> tuple[list[Row], dict] | None:
     """Rows and run facts of a chapter 5 file: our ECE per method (the papers' side: :func:`family_table`)."""
     r = payload["results"]
     demo = bool(r["demo"])
-    rows = [Row(f"{item['dataset']} {item['init']} {item['method']}: ECE (20 bins)", item.get("ece20"), demo=demo)
-            for item in r["table"]]
+    rows = []
+    for item in r["table"]:
+        label = f"{item['dataset']} {item['init']} {item['method']}"
+        rows += [Row(f"{label}: accuracy", item.get("acc"), demo=demo),
+                 Row(f"{label}: ECE (20 bins)", item.get("ece20"), demo=demo),
+                 Row(f"{label}: smooth ECE", item.get("smece"), demo=demo),
+                 Row(f"{label}: debiased ECE (20 bins)", item.get("dece20"), demo=demo)]
     if not rows:
         return None
     params = payload.get("params", {})
@@ -193,8 +287,8 @@ def chapter5(payload: dict) -> tuple[list[Row], dict] | None:
     return rows, facts
 
 
-EXTRACTORS = {"01_calibration_basics": chapter1, "03_empirical_study": chapter3, "04_ctpt": chapter4,
-              "05_after_ctpt": chapter5}
+EXTRACTORS = {"01_calibration_basics": chapter1, "02_zero_shot_clip": chapter2, "03_empirical_study": chapter3,
+              "04_ctpt": chapter4, "05_after_ctpt": chapter5}
 
 
 def family_table(payloads: Iterable[dict] = ()) -> str:
@@ -222,7 +316,8 @@ def family_table(payloads: Iterable[dict] = ()) -> str:
             continue
         for item in r["paper_comparison"]:
             ours.setdefault((item["source"], item["method"]), []).append(item)
-    lines = ["| table | method | metric | paper (printed avg.) | cells give | ours |", "|---|---|---|---|---|---|"]
+    lines = ["| table | method | metric | paper (printed avg.) | cells give | ours | source |",
+             "|---|---|---|---|---|---|---|"]
     sources = {}
     for row in recompute_averages():
         t = FAMILY_TABLES[row["table"]]
@@ -232,9 +327,51 @@ def family_table(payloads: Iterable[dict] = ()) -> str:
         value = (sum(x[key] for x in mine) / len(mine)) if {x["dataset"] for x in mine} >= set(t.columns) else None
         flag = " ⚠" if row["flagged"] else ""
         lines.append(f"| {row['table']} | {row['row']} | {row['metric']} | {row['printed']:.2f}{flag} | "
-                     f"{row['recomputed']:.2f} | {_fmt(value, '')} |")
+                     f"{row['recomputed']:.2f} | {_fmt(value, '')} | {source_link(row['table'])} |")
     lines += ["", "⚠: the printed average does not follow from the table's own cells. Sources:", ""]
     lines += [f"- `{key}`: {source}" for key, source in sources.items()]
+    return "\n".join(lines)
+
+
+def ctpt_paper_table(payloads: Iterable[dict] = ()) -> str:
+    """C-TPT's Tables 1–2 as printed averages, the mean of their cells, and ours where a real run covers them.
+
+    Paper numbers come from :func:`vlmcal_utils.tpt.protocol.ctpt_table` (every row of both tables).
+    Ours is the mean over the table's datasets of a real (not demo) chapter-4 run's
+    ``paper_comparison`` rows for the same model, initialisation and method, shown only when the
+    run covers every dataset of the table.
+
+    Parameters
+    ----------
+    payloads : iterable of dict
+        Chapter-4 results files (``load_results``).
+
+    Returns
+    -------
+    str
+        A Markdown table and its source.
+    """
+    ours: dict[tuple[str, str, str], dict[str, dict]] = {}
+    for payload in payloads:
+        r = payload["results"]
+        if r["demo"]:
+            continue
+        for item in r["paper_comparison"]:
+            ours.setdefault((str(r["model"]), item.get("init", "hard"), item["method"]), {})[item["dataset"]] = item
+    lines = ["| table | row | metric | paper (printed avg.) | cells give | ours | source |",
+             "|---|---|---|---|---|---|---|"]
+    source = ""
+    for table in ("Table 1", "Table 2"):
+        datasets = {d for _, d in CTPT_TABLE_COLUMNS[table] if d is not None}
+        for row in ctpt_table(table):
+            source = row["source"]
+            mine = ours.get((row["model"], row["init"], row["method"]), {})
+            key = "ours_acc" if row["metric"] == "acc" else "ours_ece20"
+            value = (sum(mine[d][key] for d in datasets) / len(datasets)) if datasets <= set(mine) else None
+            lines.append(f"| {table} | {row['row']} | {row['metric']} | {row['Average']:.2f} | "
+                         f"{row['recomputed']:.2f} | {_fmt(value, '')} | [arXiv 2403.14119]({CTPT_PAPER_URL}) |")
+    lines += ["", f"Source of every number: {source.replace('Table 2 (Natural Distribution Shifts)', 'Tables 1–2')}. "
+              "ECE: 20 equal-width bins, percent.", ""]
     return "\n".join(lines)
 
 
@@ -254,6 +391,7 @@ def render_table(rows: list[Row]) -> str:
     if has_paper:
         head[1:1] = ["paper"]
         head.insert(3, "Δ ours − paper")
+        head += ["verdict", "paper source"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         name = r.quantity + (f" {DEMO_MARK}" if r.demo else "")
@@ -264,6 +402,7 @@ def render_table(rows: list[Row]) -> str:
             delta_text = "—" if delta is None else f"{delta:+.2f}" + (" pp" if r.unit == "%" else "")
             cells[1:1] = [("≈ " if r.approx and r.paper is not None else "") + _fmt(r.paper, r.unit)]
             cells.insert(3, delta_text)
+            cells += [r.verdict, f"[link]({r.url})" if r.url and r.paper is not None else "—"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -315,11 +454,18 @@ def render_page(found: list[tuple[str, Path]]) -> str:
             if label != "published":
                 out += [f"Run from `{label}/` (not a published run):", ""]
             out += [render_table(rows), "", _run_facts(label, path, payload, facts), ""]
+            verdicts = verdicts_table(payload) if stem == "03_empirical_study" and label == "published" else None
+            if verdicts:
+                out += ["Each claim of the paper, judged on these published outputs (chapter 3's rules):", "",
+                        VERDICTS_BEGIN, "", verdicts, "", VERDICTS_END, ""]
             shown += 1
         if not shown:
             reason = ("no results file" if stem not in by_stem else
                       "no real numbers in its results" if extractor else "no table defined for this chapter")
             out += [f"No real results for this chapter yet ({reason}), so no numbers are shown here.", ""]
+        if stem == "04_ctpt":  # the paper's side, with or without a run of ours
+            out += ["C-TPT's Tables 1–2 (CLIP-RN50 and CLIP-ViT-B/16, OpenAI weights; the printed averages):", "",
+                    ctpt_paper_table(p for _, _, p in by_stem.get(stem, [])), ""]
         if stem == "05_after_ctpt":  # the papers' side of the family, with or without a run of ours
             out += ["The family's published tables (CLIP ViT-B/16, hard prompt):", "",
                     family_table(p for _, _, p in by_stem.get(stem, [])), ""]

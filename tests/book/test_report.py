@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vlmcal_book.report import DEMO_MARK, find_results, main, publish, render_page
-from vlmcal_utils.papers import PAPER_NUMBERS
+from vlmcal_book.report import DEMO_MARK, Row, ctpt_paper_table, find_results, main, publish, render_page
+from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
 from vlmcal_utils.results import SchemaError, chapter1_results, chapter4_results, save_results
+from vlmcal_utils.tpt.protocol import CTPT_TABLE_COLUMNS
 
 _BEFORE = {"accuracy": 0.9, "ece": 0.0525, "mce": 0.2, "nll": 0.4, "brier": 0.12}
 _AFTER = {"accuracy": 0.9, "ece": 0.01, "mce": 0.1, "nll": 0.3, "brier": 0.11}
@@ -32,7 +33,7 @@ def _ch4_demo(folder: Path) -> Path:
     results = chapter4_results(
         model="vlmcal-demo", pretrained=None, demo=True, prompt_correlation={}, temperatures={},
         table=[{"dataset": "demo", "init": "hard", "method": "tpt", "acc": 60.0, "ece15": 11.0, "ece20": 12.5,
-                "mean_conf": 70.0, "atfd": 0.1}],
+                "smece": 9.25, "dece20": 8.5, "mean_conf": 70.0, "atfd": 0.1}],
         paper_comparison=[],
     )
     return save_results(folder / "04_ctpt", results, params={"datasets": ["demo"], "n_samples": 50})
@@ -45,6 +46,8 @@ def test_paper_numbers_beside_real_numbers_with_delta(tmp_path):
     line = next(ln for ln in page.splitlines() if ln.startswith("| ECE before TS"))
     # paper 3.28 %, ours 5.25 %: delta +1.97 points, and the bootstrap interval in percent
     assert "| 3.28 % | 5.25 % | +1.97 pp | [5.00, 5.50] |" in line
+    # the verdict is stated when it is unfavourable too, with a link to where the number is printed
+    assert "differs: ours higher (paper outside our interval)" in line and "(https://arxiv.org/abs/1706.04599)" in line
     assert "Guo et al. 2017, Table 1" in page
     assert "device**: cpu" in page
     # chapters without files say so instead of showing numbers
@@ -56,7 +59,34 @@ def test_paper_numbers_come_from_the_package_with_provenance():
     guo = PAPER_NUMBERS["guo2017_densenet40_cifar10"]
     assert guo.values == {"ece_before": 3.28, "ece_after": 0.33}
     assert "Table 1" in guo.where and "DenseNet 40" in guo.where
-    assert PAPER_NUMBERS["tu2024_avg_ece_after_ts"].approximate
+    assert guo.url.startswith("https://")
+    # the seminar deck's rounded summary of Tu et al. is not a paper number: refused, with the reason
+    assert "tu2024_avg_ece_after_ts" not in PAPER_NUMBERS and "seminar" in NOT_QUOTED["tu2024_avg_ece_after_ts"]
+
+
+def test_verdicts_go_both_ways():
+    assert Row("q", 5.0, 3.0, (4.0, 6.0)).verdict == "differs: ours higher (paper outside our interval)"
+    assert Row("q", 1.0, 3.0, (0.5, 2.0)).verdict == "differs: ours lower (paper outside our interval)"
+    assert Row("q", 3.1, 3.0, (2.0, 4.0)).verdict == "paper inside our interval"
+    assert Row("q", 2.0, 3.0).verdict == "ours lower (no interval)"
+    assert Row("q", 2.0).verdict == "—"
+
+
+def test_ctpt_paper_table_shows_ours_only_for_a_real_run_covering_the_table():
+    datasets = [d for _, d in CTPT_TABLE_COLUMNS["Table 2"] if d is not None]
+    rows = [{"dataset": d, "init": "hard", "method": "tpt", "paper_acc": 0.0, "ours_acc": 50.0 + i,
+             "paper_ece20": 0.0, "ours_ece20": 5.0} for i, d in enumerate(datasets)]
+    real = {"results": {"demo": False, "model": "ViT-B-16", "paper_comparison": rows}}
+    line = next(x for x in ctpt_paper_table([real]).splitlines()
+                if x.startswith("| Table 2 | CLIP-ViT-B/16 / HardPrompt / +TPT | acc"))
+    assert "| 59.90 | 59.95 | 51.50 |" in line and "arxiv.org/abs/2403.14119" in line
+    for other in ({"results": {**real["results"], "demo": True}},
+                  {"results": {**real["results"], "paper_comparison": rows[:3]}}):
+        assert "51.50" not in ctpt_paper_table([other])
+    # a run of the other backbone fills that backbone's rows only
+    rn50 = ctpt_paper_table([{"results": {**real["results"], "model": "RN50"}}]).splitlines()
+    assert "51.50" in next(x for x in rn50 if x.startswith("| Table 2 | CLIP-RN50 / HardPrompt / +TPT | acc"))
+    assert "51.50" not in next(x for x in rn50 if x.startswith("| Table 2 | CLIP-ViT-B/16 / HardPrompt / +TPT | acc"))
 
 
 def test_extra_models_are_read_by_key(tmp_path):
@@ -101,6 +131,9 @@ def test_demo_rows_are_marked_and_never_published(tmp_path, capsys):
     page = render_page(find_results([run]))
     ch4 = page.split("## Chapter 4")[1]
     assert f"+TPT: ECE (20 bins) {DEMO_MARK}" in ch4 and "paper" not in ch4.split("\n\n")[1]
+    # the bin-free and the debiased ECE stand beside the 20-bin one
+    assert f"| demo hard +TPT: smooth ECE {DEMO_MARK} | 9.25 % |" in ch4
+    assert f"| demo hard +TPT: debiased ECE (20 bins) {DEMO_MARK} | 8.50 % |" in ch4
     written = publish(run, tmp_path / "published")
     assert [p.parent.name for p in written] == ["01_calibration_basics"]
     assert "skipping" in capsys.readouterr().out
@@ -133,3 +166,24 @@ def test_committed_results_page_is_up_to_date(repo_root, tmp_path):
     """book/results.md is what the report makes of results/published/ (regenerate: make results-page)."""
     page = render_page(find_results([repo_root / "results" / "published"]))
     assert (repo_root / "book" / "results.md").read_text() == page
+
+
+def test_committed_page_shows_chapter_2_and_every_chapter_3_verdict(repo_root):
+    """The published runs' chapter 2 numbers and all six verdicts (unfavourable ones too) reach the page."""
+    from vlmcal_book.report import VERDICTS_BEGIN, VERDICTS_END, chapter2, verdicts_table
+    from vlmcal_utils.results import load_results
+
+    published = repo_root / "results" / "published"
+    ch3 = load_results(published / "03_empirical_study" / "results.json")
+    table = verdicts_table(ch3)
+    verdicts = [v for v in ch3["results"]["verdicts"] if v["study"] == "published"]
+    assert table is not None and len(table.splitlines()) == 2 + len(verdicts)
+    assert all(f"**{v['verdict']}**" in table for v in verdicts)
+    page = (repo_root / "book" / "results.md").read_text()
+    assert page.index(VERDICTS_BEGIN) < page.index(table) < page.index(VERDICTS_END)
+    # the conclusion page includes exactly that block
+    conclusion = (repo_root / "book" / "conclusion.md").read_text()
+    assert VERDICTS_BEGIN in conclusion and VERDICTS_END in conclusion
+    rows, _ = chapter2(load_results(published / "02_zero_shot_clip" / "results.json"))
+    assert any("swahili" in r.quantity and r.interval for r in rows)
+    assert chapter2({"results": {"published_clip_cifar10": None}}) is None  # no file: no rows

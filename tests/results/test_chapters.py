@@ -36,6 +36,34 @@ def test_chapter1_flattens_the_summaries_and_renames_the_extra_rows():
     assert list(r.values) == list(SCHEMAS["01_calibration_basics"].fields)
 
 
+def test_chapter1_trust_and_imagenet_blocks():
+    trust = {
+        "smooth_ece_before": 0.08, "smooth_ece_before_ci": (0.07, 0.09), "debiased_ece_after": 0.007,
+        "bin_sensitivity": pd.DataFrame([{"stage": "before TS", "binning": "equal_mass", "n_bins": 15, "ece": 0.05,
+                                          "debiased_ece": 0.049}]),
+        "brier_parts": {"after TS": {"brier": 0.05, "reliability": 0.001, "resolution": 0.02,
+                                     "uncertainty": 0.07, "within_bin": -0.001}},
+    }
+    imagenet = pd.DataFrame([{"model": "a", "n": 10, "acc": 0.7, "conf": 0.6, "ece": 0.1, "ece_lo": 0.08,
+                              "ece_hi": 0.12, "source": "f.npz"},
+                             {"model": "b", "n": 10, "acc": 0.7, "conf": 0.8, "ece": 0.3, "ece_lo": 0.2,
+                              "ece_hi": 0.4, "source": "f.npz"}])
+    r = _ch1(trust=trust, imagenet=imagenet, imagenet_source="f.npz")
+    assert r["smooth_ece_before_ci"] == [0.07, 0.09] and r["smooth_ece_after"] is None  # not measured
+    assert r["bin_sensitivity"][0]["stage"] == "before_ts"
+    assert set(r["brier_parts"]) == {"after_ts"}
+    assert r["imagenet_models"][1] == {"model": "b", "n": 10, "accuracy": 0.7, "mean_confidence": 0.8, "ece": 0.3,
+                                       "ece_ci": [0.2, 0.4]}
+    assert r["imagenet_median_ece"] == pytest.approx(0.2) and r["imagenet_source"] == "f.npz"
+    # without the file: no rows, no median, no source
+    empty = _ch1(imagenet=None, imagenet_source="f.npz")
+    assert empty["imagenet_models"] == [] and empty["imagenet_median_ece"] is None and empty["imagenet_source"] is None
+    with pytest.raises(SchemaError, match="unknown trust keys"):
+        _ch1(trust={"smooth": 0.1})
+    with pytest.raises(SchemaError, match="subsample_ece"):
+        _ch1(trust={"subsample_ece": [{"stage": "before TS", "n": 100}]})
+
+
 def test_chapter1_refuses_an_incomplete_summary_or_an_unknown_column():
     with pytest.raises(SchemaError, match="before-TS summary has no 'brier'"):
         _ch1(before={"accuracy": 0.9, "ECE": 0.05, "MCE": 0.2, "NLL": 0.4})
@@ -51,6 +79,28 @@ def test_chapter2_summaries_use_keys():
                          feature_seconds=1.0, total_seconds=2.0)
     assert r["single_template"] == {"accuracy": 0.5, "ece": 0.1, "ece_ci": (0.08, 0.12), "mean_confidence": 0.6,
                                     "nll": 1.0}
+    assert r["published_clip_languages"] is None
+
+
+def test_chapter2_language_rows_from_the_language_table():
+    import numpy as np
+
+    from vlmcal_utils.zeroshot import language_table
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 60)
+    variants = {"english": (rng.standard_normal((60, 3)), labels, ["a", "b", "c"]),
+                "swahili": (rng.standard_normal((60, 3)), labels, ["a", "a", "c"])}
+    summary = {"accuracy": 0.5, "ECE": 0.1, "ECE 95% CI": (0.08, 0.12), "mean confidence": 0.6, "NLL": 1.0}
+    r = chapter2_results(model="m", dataset="d", requested_dataset="d", is_demo=True, is_random_weights=False,
+                         n_images=10, n_classes=3, logit_scale=50.0, single_template=summary, ensemble_80=summary,
+                         scale_with_lowest_ece=40.0, lowest_ece=0.05, published_clip_cifar10=None,
+                         feature_seconds=1.0, total_seconds=2.0,
+                         published_clip_languages=language_table(variants, n_boot=20))
+    rows = r["published_clip_languages"]
+    assert [row["language"] for row in rows] == ["english", "swahili"]
+    assert set(rows[0]) == {"language", "n_images", "accuracy", "ece", "ece_ci", "mean_confidence", "distinct_names"}
+    assert rows[1]["distinct_names"] == 2 and rows[0]["n_images"] == 60
 
 
 def _findings(**extra):
@@ -69,20 +119,44 @@ def test_chapter3_claims_frames_become_rows_naming_their_study():
     assert r["published"] is None and r["models"] is None
     with pytest.raises(SchemaError, match=r"\['demo'\].*unknown 'vlm_ece_bfore'"):
         chapter3_results(logits_dir=None, demo={**_findings(), "vlm_ece_bfore": {}})
+    assert r["verdicts"] == [] and r["calibrators"] == [] and r["calibrators_at_50"] == []
+
+
+def test_chapter3_verdicts_and_calibrator_tables_are_checked_rows():
+    verdict = {"study": "published", "finding": "2", "claim": "2. c", "verdict": "partly", "quantity": "q",
+               "estimate": 0.5, "low": 0.2, "high": 0.8, "interval_note": "", "rule": "r", "measured": "m", "why": "w"}
+    cal = pd.DataFrame([{"model": "m", "method": "ts", "n": 50, "mean": 0.03, "low": 0.01, "high": 0.05,
+                         "repeats": 20}])
+    at50 = [{"model": "m", "n": 50, "winner": "ts", "ts_mean": 0.03, "ts_wins": True, "isotonic_mean": 0.05,
+             "ts_better_share_isotonic": 0.9}]
+    r = chapter3_results(logits_dir=None, verdicts=[verdict], calibrators=cal, calibrators_at_50=at50)
+    assert r["verdicts"] == [verdict] and r["calibrators"][0]["method"] == "ts"
+    assert r["calibrators_at_50"][0]["ts_better_share_isotonic"] == 0.9
+    with pytest.raises(SchemaError, match=r"\['verdicts'\]\[0\].*missing 'why'"):
+        chapter3_results(logits_dir=None, verdicts=[{k: v for k, v in verdict.items() if k != "why"}])
+    with pytest.raises(SchemaError, match="unknown 'platt_mean'"):
+        chapter3_results(logits_dir=None, calibrators_at_50=[{**at50[0], "platt_mean": 0.1}])
 
 
 def test_chapter4_method_labels_and_paper_columns_become_keys():
     labels = {"tpt": "+TPT", "ctpt": "+TPT+C-TPT"}
     table = pd.DataFrame([{"dataset": "d", "init": "hard", "method": "+TPT", "acc": 60.0, "ece15": 5.0,
-                           "ece20": 5.5, "mean conf": 70.0, "atfd": 0.1}]).set_index(["dataset", "init", "method"])
+                           "ece20": 5.5, "smece": 4.5, "dece20": 4.0, "mean conf": 70.0,
+                           "atfd": 0.1}]).set_index(["dataset", "init", "method"])
     paper = [{"dataset": "d", "init": "hard", "method": "+TPT+C-TPT", "paper acc": 60.2, "ours acc": 59.0,
               "paper ECE(20)": 3.01, "ours ECE(20)": 4.0}]
     r = chapter4_results(model="RN50", pretrained="openai", demo=False,
-                         prompt_correlation={"d": {"pearson_r": -0.7, "n_prompts": 12, "pearson_r_all": -0.5}},
+                         prompt_correlation={"d": {"pearson_r": -0.7, "n_prompts": 12, "pearson_r_all": -0.5,
+                                                   "pearson_r_confidence": 0.4, "atfd_range": 0.1}},
                          table=table, temperatures={"d/hard": {"official": 0.01, "fitted": 0.012}},
                          paper_comparison=paper, method_labels=labels)
     assert r["table"] == [{"dataset": "d", "init": "hard", "method": "tpt", "acc": 60.0, "ece15": 5.0, "ece20": 5.5,
-                           "mean_conf": 70.0, "atfd": 0.1}]
+                           "smece": 4.5, "dece20": 4.0, "mean_conf": 70.0, "atfd": 0.1}]
+    assert r["prompt_correlation"]["d"]["pearson_r_confidence"] == 0.4
+    # the smooth and debiased ECE are fixed keys of every row
+    with pytest.raises(SchemaError, match="dece20"):
+        chapter4_results(model="m", pretrained=None, demo=True, prompt_correlation={}, temperatures={},
+                         table=[{k: v for k, v in r["table"][0].items() if k != "dece20"}])
     assert r["paper_comparison"] == [{"dataset": "d", "init": "hard", "method": "ctpt", "paper_acc": 60.2,
                                       "ours_acc": 59.0, "paper_ece20": 3.01, "ours_ece20": 4.0}]
     with pytest.raises(SchemaError, match=r"\['temperatures'\]\['d/hard'\].*missing 'fitted'"):

@@ -60,6 +60,25 @@ _CH1_EXTRA = RowSchema("one model, before or after TS", {
     "model": "short model name", "stage": '"before_ts" or "after_ts"', "temperature": "T applied (1 before TS)",
     "accuracy": "top-1 accuracy", "ece": "ECE (n_bins bins)", "mce": "MCE", "nll": "NLL", "brier": "Brier score",
 })
+_CH1_BINS = RowSchema("one stage and bin choice", {
+    "stage": '"before_ts" or "after_ts"', "binning": '"equal_width" or "equal_mass"', "n_bins": "bins",
+    "ece": "plug-in ECE", "debiased_ece": "debiased ECE (Kumar et al. 2019)",
+})
+_CH1_SUBSAMPLE = RowSchema("one stage and subsample size", {
+    "stage": '"before_ts" or "after_ts"', "n": "subsample size", "draws": "random subsamples of that size",
+    "ece_mean": "mean plug-in ECE", "ece_sd": "its standard deviation over the draws (0 for one draw)",
+    "debiased_ece_mean": "mean debiased ECE", "debiased_ece_sd": "its standard deviation",
+    "full_ece": "plug-in ECE of the whole test split",
+})
+_CH1_BRIER = RowSchema("Murphy decomposition (vlmcal_utils.brier, top-label)", {
+    "brier": "top-label Brier score mean (conf - correct)^2", "reliability": "REL (calibration)",
+    "resolution": "RES", "uncertainty": "UNC", "within_bin": "within-bin remainder",
+})
+_CH1_IMAGENET = RowSchema("one ImageNet model, top-label outputs", {
+    "model": "model name in the file", "n": "validation images", "accuracy": "top-1 accuracy",
+    "mean_confidence": "mean top-label confidence", "ece": "ECE (n_bins bins)",
+    "ece_ci": "[low, high] bootstrap 95 % interval of ece",
+})
 CHAPTER1 = ResultsSchema("01_calibration_basics", {
     "source": 'file name of the logits (e.g. "markus93_densenet40_cifar10.npz"), or "synthetic"',
     "is_real": "True when real published logits were used",
@@ -77,7 +96,22 @@ CHAPTER1 = ResultsSchema("01_calibration_basics", {
     "toy_mean_confidence": "the five-cat example: model name -> mean confidence",
     "toy_accuracy": "the five-cat example: accuracy",
     "extra_models": "other published models, one row per model and stage (empty without the files)",
-}, blocks={"extra_models": _CH1_EXTRA})
+    **{f"{m}_{s}": f"{label} on the test split, {s} TS" for m, label in
+       [("smooth_ece", "SmoothECE (relplot, Blasiok & Nakkiran 2023)"),
+        ("debiased_ece", "debiased ECE (Kumar et al. 2019, p = 1, n_bins equal-width bins)")]
+       for s in ("before", "after")},
+    "smooth_ece_before_ci": "[low, high] bootstrap 95 % interval of smooth_ece_before",
+    "smooth_ece_after_ci": "[low, high] bootstrap 95 % interval of smooth_ece_after",
+    "bin_sensitivity": "plug-in and debiased ECE under the literature's bin choices, one row per stage and choice",
+    "subsample_ece": "plug-in and debiased ECE of random test subsamples, one row per stage and size",
+    "brier_parts": "stage -> Murphy decomposition of the top-label Brier score (n_bins equal-width bins)",
+    "bins_beyond_noise": "stage -> bins whose 95 % Wilson interval of accuracy misses the diagonal",
+    "imagenet_source": "file name of the top-label ImageNet outputs, or None without the file",
+    "imagenet_models": "one row per ImageNet model (uncalibrated, top-label only; empty without the file)",
+    "imagenet_median_ece": "median ECE over imagenet_models, or None without the file",
+}, blocks={"extra_models": _CH1_EXTRA, "bin_sensitivity": _CH1_BINS, "subsample_ece": _CH1_SUBSAMPLE,
+           "imagenet_models": _CH1_IMAGENET},
+   entries={"brier_parts": _CH1_BRIER})
 
 # --------------------------------------------------------------------------------------------- chapter 2
 _CH2_SUMMARY = RowSchema("zero-shot summary", {
@@ -88,6 +122,19 @@ _CH2_PUBLISHED = RowSchema("published CLIP CIFAR-10 logits", {
     "source": "the logits file, described", "temperature": "T fitted on the file's val split",
     "best_scale": "100 / T, the logit scale TS picks", "accuracy_test": "test accuracy",
     "ece_test_at_100": "test ECE at CLIP's scale 100", "ece_test_at_best": "test ECE at the fitted scale",
+    "n_images_all": "images of the whole file (val + test: all 10 000 CIFAR-10 test images)",
+    "accuracy_all": "accuracy on all of them", "ece_all": "ECE on all of them (15 bins)",
+    "mean_confidence_all": "mean top-label confidence on all of them",
+    "mean_confidence_correct": "mean confidence of the correct predictions",
+    "mean_confidence_wrong": "mean confidence of the wrong predictions",
+    "scale_with_lowest_ece": "the logit scale with the lowest ECE on all images (sweep of the cosine similarities)",
+    "lowest_ece": "the ECE at that scale",
+})
+_CH2_LANGUAGE = RowSchema("published CLIP CIFAR-10 logits with class names in one language", {
+    "language": '"english", "french", "chinese" or "swahili" (the prompt template stays English)',
+    "n_images": "images scored", "accuracy": "top-1 accuracy", "ece": "ECE (15 bins)",
+    "ece_ci": "[low, high] bootstrap 95 % interval of ece", "mean_confidence": "mean top-label confidence",
+    "distinct_names": "distinct class names (Swahili gives airplane and bird one word, ndege)",
 })
 CHAPTER2 = ResultsSchema("02_zero_shot_clip", {
     "model": "model label (architecture and weights)",
@@ -103,9 +150,12 @@ CHAPTER2 = ResultsSchema("02_zero_shot_clip", {
     "scale_with_lowest_ece": "the logit scale with the lowest ECE in the sweep",
     "lowest_ece": "the ECE at that scale",
     "published_clip_cifar10": "published CLIP ViT-B/32 CIFAR-10 logits, or None without the file",
+    "published_clip_languages": "the same file's class-name languages, one row each, or None without the file",
     "feature_seconds": "seconds spent on image features",
     "total_seconds": "seconds for the whole notebook",
-}, blocks={"single_template": _CH2_SUMMARY, "ensemble_80": _CH2_SUMMARY, "published_clip_cifar10": _CH2_PUBLISHED})
+}, blocks={"single_template": _CH2_SUMMARY, "ensemble_80": _CH2_SUMMARY, "published_clip_cifar10": _CH2_PUBLISHED,
+           "published_clip_languages": _CH2_LANGUAGE})
+_CH2_LANGUAGE_ALIASES = {"n images": "n_images", "distinct names": "distinct_names"}
 
 # --------------------------------------------------------------------------------------------- chapter 3
 _CH3_FINDINGS = RowSchema("findings of one study (vlmcal_utils.study.summarise_findings)", {
@@ -122,7 +172,24 @@ _CH3_FINDINGS = RowSchema("findings of one study (vlmcal_utils.study.summarise_f
     "mismatch_ece_mean": "method -> mean ECE under label mismatch", "mismatch_n_better": "cells where it helps",
     "mismatch_n": "cells", "correlation": "method -> confidence/accuracy correlation",
     "random_weights": "models run with random weights (plumbing only)",
+    "other_task": "rows model, split, none, ts on splits that are another task (DermaMNIST), not a shift",
 })
+_CH3_VERDICT = RowSchema("one finding's verdict (vlmcal_utils.study.finding_verdicts)", {
+    "study": '"published", "demo" or "models"', "finding": 'claim id ("1a" ... "4")', "claim": "the claim",
+    "verdict": '"holds", "partly" or "does not hold here"', "quantity": "what estimate measures",
+    "estimate": "the number the rule looks at", "low": "95 % interval, low", "high": "95 % interval, high",
+    "interval_note": 'why the interval excludes the estimate ("" if it does not)', "rule": "the verdict rule",
+    "measured": "what was measured", "why": "why it may differ from the paper",
+})
+_CH3_CALIBRATOR = RowSchema("one calibrator at one calibration size (real VLM outputs)", {
+    "model": "VLM", "method": '"none", "ts", "vector_scaling", "histogram_binning" or "isotonic"',
+    "n": "labelled calibration samples", "mean": "mean test ECE (15 bins) over the draws",
+    "low": "2.5 % percentile of the draws", "high": "97.5 % percentile of the draws", "repeats": "draws",
+})
+_CH3_TS_AT_N = RowSchema("does TS win at n labels (one VLM)", {
+    "model": "VLM", "n": "labelled calibration samples", "winner": "calibrator with the lowest mean ECE",
+    "ts_mean": "TS mean ECE", "ts_wins": "TS is the winner",
+}, pattern=r"(ts_better_share_)?(vector_scaling|histogram_binning|isotonic)(_mean)?")
 _CH3_CLAIM = RowSchema("one claim", {
     "claim": "the claim of Tu et al. 2024", "measured": "what this run measured",
     "verdict": "holds / does not hold here, with the rule", "measured_on": "the study the row is from",
@@ -133,13 +200,18 @@ CHAPTER3 = ResultsSchema("03_empirical_study", {
     "demo": "findings on the demo world, or None",
     "models": "findings on the models run end to end, or None",
     "claims": "the closing claims table, one row per claim and study",
-}, blocks={"published": _CH3_FINDINGS, "demo": _CH3_FINDINGS, "models": _CH3_FINDINGS, "claims": _CH3_CLAIM})
+    "verdicts": "one row per finding and study: verdict, estimate and 95 % interval",
+    "calibrators": "which calibrator when labels are few: ECE per VLM, method and size (empty without the files)",
+    "calibrators_at_50": "TS against the other calibrators at n = 50, one row per VLM (empty without the files)",
+}, blocks={"published": _CH3_FINDINGS, "demo": _CH3_FINDINGS, "models": _CH3_FINDINGS, "claims": _CH3_CLAIM,
+           "verdicts": _CH3_VERDICT, "calibrators": _CH3_CALIBRATOR, "calibrators_at_50": _CH3_TS_AT_N})
 
 # --------------------------------------------------------------------------------------------- chapter 4
 _CH4_ROW = RowSchema("one method on one dataset and initialisation", {
     "dataset": "dataset name", "init": '"hard" or "ensemble" prompt initialisation',
     "method": 'method key: "zeroshot", "tpt", "ctpt", "ts_official", "ts_fitted"', "acc": "accuracy, %",
     "mean_conf": "mean top-label confidence, %", "atfd": "average text-feature dispersion",
+    "smece": "smooth ECE (relplot.smECE, no bins), %", "dece20": "debiased 20-bin ECE (Kumar et al. 2019), %",
 }, pattern=r"ece\d+")
 _CH4_PAPER = RowSchema("ours beside C-TPT's Tables 1–2", {
     "dataset": "dataset name", "init": "prompt initialisation", "method": "method key",
@@ -149,7 +221,8 @@ _CH4_PAPER = RowSchema("ours beside C-TPT's Tables 1–2", {
 _CH4_CORRELATION = RowSchema("ATFD-ECE correlation of one dataset", {
     "pearson_r": "Pearson r over prompts near the best accuracy", "n_prompts": "those prompts",
     "pearson_r_all": "Pearson r over all prompts",
-})
+}, optional={"pearson_r_confidence": "Pearson r of ATFD and mean confidence over the prompts near the best",
+             "atfd_range": "max - min ATFD over those prompts"})
 _CH4_TEMPERATURE = RowSchema("temperatures of one dataset/init", {
     "official": "the official TPT temperature", "fitted": "T fitted on labelled calibration images"})
 CHAPTER4 = ResultsSchema("04_ctpt", {
@@ -199,9 +272,10 @@ def chapter1_results(
     *, source: str, is_real: bool, model: str, description: str, n_val: int, n_test: int, n_bins: int,
     temperature: float, before: Mapping[str, float], after: Mapping[str, float],
     ece_before_ci: Iterable[float], ece_after_ci: Iterable[float], toy_mean_confidence: Mapping[str, float],
-    toy_accuracy: float, extra_models: Any = (),
+    toy_accuracy: float, extra_models: Any = (), trust: Mapping[str, Any] | None = None, imagenet: Any = None,
+    imagenet_source: str | None = None,
 ) -> ChapterResults:
-    """Chapter 1 (calibration basics): temperature scaling on one set of logits.
+    """Chapter 1 (calibration basics): temperature scaling on one set of logits, and how far to trust an ECE.
 
     Parameters
     ----------
@@ -219,12 +293,47 @@ def chapter1_results(
     extra_models : DataFrame or list of mapping
         Rows of the extra-models table: ``model``, the stage (``"before TS"``/``"after TS"``,
         under ``""`` or ``stage``) and the summary columns.
+    trust : mapping, optional
+        The "How much to trust an ECE" measurements: ``smooth_ece_{before,after}`` (with
+        ``_ci``), ``debiased_ece_{before,after}``, ``bin_sensitivity`` and ``subsample_ece`` (rows
+        or DataFrames with a ``stage`` column, display labels ``"before TS"``/``"after TS"``
+        allowed), ``brier_parts`` and ``bins_beyond_noise`` (stage -> value). Missing keys are
+        stored as ``None`` ("not measured in this run").
+    imagenet : DataFrame or list of mapping, optional
+        :func:`vlmcal_utils.study.scoring.toplabel_ece_table` rows (``model, n, acc, conf, ece,
+        ece_lo, ece_hi``); ``None`` or empty without the file.
+    imagenet_source : str, optional
+        The top-label file's name, ``None`` without it.
 
     Returns
     -------
     ChapterResults
         For :func:`~vlmcal_utils.results.save_results`.
     """
+    trust = dict(trust or {})
+    for key in ("bin_sensitivity", "subsample_ece"):
+        if trust.get(key) is not None:
+            trust[key] = [{**row, "stage": _STAGES.get(row.get("stage"), row.get("stage"))}
+                          for row in _records(trust[key])]
+    for key in ("brier_parts", "bins_beyond_noise"):
+        if trust.get(key) is not None:
+            trust[key] = {_STAGES.get(stage, stage): value for stage, value in dict(trust[key]).items()}
+    for key in ("smooth_ece_before_ci", "smooth_ece_after_ci"):
+        if trust.get(key) is not None:
+            trust[key] = [float(v) for v in trust[key]]
+    trust_keys = [f"{m}_{s}" for m in ("smooth_ece", "debiased_ece") for s in ("before", "after")] + [
+        "smooth_ece_before_ci", "smooth_ece_after_ci", "bin_sensitivity", "subsample_ece", "brier_parts",
+        "bins_beyond_noise"]
+    unknown = sorted(set(trust) - set(trust_keys))
+    if unknown:
+        raise SchemaError(f"chapter1_results: unknown trust keys {unknown} (known: {trust_keys})")
+    imagenet_rows = [
+        {"model": row["model"], "n": int(row["n"]), "accuracy": float(row["acc"]),
+         "mean_confidence": float(row["conf"]), "ece": float(row["ece"]),
+         "ece_ci": [float(row["ece_lo"]), float(row["ece_hi"])]}
+        for row in _records(imagenet)
+    ]
+    median = float(pd.Series([r["ece"] for r in imagenet_rows]).median()) if imagenet_rows else None
     flat = {}
     for stage, summary in (("before", before), ("after", after)):
         metrics = _metrics(summary)
@@ -241,7 +350,9 @@ def chapter1_results(
         source=source, is_real=is_real, model=model, description=description, n_val=n_val, n_test=n_test,
         n_bins=n_bins, temperature=temperature, **flat, ece_before_ci=list(ece_before_ci),
         ece_after_ci=list(ece_after_ci), toy_mean_confidence=dict(toy_mean_confidence), toy_accuracy=toy_accuracy,
-        extra_models=extra,
+        extra_models=extra, **{key: trust.get(key) for key in trust_keys},
+        imagenet_source=imagenet_source if imagenet_rows else None, imagenet_models=imagenet_rows,
+        imagenet_median_ece=median,
     )
 
 
@@ -250,9 +361,9 @@ def chapter2_results(
     *, model: str, dataset: str, requested_dataset: str, is_demo: bool, is_random_weights: bool, n_images: int,
     n_classes: int, logit_scale: float, single_template: Mapping[str, Any], ensemble_80: Mapping[str, Any],
     scale_with_lowest_ece: float, lowest_ece: float, published_clip_cifar10: Mapping[str, Any] | None,
-    feature_seconds: float, total_seconds: float,
+    feature_seconds: float, total_seconds: float, published_clip_languages: Any = None,
 ) -> ChapterResults:
-    """Chapter 2 (zero-shot CLIP): one template vs the ensemble, and the logit scale.
+    """Chapter 2 (zero-shot CLIP): one template vs the ensemble, the logit scale, published CLIP.
 
     Parameters
     ----------
@@ -261,6 +372,9 @@ def chapter2_results(
         ``NLL`` (the display labels or the keys).
     published_clip_cifar10 : mapping or None
         The published CLIP logits block, or None where the file is absent.
+    published_clip_languages : pandas.DataFrame, iterable of mappings, or None
+        :func:`vlmcal_utils.zeroshot.language_table` (display labels; its ``class names`` column
+        is dropped), or None where the file is absent.
     model, dataset, requested_dataset, is_demo, is_random_weights
         As listed under Notes.
     n_images, n_classes, logit_scale, scale_with_lowest_ece, lowest_ece
@@ -279,6 +393,10 @@ def chapter2_results(
         single_template=_metrics(single_template), ensemble_80=_metrics(ensemble_80),
         scale_with_lowest_ece=scale_with_lowest_ece, lowest_ece=lowest_ece,
         published_clip_cifar10=None if published_clip_cifar10 is None else dict(published_clip_cifar10),
+        published_clip_languages=None if published_clip_languages is None else [
+            rename_keys({k: v for k, v in row.items() if k != "class names"},
+                        {**METRIC_ALIASES, **_CH2_LANGUAGE_ALIASES})
+            for row in _records(published_clip_languages)],
         feature_seconds=feature_seconds, total_seconds=total_seconds,
     )
 
@@ -304,7 +422,8 @@ def _claims(tables: Any) -> list[dict]:
 @_documented(CHAPTER3)
 def chapter3_results(
     *, logits_dir: str | None, published: Mapping[str, Any] | None = None, demo: Mapping[str, Any] | None = None,
-    models: Mapping[str, Any] | None = None, claims: Any = (),
+    models: Mapping[str, Any] | None = None, claims: Any = (), verdicts: Any = (), calibrators: Any = (),
+    calibrators_at_50: Any = (),
 ) -> ChapterResults:
     """Chapter 3 (the empirical study of Tu et al. 2024): the findings of each study and the claims.
 
@@ -317,6 +436,10 @@ def chapter3_results(
         ``models``); None when the study did not run.
     claims : list of DataFrame or of mapping
         The ``claims_table`` frames of the run (or rows already in the schema's form).
+    verdicts : list of mapping
+        ``finding_verdicts`` rows, each with a ``study`` key added.
+    calibrators, calibrators_at_50 : DataFrame or list of mapping
+        ``study.report.calibrator_table`` and ``study.report.ts_at_n`` of the real VLM outputs.
 
     Returns
     -------
@@ -327,6 +450,8 @@ def chapter3_results(
         logits_dir=None if logits_dir is None else str(logits_dir),
         published=None if published is None else dict(published), demo=None if demo is None else dict(demo),
         models=None if models is None else dict(models), claims=_claims(claims),
+        verdicts=[dict(v) for v in verdicts], calibrators=_records(calibrators),
+        calibrators_at_50=_records(calibrators_at_50),
     )
 
 
