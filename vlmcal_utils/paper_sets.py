@@ -108,6 +108,7 @@ class PaperGrid:
     note: str = ""
 
 
+#: The papers' grids by name (``"ctpt"``, ``"tu"``): what a full reproduction runs.
 PAPER_GRIDS: dict[str, PaperGrid] = {
     "ctpt": PaperGrid(
         "ctpt", "04_ctpt", models=(("ViT-B-16", "openai"), ("RN50", "openai")),

@@ -11,7 +11,7 @@ start of the introduction; see :data:`vlmcal_utils.study.paper_models.PAPER_LIST
 number is stored that was not read in the paper itself. So every ``paper`` value is NaN until
 cells are added, each with its table, row and column. The only Tu et al. number the book quotes,
 "average ECE after TS about 0.05", is a summary over models, not a per-model cell
-(:data:`vlmcal_utils.papers.TU2024_AVG_ECE_AFTER_TS`).
+(:data:`vlmcal_utils.papers.NOT_QUOTED`).
 """
 
 from __future__ import annotations
