@@ -175,12 +175,13 @@ def test_committed_page_shows_chapter_2_and_every_chapter_3_verdict(repo_root):
 
     published = repo_root / "results" / "published"
     ch3 = load_results(published / "03_empirical_study" / "results.json")
-    table = verdicts_table(ch3)
+    table = verdicts_table(ch3, detailed=False)
     verdicts = [v for v in ch3["results"]["verdicts"] if v["study"] == "published"]
     assert table is not None and len(table.splitlines()) == 2 + len(verdicts)
     assert all(f"**{v['verdict']}**" in table for v in verdicts)
     page = (repo_root / "book" / "results.md").read_text()
-    assert page.index(VERDICTS_BEGIN) < page.index(table) < page.index(VERDICTS_END)
+    assert page.index(VERDICTS_BEGIN) < page.index(table) < page.index(VERDICTS_END)  # the short one, included
+    assert verdicts_table(ch3, detailed=True) in page and "rule" in verdicts_table(ch3, detailed=True)
     # the conclusion page includes exactly that block
     conclusion = (repo_root / "book" / "conclusion.md").read_text()
     assert VERDICTS_BEGIN in conclusion and VERDICTS_END in conclusion
