@@ -11,6 +11,7 @@ load_results checks, never by the labels of the tables the chapters display.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -88,6 +89,46 @@ def test_notebook_structure(notebook):
     builder = f"chapter{int(notebook.stem[:2])}_results("
     assert builder in code[-1].source, f"the last code cell must build the results with {builder}...)"
     assert notebook.stem in SCHEMAS, f"no results schema for {notebook.stem} in vlmcal_utils.results"
+
+
+def _figure_name(cell) -> str | None:
+    """The ``mystnb.figure.name`` of a figure cell (its {numref} target), else None."""
+    return ((cell.metadata.get("mystnb") or {}).get("figure") or {}).get("name")
+
+
+def _branches_without_output(tree: ast.Module) -> list[int]:
+    """Line numbers of top-level ``if`` statements that have no ``else`` (nothing shown on that path)."""
+    missing = []
+    for node in tree.body:
+        while isinstance(node, ast.If):
+            if not node.orelse:
+                missing.append(node.lineno)
+                break
+            node = node.orelse[0] if len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If) else None
+    return missing
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_cell_shows_something_on_every_path(notebook):
+    """A numbered figure must exist on every build, or its {numref}s break `jb build -W` offline.
+
+    A figure cell whose code is a top-level ``if`` (data present) needs an ``else`` that shows
+    something (e.g. :func:`vlmcal_utils.boxes.figure_not_drawn`).
+    """
+    nb = reproduce.read_notebook(notebook)
+    bad = []
+    for cell in nb.cells:
+        name = _figure_name(cell) if cell.cell_type == "code" else None
+        if name and (lines := _branches_without_output(ast.parse(cell.source))):
+            bad.append(f"{name} (if at line {lines[0]} of the cell has no else)")
+    assert not bad, f"{notebook.name}: figure cells that show nothing on some path: {bad}"
+
+
+def test_the_figure_branch_check_catches_a_missing_else():
+    assert _branches_without_output(ast.parse("if a:\n    f()\n")) == [1]
+    assert _branches_without_output(ast.parse("if a:\n    f()\nelif b:\n    g()\n")) == [3]
+    assert _branches_without_output(ast.parse("if a:\n    f()\nelse:\n    g()\n")) == []
+    assert _branches_without_output(ast.parse("f()\n")) == []
 
 
 # ---------------------------------------------------------------- chapter 1

@@ -7,7 +7,7 @@ The chapter's code cells call these, so each cell stays a line or two. Conventio
   outside the data), one or two panels per row. They are made without pyplot, so a notebook shows
   each one only where it is displayed (``display(fig)``), never twice, as a PNG
   (:class:`ReportFigure`).
-- Boxes (:class:`Box`) are admonitions that render as HTML in a notebook and in the book
+- Boxes (:class:`~vlmcal_utils.boxes.Box`) are admonitions that render as HTML in a notebook and in the book
   (``_repr_html_``), and as plain text elsewhere. :func:`unavailable_box` is the fallback shown
   in every section whose real-data part cannot run, saying why; :func:`verdict_box` shows a
   :func:`~vlmcal_utils.study.finding_verdicts` row.
@@ -16,7 +16,6 @@ The chapter's code cells call these, so each cell stays a line or two. Conventio
 from __future__ import annotations
 
 import functools
-import html
 import io
 import os
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vlmcal_utils.boxes import Box
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.study import paper_models
@@ -48,7 +48,6 @@ from vlmcal_utils.study.tasks import IMAGENET_LABEL_DATASETS, baseline_task, dat
 from vlmcal_utils.study.verdicts import finding_verdicts, shift_cells
 
 __all__ = [
-    "Box",
     "ReportFigure",
     "unavailable_box",
     "verdict_box",
@@ -82,31 +81,6 @@ METHOD_LABELS = {"none": "no calibration", "ts": "temperature scaling (1 paramet
                  "vector_scaling": "vector scaling (2K)", "histogram_binning": "histogram binning (15K)",
                  "isotonic": "isotonic regression (K maps)"}
 _KINDS = {"holds": "tip", "partly": "warning", "does not hold here": "danger"}
-
-
-class Box:
-    """An admonition box: HTML in notebooks and the book, plain text in a console.
-
-    Parameters
-    ----------
-    title : str
-        The box's title (plain text).
-    paragraphs : sequence of str
-        Its paragraphs (plain text; escaped for HTML).
-    kind : str
-        The admonition class: ``"note"``, ``"tip"``, ``"warning"``, ``"danger"``...
-    """
-
-    def __init__(self, title: str, paragraphs: Sequence[str], kind: str = "note"):
-        self.title, self.paragraphs, self.kind = title, list(paragraphs), kind
-
-    def _repr_html_(self) -> str:
-        body = "".join(f"<p>{html.escape(p)}</p>" for p in self.paragraphs)
-        return (f'<div class="admonition {self.kind}"><p class="admonition-title">{html.escape(self.title)}</p>'
-                f"{body}</div>")
-
-    def __repr__(self) -> str:
-        return "\n".join([self.title, *self.paragraphs])
 
 
 def unavailable_box(section: str, reason: str) -> Box:

@@ -1,0 +1,28 @@
+import pytest
+
+from vlmcal_utils.boxes import Box, figure_not_drawn
+
+
+def test_box_renders_html_escaped_and_plain_text():
+    box = Box("A <title>", ["first & only"], kind="tip")
+    html = box._repr_html_()
+    assert html.startswith('<div class="admonition tip">')
+    assert "A &lt;title&gt;" in html and "<p>first &amp; only</p>" in html
+    assert repr(box) == "A <title>\nfirst & only"
+
+
+def test_box_without_a_title_is_refused():
+    with pytest.raises(ValueError, match="needs a title"):
+        Box("  ", ["text"])
+
+
+def test_figure_not_drawn_says_what_is_missing_and_how_to_get_it():
+    box = figure_not_drawn("clip.npz", "no network")
+    text = repr(box)
+    assert box.kind == "warning" and "clip.npz" in text and "no network" in text
+    assert "VLMCAL_SHARED" in text
+
+
+def test_figure_not_drawn_takes_another_remedy():
+    text = repr(figure_not_drawn("the demo study", "not run", remedy="Run the defaults."))
+    assert "Run the defaults." in text and "VLMCAL_SHARED" not in text

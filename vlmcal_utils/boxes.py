@@ -1,0 +1,70 @@
+"""Admonition boxes for notebooks and the book: HTML where a notebook renders, plain text elsewhere.
+
+A chapter section that cannot show its real-data part on this machine shows a box instead, so a
+reader never meets a silently empty section. :func:`figure_not_drawn` is the box that stands in a
+numbered figure's place: the figure keeps its number and caption (cross-references resolve), and
+its body says what is missing.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+__all__ = ["Box", "figure_not_drawn", "GET_PUBLISHED_OUTPUTS"]
+
+
+class Box:
+    """An admonition box: HTML in notebooks and the book, plain text in a console.
+
+    Parameters
+    ----------
+    title : str
+        The box's title (plain text).
+    paragraphs : sequence of str
+        Its paragraphs (plain text; escaped for HTML).
+    kind : str
+        The admonition class: ``"note"``, ``"tip"``, ``"warning"``, ``"danger"``...
+    """
+
+    def __init__(self, title: str, paragraphs: Sequence[str], kind: str = "note"):
+        if not title.strip():
+            raise ValueError("a box needs a title: say in a few words what the box is about")
+        self.title, self.paragraphs, self.kind = title, list(paragraphs), kind
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<p>{html.escape(p)}</p>" for p in self.paragraphs)
+        return (f'<div class="admonition {self.kind}"><p class="admonition-title">{html.escape(self.title)}</p>'
+                f"{body}</div>")
+
+    def __repr__(self) -> str:
+        return "\n".join([self.title, *self.paragraphs])
+
+
+#: How to get a published-outputs figure drawn (the remedy of :func:`figure_not_drawn` by default).
+GET_PUBLISHED_OUTPUTS = (
+    "Set VLMCAL_SHARED to a folder holding data/logits, or build online (the file is then downloaded "
+    "and checked against its pinned hash), to see it.")
+
+
+def figure_not_drawn(needs: str, reason: str, remedy: str = GET_PUBLISHED_OUTPUTS) -> Box:
+    """The body of a numbered figure whose data is not on this machine.
+
+    Parameters
+    ----------
+    needs : str
+        What the figure is drawn from, e.g. ``"clip_vitb32_cifar10_zeroshot.npz"``.
+    reason : str
+        Why it is missing here (e.g. the resolver's reason).
+    remedy : str
+        What a reader does to see the figure (default: get the published outputs).
+
+    Returns
+    -------
+    Box
+        A warning box: the figure is not drawn, why, and how to get it drawn.
+    """
+    return Box("Figure not drawn on this machine", [
+        f"It is drawn from {needs}, which could not be read here: {reason}.",
+        f"{remedy} The caption below describes the figure as it is drawn from that data.",
+    ], kind="warning")
