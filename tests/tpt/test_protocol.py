@@ -99,14 +99,6 @@ def test_ctpt_tables_in_full_with_provenance():
         protocol.ctpt_table("Table 3")
 
 
-def test_the_comparison_cells_are_the_full_tables_cells():
-    index = {(r["table"], r["model"], r["init"], r["method"], r["metric"]): r
-             for t in ("Table 1", "Table 2") for r in protocol.ctpt_table(t)}
-    for p in tpt.PAPER_TABLES:
-        assert index[p.table, p.model, p.init, p.method, "acc"][p.column] == p.accuracy
-        assert index[p.table, p.model, p.init, p.method, "ece"][p.column] == p.ece
-
-
 def test_figures_store_only_what_their_captions_state():
     assert protocol.CTPT_FIG2_MEAN_PEARSON == {"RN50": -0.70, "ViT-B-16": -0.76}
     assert "caption" in protocol.CTPT_FIG2_SOURCE

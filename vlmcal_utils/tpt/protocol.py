@@ -16,11 +16,12 @@ Sources
   ``test_tpt_ctpt_ds.sh`` line 14) do.
 - TPT+TS in the official code is a *fixed* temperature (``tpt_classification.py``,
   ``temperature_value = {'ViT': 1.16, 'RN': 1.15}``), not one fitted per dataset.
-- The paper's numbers: :data:`PAPER_TABLES`, as chapter 4 typed them (C-TPT, Yoon et al.,
-  ICLR 2024, Table 1 "fine-grained classification", Table 2 "natural distribution shifts");
-  :func:`ctpt_table` gives both tables in full (every row, all datasets and the printed average),
-  transcribed from the seminar notes' copy of the tables; :data:`CTPT_FIG2_MEAN_PEARSON` the
-  correlations Fig. 2's caption states; :data:`CTPT_FIG4_NOTE` why Fig. 4 has no stored numbers.
+- The paper's numbers: :func:`ctpt_table` gives C-TPT's two tables in full (Yoon et al., ICLR
+  2024, Table 1 "fine-grained classification", Table 2 "natural distribution shifts": every row,
+  all datasets and the printed average), transcribed from the seminar notes' copy of the tables;
+  :data:`PAPER_TABLES` holds the cells of the datasets chapter 4 can run, taken from them;
+  :data:`CTPT_FIG2_MEAN_PEARSON` the correlations Fig. 2's caption states; :data:`CTPT_FIG4_NOTE`
+  why Fig. 4 has no stored numbers.
 
 Dataset names are this package's (``vlmcal_utils.data.load_dataset``): ``"imagenet"``,
 ``"imagenet-a"``, ``"dtd"``, ...; ``"imagenet-shared"`` is ImageNet's validation photos.
@@ -240,56 +241,6 @@ class PaperResult:
     ece: float
 
 
-# (acc, ECE) for init / +TPT / +TPT+C-TPT, as chapter 4 typed them.
-_HARD = {
-    ("RN50", "imagenet"): [(58.1, 2.09), (60.7, 11.4), (60.2, 3.01)],
-    ("ViT-B-16", "imagenet"): [(66.7, 2.12), (69.0, 10.6), (68.5, 3.15)],
-    ("RN50", "imagenet-a"): [(21.7, 21.3), (25.2, 31.0), (23.4, 25.4)],
-    ("ViT-B-16", "imagenet-a"): [(47.8, 8.61), (52.6, 16.4), (51.6, 8.16)],
-    ("RN50", "imagenet-v2"): [(51.4, 3.33), (54.6, 13.1), (54.7, 8.58)],
-    ("ViT-B-16", "imagenet-v2"): [(60.8, 3.01), (63.0, 11.1), (62.7, 6.23)],
-    ("RN50", "imagenet-r"): [(56.0, 2.07), (58.9, 9.18), (58.0, 4.57)],
-    ("ViT-B-16", "imagenet-r"): [(74.0, 3.58), (76.7, 4.36), (76.0, 1.54)],
-    ("RN50", "imagenet-sketch"): [(33.3, 3.15), (35.1, 13.7), (35.1, 9.70)],
-    ("ViT-B-16", "imagenet-sketch"): [(46.1, 4.95), (47.5, 16.1), (47.9, 7.35)],
-    ("RN50", "dtd"): [(40.0, 9.91), (41.5, 25.7), (42.2, 19.8)],
-    ("ViT-B-16", "dtd"): [(44.3, 8.50), (46.7, 21.2), (46.0, 11.9)],
-    ("RN50", "eurosat"): [(23.7, 15.4), (28.3, 22.5), (27.8, 15.1)],
-    ("ViT-B-16", "eurosat"): [(41.3, 7.40), (42.4, 21.5), (43.2, 13.2)],
-}
-_ENSEMBLE = {
-    ("RN50", "imagenet"): [(59.7, 5.15), (61.1, 11.2), (61.2, 4.13)],
-    ("ViT-B-16", "imagenet"): [(68.2, 3.70), (69.6, 9.82), (69.3, 4.48)],
-    ("RN50", "imagenet-a"): [(22.7, 17.0), (26.9, 29.1), (25.6, 27.0)],
-    ("ViT-B-16", "imagenet-a"): [(50.9, 8.85), (54.2, 13.5), (52.9, 10.9)],
-    ("RN50", "imagenet-v2"): [(52.5, 2.68), (55.0, 12.7), (54.8, 9.84)],
-    ("ViT-B-16", "imagenet-v2"): [(62.0, 3.01), (63.9, 11.2), (63.4, 8.38)],
-    ("RN50", "imagenet-r"): [(57.9, 5.64), (60.4, 7.50), (59.7, 5.17)],
-    ("ViT-B-16", "imagenet-r"): [(74.5, 2.85), (78.2, 3.64), (78.0, 1.40)],
-    ("RN50", "imagenet-sketch"): [(34.7, 10.9), (35.6, 14.0), (35.7, 12.2)],
-    ("ViT-B-16", "imagenet-sketch"): [(46.0, 9.70), (48.5, 15.3), (48.5, 12.6)],
-    ("RN50", "dtd"): [(41.0, 4.54), (42.8, 22.2), (43.1, 15.7)],
-    ("ViT-B-16", "dtd"): [(45.6, 13.8), (47.2, 18.6), (46.8, 13.7)],
-    ("RN50", "eurosat"): [(29.3, 7.70), (28.4, 18.9), (29.4, 8.70)],
-    ("ViT-B-16", "eurosat"): [(43.0, 6.01), (44.0, 14.1), (48.7, 5.49)],
-}
-
-
-def _paper_tables() -> tuple[PaperResult, ...]:
-    out = []
-    for init, cells in (("hard", _HARD), ("ensemble", _ENSEMBLE)):
-        for (model, dataset), triple in cells.items():
-            table, column = _PAPER_COLUMNS[dataset]
-            for method, (acc, err) in zip(PAPER_METHODS, triple, strict=True):
-                row = f"{_PAPER_MODELS[model]} / {_PAPER_INITS[init]} / {_PAPER_ROWS[method]}"
-                out.append(PaperResult(table, row, column, model, dataset, init, method, acc, err))
-    return tuple(out)
-
-
-#: Every C-TPT number chapter 4 compares with (OpenAI weights; percent), with table/row/column.
-PAPER_TABLES: tuple[PaperResult, ...] = _paper_tables()
-
-
 def paper_dataset(dataset: str) -> str:
     """Our dataset name as the paper's column: ``"imagenet-shared"`` (ImageNet val photos) is ``"imagenet"``.
 
@@ -425,6 +376,26 @@ def ctpt_table(table: str = "Table 1") -> list[dict]:
                             "recomputed": round(sum(values[:-1]) / (len(values) - 1), 4),
                             "source": _CTPT_TRANSCRIBED.format(table=f"{table} ({CTPT_TABLE_TITLES[table]})")})
     return out
+
+
+def _paper_tables() -> tuple[PaperResult, ...]:
+    """The cells of :func:`ctpt_table` that chapter 4 compares with: the datasets it can run."""
+    cells = {(r["table"], r["model"], r["init"], r["method"], r["metric"]): r
+             for table in CTPT_TABLE_COLUMNS for r in ctpt_table(table)}
+    out = []
+    for init in _PAPER_INITS:
+        for dataset, (table, column) in _PAPER_COLUMNS.items():
+            for model in _PAPER_MODELS:
+                for method in PAPER_METHODS:
+                    acc, ece = (cells[table, model, init, method, metric] for metric in ("acc", "ece"))
+                    out.append(PaperResult(table, acc["row"], column, model, dataset, init, method,
+                                           acc[column], ece[column]))
+    return tuple(out)
+
+
+#: The C-TPT cells chapter 4 compares with (OpenAI weights; percent), with table/row/column:
+#: the datasets of ``_PAPER_COLUMNS`` taken from :func:`ctpt_table`, so each number is stored once.
+PAPER_TABLES: tuple[PaperResult, ...] = _paper_tables()
 
 
 #: C-TPT Fig. 2: what its caption states (per-dataset r values are only drawn, not printed).
