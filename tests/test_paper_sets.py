@@ -64,6 +64,16 @@ def test_expand_cells_is_pure_and_small(paper):
     assert [(c.model, c.dataset, c.n_images) for c in small] == [("ViT-B-32", "dtd", 10)]
 
 
+
+def test_format_cells_prints_a_model_without_a_pretrained_tag():
+    cells = expand_cells({"04_ctpt": {"model": "vlmcal-demo", "pretrained": None, "datasets": ["demo-photo"],
+                                      "n_samples": 10, "inits": ["hard"]}},
+                         grids={"x": paper_sets.PaperGrid("x", "04_ctpt", methods=("tpt",))})
+    assert cells[0].pretrained is None
+    row = paper_sets.format_cells(cells).splitlines()[1]
+    assert row.split()[1:3] == ["vlmcal-demo", "-"]
+
+
 DOMAINS = {"clipart", "infograph", "painting", "quickdraw", "real", "sketch"}
 
 

@@ -140,13 +140,14 @@ class CostFigure:
 class Cell:
     """One cell of a paper's grid: what runs, on how many images, at what measured cost.
 
-    ``gpu_hours`` is ``None`` (printed "unknown") without a measured :class:`CostFigure`.
+    ``gpu_hours`` is ``None`` (printed "unknown") without a measured :class:`CostFigure`;
+    ``pretrained`` is ``None`` for a model that has no pretrained tag (the demo models).
     """
 
     paper: str
     stem: str
     model: str
-    pretrained: str
+    pretrained: str | None
     dataset: str
     init: str | None
     method: str
@@ -455,7 +456,7 @@ def format_cells(cells: Sequence[Cell]) -> str:
              f"{'images':>7s} {'augmix':6s} {'lam':>5s} {'GPU-h':>8s}  note"]
     for c in cells:
         hours = "unknown" if c.gpu_hours is None else f"{c.gpu_hours:.2f}"
-        lines.append(f"{c.paper:7s} {c.model:14s} {c.pretrained:20s} {c.dataset:19s} {c.init or '-':9s} "
+        lines.append(f"{c.paper:7s} {c.model:14s} {c.pretrained or '-':20s} {c.dataset:19s} {c.init or '-':9s} "
                      f"{c.method:11s} {c.n_images if c.n_images is not None else 'unknown':>7} "
                      f"{'-' if c.augmix is None else ('on' if c.augmix else 'off'):6s} "
                      f"{'-' if c.lam is None else c.lam:>5} {hours:>8s}  {c.note}")

@@ -625,9 +625,7 @@ def format_plan(cells: Sequence[Cell], shard_size: int) -> str:
     -------
     str
     """
-    # format_cells prints pretrained as text: a demo model's None becomes "None"
-    shown = [dataclasses.replace(c, pretrained=str(c.pretrained)) for c in cells]
-    lines = [format_cells(shown), "", f"shards of {shard_size} images:"]
+    lines = [format_cells(cells), "", f"shards of {shard_size} images:"]
     total, kept = 0, []
     for c in cells:
         if c.method not in SWEPT_METHODS:
