@@ -9,15 +9,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import torch
+import matplotlib
 
-from vlmcal_utils.paths import shared_dir
+matplotlib.use("Agg")  # every plot test draws off screen, on any machine
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from vlmcal_utils.paths import shared_dir  # noqa: E402
 
 # Two cores on CI: keep torch from oversubscribing them.
 torch.set_num_threads(2)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every pyplot figure a test left open, so figures never pile up across tests."""
+    yield
+    plt.close("all")
 
 
 @pytest.fixture(scope="session")

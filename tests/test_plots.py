@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from vlmcal_utils import metrics as M  # noqa: E402
-from vlmcal_utils import plots as P  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from vlmcal_utils import metrics as M
+from vlmcal_utils import plots as P
 
 
 def data(n=500, k=5, seed=0):

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from vlmcal_utils import zeroshot_plots as zp  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
+from vlmcal_utils import zeroshot_plots as zp
 
 
 def _probs(n=200, k=5, seed=0):

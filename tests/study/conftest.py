@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib
 import pytest
 
 from .synthetic import synthetic
-
-matplotlib.use("Agg")  # the plot tests draw off screen
 
 
 @pytest.fixture(scope="session")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from vlmcal_utils import study
+from vlmcal_utils.study import report
 
-from vlmcal_utils import study  # noqa: E402
-from vlmcal_utils.study import report  # noqa: E402
-
-from .synthetic import make_tasks  # noqa: E402
+from .synthetic import make_tasks
 
 
 @pytest.fixture(scope="module")
