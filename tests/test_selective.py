@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vlmcal_utils.metrics import softmax
-from vlmcal_utils.selective import aurc, aurc_from_confidence, excess_aurc, risk_coverage_curve
+from vlmcal_utils.selective import accept_above, aurc, aurc_from_confidence, excess_aurc, risk_coverage_curve
 
 
 def test_no_ties_is_sorted_cumulative_mean_and_matches_torch_uncertainty():
@@ -50,3 +50,25 @@ def test_bad_inputs():
         aurc_from_confidence([0.5], [1], convention="trapezoid")
     with pytest.raises(ValueError):
         risk_coverage_curve([0.5, 1.2], [1, 0])
+
+
+def test_accept_above_promises_the_mean_confidence_and_delivers_the_accuracy():
+    conf = np.array([0.95, 0.92, 0.9, 0.6, 0.99])
+    correct = np.array([1, 0, 1, 1, 1])
+    r = accept_above(conf, correct, 0.9)  # 0.9 itself is not above 0.9
+    assert r["n_accepted"] == 3 and r["coverage"] == pytest.approx(0.6)
+    assert r["promised"] == pytest.approx((0.95 + 0.92 + 0.99) / 3)
+    assert r["delivered"] == pytest.approx(2 / 3)
+    none = accept_above(conf, correct, 0.995)
+    assert none["n_accepted"] == 0 and np.isnan(none["promised"]) and np.isnan(none["delivered"])
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        accept_above(conf, correct, 1.0)
+
+
+def test_a_calibrated_model_keeps_its_promise_above_any_threshold():
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0.5, 1.0, 200_000)
+    correct = rng.random(conf.size) < conf  # calibrated by construction
+    for t in (0.6, 0.8, 0.95):
+        r = accept_above(conf, correct, t)
+        assert r["delivered"] == pytest.approx(r["promised"], abs=0.005)

@@ -1,4 +1,4 @@
-"""Selective prediction: the risk-coverage curve and its area (AURC; Geifman & El-Yaniv 2017).
+"""Selective prediction: the risk-coverage curve, its area (AURC; Geifman & El-Yaniv 2017), a threshold.
 
 Predictions are accepted from the most to the least confident; at coverage ``k / N`` the
 selective risk is the error rate of the ``k`` accepted ones. Top-label: ``confidence = max_k p_k``,
@@ -26,7 +26,7 @@ import numpy as np
 from vlmcal_utils.checks import check_choice, confidence_arrays
 from vlmcal_utils.metrics import confidence_and_correct
 
-__all__ = ["CONVENTIONS", "risk_coverage_curve", "aurc", "aurc_from_confidence", "excess_aurc"]
+__all__ = ["CONVENTIONS", "risk_coverage_curve", "aurc", "aurc_from_confidence", "excess_aurc", "accept_above"]
 
 CONVENTIONS = ("mean", "trapezoid")
 
@@ -68,6 +68,44 @@ def risk_coverage_curve(confidence: Any, correct: Any) -> tuple[np.ndarray, np.n
     j = k - starts[group_of]  # how many of the group are accepted at coverage k
     expected_errors = errors_before[group_of] + j * group_err[group_of] / sizes[group_of]
     return k / n, expected_errors / k
+
+
+def accept_above(confidence: Any, correct: Any, threshold: float) -> dict[str, float]:
+    """Accept the predictions whose confidence is above ``threshold``: what they promise, what they deliver.
+
+    A user who acts only on predictions with confidence ``> threshold`` is promised, by a
+    calibrated model, an accuracy equal to the mean confidence of those predictions (at least
+    ``threshold``). The gap between ``promised`` and ``delivered`` is the broken promise.
+
+    Parameters
+    ----------
+    confidence : array-like, shape (N,)
+        Top-label confidences in [0, 1].
+    correct : array-like, shape (N,)
+        Bool or 0/1 correctness.
+    threshold : float
+        In ``[0, 1)``; accepted: ``confidence > threshold`` (strictly, as bins are ``(lo, hi]``).
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``coverage`` (share accepted), ``n_accepted``, ``promised`` (their mean
+        confidence) and ``delivered`` (their accuracy); the last two are NaN when none is accepted.
+
+    Examples
+    --------
+    >>> r = accept_above([0.95, 0.92, 0.6, 0.99], [1, 0, 1, 1], 0.9)
+    >>> r["coverage"], round(r["promised"], 4), round(r["delivered"], 4)
+    (0.75, 0.9533, 0.6667)
+    """
+    conf, corr = confidence_arrays(confidence, correct)
+    if not 0.0 <= float(threshold) < 1.0:
+        raise ValueError(f"threshold must be in [0, 1), got {threshold}: a confidence above 1 accepts nothing")
+    accepted = conf > threshold
+    n = int(accepted.sum())
+    return {"threshold": float(threshold), "coverage": n / conf.shape[0], "n_accepted": n,
+            "promised": float(conf[accepted].mean()) if n else float("nan"),
+            "delivered": float(corr[accepted].mean()) if n else float("nan")}
 
 
 def aurc_from_confidence(confidence: Any, correct: Any, convention: str = "mean") -> float:
