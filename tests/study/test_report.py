@@ -60,25 +60,6 @@ def test_boxes_render_and_escape():
     assert 'admonition warning' in report.verdict_box(row)._repr_html_()
 
 
-def test_calibrator_study_table_and_answer():
-    tasks = make_tasks()
-    rows = report.calibrator_study(tasks, [10, 50, 400], repeats=3)
-    assert set(rows["model"]) == {"model_a"}  # baselines are left out
-    summary = report.calibrator_table(rows)
-    assert set(summary["method"]) == set(study.calibrator_curves.__globals__["CURVE_METHODS"])
-    assert ((summary["low"] <= summary["mean"] + 1e-12) & (summary["mean"] <= summary["high"] + 1e-12)).all()
-    at = report.ts_at_n(rows, 50)
-    assert at.loc[0, "ts_wins"] == (at.loc[0, "winner"] == "ts")
-    assert 0 <= at.loc[0, "ts_better_share_isotonic"] <= 1
-    assert "At n = 50" in report.ts_answer_box(at).title
-    shown = report.ece_table_display(summary, [10, 400])
-    assert list(shown.columns) == [10, 400] and shown.index[0] == ("model_a", "none")
-    fig = report.calibrator_figure(summary)
-    assert len(fig.axes) == 1 and fig.legends
-    with pytest.raises(ValueError, match="n = 7"):
-        report.ts_at_n(rows, 7)
-
-
 def test_paper_setup_lists_what_paper_models_holds():
     t = report.paper_setup_table()
     n = len(study.paper_models.PAPER_MODELS) + len(study.paper_models.PAPER_BASELINES) + len(

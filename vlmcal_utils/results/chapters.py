@@ -439,7 +439,7 @@ def chapter3_results(
     verdicts : list of mapping
         ``finding_verdicts`` rows, each with a ``study`` key added.
     calibrators, calibrators_at_50 : DataFrame or list of mapping
-        ``study.report.calibrator_table`` and ``study.report.ts_at_n`` of the real VLM outputs.
+        ``study.calibrator_report.calibrator_table`` and ``study.calibrator_report.ts_at_n`` of the real VLM outputs.
 
     Returns
     -------

@@ -31,6 +31,8 @@ Modules
   calibration-set size.
 - :mod:`~vlmcal_utils.study.plots` — one figure per finding.
 - :mod:`~vlmcal_utils.study.report` — chapter 3's tables, figures and boxes (``study.report``).
+- :mod:`~vlmcal_utils.study.calibrator_report` — its calibrator comparison (``study.calibrator_report``).
+- :mod:`~vlmcal_utils.study.report_style` — the look of those figures.
 """
 
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
@@ -131,6 +133,7 @@ __all__ = [
     "VERDICTS",
     "finding_verdicts",
     "report",
+    "calibrator_report",
 ]
 
-from vlmcal_utils.study import report  # noqa: E402  (chapter 3's views; imports the modules above)
+from vlmcal_utils.study import calibrator_report, report  # noqa: E402  (chapter 3's views; import the modules above)

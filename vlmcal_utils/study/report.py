@@ -6,7 +6,8 @@ The chapter's code cells call these, so each cell stays a line or two. Conventio
   :class:`matplotlib.figure.Figure` objects drawn with a readable style (13 pt text, legends
   outside the data), one or two panels per row. They are made without pyplot, so a notebook shows
   each one only where it is displayed (``display(fig)``), never twice, as a PNG
-  (:class:`ReportFigure`).
+  (:class:`~vlmcal_utils.study.report_style.ReportFigure`). The calibrator comparison is in
+  :mod:`~vlmcal_utils.study.calibrator_report`.
 - Boxes (:class:`~vlmcal_utils.boxes.Box`) are admonitions that render as HTML in a notebook and in the book
   (``_repr_html_``), and as plain text elsewhere. :func:`unavailable_box` is the fallback shown
   in every section whose real-data part cannot run, saying why; :func:`verdict_box` shows a
@@ -16,23 +17,18 @@ The chapter's code cells call these, so each cell stays a line or two. Conventio
 from __future__ import annotations
 
 import functools
-import io
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from vlmcal_utils.boxes import Box
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.study import paper_models
-from vlmcal_utils.study.calibrator_curves import CURVE_METHODS, calibrator_curves, summarise_calibrator_curves
 from vlmcal_utils.study.correlation import confidence_accuracy_correlation
 from vlmcal_utils.study.findings import curve_from_results, label_mismatch_rows, summarise_findings
 from vlmcal_utils.study.grid import StudyTask, run_grid
@@ -43,12 +39,12 @@ from vlmcal_utils.study.plots import (
     plot_ece_before_after,
     plot_n_calib_curve,
 )
+from vlmcal_utils.study.report_style import ReportFigure, legend_outside, report_style
 from vlmcal_utils.study.subsets import grid_for, summarise_n_calib_curve
 from vlmcal_utils.study.tasks import IMAGENET_LABEL_DATASETS, baseline_task, dataset_specs, zeroshot_task
 from vlmcal_utils.study.verdicts import finding_verdicts, shift_cells
 
 __all__ = [
-    "ReportFigure",
     "unavailable_box",
     "verdict_box",
     "verdict_boxes",
@@ -63,23 +59,11 @@ __all__ = [
     "n_calib_table",
     "n_calib_figure",
     "paper_setup_table",
-    "calibrator_study",
-    "calibrator_table",
-    "ts_at_n",
-    "calibrator_figure",
-    "ece_table_display",
     "judge",
     "verdict_table",
     "end_to_end_tasks",
-    "ts_answer_box",
 ]
 
-#: The style of every figure here: text that stays readable when the figure is shrunk to a phone.
-STYLE = {"font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13, "xtick.labelsize": 12,
-         "ytick.labelsize": 12, "legend.fontsize": 11}
-METHOD_LABELS = {"none": "no calibration", "ts": "temperature scaling (1 parameter)",
-                 "vector_scaling": "vector scaling (2K)", "histogram_binning": "histogram binning (15K)",
-                 "isotonic": "isotonic regression (K maps)"}
 _KINDS = {"holds": "tip", "partly": "warning", "does not hold here": "danger"}
 
 
@@ -130,43 +114,6 @@ def verdict_box(row: dict, study: str = "published outputs") -> Box:
         interval + ".", f"Measured: {row['measured']}.", f"Rule: {row['rule']}.",
         f"Why it may differ from the paper: {row['why']}",
     ], kind=_KINDS.get(row["verdict"], "note"))
-
-
-class ReportFigure(Figure):
-    """A :class:`~matplotlib.figure.Figure` that renders itself as PNG in a notebook (``_repr_png_``).
-
-    The figures here are made without pyplot, so they are never shown twice; a plain ``Figure``
-    made that way has no notebook rendering until pyplot's inline backend has been started by some
-    pyplot figure (the chapter's first run showed its first figure only). This one renders with
-    the Agg canvas, whatever the backend.
-    """
-
-    def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        FigureCanvasAgg(self).print_png(buf)
-        return buf.getvalue()
-
-
-@contextmanager
-def _style() -> Iterator[None]:
-    with plt.rc_context(STYLE):
-        yield
-
-
-def _legend_outside(ax: Any, where: str = "right") -> None:
-    """Move an Axes' legend off the data (right of the panel, or below it)."""
-    legend = ax.get_legend()
-    if legend is None:
-        return
-    labels = [t.get_text() for t in legend.get_texts()]
-    handles, own = ax.get_legend_handles_labels()  # the plotted artists keep their line styles
-    if own != labels:  # proxy handles (patches made for the legend only): reuse the legend's
-        handles = legend.legend_handles
-    legend.remove()
-    if where == "right":
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    else:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False)
 
 
 # ------------------------------------------------------------------------------------------ the study
@@ -226,13 +173,13 @@ def before_after_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def before_after_figure(table: pd.DataFrame, title: str, reference: tuple[float, str] | None = None) -> Figure:
     """Finding 1's figure: ECE before/after TS per task (:func:`~vlmcal_utils.study.plot_ece_before_after`)."""
-    with _style():
+    with report_style():
         n = table["model"].nunique()
         fig = ReportFigure(figsize=(max(6.0, 0.9 * n + 3), 4.6), layout="constrained")
         ax = fig.subplots()
         plot_ece_before_after(table[table["cell"] == "all"], ax=ax, reference=reference)
         ax.set_title(title)
-        _legend_outside(ax)
+        legend_outside(ax)
     return fig
 
 
@@ -266,12 +213,12 @@ def shift_figure(table: pd.DataFrame, title: str, splits: Sequence[str] | None =
     full = table[(table["cell"] == "all") & (table["family"] == "vlm")]
     if splits is not None:
         full = full[full["split"].isin(splits)]
-    with _style():
+    with report_style():
         fig = ReportFigure(figsize=(8.0, 4.6), layout="constrained")
         ax = fig.subplots()
         plot_ece_across_shifts(full, ax=ax, splits=splits)
         ax.set_title(title)
-        _legend_outside(ax)
+        legend_outside(ax)
     return fig
 
 
@@ -292,7 +239,7 @@ def mismatch_figure(lm: pd.DataFrame) -> Figure | None:
     """Finding 3's figure: confidence vs accuracy before TS and after label-mismatched TS (2 panels)."""
     if (lm["method"] == "none").sum() < 3:
         return None
-    with _style():
+    with report_style():
         fig = ReportFigure(figsize=(10.0, 5.4), layout="constrained")
         axes = fig.subplots(1, 2)
         plot_confidence_vs_accuracy(lm[lm["method"] == "none"], ax=axes[0], xlabel="mean confidence (%)")
@@ -300,7 +247,7 @@ def mismatch_figure(lm: pd.DataFrame) -> Figure | None:
         plot_confidence_vs_accuracy(lm[lm["method"] == "ts_mismatched"], ax=axes[1])
         axes[1].set_title("after label-mismatched TS")
         for ax in axes:
-            _legend_outside(ax, "below")
+            legend_outside(ax, "below")
     return fig
 
 
@@ -324,13 +271,13 @@ def n_calib_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def n_calib_figure(table: pd.DataFrame, title: str) -> Figure:
     """Finding 4's figure: ECE after TS against calibration samples, one line per VLM (mean ± std)."""
-    with _style():
+    with report_style():
         fig = ReportFigure(figsize=(8.0, 4.6), layout="constrained")
         ax = fig.subplots()
         for i, (model, dataset) in enumerate(_vlm_pairs(table)):
             plot_n_calib_curve(curve_from_results(table, model, dataset), ax=ax, label=model, colour=f"C{i}")
         ax.set_title(title)
-        _legend_outside(ax)
+        legend_outside(ax)
     return fig
 
 
@@ -351,139 +298,6 @@ def paper_setup_table() -> pd.DataFrame:
             rows.append({"role": role, "paper name": m.paper_name, "loader": m.loader or "—", "runs here as": runs,
                          "source": m.source})
     return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------- calibrators
-def calibrator_study(tasks: Sequence[StudyTask], sizes: Sequence[int], repeats: int = 20, seed: int = 0,
-                     n_bins: int = 15, methods: Sequence[str] = CURVE_METHODS) -> pd.DataFrame:
-    """:func:`~vlmcal_utils.study.calibrator_curves` for each VLM task: pool ``cal``, scored on ``test``.
-
-    Parameters
-    ----------
-    tasks : sequence of StudyTask
-        Tasks with ``cal`` and ``test`` splits (only ``family == "vlm"`` ones are used).
-    sizes, repeats, seed, n_bins, methods
-        As :func:`~vlmcal_utils.study.calibrator_curves`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Its rows with a ``model`` column first.
-    """
-    parts = []
-    for t in tasks:
-        if t.family != "vlm":
-            continue
-        d = t.load()
-        rows = calibrator_curves(*d["cal"], *d["test"], sizes=sizes, repeats=repeats, methods=methods, seed=seed,
-                                 n_bins=n_bins)
-        parts.append(rows.assign(model=t.model)[["model", *rows.columns]])
-    if not parts:
-        raise ValueError("calibrator_study: no VLM task given")
-    return pd.concat(parts, ignore_index=True)
-
-
-def calibrator_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean ECE over draws with its 2.5/97.5 % range, per model, method and calibration size.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`~vlmcal_utils.study.summarise_calibrator_curves` of ``rows`` (ECE): ``model, method,
-        n, mean, low, high, repeats``.
-    """
-    return summarise_calibrator_curves(rows, "ece")
-
-
-def ts_at_n(rows: pd.DataFrame, n: int = 50) -> pd.DataFrame:
-    """Does TS's single parameter win at ``n`` labels? TS against each other calibrator, per model.
-
-    Parameters
-    ----------
-    rows : pandas.DataFrame
-        :func:`calibrator_study` rows.
-    n : int
-        The calibration-set size judged.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per model: ``model, n, winner`` (lowest mean ECE among the four calibrators),
-        ``ts_mean``, ``ts_wins`` (TS is the winner), and per other calibrator ``<method>_mean`` and
-        ``ts_better_share_<method>`` (share of the draws on which TS's ECE is lower: the draws are
-        the same sets for every method, so this is a paired comparison).
-    """
-    sub = rows[rows["n"] == n]
-    if sub.empty:
-        raise ValueError(f"ts_at_n: no rows with n = {n}")
-    out = []
-    others = [m for m in CURVE_METHODS if m not in ("none", "ts")]
-    for model, g in sub.groupby("model", sort=False):
-        wide = g.pivot_table(index="repeat", columns="method", values="ece")
-        means = wide.mean()
-        calibrators = [m for m in ["ts", *others] if m in means.index]
-        winner = min(calibrators, key=lambda m: means[m])
-        row = {"model": model, "n": n, "winner": winner, "ts_mean": float(means["ts"]), "ts_wins": winner == "ts"}
-        for m in others:
-            if m in wide.columns:
-                row[f"{m}_mean"] = float(means[m])
-                row[f"ts_better_share_{m}"] = float((wide["ts"] < wide[m]).mean())
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def calibrator_figure(summary: pd.DataFrame) -> Figure:
-    """ECE against calibration-set size for each method, one panel per model stacked (shared axes).
-
-    Lines are the mean over draws, bands the 2.5–97.5 % range of the draws; the y axis is
-    logarithmic (ECE %) because the small-n fits of the many-parameter methods are far worse.
-    """
-    models = list(dict.fromkeys(summary["model"]))
-    with _style():
-        fig = ReportFigure(figsize=(7.5, 3.2 * len(models) + 1.2), layout="constrained")
-        axes = fig.subplots(len(models), 1, sharex=True, sharey=True, squeeze=False)
-        for ax, model in zip(axes[:, 0], models, strict=True):
-            for i, m in enumerate(CURVE_METHODS):
-                g = summary[(summary["model"] == model) & (summary["method"] == m)].sort_values("n")
-                if g.empty:
-                    continue
-                style = dict(color="gray", ls="--") if m == "none" else dict(color=f"C{i}", marker="o", ms=4)
-                ax.plot(g["n"], g["mean"] * 100, label=METHOD_LABELS[m], **style)
-                if m != "none":
-                    ax.fill_between(g["n"], g["low"] * 100, g["high"] * 100, color=f"C{i}", alpha=0.15)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(model)
-            ax.set_ylabel("ECE (%)")
-        axes[-1, 0].set_xlabel("labelled calibration samples n")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper center", ncol=2, frameon=False)
-    return fig
-
-
-def ece_table_display(rows: pd.DataFrame, sizes: Sequence[int] | None = None) -> pd.DataFrame:
-    """The calibrator table laid out for reading: ``mean [low, high]`` (ECE %), sizes as columns.
-
-    Parameters
-    ----------
-    rows : pandas.DataFrame
-        :func:`calibrator_table` output.
-    sizes : sequence of int, optional
-        The columns shown (default: all sizes).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``(model, method)``, one string column per size.
-    """
-    t = rows if sizes is None else rows[rows["n"].isin(list(sizes))]
-    cell = t.assign(text=[f"{m * 100:.1f} [{lo * 100:.1f}, {hi * 100:.1f}]"
-                          for m, lo, hi in zip(t["mean"], t["low"], t["high"], strict=True)])
-    out = cell.pivot_table(index=["model", "method"], columns="n", values="text", aggfunc="first")
-    models = list(dict.fromkeys(t["model"]))
-    wanted = [(mo, me) for mo in models for me in CURVE_METHODS if (mo, me) in out.index]
-    return out.reindex(pd.MultiIndex.from_tuples(wanted, names=["model", "method"]))
-
 
 
 # ------------------------------------------------------------------------------- judging a study
@@ -577,32 +391,6 @@ def end_to_end_tasks(models: Sequence[Sequence[Any]], baselines: Sequence[Sequen
             "of this section only shows that real architectures and real images go through the study code."],
             "danger"))
     return tasks, notes, random_weights
-
-
-def ts_answer_box(at_n: pd.DataFrame) -> Box:
-    """The answer to "does TS's one parameter win at n labels?", written from :func:`ts_at_n`.
-
-    Parameters
-    ----------
-    at_n : pandas.DataFrame
-        :func:`ts_at_n` output (one row per VLM, a single ``n``).
-
-    Returns
-    -------
-    Box
-        Green when TS has the lowest mean ECE for every VLM, amber when for some, red for none.
-    """
-    n = int(at_n["n"].iloc[0])
-    wins = int(at_n["ts_wins"].sum())
-    lines = []
-    for r in at_n.to_dict(orient="records"):
-        others = [m for m in CURVE_METHODS if m not in ("none", "ts") and f"{m}_mean" in r]
-        vs = "; ".join(f"{METHOD_LABELS[m].split(' (')[0]} {r[f'{m}_mean'] * 100:.1f} % (TS lower on "
-                       f"{r[f'ts_better_share_{m}'] * 100:.0f} % of draws)" for m in others)
-        lines.append(f"{r['model']}: TS {r['ts_mean'] * 100:.1f} %; {vs}; lowest: {METHOD_LABELS[r['winner']]}.")
-    kind = "tip" if wins == len(at_n) else ("warning" if wins else "danger")
-    return Box(f"At n = {n} labels, temperature scaling has the lowest mean ECE for {wins} of {len(at_n)} VLMs",
-               lines, kind)
 
 
 def verdict_boxes(verdicts: Sequence[dict], *claim_ids: str, study: str = "published outputs") -> list[Box]:
