@@ -127,3 +127,16 @@ def test_calibration_uses_a_real_val_split(tmp_path):
     cal = calibration_set("demo-photo", test, 3, n=5)
     assert len(cal) == 3 and cal.classnames == test.classnames
     assert "imagenet-a" in TEST_ONLY and "dtd" not in TEST_ONLY
+
+
+def test_evaluation_subset_draws_the_same_images_with_or_without_a_transform():
+    from vlmcal_utils.data import evaluation_subset, uses_paper_protocol
+
+    raw = evaluation_subset("demo-photo", 5, seed=3)
+    seen = evaluation_subset("demo-photo", 5, seed=3, transform=lambda im: im.size)
+    assert len(raw) == 5 and raw.classnames == seen.classnames
+    assert [raw[i][1] for i in range(5)] == [seen[i][1] for i in range(5)]
+    assert [raw[i][0].size for i in range(5)] == [seen[i][0] for i in range(5)]
+    assert not uses_paper_protocol(None) and not uses_paper_protocol("random") and uses_paper_protocol("openai")
+    with pytest.raises(ValueError, match="demo world"):  # real weights never run on the demo world
+        evaluation_subset("demo-photo", 5, pretrained="openai")

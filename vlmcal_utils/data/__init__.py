@@ -32,8 +32,10 @@ from vlmcal_utils.data.datasets import (
     TEST_ONLY,
     calibration_set,
     dataset_root_override,
+    evaluation_subset,
     list_datasets,
     load_dataset,
+    uses_paper_protocol,
 )
 from vlmcal_utils.data.imagenet import DOMAINNET_DOMAINS, load_domainnet
 from vlmcal_utils.data.images import (
@@ -68,6 +70,8 @@ __all__ = [
     "TEST_ONLY",
     "calibration_set",
     "dataset_root_override",
+    "evaluation_subset",
+    "uses_paper_protocol",
     "DOMAINNET_DOMAINS",
     "EUROSAT_CLASSNAMES",
     "IMAGENET_CLASSNAMES",

@@ -44,7 +44,8 @@ from vlmcal_utils.data.shared import load_cifar10_shared, load_cifar10_shared_76
 from vlmcal_utils.demo.world import make_demo_dataset
 from vlmcal_utils.paths import DATA_ENV_VAR, data_root
 
-__all__ = ["DATASETS", "TEST_ONLY", "list_datasets", "load_dataset", "dataset_root_override", "calibration_set"]
+__all__ = ["DATASETS", "TEST_ONLY", "list_datasets", "load_dataset", "dataset_root_override", "calibration_set",
+           "evaluation_subset", "uses_paper_protocol"]
 
 Loader = Callable[..., torch.utils.data.Dataset]
 _TV = "Get it with torchvision on a machine with internet (download=True)."
@@ -304,6 +305,43 @@ def load_dataset(name: str, split: str = "test", root: str | os.PathLike | None 
     elif paper_protocol and key.startswith("demo-"):
         raise ValueError(f"{key} is the demo world, not a paper set")
     return loader(split=split, root=root, transform=transform, **kw)
+
+
+def uses_paper_protocol(pretrained: str | None) -> bool:
+    """Whether a model with these weights is evaluated on the papers' split files.
+
+    Real weights (an open_clip tag or a weights file) are; the demo models (``None``) and
+    ``"random"`` plumbing weights are not (``load_dataset``'s ``paper_protocol``).
+    """
+    return pretrained not in (None, "random")
+
+
+def evaluation_subset(name: str, n: int | None, *, seed: int = 0, pretrained: str | None = None,
+                      root: str | os.PathLike | None = None, transform: Callable | None = None,
+                      split: str = "test") -> torch.utils.data.Dataset:
+    """The seeded ``n``-image subset of a split that a TPT run evaluates (chapter 4 and the sweep).
+
+    Parameters
+    ----------
+    name : str
+        The dataset (:func:`load_dataset`).
+    n : int or None
+        Images drawn (``None``: all), by :func:`~vlmcal_utils.data.subsample` with ``seed``.
+    seed : int
+    pretrained : str or None
+        The model's weights: real weights use the papers' split files (:func:`uses_paper_protocol`).
+    root, transform, split
+        As in :func:`load_dataset`. The same ``seed`` draws the same images with or without a
+        ``transform``.
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+        ``(image, label)`` items with ``classnames``.
+    """
+    ds = load_dataset(name, split=split, root=root, transform=transform,
+                      paper_protocol=uses_paper_protocol(pretrained))
+    return subsample(ds, n, seed=seed)
 
 
 #: Sets whose every split is the evaluation list (``split="val"`` returns the test images): their

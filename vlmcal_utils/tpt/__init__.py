@@ -20,18 +20,28 @@ Modules
 - ``views``: :func:`preprocess_config`, :func:`make_views` (crops, flips, TPT's AugMix).
 - ``tuning``: :class:`TPTConfig`, :func:`tpt_predict`, :func:`official_temperature`.
 - ``runner``: :class:`RunSettings`, :func:`run_tpt`, :func:`read_tpt_rows`, :func:`summarise`.
+- ``settings``: :func:`protocol_settings` (a run's settings by the papers' rules), :func:`init_context`.
 - ``family``: :data:`FAMILY_METHODS`, :data:`FAMILY_HPARAMS`, :func:`family_config`.
 - ``family_tables``: :data:`FAMILY_TABLES`, :func:`recompute_averages`, :func:`cell_conflicts`.
 - ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`,
   :data:`PAPER_TABLES`, :func:`ctpt_table` (C-TPT's Tables 1-2 in full).
-- ``diagnostics``: :func:`step_diagnostics` (how far one step moves the prompt and the logits).
+- ``diagnostics``: :func:`step_diagnostics`, :func:`step_report`, :func:`describe_step` (how far one
+  step moves the prompt and the logits), :func:`prediction_changes`.
 
 Shapes: ``K`` classes, ``V`` views, ``E`` joint embedding width, ``D`` text width, ``n`` context
 tokens, ``B`` images tuned together. Contexts are ``(n, D)`` or ``(B, n, D)``; class features
 ``(K, E)`` or ``(B, K, E)``; logits ``(V, K)`` or ``(B, V, K)``.
 """
 
-from vlmcal_utils.tpt.diagnostics import STEP_FIELDS, step_diagnostics, step_table
+from vlmcal_utils.tpt.diagnostics import (
+    STEP_FIELDS,
+    describe_step,
+    embedding_spread,
+    prediction_changes,
+    step_diagnostics,
+    step_report,
+    step_table,
+)
 from vlmcal_utils.tpt.family import (
     FAMILY_HPARAMS,
     FAMILY_METHODS,
@@ -69,6 +79,7 @@ from vlmcal_utils.tpt.protocol import (
     AUGMIX_RULES,
     CTPT_LAMBDA,
     ECE_BINS,
+    INIT_NAMES,
     NATURAL_SHIFTS,
     PAPER_METHODS,
     PAPER_TABLES,
@@ -91,6 +102,7 @@ from vlmcal_utils.tpt.runner import (
     source_indices,
     summarise,
 )
+from vlmcal_utils.tpt.settings import HARD_PROMPT, init_context, protocol_settings
 from vlmcal_utils.tpt.text import can_share_prefix, encode_prompts, text_features
 from vlmcal_utils.tpt.tuning import (
     METHODS,
@@ -147,6 +159,10 @@ __all__ = [
     "fingerprint_settings",
     "source_indices",
     "summarise",
+    # settings
+    "HARD_PROMPT",
+    "init_context",
+    "protocol_settings",
     # family
     "FAMILY_METHODS",
     "FAMILY_HPARAMS",
@@ -171,6 +187,7 @@ __all__ = [
     "PaperResult",
     "PAPER_TABLES",
     "PAPER_METHODS",
+    "INIT_NAMES",
     "paper_dataset",
     "paper_results",
     "ctpt_table",
@@ -178,4 +195,8 @@ __all__ = [
     "STEP_FIELDS",
     "step_diagnostics",
     "step_table",
+    "step_report",
+    "embedding_spread",
+    "prediction_changes",
+    "describe_step",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "run_file_name",
     "PaperResult",
     "PAPER_TABLES",
+    "INIT_NAMES",
     "PAPER_METHODS",
     "paper_dataset",
     "paper_results",
@@ -197,7 +198,8 @@ def run_file_name(dataset: str, split: str, method: str, init: str = "hard",
 #: Our method names in the order of the paper's three rows per initialisation.
 PAPER_METHODS = ("zeroshot", "tpt", "ctpt")
 _PAPER_MODELS = {"RN50": "CLIP-RN50", "ViT-B-16": "CLIP-ViT-B/16"}
-_PAPER_INITS = {"hard": "HardPrompt", "ensemble": "Ensemble"}
+#: The prompt initialisations (our name -> the name in C-TPT's tables).
+INIT_NAMES = {"hard": "HardPrompt", "ensemble": "Ensemble"}
 _PAPER_ROWS = {"zeroshot": "(initialisation)", "tpt": "+TPT", "ctpt": "+TPT+C-TPT"}
 _PAPER_COLUMNS = {  # our dataset name -> (table, the paper's column)
     "imagenet": ("Table 1", "ImageNet"), "dtd": ("Table 1", "DTD"), "eurosat": ("Table 1", "EuroSAT"),
@@ -370,7 +372,7 @@ def ctpt_table(table: str = "Table 1") -> list[dict]:
             for metric, values in zip(("acc", "ece"), metrics, strict=True):
                 if len(values) != len(headers):
                     raise ValueError(f"{table} {model}/{init}/{method}/{metric}: {len(values)} cells")
-                row = f"{_PAPER_MODELS[model]} / {_PAPER_INITS[init]} / {_PAPER_ROWS[method]}"
+                row = f"{_PAPER_MODELS[model]} / {INIT_NAMES[init]} / {_PAPER_ROWS[method]}"
                 out.append({"table": table, "row": row, "model": model, "init": init, "method": method,
                             "metric": metric, **dict(zip(headers, values, strict=True)),
                             "recomputed": round(sum(values[:-1]) / (len(values) - 1), 4),
@@ -383,7 +385,7 @@ def _paper_tables() -> tuple[PaperResult, ...]:
     cells = {(r["table"], r["model"], r["init"], r["method"], r["metric"]): r
              for table in CTPT_TABLE_COLUMNS for r in ctpt_table(table)}
     out = []
-    for init in _PAPER_INITS:
+    for init in INIT_NAMES:
         for dataset, (table, column) in _PAPER_COLUMNS.items():
             for model in _PAPER_MODELS:
                 for method in PAPER_METHODS:
