@@ -10,8 +10,9 @@ from pathlib import Path
 import vlmcal_utils
 
 API_PAGE = Path(__file__).resolve().parents[2] / "book" / "api.md"
-# The demo world's command line and training internals: documented by the model card, not the API.
-NOT_IN_API = {"vlmcal_utils.demo.__main__", "vlmcal_utils.demo.card", "vlmcal_utils.demo.evaluate",
+# __main__ entry points and the demo world's training internals: documented by the model card and CLI help, not here.
+NOT_IN_API = {"vlmcal_utils.demo.__main__", "vlmcal_utils.sweep.__main__",
+              "vlmcal_utils.demo.card", "vlmcal_utils.demo.evaluate",
               "vlmcal_utils.demo.model_configs", "vlmcal_utils.demo.train", "vlmcal_utils.demo.weights"}
 
 

@@ -1,0 +1,56 @@
+"""Paper-scale runs on many GPUs: a paper's grid as disjoint image shards, run as Ray tasks, resumable.
+
+``python -m vlmcal_utils.sweep params/paper.yaml --paper ctpt [--address auto] [--dry-run]
+[--shard-size N] [--output DIR]`` expands the paper's grid into cells with
+:func:`vlmcal_utils.paper_sets.expand_cells` (the same expansion as ``paper_sets --dry-run``),
+turns every cell that :func:`vlmcal_utils.tpt.run_tpt` computes into one *run* (one results
+file, named as chapter 4 names it: :func:`vlmcal_utils.tpt.run_file_name`) and splits each run's
+images into contiguous, disjoint shards of sample positions ``[start, stop)`` — every image in
+exactly one shard, no padding (a ``DistributedSampler`` would repeat images to even out the
+shards). Each shard is one ``run_tpt(..., indices=range(start, stop))`` call on the *whole*
+cell dataset, so its rows carry the same ``index``, ``source_index``, ``source`` digest and run
+fingerprint as a sequential run, into its own resumable file (a
+:class:`vlmcal_utils.storage.RecordStore`). :func:`~vlmcal_utils.sweep.shards.merge_shards` then writes the run's rows,
+deduplicated by image and sorted by index, and refuses rows of different fingerprints.
+
+Workers are Ray actors, one per GPU (``num_gpus=1``) where the cluster has GPUs, else one per
+``cpus_per_worker`` CPUs; each loads a model once and keeps it for every shard it is given. A
+worker that dies (a pre-empted node, an out-of-memory kill) loses at most the batch it was
+tuning: its shard goes to a fresh worker, which resumes from the rows already in the shard's
+file; a rerun of the same command resumes every unfinished shard the same way.
+
+Layout under ``--output DIR``: ``DIR/<model>__<pretrained>/runs/<run file>`` (the merged rows,
+where chapter 4 with ``-p results_dir DIR/<model>__<pretrained>`` finds them and recomputes
+nothing) and ``DIR/<model>__<pretrained>/shards/<run file stem>/<i>-of-<n>.jsonl``.
+
+Ray is imported only by :func:`~vlmcal_utils.sweep.ray_runner.run_sweep` (``pip install
+vlmcal-utils[sweep]``); planning, one shard (:func:`~vlmcal_utils.sweep.shards.run_shard`) and
+merging need no Ray. Chapter 3's feature extraction (Tu et al.) is listed by ``--dry-run --paper
+tu`` but not swept yet.
+
+Modules: :mod:`~vlmcal_utils.sweep.plan` (chapter 4's parameters, the runs and their shards),
+:mod:`~vlmcal_utils.sweep.shards` (one shard in this process, the merge),
+:mod:`~vlmcal_utils.sweep.ray_runner` (the shards on Ray workers), :mod:`~vlmcal_utils.sweep.cli`.
+"""
+
+from vlmcal_utils.sweep.cli import main
+from vlmcal_utils.sweep.plan import (
+    NOTEBOOK_DEFAULTS,
+    PAPERS,
+    SWEPT_METHODS,
+    Run,
+    Shard,
+    cell_dataset,
+    format_plan,
+    notebook_values,
+    paper_cells,
+    plan_runs,
+    run_settings,
+    shard_ranges,
+)
+from vlmcal_utils.sweep.ray_runner import SweepError, SweepReport, run_sweep
+from vlmcal_utils.sweep.shards import MergeReport, ShardResult, merge_shards, run_shard
+
+__all__ = ["NOTEBOOK_DEFAULTS", "SWEPT_METHODS", "PAPERS", "Shard", "Run", "ShardResult", "SweepReport",
+           "MergeReport", "SweepError", "notebook_values", "run_settings", "cell_dataset", "shard_ranges",
+           "paper_cells", "plan_runs", "run_shard", "merge_shards", "run_sweep", "format_plan", "main"]

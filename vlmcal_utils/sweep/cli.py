@@ -1,0 +1,98 @@
+"""The command line: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] ...``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from vlmcal_utils.paper_sets import PAPER_GRIDS, load_cost_figures
+from vlmcal_utils.sweep.plan import (
+    NOTEBOOK_DEFAULTS,
+    PAPERS,
+    SWEPT_METHODS,
+    format_plan,
+    notebook_values,
+    paper_cells,
+    plan_runs,
+)
+from vlmcal_utils.sweep.ray_runner import run_sweep
+from vlmcal_utils.sweep.shards import merge_shards
+
+__all__ = ["main"]
+
+_DESCRIPTION = "Paper-scale runs on many GPUs: a paper's grid as disjoint image shards, run as Ray tasks, resumable."
+
+
+def _parse_model(text: str, section: Mapping[str, Any]) -> tuple[str, str | None]:
+    if text == "section":
+        return section.get("model", NOTEBOOK_DEFAULTS["model"]), section.get("pretrained")
+    arch, _, tag = text.partition(":")
+    return arch, (tag if tag and tag.lower() != "none" else None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] [--address auto] ...``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when shards failed (rerun the same command to resume them).
+    """
+    parser = argparse.ArgumentParser(prog="python -m vlmcal_utils.sweep", description=_DESCRIPTION)
+    parser.add_argument("params", type=Path, help="a params file, e.g. params/paper.yaml")
+    parser.add_argument("--paper", choices=sorted(PAPERS), default="ctpt")
+    parser.add_argument("--dry-run", action="store_true", help="print the cells, images, GPU-hours and shards")
+    parser.add_argument("--address", default=None, help="'auto': join the running Ray cluster (default: local)")
+    parser.add_argument("--shard-size", type=int, default=500, help="images per shard (default 500)")
+    parser.add_argument("--output", type=Path, default=Path("results/sweep"), help="default results/sweep")
+    parser.add_argument("--model", action="append", default=None, metavar="ARCH[:PRETRAINED]",
+                        help="instead of the grid's models (repeatable); 'section': the section's model")
+    parser.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(SWEPT_METHODS)}")
+    parser.add_argument("--workers", type=int, default=None, help="default: one per GPU, else per CPU")
+    parser.add_argument("--cpus-per-worker", type=int, default=1)
+    parser.add_argument("--max-retries", type=int, default=2, help="per shard whose worker died")
+    parser.add_argument("--merge-only", action="store_true", help="merge the shard files there, run nothing")
+    parser.add_argument("--costs", type=Path, default=Path("benchmarks/results"), help="measured cost figures")
+    args = parser.parse_args(argv)
+    sets = yaml.safe_load(args.params.read_text()) or {}
+    section = sets.get(PAPER_GRIDS[PAPERS[args.paper]].stem) or {}
+    models = [_parse_model(m, section) for m in args.model] if args.model else None
+    methods = args.methods.split(",") if args.methods else None
+    if args.dry_run:
+        cells = paper_cells(sets, args.paper, models, load_cost_figures(args.costs))
+        if methods:
+            cells = tuple(c for c in cells if c.method in methods)
+        print(format_plan(cells, args.shard_size))
+        if args.paper != "ctpt":
+            print("\nnot swept yet: run this grid with the notebook runner (paper_sets --dry-run prints the commands)")
+        return 0
+    if args.paper != "ctpt":
+        parser.error(f"--paper {args.paper}: only --dry-run so far (the sweep runs C-TPT's grid)")
+    runs = plan_runs(sets, args.output, paper=args.paper, models=models, methods=methods, shard_size=args.shard_size)
+    values = notebook_values(section)
+    if args.merge_only:
+        for run in runs:
+            rep = merge_shards([s.path for s in run.shards], run.merged, run.n_images)
+            print(f"{run.name}: {rep.rows} rows, {len(rep.missing)} missing")
+        return 0
+    n = sum(len(r.shards) for r in runs)
+    print(f"{len(runs)} runs, {n} shards, {sum(r.n_images for r in runs)} images -> {args.output}")
+    report = run_sweep(runs, values, address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+                       max_retries=args.max_retries, log=print)
+    print(f"{report.workers} {'GPU' if report.use_gpu else 'CPU'} workers; Ray up in {report.startup_seconds:.1f} s; "
+          f"{report.computed} rows computed in {report.seconds:.1f} s")
+    for name, rep in report.merged.items():
+        print(f"merged {name}: {rep.rows} rows" + (f", {len(rep.missing)} missing" if rep.missing else ""))
+    for name, why in report.failed.items():
+        print(f"FAILED {name}: {why}")
+    if report.failed:
+        print("rerun the same command: finished rows are kept and only the missing ones are computed")
+        return 1
+    return 0

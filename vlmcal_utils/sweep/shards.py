@@ -1,0 +1,147 @@
+"""One shard in this process (:func:`run_shard`, no Ray) and the merge of a run's shard files."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from vlmcal_utils.storage import RecordStore
+from vlmcal_utils.sweep.plan import Shard, cell_dataset, run_settings
+from vlmcal_utils.tpt.runner import read_tpt_rows, run_tpt
+
+__all__ = ["ShardResult", "MergeReport", "run_shard", "merge_shards"]
+
+
+@dataclass
+class ShardResult:
+    """What one :func:`run_shard` call did: rows ``resumed`` (already there) and ``computed`` now."""
+
+    shard: str
+    resumed: int
+    computed: int
+    rows: int
+    seconds: float
+    pid: int
+
+
+@dataclass
+class MergeReport:
+    """A merge's outcome: rows written, duplicates dropped, positions of the run still missing."""
+
+    path: str
+    rows: int
+    duplicates: int
+    missing: list[int]
+
+
+class _ExitAfter(torch.utils.data.Subset):
+    """A worker killed mid-shard (tests): exits once ``path`` holds ``rows`` rows.
+
+    The whole dataset, through a ``Subset`` of all positions, so rows keep their identity.
+    """
+
+    def __init__(self, dataset, path: str, rows: int):
+        super().__init__(dataset, range(len(dataset)))
+        self.classnames = list(dataset.classnames)
+        self.path, self.rows = path, rows
+
+    def __getitem__(self, i):
+        if len(read_tpt_rows(self.path)) >= self.rows:
+            os._exit(17)  # no cleanup, no exception: as a kill -9
+        return super().__getitem__(i)
+
+    def __getitems__(self, indices):
+        return [self[i] for i in indices]
+
+
+def run_shard(shard: Shard, values: Mapping[str, Any], model, tokenizer, *, dataset=None,
+              exit_after: int | None = None) -> ShardResult:
+    """Compute one shard's missing rows into its file (no Ray needed).
+
+    Parameters
+    ----------
+    shard : Shard
+        What to run.
+    values : mapping
+        :func:`notebook_values` of the sweep.
+    model, tokenizer
+        The loaded model (:func:`vlmcal_utils.models.load_model`) of ``shard.model``.
+    dataset : torch.utils.data.Dataset, optional
+        The run's :func:`cell_dataset` (default: loaded here).
+    exit_after : int, optional
+        Fault injection for tests: the process ``os._exit`` s once the shard's file holds this
+        many rows, when it loads the next image (views made in line, as on CPU: a view worker
+        process would exit instead).
+
+    Returns
+    -------
+    ShardResult
+    """
+    t0 = time.perf_counter()
+    ds = dataset if dataset is not None else cell_dataset(values, shard.dataset, shard.pretrained, shard.calibration)
+    before = len(read_tpt_rows(shard.path))
+    if exit_after is not None:
+        ds = _ExitAfter(ds, shard.path, exit_after)
+    rows = run_tpt(model, tokenizer, ds, ds.classnames, shard.method, shard.path,
+                   run_settings(values, shard.dataset, shard.init), indices=range(shard.start, shard.stop),
+                   batch_size=int(values["batch"]), progress=False)
+    return ShardResult(shard.name, before, len(rows) - before, len(rows), time.perf_counter() - t0, os.getpid())
+
+
+def _key(row: Mapping[str, Any]) -> int:
+    return int(row.get("source_index", row["index"]))
+
+
+def merge_shards(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike,
+                 n_images: int | None = None) -> MergeReport:
+    """Merge shard files (and the rows already in ``out_path``) into ``out_path``.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Shard files of one run (missing ones hold no rows).
+    out_path : path
+        The merged file; rows already there are kept (it is a resumable run file too).
+    n_images : int, optional
+        The run's size: positions ``0 .. n_images - 1`` absent from every file are reported.
+
+    Returns
+    -------
+    MergeReport
+
+    Raises
+    ------
+    ValueError
+        Rows of more than one run fingerprint or method (another model or other settings): the
+        files are left as they were. Also two rows of one image at different positions.
+    """
+    rows, duplicates, origin = {}, 0, {}
+    for path in [out_path, *paths]:
+        for r in read_tpt_rows(path):
+            k = _key(r)
+            if k in rows:
+                duplicates += 1
+                if rows[k]["index"] != r["index"]:
+                    raise ValueError(f"image {k} is at position {rows[k]['index']} in {origin[k]} and "
+                                     f"{r['index']} in {path}: the files come from different datasets")
+                continue
+            rows[k], origin[k] = r, path
+    runs = {(r.get("run"), r.get("method")) for r in rows.values()}
+    if len(runs) > 1:
+        where = {}
+        for k, r in rows.items():
+            where.setdefault((r.get("run"), r.get("method")), set()).add(str(origin[k]))
+        detail = "; ".join(f"run {run} ({method}): {sorted(files)}" for (run, method), files in sorted(
+            where.items(), key=str))
+        raise ValueError(f"refusing to merge rows of {len(runs)} different runs (another model or other "
+                         f"settings) into {out_path}: {detail}")
+    merged = sorted(rows.values(), key=lambda r: r["index"])
+    if merged:
+        RecordStore(out_path, key=_key).replace_all(merged)
+    have = {r["index"] for r in merged}
+    missing = [i for i in range(n_images) if i not in have] if n_images is not None else []
+    return MergeReport(str(out_path), len(merged), duplicates, missing)
