@@ -227,6 +227,10 @@ def check_page(
     overflow = driver.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     driver.set_window_size(*WINDOW)
+    # back at full width: let the layout reflow and undo any sideways scroll the narrow window left
+    # (otherwise the screenshots below show the page shifted to the left)
+    time.sleep(0.3)
+    driver.execute_script("window.scrollTo(0, 0);")
     if overflow[0] > overflow[1] + 1:
         report.problems.append(
             f"wider than a {NARROW_WIDTH} px window: {overflow[0]} px of content in {overflow[1]} px")
