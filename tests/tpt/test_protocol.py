@@ -104,3 +104,15 @@ def test_figures_store_only_what_their_captions_state():
     assert "caption" in protocol.CTPT_FIG2_SOURCE
     assert "no numbers" in protocol.CTPT_FIG4_NOTE
     assert protocol.CTPT_PAPER_URL.startswith("https://arxiv.org/abs/2403.14119")
+
+
+def test_ctpt_against_tpt_from_the_printed_averages():
+    t1, t2 = protocol.ctpt_vs_tpt("Table 1"), protocol.ctpt_vs_tpt("Table 2")
+    assert len(t1) == len(t2) == 4  # 2 models x 2 initialisations
+    vit = next(r for r in t1 if (r["model"], r["init"]) == ("ViT-B-16", "hard"))
+    assert (vit["ece_tpt"], vit["ece_ctpt"]) == (11.6, 5.13)
+    assert vit["ece_reduction"] == pytest.approx(1 - 5.13 / 11.6, abs=1e-4)
+    # the paper's summary: about half of TPT's ECE removed on Table 1, accuracy within a point
+    assert all(0.45 < r["ece_reduction"] < 0.6 for r in t1)
+    assert max(r["ece_reduction"] for r in t2) == pytest.approx(0.515, abs=1e-3)
+    assert all(abs(r["acc_change"]) < 1 for r in t1 + t2)

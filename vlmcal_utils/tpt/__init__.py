@@ -87,6 +87,7 @@ from vlmcal_utils.tpt.protocol import (
     PaperResult,
     ctpt_lambda,
     ctpt_table,
+    ctpt_vs_tpt,
     dataset_family,
     paper_dataset,
     paper_results,
@@ -191,6 +192,7 @@ __all__ = [
     "paper_dataset",
     "paper_results",
     "ctpt_table",
+    "ctpt_vs_tpt",
     # diagnostics
     "STEP_FIELDS",
     "step_diagnostics",

@@ -52,6 +52,7 @@ __all__ = [
     "CTPT_TABLE_COLUMNS",
     "CTPT_TABLE_TITLES",
     "ctpt_table",
+    "ctpt_vs_tpt",
     "CTPT_FIG2_MEAN_PEARSON",
     "CTPT_FIG2_SOURCE",
     "CTPT_FIG4_NOTE",
@@ -377,6 +378,33 @@ def ctpt_table(table: str = "Table 1") -> list[dict]:
                             "metric": metric, **dict(zip(headers, values, strict=True)),
                             "recomputed": round(sum(values[:-1]) / (len(values) - 1), 4),
                             "source": _CTPT_TRANSCRIBED.format(table=f"{table} ({CTPT_TABLE_TITLES[table]})")})
+    return out
+
+
+def ctpt_vs_tpt(table: str = "Table 1") -> list[dict]:
+    """What C-TPT changes against TPT in one of C-TPT's tables, from the printed averages.
+
+    Parameters
+    ----------
+    table : {"Table 1", "Table 2"}
+        As in :func:`ctpt_table`.
+
+    Returns
+    -------
+    list of dict
+        One record per (model, initialisation) block: ``table, model, init``, ``ece_tpt`` and
+        ``ece_ctpt`` (the printed average ECE, percent), ``ece_reduction`` (``1 - ece_ctpt /
+        ece_tpt``: the share of TPT's ECE that C-TPT removes), ``acc_tpt``, ``acc_ctpt`` and
+        ``acc_change`` (``acc_ctpt - acc_tpt``, points).
+    """
+    cells = {(r["model"], r["init"], r["method"], r["metric"]): r["Average"] for r in ctpt_table(table)}
+    out = []
+    for model, init in dict.fromkeys((m, i) for m, i, _, _ in cells):
+        ece_tpt, ece_ctpt = cells[model, init, "tpt", "ece"], cells[model, init, "ctpt", "ece"]
+        acc_tpt, acc_ctpt = cells[model, init, "tpt", "acc"], cells[model, init, "ctpt", "acc"]
+        out.append({"table": table, "model": model, "init": init, "ece_tpt": ece_tpt, "ece_ctpt": ece_ctpt,
+                    "ece_reduction": round(1 - ece_ctpt / ece_tpt, 4), "acc_tpt": acc_tpt, "acc_ctpt": acc_ctpt,
+                    "acc_change": round(acc_ctpt - acc_tpt, 2)})
     return out
 
 
