@@ -178,6 +178,15 @@ def test_01_calibration_basics_results():
                                                + parts["within_bin"])
     assert r["brier_parts"]["after_ts"]["reliability"] < r["brier_parts"]["before_ts"]["reliability"]
     assert r["bins_beyond_noise"]["after_ts"] < r["bins_beyond_noise"]["before_ts"]
+    # deferring below a confidence threshold: what the accepted predictions promise and deliver
+    defer = {(row["stage"], row["threshold"]): row for row in r["deferral"]}
+    assert {t for _, t in defer} == {0.8, 0.9, 0.95}
+    for (_, t), row in defer.items():
+        assert row["promised"] > t and 0 < row["coverage"] <= 1
+    for t in (0.8, 0.9, 0.95):  # TS (T > 1) accepts fewer and keeps its promise better
+        before, after = defer[("before_ts", t)], defer[("after_ts", t)]
+        assert after["coverage"] < before["coverage"]
+        assert abs(after["promised"] - after["delivered"]) < abs(before["promised"] - before["delivered"])
     # the seminar's five-cat example
     assert r["toy_accuracy"] == pytest.approx(0.8)
     assert r["toy_mean_confidence"]["model 1"] == pytest.approx(0.788)
@@ -200,6 +209,10 @@ def test_01_calibration_basics_results():
         assert r["ece_after"] == pytest.approx(0.0095, abs=0.001)
         assert r["temperature"] == pytest.approx(2.88, abs=0.02)
         assert r["is_real"] is True
+        # above 0.9: promised 99.7 % / delivered 95.4 % before TS, 99.0 % / 98.5 % after (measured)
+        for stage, promised, delivered in (("before_ts", 0.997, 0.954), ("after_ts", 0.990, 0.985)):
+            row = defer[(stage, 0.9)]
+            assert (row["promised"], row["delivered"]) == pytest.approx((promised, delivered), abs=0.001)
     if _has_real_data():
         assert r["imagenet_source"] == "hollance_imagenet_val_toplabel.npz", "with VLMCAL_SHARED ImageNet shows"
     if r["imagenet_source"] == "hollance_imagenet_val_toplabel.npz":

@@ -70,6 +70,11 @@ _CH1_SUBSAMPLE = RowSchema("one stage and subsample size", {
     "debiased_ece_mean": "mean debiased ECE", "debiased_ece_sd": "its standard deviation",
     "full_ece": "plug-in ECE of the whole test split",
 })
+_CH1_DEFERRAL = RowSchema("one stage and confidence threshold (vlmcal_utils.selective.accept_above)", {
+    "stage": '"before_ts" or "after_ts"', "threshold": "accept predictions with confidence above it",
+    "coverage": "share of the test split accepted", "n_accepted": "test samples accepted",
+    "promised": "mean confidence of the accepted", "delivered": "accuracy of the accepted",
+})
 _CH1_BRIER = RowSchema("Murphy decomposition (vlmcal_utils.brier, top-label)", {
     "brier": "top-label Brier score mean (conf - correct)^2", "reliability": "REL (calibration)",
     "resolution": "RES", "uncertainty": "UNC", "within_bin": "within-bin remainder",
@@ -106,11 +111,12 @@ CHAPTER1 = ResultsSchema("01_calibration_basics", {
     "subsample_ece": "plug-in and debiased ECE of random test subsamples, one row per stage and size",
     "brier_parts": "stage -> Murphy decomposition of the top-label Brier score (n_bins equal-width bins)",
     "bins_beyond_noise": "stage -> bins whose 95 % Wilson interval of accuracy misses the diagonal",
+    "deferral": "predictions accepted above a few confidence thresholds, one row per stage and threshold",
     "imagenet_source": "file name of the top-label ImageNet outputs, or None without the file",
     "imagenet_models": "one row per ImageNet model (uncalibrated, top-label only; empty without the file)",
     "imagenet_median_ece": "median ECE over imagenet_models, or None without the file",
 }, blocks={"extra_models": _CH1_EXTRA, "bin_sensitivity": _CH1_BINS, "subsample_ece": _CH1_SUBSAMPLE,
-           "imagenet_models": _CH1_IMAGENET},
+           "deferral": _CH1_DEFERRAL, "imagenet_models": _CH1_IMAGENET},
    entries={"brier_parts": _CH1_BRIER})
 
 # --------------------------------------------------------------------------------------------- chapter 2
@@ -267,13 +273,21 @@ def _method_key(label: Any, keys_by_label: Mapping[str, str]) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- builders
+def _staged(row: Mapping[str, Any]) -> dict:
+    """A row with its stage under ``stage`` as the schema names it (``"before TS"`` -> ``"before_ts"``)."""
+    row = dict(row)
+    stage = row.pop("", None) if "" in row else row.get("stage")
+    row["stage"] = _STAGES.get(stage, stage)
+    return row
+
+
 @_documented(CHAPTER1)
 def chapter1_results(
     *, source: str, is_real: bool, model: str, description: str, n_val: int, n_test: int, n_bins: int,
     temperature: float, before: Mapping[str, float], after: Mapping[str, float],
     ece_before_ci: Iterable[float], ece_after_ci: Iterable[float], toy_mean_confidence: Mapping[str, float],
     toy_accuracy: float, extra_models: Any = (), trust: Mapping[str, Any] | None = None, imagenet: Any = None,
-    imagenet_source: str | None = None,
+    imagenet_source: str | None = None, deferral: Any = (),
 ) -> ChapterResults:
     """Chapter 1 (calibration basics): temperature scaling on one set of logits, and how far to trust an ECE.
 
@@ -304,6 +318,9 @@ def chapter1_results(
         ece_lo, ece_hi``); ``None`` or empty without the file.
     imagenet_source : str, optional
         The top-label file's name, ``None`` without it.
+    deferral : DataFrame or list of mapping
+        :func:`vlmcal_utils.selective.accept_above` rows with the stage (``"before TS"``/``"after
+        TS"``, under ``""`` or ``stage``).
 
     Returns
     -------
@@ -341,18 +358,14 @@ def chapter1_results(
             if key not in metrics:
                 raise SchemaError(f"chapter1_results: the {stage}-TS summary has no {key!r} (got {sorted(metrics)})")
             flat[f"{key}_{stage}"] = metrics[key]
-    extra = []
-    for row in _records(extra_models):
-        row = rename_keys(row, METRIC_ALIASES)
-        row["stage"] = _STAGES.get(row.get("stage"), row.get("stage"))
-        extra.append(row)
+    extra = [_staged(rename_keys(row, METRIC_ALIASES)) for row in _records(extra_models)]
     return CHAPTER1.build(
         source=source, is_real=is_real, model=model, description=description, n_val=n_val, n_test=n_test,
         n_bins=n_bins, temperature=temperature, **flat, ece_before_ci=list(ece_before_ci),
         ece_after_ci=list(ece_after_ci), toy_mean_confidence=dict(toy_mean_confidence), toy_accuracy=toy_accuracy,
         extra_models=extra, **{key: trust.get(key) for key in trust_keys},
         imagenet_source=imagenet_source if imagenet_rows else None, imagenet_models=imagenet_rows,
-        imagenet_median_ece=median,
+        imagenet_median_ece=median, deferral=[_staged(row) for row in _records(deferral)],
     )
 
 
