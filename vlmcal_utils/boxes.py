@@ -43,8 +43,8 @@ class Box:
 
 #: How to get a published-outputs figure drawn (the remedy of :func:`figure_not_drawn` by default).
 GET_PUBLISHED_OUTPUTS = (
-    "Set VLMCAL_SHARED to a folder holding data/logits, or build online (the file is then downloaded "
-    "and checked against its pinned hash), to see it.")
+    "Set VLMCAL_SHARED to a folder holding data/logits, or build online (the files are then downloaded "
+    "and checked against their pinned hashes).")
 
 
 def figure_not_drawn(needs: str, reason: str, remedy: str = GET_PUBLISHED_OUTPUTS) -> Box:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vlmcal_utils.boxes import Box
+from vlmcal_utils.boxes import GET_PUBLISHED_OUTPUTS, Box
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.study import paper_models
@@ -85,9 +85,8 @@ def unavailable_box(section: str, reason: str) -> Box:
     return Box(f"{section}: real-model outputs not available on this machine", [
         f"The published outputs of real models that this part of the section is computed from "
         f"could not be read here: {reason}.",
-        "So this section shows no real-model numbers or verdict in this build. Set VLMCAL_SHARED to a "
-        "folder holding data/logits, run with internet access (the files are then downloaded and checked "
-        "against their pinned hashes), or point the logits_dir parameter at a folder of the .npz files. "
+        f"So this section shows no real-model numbers or verdict in this build. {GET_PUBLISHED_OUTPUTS} "
+        "The logits_dir parameter can also point at a folder of the .npz files. "
         "The demo-world section below still runs, and is labelled as such.",
     ], kind="warning")
 
