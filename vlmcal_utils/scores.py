@@ -1,0 +1,275 @@
+"""One scoring record: every place in the package that scores predictions builds a :class:`Scores`.
+
+Conventions
+-----------
+- Everything is a **fraction** in ``[0, 1]`` (accuracy, confidence, ECE, MCE, smooth and debiased
+  ECE); NLL is in nats and Brier in ``[0, 2]``. Percent and display labels exist only where a table
+  is formatted for a reader (the chapter views), never in a record or a results file.
+- Top-label quantities as in :mod:`vlmcal_utils.metrics`: ``confidence = max_k p_k``,
+  ``correct = argmax_k p_k == label``; ECE with equal-width bins ``(lo, hi]``, one value per bin
+  count in ``bins``; MCE, the debiased ECE and the bootstrap interval use the *first* bin count
+  (the record's ``primary_bins``).
+- A record made from top-label data only (:func:`score_confidence`: confidences and correctness,
+  no class probabilities) has ``nll = brier = None``: those need the full ``(N, K)`` probabilities.
+- ``as_row()`` flattens a record to fixed keys (``n, accuracy, mean_confidence, ece_<b>...,
+  ece_lo, ece_hi, mce, nll, brier, smooth_ece, debiased_ece, temperature``), the one shape in
+  which scores enter tables and results files; :meth:`Scores.from_row` reads it back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vlmcal_utils.checks import check_int, check_n_bins, confidence_arrays, labels_array, logits_array, probs_array
+from vlmcal_utils.ece_estimators import debiased_ece_from_confidence, smooth_ece_from_confidence
+from vlmcal_utils.metrics import bootstrap_ci, ece_from_confidence, log_softmax, mce_from_confidence
+
+__all__ = ["Scores", "score_logits", "score_probs", "score_confidence", "ROW_KEYS"]
+
+#: The keys of :meth:`Scores.as_row` besides one ``ece_<b>`` per bin count.
+ROW_KEYS = ("n", "accuracy", "mean_confidence", "ece_lo", "ece_hi", "mce", "nll", "brier",
+            "smooth_ece", "debiased_ece", "temperature")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The scores of one set of predictions (fractions; see the module's conventions).
+
+    Attributes
+    ----------
+    n : int
+        Number of scored rows.
+    accuracy, mean_confidence : float
+        Top-label accuracy and mean top-label confidence.
+    ece : dict of int to float
+        Equal-width top-label ECE per bin count, in the order asked for (first = primary).
+    mce : float
+        Maximum calibration error at the primary bin count.
+    nll, brier : float or None
+        Mean NLL (nats) and multiclass Brier score; ``None`` for top-label-only data.
+    smooth_ece, debiased_ece : float or None
+        SmoothECE (relplot) and the debiased ECE at the primary bin count; ``None`` when not asked.
+    ece_interval : tuple of float or None
+        Percentile bootstrap interval of the primary-bin ECE; ``None`` when ``n_boot = 0``.
+    temperature : float
+        The temperature the probabilities were computed at (1: the raw model).
+    """
+
+    n: int
+    accuracy: float
+    mean_confidence: float
+    ece: Mapping[int, float]
+    mce: float
+    nll: float | None = None
+    brier: float | None = None
+    smooth_ece: float | None = None
+    debiased_ece: float | None = None
+    ece_interval: tuple[float, float] | None = None
+    temperature: float = 1.0
+
+    @property
+    def primary_bins(self) -> int:
+        """The first bin count asked for: the one of ``mce``, ``debiased_ece`` and the interval."""
+        return next(iter(self.ece))
+
+    @property
+    def primary_ece(self) -> float:
+        """The ECE at :attr:`primary_bins`."""
+        return self.ece[self.primary_bins]
+
+    def as_row(self) -> dict[str, Any]:
+        """The record as a flat dict with fixed keys (``ece_<b>`` per bin count; NaN where absent).
+
+        Returns
+        -------
+        dict
+            ``n, accuracy, mean_confidence, ece_<b>..., ece_lo, ece_hi, mce, nll, brier,
+            smooth_ece, debiased_ece, temperature``; ``None`` values of the record become NaN so
+            that a table column stays numeric.
+        """
+        lo, hi = self.ece_interval if self.ece_interval is not None else (math.nan, math.nan)
+        row: dict[str, Any] = {"n": self.n, "accuracy": self.accuracy, "mean_confidence": self.mean_confidence}
+        row.update({f"ece_{b}": v for b, v in self.ece.items()})
+        row.update({"ece_lo": lo, "ece_hi": hi, "mce": self.mce, "nll": _nan(self.nll), "brier": _nan(self.brier),
+                    "smooth_ece": _nan(self.smooth_ece), "debiased_ece": _nan(self.debiased_ece),
+                    "temperature": self.temperature})
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Scores:
+        """Read back :meth:`as_row` (bin counts in the order of their ``ece_<b>`` keys).
+
+        Parameters
+        ----------
+        row : mapping
+            A dict (or a pandas row) with the keys of :meth:`as_row`.
+
+        Returns
+        -------
+        Scores
+        """
+        ece = {int(k[4:]): float(v) for k, v in row.items() if k.startswith("ece_") and k[4:].isdigit()}
+        if not ece:
+            raise ValueError(f"not a scores row: no 'ece_<bins>' key among {sorted(row)}")
+        lo, hi = float(row.get("ece_lo", math.nan)), float(row.get("ece_hi", math.nan))
+        return cls(n=int(row["n"]), accuracy=float(row["accuracy"]), mean_confidence=float(row["mean_confidence"]),
+                   ece=ece, mce=float(row["mce"]), nll=_none(row.get("nll")), brier=_none(row.get("brier")),
+                   smooth_ece=_none(row.get("smooth_ece")), debiased_ece=_none(row.get("debiased_ece")),
+                   ece_interval=None if math.isnan(lo) and math.isnan(hi) else (lo, hi),
+                   temperature=float(row.get("temperature", 1.0)))
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _none(x: Any) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _bins(bins: int | Sequence[int]) -> tuple[int, ...]:
+    seq = (bins,) if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool) else tuple(bins)
+    if not seq:
+        raise ValueError("bins must name at least one bin count, e.g. bins=(15, 20)")
+    out = tuple(check_n_bins(b) for b in seq)
+    if len(set(out)) != len(out):
+        raise ValueError(f"bins repeats a bin count: {list(out)}")
+    return out
+
+
+def score_confidence(confidence: Any, correct: Any, *, bins: int | Sequence[int] = 15, n_boot: int = 0,
+                     alpha: float = 0.05, seed: int = 0, estimators: bool = True,
+                     temperature: float = 1.0) -> Scores:
+    """Score top-label data: ``(N,)`` confidences and ``(N,)`` 0/1 correctness.
+
+    Parameters
+    ----------
+    confidence : array-like, shape (N,)
+        Top-label confidences in ``[0, 1]``.
+    correct : array-like, shape (N,)
+        Whether each top-label prediction was right (bool or 0/1).
+    bins : int or sequence of int
+        Equal-width ECE bin counts; the first is the primary one.
+    n_boot : int
+        Bootstrap replicates of the primary-bin ECE interval (0: none).
+    alpha : float
+        The interval is the percentile ``1 - alpha`` one.
+    seed : int
+        Seed of the bootstrap resampling.
+    estimators : bool
+        Also compute SmoothECE and the debiased ECE (``None`` otherwise).
+    temperature : float
+        Recorded as the temperature the confidences were computed at.
+
+    Returns
+    -------
+    Scores
+        With ``nll = brier = None`` (they need the class probabilities).
+
+    Examples
+    --------
+    >>> s = score_confidence([0.9, 0.8, 0.6, 0.7], [1, 1, 0, 1], bins=(10, 20), estimators=False)
+    >>> s.n, s.accuracy, round(s.mean_confidence, 3), round(s.ece[10], 3)
+    (4, 0.75, 0.75, 0.3)
+    >>> s.nll is None
+    True
+    """
+    bins = _bins(bins)
+    n_boot = check_int(n_boot, "n_boot", minimum=0)
+    conf, corr = confidence_arrays(confidence, correct)
+    primary = bins[0]
+    interval = None
+    if n_boot:
+        interval = bootstrap_ci(lambda c, k: ece_from_confidence(c, k, n_bins=primary), conf, corr,
+                                n_boot=n_boot, alpha=alpha, seed=seed)
+    return Scores(
+        n=int(conf.size), accuracy=float(corr.mean()), mean_confidence=float(conf.mean()),
+        ece={b: float(ece_from_confidence(conf, corr, n_bins=b)) for b in bins},
+        mce=float(mce_from_confidence(conf, corr, n_bins=primary)),
+        smooth_ece=float(smooth_ece_from_confidence(conf, corr)) if estimators else None,
+        debiased_ece=float(debiased_ece_from_confidence(conf, corr, n_bins=primary)) if estimators else None,
+        ece_interval=interval, temperature=float(temperature),
+    )
+
+
+def _score_log_probs(logp: np.ndarray, labels: Any, temperature: float, **kw: Any) -> Scores:
+    y = labels_array(labels, logp.shape[0], logp.shape[1])
+    conf = np.exp(logp.max(axis=1))
+    correct = (logp.argmax(axis=1) == y).astype(np.float64)
+    top = score_confidence(conf, correct, temperature=temperature, **kw)
+    p = np.exp(logp)
+    p[np.arange(len(y)), y] -= 1.0
+    return Scores(n=top.n, accuracy=top.accuracy, mean_confidence=top.mean_confidence, ece=top.ece, mce=top.mce,
+                  nll=float(-logp[np.arange(len(y)), y].mean()), brier=float((p**2).sum(axis=1).mean()),
+                  smooth_ece=top.smooth_ece, debiased_ece=top.debiased_ece, ece_interval=top.ece_interval,
+                  temperature=top.temperature)
+
+
+def score_logits(logits: Any, labels: Any, *, temperature: float = 1.0, bins: int | Sequence[int] = 15,
+                 n_boot: int = 0, alpha: float = 0.05, seed: int = 0, estimators: bool = True) -> Scores:
+    """Score ``softmax(logits / temperature)`` against integer labels.
+
+    Parameters
+    ----------
+    logits : array-like, shape (N, K)
+        Unnormalised scores (numpy, torch or nested lists; computed in float64).
+    labels : array-like, shape (N,)
+        Integer class indices in ``[0, K)``.
+    temperature : float
+        Divides the logits before the softmax (1: the raw model; a fitted TS temperature after TS).
+    bins, n_boot, alpha, seed, estimators
+        As in :func:`score_confidence`.
+
+    Returns
+    -------
+    Scores
+
+    Examples
+    --------
+    >>> s = score_logits([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]], [0, 1, 1], bins=(15, 20), estimators=False)
+    >>> s.n, round(s.accuracy, 4), round(s.nll, 4), sorted(s.ece)  # nll: log(1+e^-2), log(1+e^-1), log(1+e^3)
+    (3, 0.6667, 1.1629, [15, 20])
+    >>> list(s.as_row())[:5]
+    ['n', 'accuracy', 'mean_confidence', 'ece_15', 'ece_20']
+    """
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    z = logits_array(logits)
+    return _score_log_probs(log_softmax(z / float(temperature)), labels, float(temperature), bins=bins,
+                            n_boot=n_boot, alpha=alpha, seed=seed, estimators=estimators)
+
+
+def score_probs(probs: Any, labels: Any, *, bins: int | Sequence[int] = 15, n_boot: int = 0, alpha: float = 0.05,
+                seed: int = 0, estimators: bool = True) -> Scores:
+    """Score ``(N, K)`` class probabilities against integer labels.
+
+    Parameters
+    ----------
+    probs : array-like, shape (N, K)
+        Rows sum to 1 (within the tolerance of :mod:`vlmcal_utils.checks`).
+    labels : array-like, shape (N,)
+        Integer class indices in ``[0, K)``.
+    bins, n_boot, alpha, seed, estimators
+        As in :func:`score_confidence`.
+
+    Returns
+    -------
+    Scores
+        ``nll`` is ``inf`` when a true class has probability 0.
+
+    Examples
+    --------
+    >>> s = score_probs([[0.8, 0.2], [0.4, 0.6]], [0, 0], estimators=False)
+    >>> s.accuracy, round(s.brier, 2)  # Brier: (0.2^2 + 0.2^2 + 0.6^2 + 0.6^2) / 2
+    (0.5, 0.4)
+    """
+    p = probs_array(probs)
+    with np.errstate(divide="ignore"):
+        logp = np.log(p)
+    return _score_log_probs(logp, labels, 1.0, bins=bins, n_boot=n_boot, alpha=alpha, seed=seed,
+                            estimators=estimators)
