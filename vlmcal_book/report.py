@@ -45,6 +45,7 @@ from vlmcal_utils.results import RESULTS_FILENAME, load_results
 from vlmcal_utils.storage import atomic_write_text
 from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, recompute_averages
 from vlmcal_utils.tpt.protocol import CTPT_PAPER_URL, CTPT_TABLE_COLUMNS, ctpt_table
+from vlmcal_utils.views.chapter_results import SCHEMAS
 
 PUBLISHED_DIR = Path("results/published")
 
@@ -133,7 +134,7 @@ def _interval(pair: Any) -> tuple[float, float] | None:
 # per-chapter extraction: (rows, facts) or None when the file has no real numbers
 # ---------------------------------------------------------------------------------------------
 def chapter1(payload: dict) -> tuple[list[Row], dict]:
-    """Rows and run facts of a chapter 1 results file (keys: :data:`vlmcal_utils.results.CHAPTER1`)."""
+    """Rows and run facts of a chapter 1 results file (keys: :data:`vlmcal_utils.views.chapter_results.CHAPTER1`)."""
     r = payload["results"]
     real = bool(r["is_real"])
     # Guo's number is for *their* DenseNet 40; it applies only when our run used real
@@ -443,7 +444,7 @@ def render_page(found: list[tuple[str, Path]]) -> str:
     ]
     by_stem: dict[str, list[tuple[str, Path, dict]]] = {}
     for label, path in found:
-        payload = load_results(path)
+        payload = load_results(path, SCHEMAS)
         by_stem.setdefault(payload.get("notebook") or path.parent.name, []).append((label, path, payload))
     for stem in sorted(set(CHAPTER_TITLES) | set(by_stem)):
         out += [f"## {CHAPTER_TITLES.get(stem, stem)}", ""]
@@ -522,7 +523,7 @@ def publish(run_root: str | os.PathLike, dest: str | os.PathLike = PUBLISHED_DIR
     if not found:
         raise FileNotFoundError(f"no <stem>/{RESULTS_FILENAME} under {run_root}: run the notebooks first")
     for _, path in found:
-        payload = load_results(path)
+        payload = load_results(path, SCHEMAS)
         if not _is_real(payload):
             print(f"publish: skipping {path}: not a real-data run (demo world, synthetic data or no table)")
             continue

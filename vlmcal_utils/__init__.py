@@ -3,6 +3,7 @@
 One module or small subpackage per concept, in layers that only import downward (the README's
 "Architecture" section lists them; ``lint-imports`` enforces the rule in ``make test``):
 
+- :mod:`vlmcal_utils.views` — the chapters' views (top layer): figures, tables, boxes, results schemas
 - :mod:`vlmcal_utils.study` — the empirical study of Tu et al. (ICML 2024): scoring, calibration
   sets, correlations, the resumable grid, its tasks, findings and plots
 - :mod:`vlmcal_utils.tpt` — test-time prompt tuning (TPT) and C-TPT: prompts, text kernel, losses,
@@ -11,7 +12,7 @@ One module or small subpackage per concept, in layers that only import downward 
 - :mod:`vlmcal_utils.features` — image features, cached on disk and resumable
 - :mod:`vlmcal_utils.zeroshot` — prompt templates, class embeddings, zero-shot logits
 - :mod:`vlmcal_utils.plots` — reliability diagrams and confidence histograms
-- :mod:`vlmcal_utils.results` — each chapter's results schema and the results files
+- :mod:`vlmcal_utils.results` — results schemas of fixed keys and the results files
 - :mod:`vlmcal_utils.models` — one loader for demo names, open_clip tags, local files, random weights
 - :mod:`vlmcal_utils.data` — logits files, the published-logits registry, image datasets, class names
 - :mod:`vlmcal_utils.demo` — the offline demo world and its tiny CLIP models

@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from vlmcal_book import nbsync, reproduce
-from vlmcal_utils.results import SCHEMAS, load_results
+from vlmcal_utils.results import load_results
 from vlmcal_utils.tpt import FAMILY_METHODS
+from vlmcal_utils.views.chapter_results import SCHEMAS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.md"))
@@ -39,7 +40,7 @@ def ci_results(stem: str, set_name: str = BOOK_SET) -> dict:
         if os.environ.get("VLMCAL_REQUIRE_RESULTS") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    return load_results(path)
+    return load_results(path, SCHEMAS)
 
 
 def _has_real_data() -> bool:
@@ -88,7 +89,7 @@ def test_notebook_structure(notebook):
     assert "save_results(" in code[-1].source, "the last code cell must write results.json"
     builder = f"chapter{int(notebook.stem[:2])}_results("
     assert builder in code[-1].source, f"the last code cell must build the results with {builder}...)"
-    assert notebook.stem in SCHEMAS, f"no results schema for {notebook.stem} in vlmcal_utils.results"
+    assert notebook.stem in SCHEMAS, f"no results schema for {notebook.stem} in vlmcal_utils.views.chapter_results"
 
 
 def _figure_name(cell) -> str | None:
@@ -113,7 +114,7 @@ def test_every_figure_cell_shows_something_on_every_path(notebook):
     """A numbered figure must exist on every build, or its {numref}s break `jb build -W` offline.
 
     A figure cell whose code is a top-level ``if`` (data present) needs an ``else`` that shows
-    something (e.g. :func:`vlmcal_utils.boxes.figure_not_drawn`).
+    something (e.g. :func:`vlmcal_utils.views.boxes.figure_not_drawn`).
     """
     nb = reproduce.read_notebook(notebook)
     bad = []

@@ -9,8 +9,9 @@ import pytest
 
 from vlmcal_book.report import DEMO_MARK, Row, ctpt_paper_table, find_results, main, publish, render_page
 from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
-from vlmcal_utils.results import SchemaError, chapter1_results, chapter4_results, save_results
+from vlmcal_utils.results import SchemaError, save_results
 from vlmcal_utils.tpt.protocol import CTPT_TABLE_COLUMNS
+from vlmcal_utils.views.chapter_results import SCHEMAS, chapter1_results, chapter4_results
 
 _BEFORE = {"accuracy": 0.9, "ece": 0.0525, "mce": 0.2, "nll": 0.4, "brier": 0.12}
 _AFTER = {"accuracy": 0.9, "ece": 0.01, "mce": 0.1, "nll": 0.3, "brier": 0.11}
@@ -174,7 +175,7 @@ def test_committed_page_shows_chapter_2_and_every_chapter_3_verdict(repo_root):
     from vlmcal_utils.results import load_results
 
     published = repo_root / "results" / "published"
-    ch3 = load_results(published / "03_empirical_study" / "results.json")
+    ch3 = load_results(published / "03_empirical_study" / "results.json", SCHEMAS)
     table = verdicts_table(ch3, detailed=False)
     verdicts = [v for v in ch3["results"]["verdicts"] if v["study"] == "published"]
     assert table is not None and len(table.splitlines()) == 2 + len(verdicts)
@@ -185,6 +186,6 @@ def test_committed_page_shows_chapter_2_and_every_chapter_3_verdict(repo_root):
     # the conclusion page includes exactly that block
     conclusion = (repo_root / "book" / "conclusion.md").read_text()
     assert VERDICTS_BEGIN in conclusion and VERDICTS_END in conclusion
-    rows, _ = chapter2(load_results(published / "02_zero_shot_clip" / "results.json"))
+    rows, _ = chapter2(load_results(published / "02_zero_shot_clip" / "results.json", SCHEMAS))
     assert any("swahili" in r.quantity and r.interval for r in rows)
     assert chapter2({"results": {"published_clip_cifar10": None}}) is None  # no file: no rows

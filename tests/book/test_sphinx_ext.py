@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vlmcal_book.sphinx_ext.vlmcal_autodoc import documented_name, lookup, titles_to_rubrics
 
-DOCUMENTED = ["vlmcal_utils.results.io.save_results", "vlmcal_utils.results.chapters.SCHEMAS",
+DOCUMENTED = ["vlmcal_utils.results.io.save_results", "vlmcal_utils.results.schema.ResultsSchema",
               "vlmcal_utils.metrics.ece"]
 
 
@@ -18,7 +18,7 @@ def test_section_titles_become_rubrics():
 def test_reexported_names_resolve_to_where_they_are_documented():
     # the name the notebooks import, re-exported by the package's __init__
     assert documented_name("vlmcal_utils.results.save_results", None, DOCUMENTED) == DOCUMENTED[0]
-    assert documented_name("vlmcal_utils.results.SCHEMAS", None, DOCUMENTED) == DOCUMENTED[1]
+    assert documented_name("vlmcal_utils.results.ResultsSchema", None, DOCUMENTED) == DOCUMENTED[1]
     # a bare name inside a package docstring, or inside a sibling module
     assert documented_name("save_results", "vlmcal_utils.results", DOCUMENTED) == DOCUMENTED[0]
     assert documented_name("save_results", "vlmcal_utils.results.schema", DOCUMENTED) == DOCUMENTED[0]

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vlmcal_utils.results import RESULTS_FILENAME, ResultsSchema, SchemaError, load_results, save_results, to_jsonable
+from vlmcal_utils.views.chapter_results import SCHEMAS
 
 SCHEMA = ResultsSchema("mine", {"ece": "an ECE", "curve": "an array"})
 
@@ -43,8 +44,8 @@ def test_load_checks_a_chapter_file_against_its_schema(tmp_path):
     (tmp_path / RESULTS_FILENAME).write_text(json.dumps(
         {"notebook": "04_ctpt", "results": {"model": "m", "paper_comparison": [{"ours ECE(20)": 3.0}]}}))
     with pytest.raises(SchemaError, match="04_ctpt"):
-        load_results(tmp_path)
-    assert load_results(tmp_path, validate=False)["results"]["model"] == "m"
+        load_results(tmp_path, SCHEMAS)
+    assert load_results(tmp_path)["results"]["model"] == "m"  # no schemas given: read unchecked
     with pytest.raises(FileNotFoundError, match="run the notebook first"):
         load_results(tmp_path / "nowhere")
 
@@ -60,6 +61,6 @@ def test_published_results_follow_the_schemas(repo_root):
     files = sorted((repo_root / "results" / "published").glob(f"*/{RESULTS_FILENAME}"))
     assert files
     for path in files:
-        results = load_results(path)["results"]
+        results = load_results(path, SCHEMAS)["results"]
         text = json.dumps(results)
         assert '"": ' not in text and '"ECE"' not in text and "ours ECE" not in text, path

@@ -2,7 +2,7 @@
 
 A results file holds ``{"notebook", "results", "params", "vlmcal_utils_version", "torch_version",
 "device", "created"}``; ``results`` has the keys of the notebook's schema
-(:mod:`vlmcal_utils.results.chapters`). Values must be JSON-serialisable after :func:`to_jsonable`
+(:mod:`vlmcal_utils.views.chapter_results`). Values must be JSON-serialisable after :func:`to_jsonable`
 (numpy/torch scalars and arrays, pandas frames and paths are converted).
 """
 
@@ -13,15 +13,14 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
 from vlmcal_utils import __version__
-from vlmcal_utils.results.chapters import SCHEMAS
-from vlmcal_utils.results.schema import ChapterResults
+from vlmcal_utils.results.schema import ChapterResults, ResultsSchema
 from vlmcal_utils.storage import atomic_write_text
 
 __all__ = ["RESULTS_FILENAME", "to_jsonable", "save_results", "load_results"]
@@ -79,7 +78,7 @@ def save_results(
     results_dir : str or os.PathLike
         Folder for this notebook's outputs (created if missing).
     results : ChapterResults
-        Built by the chapter's schema, e.g. :func:`~vlmcal_utils.results.chapter1_results`
+        Built by the chapter's schema, e.g. :func:`~vlmcal_utils.views.chapter_results.chapter1_results`
         (or ``ResultsSchema(...).build(...)`` for a notebook of one's own); checked again here.
     params : dict
         The parameters the notebook ran with.
@@ -102,7 +101,8 @@ def save_results(
     if not isinstance(results, ChapterResults):
         raise TypeError(
             "save_results(results_dir, results, params, device=None) takes results built by the chapter's "
-            "schema, e.g. chapter1_results(...) from vlmcal_utils.results (or ResultsSchema(...).build(...)); "
+            "schema, e.g. chapter1_results(...) from vlmcal_utils.views.chapter_results "
+            "(or ResultsSchema(...).build(...)); "
             f"got {type(results).__name__}"
         )
     results.schema.validate(results.values)
@@ -119,16 +119,17 @@ def save_results(
     return atomic_write_text(Path(results_dir) / RESULTS_FILENAME, text)
 
 
-def load_results(path: str | os.PathLike, validate: bool = True) -> dict:
+def load_results(path: str | os.PathLike, schemas: Mapping[str, ResultsSchema] | None = None) -> dict:
     """Read a results file written by :func:`save_results`.
 
     Parameters
     ----------
     path : str or os.PathLike
         The JSON file, or the folder holding ``results.json``.
-    validate : bool
-        Check ``results`` against the schema of its notebook, where the notebook has one in
-        :data:`~vlmcal_utils.results.SCHEMAS`.
+    schemas : mapping of str to ResultsSchema, optional
+        Notebook stem -> schema: the file's ``results`` are checked against the schema of its
+        notebook where the mapping has one (the chapters': :data:`vlmcal_utils.views.chapter_results.SCHEMAS`).
+        Without it the file is read unchecked.
 
     Returns
     -------
@@ -140,7 +141,7 @@ def load_results(path: str | os.PathLike, validate: bool = True) -> dict:
     FileNotFoundError
         No results file there.
     vlmcal_utils.results.SchemaError
-        ``validate`` and the keys do not match the notebook's schema (e.g. a file from before the
+        The keys do not match the notebook's schema in ``schemas`` (e.g. a file from before the
         schema existed).
     """
     path = Path(path)
@@ -149,7 +150,7 @@ def load_results(path: str | os.PathLike, validate: bool = True) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no results file at {path}: run the notebook first")
     payload = json.loads(path.read_text())
-    schema = SCHEMAS.get(payload.get("notebook"))
-    if validate and schema is not None:
+    schema = (schemas or {}).get(payload.get("notebook"))
+    if schema is not None:
         schema.validate(payload.get("results") or {})
     return payload

@@ -6,7 +6,7 @@ returns :class:`ChapterResults`, which :func:`vlmcal_utils.results.save_results`
 is missing or not in the schema is an error, at build time and again at save time, so what the
 results page and the tests read is always what the schema documents.
 
-The chapters' schemas are in :mod:`vlmcal_utils.results.chapters`; a notebook of one's own can
+The chapters' schemas are in :mod:`vlmcal_utils.views.chapter_results`; a notebook of one's own can
 declare its own::
 
     schema = ResultsSchema("my_notebook", {"ece": "top-label ECE, 15 bins, in [0, 1]"})

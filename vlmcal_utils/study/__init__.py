@@ -30,9 +30,9 @@ Modules
 - :mod:`~vlmcal_utils.study.calibrator_curves` — TS vs vector scaling vs binning vs isotonic by
   calibration-set size.
 - :mod:`~vlmcal_utils.study.plots` — one figure per finding.
-- :mod:`~vlmcal_utils.study.report` — chapter 3's tables, figures and boxes (``study.report``).
-- :mod:`~vlmcal_utils.study.calibrator_report` — its calibrator comparison (``study.calibrator_report``).
-- :mod:`~vlmcal_utils.study.report_style` — the look of those figures.
+
+Chapter 3's tables, figures and boxes are views on this package, in :mod:`vlmcal_utils.views.chapter3`
+and :mod:`vlmcal_utils.views.chapter3_calibrators`.
 """
 
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
@@ -132,8 +132,4 @@ __all__ = [
     "plot_n_calib_curve",
     "VERDICTS",
     "finding_verdicts",
-    "report",
-    "calibrator_report",
 ]
-
-from vlmcal_utils.study import calibrator_report, report  # noqa: E402  (chapter 3's views; import the modules above)

@@ -6,9 +6,9 @@ The chapter's code cells call these, so each cell stays a line or two. Conventio
   :class:`matplotlib.figure.Figure` objects drawn with a readable style (13 pt text, legends
   outside the data), one or two panels per row. They are made without pyplot, so a notebook shows
   each one only where it is displayed (``display(fig)``), never twice, as a PNG
-  (:class:`~vlmcal_utils.study.report_style.ReportFigure`). The calibrator comparison is in
-  :mod:`~vlmcal_utils.study.calibrator_report`.
-- Boxes (:class:`~vlmcal_utils.boxes.Box`) are admonitions that render as HTML in a notebook and in the book
+  (:class:`~vlmcal_utils.views.chapter3_style.ReportFigure`). The calibrator comparison is in
+  :mod:`~vlmcal_utils.views.chapter3_calibrators`.
+- Boxes (:class:`~vlmcal_utils.views.boxes.Box`) are admonitions that render as HTML in a notebook and in the book
   (``_repr_html_``), and as plain text elsewhere. :func:`unavailable_box` is the fallback shown
   in every section whose real-data part cannot run, saying why; :func:`verdict_box` shows a
   :func:`~vlmcal_utils.study.finding_verdicts` row.
@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vlmcal_utils.boxes import GET_PUBLISHED_OUTPUTS, Box
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.study import paper_models
@@ -39,10 +38,11 @@ from vlmcal_utils.study.plots import (
     plot_ece_before_after,
     plot_n_calib_curve,
 )
-from vlmcal_utils.study.report_style import ReportFigure, legend_outside, report_style
 from vlmcal_utils.study.subsets import grid_for, summarise_n_calib_curve
 from vlmcal_utils.study.tasks import IMAGENET_LABEL_DATASETS, baseline_task, dataset_specs, zeroshot_task
 from vlmcal_utils.study.verdicts import finding_verdicts, shift_cells
+from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box
+from vlmcal_utils.views.chapter3_style import ReportFigure, legend_outside, report_style
 
 __all__ = [
     "unavailable_box",

@@ -13,10 +13,10 @@ from typing import Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vlmcal_utils.boxes import Box
 from vlmcal_utils.study.calibrator_curves import CURVE_METHODS, calibrator_curves, summarise_calibrator_curves
 from vlmcal_utils.study.grid import StudyTask
-from vlmcal_utils.study.report_style import METHOD_LABELS, ReportFigure, report_style
+from vlmcal_utils.views.boxes import Box
+from vlmcal_utils.views.chapter3_style import METHOD_LABELS, ReportFigure, report_style
 
 __all__ = ["calibrator_study", "calibrator_table", "ts_at_n", "calibrator_figure", "ece_table_display",
            "ts_answer_box"]

@@ -1,6 +1,6 @@
 import pytest
 
-from vlmcal_utils.boxes import Box, figure_not_drawn
+from vlmcal_utils.views.boxes import Box, figure_not_drawn
 
 
 def test_box_renders_html_escaped_and_plain_text():

@@ -1,4 +1,4 @@
-"""vlmcal_utils.results.chapter5: chapter 5's fixed keys, registered with the other chapters."""
+"""vlmcal_utils.views.chapter5_results: chapter 5's fixed keys, registered with the other chapters."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from vlmcal_utils import tpt
-from vlmcal_utils.results import SCHEMAS, SchemaError, load_results, save_results
-from vlmcal_utils.results.chapter5 import CHAPTER5, chapter5_results
+from vlmcal_utils.results import SchemaError, load_results, save_results
+from vlmcal_utils.views.chapter5_results import CHAPTER5, chapter5_results
+from vlmcal_utils.views.chapter_results import SCHEMAS
 
 
 def _table():
@@ -23,7 +24,7 @@ def test_chapter5_builds_saves_and_loads(tmp_path):
     res = chapter5_results(model="vlmcal-demo", pretrained=None, demo=True, table=_table(), hparams=hp,
                            recomputed_averages=tpt.recompute_averages(), cell_conflicts=tpt.cell_conflicts())
     save_results(tmp_path, res, params={})
-    back = load_results(tmp_path)
+    back = load_results(tmp_path, SCHEMAS)
     rows = back["results"]["table"] if "results" in back else back["table"]
     assert [r["method"] for r in rows] == list(tpt.FAMILY_METHODS) and rows[0]["mean_conf"] == 55.0
     assert rows[0]["smece"] == 4.0 and rows[0]["dece20"] == 3.5

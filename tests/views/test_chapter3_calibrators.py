@@ -1,13 +1,12 @@
-"""Tests for vlmcal_utils.study.calibrator_report: which calibrator when labels are few."""
+"""Tests for vlmcal_utils.views.chapter3_calibrators: which calibrator when labels are few."""
 
 from __future__ import annotations
 
 import pytest
 
-from vlmcal_utils.study import calibrator_report
+from tests.study.synthetic import make_tasks
 from vlmcal_utils.study.calibrator_curves import CURVE_METHODS
-
-from .synthetic import make_tasks
+from vlmcal_utils.views import chapter3_calibrators as calibrator_report
 
 
 def test_calibrator_study_table_and_answer():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from vlmcal_utils.results import (
+from vlmcal_utils.results import SchemaError
+from vlmcal_utils.views.chapter_results import (
     SCHEMAS,
-    SchemaError,
     chapter1_results,
     chapter2_results,
     chapter3_results,

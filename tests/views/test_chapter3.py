@@ -1,4 +1,4 @@
-"""Tests for vlmcal_utils.study.report: chapter 3's tables, figures and boxes."""
+"""Tests for vlmcal_utils.views.chapter3: chapter 3's tables, figures and boxes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from tests.study.synthetic import make_tasks
 from vlmcal_utils import study
-from vlmcal_utils.study import report
-
-from .synthetic import make_tasks
+from vlmcal_utils.views import chapter3 as report
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The results schema of chapter 5 ("After C-TPT": the test-time calibration family).
 
-Built like the builders of :mod:`vlmcal_utils.results.chapters` (fixed, documented keys) and
-registered in its :data:`~vlmcal_utils.results.SCHEMAS`. Accuracy and ECE are percentages, as the
+Built like the builders of :mod:`vlmcal_utils.views.chapter_results` (fixed, documented keys) and
+registered in its :data:`~vlmcal_utils.views.chapter_results.SCHEMAS`. Accuracy and ECE are percentages, as the
 papers report them.
 """
 

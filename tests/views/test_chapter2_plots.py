@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlmcal_utils import zeroshot_plots as zp
+from vlmcal_utils.views import chapter2_plots as zp
 
 
 def _probs(n=200, k=5, seed=0):

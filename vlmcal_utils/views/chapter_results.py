@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
-from vlmcal_utils.results.chapter5 import CHAPTER5  # chapter 5's schema lives beside its builder
 from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema, SchemaError, rename_keys
+from vlmcal_utils.views.chapter5_results import CHAPTER5  # chapter 5's schema lives beside its builder
 
 __all__ = [
     "SCHEMAS",
@@ -452,7 +452,7 @@ def chapter3_results(
     verdicts : list of mapping
         ``finding_verdicts`` rows, each with a ``study`` key added.
     calibrators, calibrators_at_50 : DataFrame or list of mapping
-        ``study.calibrator_report.calibrator_table`` and ``study.calibrator_report.ts_at_n`` of the real VLM outputs.
+        ``chapter3_calibrators.calibrator_table`` and ``chapter3_calibrators.ts_at_n`` of the real VLM outputs.
 
     Returns
     -------
