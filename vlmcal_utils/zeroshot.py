@@ -33,14 +33,8 @@ Text towers that are not CLIP's causal transformer (``CustomTextCLIP``, Hugging 
 SigLIP's non-causal tower) are not truncated: :func:`encode_text_truncated` falls back to
 ``model.encode_text`` with a warning, and :func:`text_transformer_forward` raises ``ValueError``.
 
-Published outputs (chapter 2's real-CLIP section)
--------------------------------------------------
-:func:`scale_sweep` recomputes accuracy, ECE and mean confidence from the same cosine
-similarities for a range of logit scales (the decision never changes; the confidence does).
-:func:`published_summary` scores a published file at its own scale and after temperature
-scaling. :func:`published_language_logits` and :func:`language_table` read the class-name language
-variants of the published CLIP/SigLIP CIFAR-10 files (English, then
-:data:`~vlmcal_utils.data.converters.CREDAL_LANGUAGES`) and score each.
+Chapter 2's analyses of published zero-shot outputs (the logit-scale sweep, the class-name
+languages) are views on this method, in :mod:`vlmcal_utils.views.chapter2`.
 """
 
 from __future__ import annotations
@@ -49,19 +43,14 @@ import warnings
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 # The 80 OpenAI ImageNet templates (callables) and the 1000 class names ship with open_clip.
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
 
-from vlmcal_utils import metrics
-from vlmcal_utils.data.converters import CREDAL_LANGUAGES
-from vlmcal_utils.data.logits import LogitsFile
 from vlmcal_utils.device import autocast, model_device
 from vlmcal_utils.progress import progress_bar
-from vlmcal_utils.temperature import fit_temperature
 
 SINGLE_TEMPLATE: tuple[str, ...] = ("a photo of a {}.",)
 IMAGENET_CLASSNAMES = tuple(IMAGENET_CLASSNAMES)
@@ -81,10 +70,6 @@ __all__ = [
     "encode_text_truncated",
     "build_classifier",
     "zeroshot_logits",
-    "scale_sweep",
-    "published_language_logits",
-    "language_table",
-    "published_summary",
 ]
 
 
@@ -367,178 +352,3 @@ def zeroshot_logits(
     if bias is not None:
         logits = logits + torch.as_tensor(bias, dtype=torch.float32)
     return logits
-
-
-# ---------------------------------------------------------------------------------------------
-# published outputs: the logit scale and the class-name language
-# ---------------------------------------------------------------------------------------------
-def scale_sweep(
-    similarities: np.ndarray | torch.Tensor,
-    labels: np.ndarray | torch.Tensor,
-    scales: Iterable[float],
-    n_bins: int = 15,
-) -> pd.DataFrame:
-    """Accuracy, ECE and mean confidence of ``softmax(s · similarities)`` for every scale ``s``.
-
-    Replacing the model's scale ``s`` by ``s'`` is temperature scaling with ``T = s / s'``: the
-    argmax (and so the accuracy) is the same for every ``s > 0``; only the confidence moves.
-
-    Parameters
-    ----------
-    similarities : numpy.ndarray or torch.Tensor
-        ``(N, K)`` cosine similarities (logits divided by the model's logit scale).
-    labels : numpy.ndarray or torch.Tensor
-        ``(N,)`` integer class indices in ``[0, K)``.
-    scales : iterable of float
-        Logit scales to try, each ``> 0``.
-    n_bins : int
-        Equal-width bins of the ECE.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per scale, in the order given: ``scale``, ``accuracy``, ``ECE``,
-        ``mean confidence`` (fractions in ``[0, 1]``).
-    """
-    sims = np.asarray(torch.as_tensor(similarities).detach().cpu().double().numpy())
-    y = np.asarray(torch.as_tensor(labels).cpu().numpy())
-    if sims.ndim != 2 or y.shape != (sims.shape[0],):
-        raise ValueError(f"need similarities (N, K) and labels (N,); got {sims.shape} and {y.shape}")
-    scales = [float(s) for s in scales]
-    if not scales or min(scales) <= 0:
-        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")
-    rows = []
-    for s in scales:
-        probs = metrics.softmax(s * sims)
-        rows.append({"scale": s, "accuracy": metrics.accuracy(probs, y), "ECE": metrics.ece(probs, y, n_bins=n_bins),
-                     "mean confidence": float(probs.max(axis=1).mean())})
-    return pd.DataFrame(rows)
-
-
-def published_language_logits(pub: LogitsFile) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
-    """The class-name language variants of a published zero-shot CIFAR-10 file.
-
-    The credal CIFAR-10 files (``clip_vitb32_cifar10_zeroshot`` and the SigLIPs) hold the logits
-    of all test images with English class names (``logits``, ``labels``, ``classnames``) and, per
-    language of :data:`~vlmcal_utils.data.converters.CREDAL_LANGUAGES`, the same images scored
-    with translated class names (``logits_<language>``, ``classnames_<language>``); the prompt
-    template stays English.
-
-    Parameters
-    ----------
-    pub : LogitsFile
-        From :func:`~vlmcal_utils.data.logits.load_logits`.
-
-    Returns
-    -------
-    dict
-        ``language -> (logits (N, K) float64, labels (N,) int64, class names)``, English first,
-        then the languages the file has, in source order. Empty when the file has no full-set
-        ``logits``/``labels`` arrays (any other logits file).
-    """
-    extra = pub.extra
-    if "logits" not in extra or "labels" not in extra:
-        return {}
-    labels = np.asarray(extra["labels"], dtype=np.int64)
-    out = {"english": (np.asarray(extra["logits"], dtype=np.float64), labels,
-                       [str(c) for c in extra.get("classnames", pub.classnames or [])])}
-    for lang in CREDAL_LANGUAGES:
-        if f"logits_{lang}" in extra:
-            names = [str(c) for c in extra.get(f"classnames_{lang}", [])]
-            out[lang] = (np.asarray(extra[f"logits_{lang}"], dtype=np.float64), labels, names)
-    return out
-
-
-def language_table(
-    variants: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
-    n_bins: int = 15,
-    n_boot: int = 200,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Accuracy, ECE (with a bootstrap 95 % interval) and mean confidence per class-name language.
-
-    Parameters
-    ----------
-    variants : dict
-        :func:`published_language_logits` output.
-    n_bins : int
-        Equal-width bins of the ECE.
-    n_boot : int
-        Bootstrap replicates of the ECE interval (:func:`~vlmcal_utils.metrics.bootstrap_ci`).
-    seed : int
-        Seed of the bootstrap.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``language``; columns ``class names`` (joined with ", "), ``n images``,
-        ``accuracy``, ``ECE``, ``ECE 95% CI`` (a ``(low, high)`` tuple), ``mean confidence``,
-        ``distinct names`` (how many of the K class names differ: a translation may give two
-        classes one word).
-    """
-    rows = []
-    for lang, (logits, labels, names) in variants.items():
-        probs = metrics.softmax(logits)
-        ece_fn = lambda p, y: metrics.ece(p, y, n_bins=n_bins)  # noqa: E731
-        rows.append({"language": lang, "class names": ", ".join(names), "n images": int(labels.shape[0]),
-                     "accuracy": metrics.accuracy(probs, labels), "ECE": ece_fn(probs, labels),
-                     "ECE 95% CI": metrics.bootstrap_ci(ece_fn, probs, labels, n_boot=n_boot, seed=seed),
-                     "mean confidence": float(probs.max(axis=1).mean()), "distinct names": len(set(names))})
-    if not rows:
-        raise ValueError("no language variants: is this a credal CIFAR-10 file (published_language_logits)?")
-    return pd.DataFrame(rows).set_index("language")
-
-
-def published_summary(pub: LogitsFile, sweep: pd.DataFrame | None = None, scale: float = 100.0,
-                      n_bins: int = 15) -> dict:
-    """Accuracy, confidence and ECE of a published zero-shot logits file, before and after TS.
-
-    Two protocols, both on the file's own splits: *descriptive* numbers on all images (the full
-    ``logits``/``labels`` arrays where the file has them, else val + test), and temperature
-    scaling fitted by NLL on ``val`` and scored on ``test`` (held out, so the ECE after TS is
-    not flattered by fitting on the images it is measured on).
-
-    Parameters
-    ----------
-    pub : LogitsFile
-        From :func:`~vlmcal_utils.data.logits.load_logits`.
-    sweep : pandas.DataFrame, optional
-        :func:`scale_sweep` of the file's similarities (``logits / scale``) on all images; gives
-        ``scale_with_lowest_ece`` and ``lowest_ece`` (``None`` without it).
-    scale : float
-        The logit scale the file's logits already include (100 for OpenAI's CLIP).
-    n_bins : int
-        Equal-width bins of the ECE.
-
-    Returns
-    -------
-    dict
-        ``source``, ``temperature`` (T on val), ``best_scale`` (``scale / T``), ``accuracy_test``,
-        ``ece_test_at_100`` (test ECE at the file's scale), ``ece_test_at_best`` (after TS),
-        ``n_images_all``, ``accuracy_all``, ``ece_all``, ``mean_confidence_all``,
-        ``mean_confidence_correct``, ``mean_confidence_wrong``, ``scale_with_lowest_ece``,
-        ``lowest_ece`` — the keys of chapter 2's ``published_clip_cifar10`` results block.
-    """
-    if "logits" in pub.extra and "labels" in pub.extra:
-        logits_all, labels_all = np.asarray(pub.extra["logits"], float), np.asarray(pub.extra["labels"])
-    else:
-        logits_all = np.concatenate([pub.logits_val, pub.logits_test])
-        labels_all = np.concatenate([pub.labels_val, pub.labels_test])
-    t = fit_temperature(pub.logits_val, pub.labels_val)
-    p_test = metrics.softmax(pub.logits_test)
-    p_all = metrics.softmax(logits_all)
-    conf, correct = metrics.confidence_and_correct(p_all, labels_all)
-    correct = correct.astype(bool)
-    best = None if sweep is None else sweep.loc[sweep["ECE"].idxmin()]
-    return {
-        "source": pub.describe(), "temperature": float(t), "best_scale": float(scale / t),
-        "accuracy_test": metrics.accuracy(p_test, pub.labels_test),
-        "ece_test_at_100": metrics.ece(p_test, pub.labels_test, n_bins=n_bins),
-        "ece_test_at_best": metrics.ece(metrics.softmax(pub.logits_test / t), pub.labels_test, n_bins=n_bins),
-        "n_images_all": int(labels_all.shape[0]), "accuracy_all": float(correct.mean()),
-        "ece_all": metrics.ece(p_all, labels_all, n_bins=n_bins), "mean_confidence_all": float(conf.mean()),
-        "mean_confidence_correct": float(conf[correct].mean()) if correct.any() else None,
-        "mean_confidence_wrong": float(conf[~correct].mean()) if (~correct).any() else None,
-        "scale_with_lowest_ece": None if best is None else float(best["scale"]),
-        "lowest_ece": None if best is None else float(best["ECE"]),
-    }

@@ -85,7 +85,7 @@ def test_chapter2_summaries_use_keys():
 def test_chapter2_language_rows_from_the_language_table():
     import numpy as np
 
-    from vlmcal_utils.zeroshot import language_table
+    from vlmcal_utils.views.chapter2 import language_table
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 60)

@@ -3,6 +3,7 @@
 The top layer of the package: the library modules below it hold no HTML and no chapter-specific
 display. It is still in the wheel, because the Colab notebooks import it.
 
+- :mod:`~vlmcal_utils.views.chapter2` — chapter 2's analyses of published zero-shot outputs
 - :mod:`~vlmcal_utils.views.chapter2_plots` — chapter 2's figures
 - :mod:`~vlmcal_utils.views.chapter3` — chapter 3's study runs, tables, figures and verdict boxes
 - :mod:`~vlmcal_utils.views.chapter3_calibrators` — chapter 3's "which calibrator when labels are few"

@@ -202,7 +202,7 @@ def scale_sweep_plot(
     Parameters
     ----------
     sweep : pandas.DataFrame
-        :func:`vlmcal_utils.zeroshot.scale_sweep` output (``scale``, ``accuracy``, ``ECE``,
+        :func:`vlmcal_utils.views.chapter2.scale_sweep` output (``scale``, ``accuracy``, ``ECE``,
         ``mean confidence``).
     marks : mapping of str to float, optional
         ``label -> scale`` drawn as vertical lines (e.g. the model's own scale, the lowest ECE);
@@ -239,7 +239,7 @@ def language_bars(table: pd.DataFrame, chance: float | None = None, ax: Axes | N
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`vlmcal_utils.zeroshot.language_table` output (index: language).
+        :func:`vlmcal_utils.views.chapter2.language_table` output (index: language).
     chance : float, optional
         ``1 / K``, drawn as a dotted line (accuracy of guessing).
     ax : matplotlib.axes.Axes, optional

@@ -386,7 +386,7 @@ def chapter2_results(
     published_clip_cifar10 : mapping or None
         The published CLIP logits block, or None where the file is absent.
     published_clip_languages : pandas.DataFrame, iterable of mappings, or None
-        :func:`vlmcal_utils.zeroshot.language_table` (display labels; its ``class names`` column
+        :func:`vlmcal_utils.views.chapter2.language_table` (display labels; its ``class names`` column
         is dropped), or None where the file is absent.
     model, dataset, requested_dataset, is_demo, is_random_weights
         As listed under Notes.
