@@ -10,12 +10,12 @@ One module or small subpackage per concept, in layers that only import downward 
   views, tuning, the resumable runner, the papers' protocol as data
 - :mod:`vlmcal_utils.baselines` — ImageNet-trained timm classifiers (the study's non-VLM baselines)
 - :mod:`vlmcal_utils.features` — image features, cached on disk and resumable
-- :mod:`vlmcal_utils.zeroshot` — prompt templates, class embeddings, zero-shot logits
 - :mod:`vlmcal_utils.plots` — reliability diagrams and confidence histograms
 - :mod:`vlmcal_utils.results` — results schemas of fixed keys and the results files
 - :mod:`vlmcal_utils.models` — one loader for demo names, open_clip tags, local files, random weights
 - :mod:`vlmcal_utils.data` — logits files, the published-logits registry, image datasets, class names
 - :mod:`vlmcal_utils.demo` — the offline demo world and its tiny CLIP models
+- :mod:`vlmcal_utils.zeroshot` — the zero-shot method: prompt templates, class embeddings, logits
 - :mod:`vlmcal_utils.temperature` — temperature scaling fitted by NLL
 - :mod:`vlmcal_utils.metrics` — accuracy, ECE/MCE, NLL, Brier, reliability bins, bootstrap CIs
 - bottom: :mod:`vlmcal_utils.checks` (input validation), :mod:`vlmcal_utils.paths` (every

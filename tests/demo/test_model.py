@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from vlmcal_utils.demo import DEFAULT_DEMO_MODEL, DEMO_MODEL_NAMES, load_demo_model, weights_path
-from vlmcal_utils.demo.evaluate import render_tensors, zeroshot_logits
+from vlmcal_utils.demo.evaluate import demo_classifier, encode_images, render_tensors
 from vlmcal_utils.demo.model import WEIGHTS_DIR
+from vlmcal_utils.zeroshot import logit_scale, zeroshot_logits
 
 VOCAB = 49408
 CONTEXT = 20
@@ -77,7 +78,8 @@ def test_default_model_zero_shot_heldout_far_above_chance(default_model):
     # assert with a wide margin, far above chance.
     model, _, tokenizer = default_model
     x, y, names = render_tensors("photo", "test", "heldout", 240)
-    acc = float((zeroshot_logits(model, tokenizer, x, names).argmax(1) == y).float().mean())
+    logits = zeroshot_logits(encode_images(model, x), demo_classifier(model, tokenizer, names), logit_scale(model))
+    acc = float((logits.argmax(1) == y).float().mean())
     assert acc >= HELDOUT_THRESHOLD, acc
 
 
