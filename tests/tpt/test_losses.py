@@ -96,8 +96,10 @@ def test_a_new_regulariser_is_one_entry(monkeypatch):
 
 
 def official_otpt(text_feature: torch.Tensor) -> torch.Tensor:
-    """O-TPT's 'Householder Transform' block (test_time_tuning, ``'otpt' in args.run_type``), verbatim
-    but for the device argument: Kzhou05/Ro-TPT otpt_classification.py @ b42aee67 (see orthogonality)."""
+    """O-TPT's 'Householder Transform' block, verbatim but for the device argument and the unused
+    ``Wwt_val_HT`` lines: ashshaksharifdeen/O-TPT@a09933f5 otpt_classification.py lines 236-283
+    (``loss += (+(lambda_ * Ht_ortho_norm_val))`` line 288). ``text_feature`` is ``model.textfeatures_``:
+    the prompt's class features with rows L2-normalised (clip/custom_clip_iptp_bas.py line 323)."""
     Wwt = torch.matmul(text_feature, text_feature.T)
     e = torch.eye(Wwt.shape[1])
     M_norm = torch.linalg.norm(Wwt, dim=0, keepdim=True)
@@ -120,8 +122,9 @@ def official_otpt(text_feature: torch.Tensor) -> torch.Tensor:
     return Ht_ortho_norm.mean()
 
 
-def official_atpt(W: torch.Tensor, lambda_: float, tau_: float) -> torch.Tensor:
-    """A-TPT's term: MB-Shihab-Aaqil-Ahamed/A-TPT atpt_classification.py @ 0009c735, lines 258-269."""
+def official_min_ang_norm_mean(W: torch.Tensor, tau_: float) -> torch.Tensor:
+    """A-TPT's angular quantity, the same lines in both official paths (MB-Shihab-Aaqil-Ahamed/A-TPT@d76ecf61):
+    atpt_classification.py lines 259-267 and clip/custom_clip.py lines 324-332."""
     W_ = F.normalize(W, p=2, dim=1)
     Wwt_ = torch.matmul(W_, W_.t())
     Wwt_ = Wwt_ - 2. * torch.diag(torch.diag(Wwt_))
@@ -129,7 +132,19 @@ def official_atpt(W: torch.Tensor, lambda_: float, tau_: float) -> torch.Tensor:
     Wwt_constraint = max_Wwt_.clamp(-tau_, tau_)
     min_ang_norm = -torch.acos(Wwt_constraint)
     min_ang_norm_mean = min_ang_norm.mean()
-    return lambda_ * min_ang_norm_mean
+    return min_ang_norm_mean
+
+
+def official_atpt_ds(W: torch.Tensor, lambda_: float, tau_: float) -> torch.Tensor:
+    """The natural-shift script's term: tpt_classification.py line 255 @ d76ecf61,
+    ``loss += ((lambda_) * model.min_ang_norm_mean_training)`` (clip/custom_clip.py line 338)."""
+    return (lambda_) * official_min_ang_norm_mean(W, tau_)
+
+
+def official_atpt_fg(W: torch.Tensor, lambda_: float, tau_: float) -> torch.Tensor:
+    """The fine-grained script's term: atpt_classification.py line 269 @ d76ecf61,
+    ``loss += ((-lambda_) * min_ang_norm_mean)``."""
+    return (-lambda_) * official_min_ang_norm_mean(W, tau_)
 
 
 def _features(seed: int = 0, K: int = 5, E: int = 8) -> torch.Tensor:
@@ -147,6 +162,19 @@ def test_orthogonality_equals_the_official_householder_expression_value_and_grad
         torch.testing.assert_close(g_ours.double(), g_theirs, rtol=1e-3, atol=1e-5)
 
 
+def test_orthogonality_equals_the_official_block_on_random_class_features():
+    # the official path: random (not unit) class features, rows L2-normalised as get_text_features does,
+    # K = 47 classes (DTD, the shape the official comments name), CLIP ViT-B/16's E = 512
+    g = torch.Generator().manual_seed(7)
+    raw = (torch.randn(47, 512, generator=g, dtype=torch.float64) + 0.5).requires_grad_(True)
+    official = official_otpt(F.normalize(raw, dim=-1))
+    ours = tpt.orthogonality(raw.double())
+    assert math.isclose(float(ours.detach()), float(official.detach()), rel_tol=1e-5)
+    g_ours, = torch.autograd.grad(tpt.otpt_regulariser(raw, 18.0), raw)
+    g_theirs, = torch.autograd.grad(18.0 * official, raw)
+    torch.testing.assert_close(g_ours.double(), g_theirs, rtol=1e-3, atol=1e-6)
+
+
 def test_orthogonality_closed_forms():
     eye = torch.eye(4, 6)
     assert float(tpt.orthogonality(eye)) < 1e-7  # orthonormal -> zero (the official code gives nan here)
@@ -160,8 +188,9 @@ def test_min_angle_equals_the_official_expression_and_closed_forms():
     for seed in range(3):
         t = _features(seed)
         for tau in (0.99999, 0.5):
-            torch.testing.assert_close(tpt.atpt_regulariser(t, 80.0, tau).double(), official_atpt(t, 80.0, tau),
-                                       rtol=1e-5, atol=1e-5)
+            ours = tpt.atpt_regulariser(t, 80.0, tau).double()
+            torch.testing.assert_close(ours, official_atpt_ds(t, 80.0, tau), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(ours, -official_atpt_fg(t, 80.0, tau), rtol=1e-5, atol=1e-5)
     # orthonormal features: every nearest neighbour at 90 degrees
     assert math.isclose(float(tpt.min_angle(torch.eye(3, 5))), math.pi / 2, rel_tol=1e-6)
     # three unit vectors 120 degrees apart in a plane
@@ -175,6 +204,19 @@ def test_min_angle_equals_the_official_expression_and_closed_forms():
         tpt.min_angle(a, tau=0.0)
     with pytest.raises(ValueError, match="K >= 2"):
         tpt.min_angle(torch.ones(1, 3))
+
+
+@pytest.mark.parametrize(("official", "opens"), [(official_atpt_ds, True), (official_atpt_fg, False)])
+def test_which_official_atpt_sign_opens_the_angle(official, opens):
+    # one gradient step on each official term alone, from nearby class features: the natural-shift
+    # path's term opens the minimum angle (as ours), the fine-grained path's closes it
+    g = torch.Generator().manual_seed(3)
+    x = torch.nn.Parameter(torch.ones(6, 8) + 0.3 * torch.randn(6, 8, generator=g))
+    before = float(tpt.min_angle(x.detach()))
+    official(x, 10.0, tpt.ATPT_TAU).backward()
+    torch.optim.SGD([x], lr=1e-3).step()
+    after = float(tpt.min_angle(x.detach()))
+    assert (after > before) if opens else (after < before), (before, after)
 
 
 def test_each_regulariser_is_batched_like_a_loop():

@@ -6,19 +6,24 @@ weights differ by dataset family (:func:`vlmcal_utils.tpt.dataset_family`: ``"fi
 ImageNet included, and ``"natural-shift"``). The values are those of the official scripts, as
 they are; where a script and its paper or repository disagree, :data:`FAMILY_NOTES` says so.
 
-Sources (commit as stored; file; line)
---------------------------------------
-- C-TPT (``hee-suk-yoon/C-TPT``): ``scripts/test_tpt_ctpt_fg.sh`` ``lambda_term=50``,
-  ``scripts/test_tpt_ctpt_ds.sh`` ``lambda_term=20`` (see :mod:`vlmcal_utils.tpt.protocol`).
-- O-TPT (``ashshaksharifdeen/O-TPT``): ``scripts/test_tpt_otpt_ds.sh`` at commit
-  ``0d409dfcd3e039ef3f027800016833d61d935db4``, line 11: ``lambda_term=2`` (with ``--I_augmix``).
-  The fine-grained script ``scripts/test_tpt_otpt_fg.sh`` that the README names is not in the
-  stored repository; ``lambda_term=18`` (line 11, no ``--I_augmix``) is read from a copy of it whose
-  paths are the author's (``/home/ashashak/VLM-calibration/...``), repository not identified.
-- A-TPT (``MB-Shihab-Aaqil-Ahamed/A-TPT``): ``scripts/test_tpt_atpt_fg.sh`` and
-  ``scripts/test_tpt_atpt_ds.sh`` at commit ``0881a7c8222de038003b7a4173a416081be7c353``,
-  lines 10-11: ``lambda_term=80``, ``tau_term=0.99999`` (fine-grained) and ``lambda_term=10``,
-  ``tau_term=0.99999`` (natural shifts, with ``--I_augmix``).
+Sources (repository@commit file:line, read from the repositories' current snapshots)
+-----------------------------------------------------------------------------------
+- C-TPT (``hee-suk-yoon/C-TPT@085e6c2e3d2da647ca42dcef163e0cbd4bf30a67``):
+  ``scripts/test_tpt_ctpt_fg.sh:10`` ``lambda_term=50`` and ``scripts/test_tpt_ctpt_ds.sh:10``
+  ``lambda_term=20`` (see :mod:`vlmcal_utils.tpt.protocol`).
+- O-TPT (``ashshaksharifdeen/O-TPT@a09933f54d9da4cc2549a9b2d5a6ad4d183b51a1``):
+  ``scripts/test_tpt_otpt_fg.sh:11`` ``lambda_term=18`` (no ``--I_augmix``, line 15) and
+  ``scripts/test_tpt_otpt_ds.sh:11`` ``lambda_term=2`` (with ``--I_augmix``, line 15); both run
+  ``otpt_classification.py``, whose regulariser (lines 225-288) is checked against ours in the
+  tests (:func:`~vlmcal_utils.tpt.orthogonality`). An earlier note here said the fine-grained
+  script and the Python code were missing: it was written from an incomplete copy; both have been
+  in the repository since 2025-03-08 (commits ``a41fb7a``, ``0d409df``).
+- A-TPT (``MB-Shihab-Aaqil-Ahamed/A-TPT@d76ecf61692f1355b7e27e0ea5b54add279ffb67``):
+  ``scripts/test_tpt_atpt_fg.sh:10-11`` ``lambda_term=80``, ``tau_term=0.99999`` (runs
+  ``atpt_classification.py``) and ``scripts/test_tpt_atpt_ds.sh:10-11`` ``lambda_term=10``,
+  ``tau_term=0.99999`` (runs ``tpt_classification.py``, with ``--I_augmix``); the scripts are
+  unchanged since commit ``0881a7c``. The two Python files give the angular term opposite signs:
+  :data:`FAMILY_NOTES` and :func:`~vlmcal_utils.tpt.min_angle`.
 """
 
 from __future__ import annotations
@@ -44,31 +49,40 @@ FAMILY_HPARAMS: dict[str, dict[str, dict[str, float]]] = {
 
 #: ``(method, family) -> "repository@commit file:line"`` for each entry of :data:`FAMILY_HPARAMS`.
 FAMILY_SOURCES: dict[tuple[str, str], str] = {
-    ("ctpt", "fine-grained"): "hee-suk-yoon/C-TPT scripts/test_tpt_ctpt_fg.sh (lambda_term=50)",
-    ("ctpt", "natural-shift"): "hee-suk-yoon/C-TPT scripts/test_tpt_ctpt_ds.sh (lambda_term=20)",
-    ("otpt", "fine-grained"): "copy of O-TPT scripts/test_tpt_otpt_fg.sh (author's paths; not in the stored "
-                              "ashshaksharifdeen/O-TPT), line 11",
-    ("otpt", "natural-shift"): "ashshaksharifdeen/O-TPT@0d409dfcd3e039ef3f027800016833d61d935db4 "
-                               "scripts/test_tpt_otpt_ds.sh:11",
-    ("atpt", "fine-grained"): "MB-Shihab-Aaqil-Ahamed/A-TPT@0881a7c8222de038003b7a4173a416081be7c353 "
-                              "scripts/test_tpt_atpt_fg.sh:10-11",
-    ("atpt", "natural-shift"): "MB-Shihab-Aaqil-Ahamed/A-TPT@0881a7c8222de038003b7a4173a416081be7c353 "
-                               "scripts/test_tpt_atpt_ds.sh:10-11",
+    ("ctpt", "fine-grained"): "hee-suk-yoon/C-TPT@085e6c2 scripts/test_tpt_ctpt_fg.sh:10 (lambda_term=50)",
+    ("ctpt", "natural-shift"): "hee-suk-yoon/C-TPT@085e6c2 scripts/test_tpt_ctpt_ds.sh:10 (lambda_term=20)",
+    ("otpt", "fine-grained"): "ashshaksharifdeen/O-TPT@a09933f5 scripts/test_tpt_otpt_fg.sh:11 (lambda_term=18)",
+    ("otpt", "natural-shift"): "ashshaksharifdeen/O-TPT@a09933f5 scripts/test_tpt_otpt_ds.sh:11 (lambda_term=2)",
+    ("atpt", "fine-grained"): "MB-Shihab-Aaqil-Ahamed/A-TPT@d76ecf61 scripts/test_tpt_atpt_fg.sh:10-11 "
+                              "(lambda_term=80, tau_term=0.99999)",
+    ("atpt", "natural-shift"): "MB-Shihab-Aaqil-Ahamed/A-TPT@d76ecf61 scripts/test_tpt_atpt_ds.sh:10-11 "
+                               "(lambda_term=10, tau_term=0.99999)",
 }
 
 #: Where the official scripts disagree with their code, README or each other (shown in chapter 5).
 FAMILY_NOTES: tuple[str, ...] = (
-    "O-TPT: the natural-shift script (lambda_term=2) logs to 'test_otpt_finegrained_image-disperssion-only.csv' "
-    "and runs 'tpt_classification_idea-contrast.py', a file not in the stored repository.",
-    "O-TPT: the fine-grained script the README names (scripts/test_tpt_otpt_fg.sh) is not in the stored "
-    "repository; lambda_term=18 comes from a copy with the author's paths.",
-    "A-TPT: the natural-shift script runs tpt_classification.py, whose A-TPT term is computed inside "
-    "clip/custom_clip.py (model.ang_norm_mean_training), not the expression of atpt_classification.py that the "
-    "fine-grained script runs; tau_term is passed to both.",
+    "O-TPT: both scripts run otpt_classification.py (ashshaksharifdeen/O-TPT@a09933f5); its regulariser, "
+    "lines 225-288 (a Householder reflection of each row of the Gram matrix of the prompt's unit class "
+    "features, clip/custom_clip_iptp_bas.py:323,341), equals our closed form mean_k(||G_k|| - 1) in value and "
+    "gradient (tested on a literal transcription), except that the official one is NaN when a row is already "
+    "orthogonal. The fine-grained script (scripts/test_tpt_otpt_fg.sh, lambda_term=18) keeps the author's "
+    "absolute paths (/home/ashashak/...); the natural-shift one logs to "
+    "'test_otpt_finegrained_image-disperssion-only.csv' and ran 'tpt_classification_idea-contrast.py', a file "
+    "never in the repository, until commit 7f2c1d5 (2025-09-19).",
+    "A-TPT: the two scripts give the angular term opposite signs (MB-Shihab-Aaqil-Ahamed/A-TPT@d76ecf61). "
+    "Both compute m = mean_k(-acos(clamp(max_j cos(t_k, t_j)))), minus the mean nearest-neighbour angle. "
+    "The natural-shift script runs tpt_classification.py:255, loss += lambda_ * m (m from "
+    "clip/custom_clip.py:319-338): minimising it opens the angles, as the README says A-TPT does "
+    "('maximizing the minimum pairwise angular distance'). The fine-grained script runs "
+    "atpt_classification.py:269, loss += (-lambda_) * m: minimising it closes them. We follow the opening "
+    "sign everywhere (atpt_regulariser = -lambda * min_angle): the README's stated method, and the sign "
+    "atpt_classification.py itself had from commit 0009c735 to 8e8f0fd before commit 64afa8a flipped it.",
+    "A-TPT: tau_term is passed by both scripts but only atpt_classification.py reads it (line 256); "
+    "tpt_classification.py parses it (line 571) and clip/custom_clip.py:321 hard-codes tau_ = 0.99999, "
+    "the scripts' value, so the two paths agree on tau.",
     "A-TPT and O-TPT, like C-TPT: AugMix on the natural shifts (--I_augmix) but not on ImageNet; chapter 4's "
     "rule (tpt.uses_augmix) is kept for every method so that the methods differ only in the regulariser.",
 )
-
 
 def family_hparams(method: str, dataset: str) -> dict[str, Any]:
     """The official ``lam`` (and A-TPT's ``tau``) of ``method`` on ``dataset``.

@@ -12,6 +12,9 @@ Sources
   "CLIP-ViT-B/16 HardPrompt", "+TPT", "+TPT+C-TPT", as copied in the seminar notes
   (``seminar/seminar-notes.txt`` of the shared data, "Paper review (1)").
 - ``"ctpt-table2-vitb16-hard"``: C-TPT Table 2, the same rows (natural shifts), seminar notes.
+  Every cell of both is checked against the A-TPT README's copy below:
+  :data:`vlmcal_utils.tpt.protocol.CTPT_PROVENANCE` says, per cell group, which are the same,
+  the same to rounding, or a README copy error (the seminar's self-consistent side kept).
 - ``"otpt-readme-vitb16"`` and ``"otpt-readme-vitb16-shifts"``: ``ashshaksharifdeen/O-TPT``
   ``README.md`` at commit ``010276a2409e4e6467dca7fea1708a2b7ff640d0``, "Comparison of
   calibration performance with CLIP-ViTB/16 backbone" (fine-grained) and "... on Natural
@@ -22,6 +25,10 @@ Sources
   Distribution Shift Datasets", "CLIP ViT-B/16 (512-d)". The README at commit
   ``3202bc1c1d2a916378ad5f388ec616594a894351`` prints the same tables. Its row "Baseline" is our
   ``"zeroshot"``.
+
+Both READMEs' tables are unchanged at the repositories' current commits (O-TPT
+``a09933f54d9da4cc2549a9b2d5a6ad4d183b51a1``, A-TPT ``d76ecf61692f1355b7e27e0ea5b54add279ffb67``;
+checked with ``git diff`` of ``README.md``, which touches only titles, links and the citation).
 
 The same README's "CLIP RN50 (1024-d)" tables are in :data:`FAMILY_TABLES_RN50`, apart from
 :data:`FAMILY_TABLES` (which is ViT-B/16 only, so that :func:`cell_conflicts` never sets a cell of

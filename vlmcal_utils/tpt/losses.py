@@ -176,21 +176,22 @@ def orthogonality(text_features: torch.Tensor) -> torch.Tensor:
     orthonormal (``G = I``), positive otherwise, at most ``sqrt(K) - 1`` (all features equal).
 
     This is the official expression in closed form. O-TPT's code (the ``'otpt' in
-    args.run_type`` block of ``test_time_tuning``: "Householder Transform") reflects each row
+    args.run_type`` block of ``test_time_tuning``, "Householder Transform") reflects each row
     ``x = G_k`` with ``H_k = I - 2 v v^T``, ``v = (x - ||G_{:,k}|| e_k) / ||...||``, and penalises
     ``mean_k ||H_k x - e_k||``. A Householder reflection with that ``v`` maps ``x`` onto
     ``||x|| e_k`` (``G`` is symmetric, so the column norm is the row norm), hence
     ``||H_k x - e_k|| = | ||G_k|| - 1 |`` identically — value and gradient; the test compares
-    with a literal transcription. Unlike the transcription, the closed form is finite when a
-    row is already orthogonal (there ``v`` is ``0/0``).
+    with a literal transcription on random features. Unlike the transcription, the closed form
+    is finite when a row is already orthogonal (there ``v`` is ``0/0``).
 
-    Source: the stored copy of ``ashshaksharifdeen/O-TPT`` (README at commit
-    ``010276a2409e4e6467dca7fea1708a2b7ff640d0``, scripts at ``0d409dfcd3e039ef3f027800016833d61d935db4``)
-    holds no Python; the block above is read from ``Kzhou05/Ro-TPT`` ``otpt_classification.py``
-    (commit ``b42aee67dec68cc0da87d021884a28557dfd253b``, ``test_time_tuning``, from
-    ``Wwt = torch.matmul(text_feature, text_feature.T)`` to ``loss += (+(lambda_ *
-    Ht_ortho_norm_val))``), a fork that carries it verbatim (the same block is in other forks of
-    O-TPT); line numbers not verified there.
+    Source: ``ashshaksharifdeen/O-TPT@a09933f54d9da4cc2549a9b2d5a6ad4d183b51a1``
+    ``otpt_classification.py`` lines 225-288 (``Wwt = torch.matmul(text_feature,text_feature.T)``
+    line 236 to ``loss += (+(lambda_ * Ht_ortho_norm_val))`` line 288; unchanged since commit
+    ``a41fb7a``). ``text_feature`` is ``model.textfeatures_`` (line 233), stored by
+    ``clip/custom_clip_iptp_bas.py`` line 341 (``l2_norm_cal`` is set for ``otpt`` runs,
+    ``otpt_classification.py`` lines 560-561): the features of the one prompt, rows
+    L2-normalised at line 323. The official code has no prompt ensemble; for one (the members'
+    mean, not unit rows) this function renormalises the rows, our choice.
 
     Parameters
     ----------
@@ -234,15 +235,29 @@ def min_angle(text_features: torch.Tensor, tau: float = ATPT_TAU) -> torch.Tenso
     """A-TPT's angular term: the mean over classes of the angle (radians) to the nearest other class.
 
     ``cos_k = max_{j != k} <t_k, t_j>`` of the L2-normalised rows, clamped to ``[-tau, tau]``
-    (``acos`` has an infinite slope at ±1), and ``mean_k acos(cos_k)``. The official loss is
-    ``lambda_ * mean(-acos(clamp(max cos)))``, i.e. ``-lambda_ * min_angle``. It excludes the
-    diagonal by subtracting ``2 * diag`` (self-similarity 1 becomes -1, never the maximum);
-    here the diagonal is masked to ``-inf`` before the max, the same for normalised rows.
+    (``acos`` has an infinite slope at ±1), and ``mean_k acos(cos_k)``. The official code
+    computes ``min_ang_norm_mean = mean(-acos(clamp(max cos)))``, i.e. ``-min_angle``. It
+    excludes the diagonal by subtracting ``2 * diag`` (self-similarity 1 becomes -1, never the
+    maximum); here the diagonal is masked to ``-inf`` before the max, the same for normalised rows.
 
-    Source: ``MB-Shihab-Aaqil-Ahamed/A-TPT``, ``atpt_classification.py`` at commit
-    ``0009c735cb1f14cb7ab28455d27bafa26ce3febb``, ``test_time_tuning``, lines 256-269
-    (``W_ = F.normalize(W, p=2, dim=1)`` ... ``min_ang_norm = -torch.acos(Wwt_constraint)``,
-    line 266; ``loss += (lambda_* min_ang_norm_mean)``, line 269).
+    The sign of the loss term differs between A-TPT's two official scripts (at
+    ``MB-Shihab-Aaqil-Ahamed/A-TPT@d76ecf61692f1355b7e27e0ea5b54add279ffb67``):
+
+    - ``tpt_classification.py`` (run by ``scripts/test_tpt_atpt_ds.sh``), line 255:
+      ``loss += ((lambda_) * model.min_ang_norm_mean_training)``, the quantity computed in
+      ``clip/custom_clip.py`` lines 319-338 — i.e. ``-lambda_ * min_angle``. Since
+      ``d(-acos c)/dc = 1/sqrt(1 - c^2) > 0``, descent lowers each nearest-neighbour cosine:
+      it **opens** the angle (maximises the minimum angle).
+    - ``atpt_classification.py`` (run by ``scripts/test_tpt_atpt_fg.sh``), lines 258-269,
+      line 269: ``loss += ((-lambda_) * min_ang_norm_mean)`` — i.e. ``+lambda_ * min_angle``:
+      descent raises the cosines, it **closes** the angle.
+
+    :func:`atpt_regulariser` is ``-lam * min_angle``, the opening sign: the one the README states
+    ("maximizing the minimum pairwise angular distance"), that of ``tpt_classification.py`` at
+    the current commit and of ``atpt_classification.py`` from commit ``0009c735`` to ``8e8f0fd``
+    (``loss += (lambda_* min_ang_norm_mean)``; commit ``64afa8a`` flipped it). Both scripts'
+    signs have flipped back and forth in the repository's history; the test transcribes both
+    current lines and checks which way one step moves the angle.
 
     Parameters
     ----------
@@ -267,7 +282,7 @@ def min_angle(text_features: torch.Tensor, tau: float = ATPT_TAU) -> torch.Tenso
 
 
 def atpt_regulariser(text_features: torch.Tensor, lam: float, tau: float = ATPT_TAU) -> torch.Tensor:
-    """A-TPT's term ``-lam * min_angle(tau)`` (official: ``loss += lambda_ * mean(-acos(...))``).
+    """A-TPT's term ``-lam * min_angle(tau)``: it opens the angles (see :func:`min_angle` for the official sign).
 
     Parameters
     ----------

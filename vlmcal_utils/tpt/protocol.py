@@ -18,7 +18,10 @@ Sources
   ``temperature_value = {'ViT': 1.16, 'RN': 1.15}``), not one fitted per dataset.
 - The paper's numbers: :func:`ctpt_table` gives C-TPT's two tables in full (Yoon et al., ICLR
   2024, Table 1 "fine-grained classification", Table 2 "natural distribution shifts": every row,
-  all datasets and the printed average), transcribed from the seminar notes' copy of the tables;
+  all datasets and the printed average), transcribed from the seminar notes' copy of the tables
+  and checked cell by cell against the A-TPT README's copy of the HardPrompt rows
+  (:data:`CTPT_PROVENANCE`: confirmed, equal to rounding, or a README copy error whose
+  self-consistent side is kept; the Ensemble rows have no second source);
   :data:`PAPER_TABLES` holds the cells of the datasets chapter 4 can run, taken from them;
   :data:`CTPT_FIG2_MEAN_PEARSON` the correlations Fig. 2's caption states; :data:`CTPT_FIG4_NOTE`
   why Fig. 4 has no stored numbers.
@@ -56,6 +59,11 @@ __all__ = [
     "CTPT_FIG2_MEAN_PEARSON",
     "CTPT_FIG2_SOURCE",
     "CTPT_FIG4_NOTE",
+    "CellCheck",
+    "CHECK_KINDS",
+    "CTPT_PROVENANCE",
+    "ctpt_cell_check",
+    "ctpt_provenance_counts",
 ]
 
 #: ImageNet's natural distribution shifts (C-TPT's Table 2; λ = 20 there).
@@ -286,8 +294,13 @@ def paper_results(model: str, dataset: str, init: str) -> list[PaperResult]:
 #: Where the C-TPT paper can be read (the link every number below is shown with).
 CTPT_PAPER_URL = "https://arxiv.org/abs/2403.14119"
 _CTPT_TRANSCRIBED = ("Yoon et al., ICLR 2024 (C-TPT), {table}; cells transcribed from the copy of the table "
-                     "in the seminar notes (seminar/seminar-notes.txt of the shared data), not re-read from "
-                     "the PDF on this offline machine")
+                     "in the seminar notes (seminar/seminar-notes.txt of the shared data). Of the {hard} "
+                     "HardPrompt cells of Tables 1–2 (averages included), checked one by one against the copy "
+                     "in the A-TPT README (MB-Shihab-Aaqil-Ahamed/A-TPT@23e1311, tables unchanged at d76ecf61): "
+                     "{confirmed} are the same, {rounding} the same to rounding, {copy_error} differ where the "
+                     "README's row no longer adds up to its printed average (the seminar's self-consistent "
+                     "value kept); the {ensemble} Ensemble cells have no second source "
+                     "(tpt.protocol.CTPT_PROVENANCE)")
 
 #: The paper's column headers and our dataset names (``None``: the printed average).
 CTPT_TABLE_COLUMNS: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -347,6 +360,128 @@ _T2 = {
 }
 
 
+# ------------------------------------------------------------------ where each cell above was checked
+@dataclass(frozen=True)
+class CellCheck:
+    """How a group of cells of :func:`ctpt_table` (the seminar notes' copy) was checked.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`CHECK_KINDS`: ``"confirmed"`` (a second copy prints the same number),
+        ``"rounding"`` (it prints the same number to more digits, or an average rounded
+        differently from the same cells), ``"copy-error"`` (it prints another number, and its
+        row no longer adds up to its own printed average while the seminar's row does: the
+        seminar's self-consistent value is kept) or ``"single-source"``.
+    note : str
+        The check in words, with the second source (repository@commit) and the numbers.
+    """
+
+    kind: str
+    note: str
+
+
+#: The kinds of :class:`CellCheck`, most certain first.
+CHECK_KINDS = ("confirmed", "rounding", "copy-error", "single-source")
+
+# The A-TPT README copies C-TPT's three HardPrompt rows (as "Baseline", "TPT", "C-TPT") for both
+# models; its cells are transcribed in tpt.family_tables. The O-TPT README's copy (ViT-B/16 only)
+# equals the A-TPT README's in every C-TPT cell, so it is no independent third source.
+_ATPT_README = ("the A-TPT README (MB-Shihab-Aaqil-Ahamed/A-TPT@23e1311 README.md 'Results', tables unchanged "
+                "at d76ecf61; tpt.family_tables)")
+_CONFIRMED = CellCheck("confirmed", f"confirmed by {_ATPT_README}: the same number")
+_SINGLE = CellCheck("single-source", "single source: seminar notes (the O-TPT and A-TPT READMEs copy only the "
+                                     "HardPrompt rows; the paper's PDF is not readable on this offline machine)")
+
+
+def _copy_error(detail: str) -> CellCheck:
+    return CellCheck("copy-error", f"README copy error, self-consistent side kept: {detail}")
+
+
+_VIT_T1 = ("Table 1", "ViT-B-16", "hard")
+_RN50_T1 = ("Table 1", "RN50", "hard")
+
+#: Provenance of every cell of :func:`ctpt_table`, per group: a key ``(table, model, init)`` covers
+#: a whole block (three rows, acc and ECE, every column and the printed average); a key
+#: ``(table, model, init, method, metric, column)`` (``column`` a header of
+#: :data:`CTPT_TABLE_COLUMNS`) one cell, and overrides its block. Read with :func:`ctpt_cell_check`.
+CTPT_PROVENANCE: dict[tuple[str, ...], CellCheck] = {
+    **{(table, model, "hard"): _CONFIRMED for table in ("Table 1", "Table 2") for model in _PAPER_MODELS},
+    **{(table, model, "ensemble"): _SINGLE for table in ("Table 1", "Table 2") for model in _PAPER_MODELS},
+    (*_VIT_T1, "zeroshot", "ece", "EuroSAT"): _copy_error(
+        "the A-TPT README (as the O-TPT README) prints 13.89 for 7.40; the row's printed average 4.43 follows "
+        "from the cells with 7.40 (4.433), not with 13.89 (5.023)"),
+    (*_VIT_T1, "tpt", "acc", "SUN397"): _copy_error(
+        "the README prints 64.5 for 65.5; the printed average 65.0 follows with 65.5 (65.018), less well with "
+        "64.5 (64.927)"),
+    (*_VIT_T1, "tpt", "ece", "EuroSAT"): _copy_error(
+        "the README prints 13.2 for 21.5 (and 2.54 for 13.0 on UCF101): C-TPT's own EuroSAT and UCF101 ECE of "
+        "the row below; the printed average 11.6 follows with 21.5 and 13.0 (11.575), not with 13.2 and 2.54 "
+        "(9.869)"),
+    (*_VIT_T1, "tpt", "ece", "UCF101"): _copy_error(
+        "the README prints 2.54 for 13.0 (and 13.2 for 21.5 on EuroSAT): C-TPT's own cells of the row below; "
+        "the printed average 11.6 follows with 13.0 and 21.5 (11.575), not with 2.54 and 13.2 (9.869)"),
+    (*_VIT_T1, "ctpt", "acc", "Aircraft"): _copy_error(
+        "the README prints 24.85 for 24.0 and an average of 64.57 for 64.8; the seminar's cells give 64.845 "
+        "(printed 64.8), the README's cells 64.925, not its 64.57"),
+    (*_VIT_T1, "ctpt", "acc", "Average"): _copy_error(
+        "the README prints 64.57 for 64.8, which its own cells do not give (64.925); the seminar's cells give "
+        "64.845"),
+    (*_VIT_T1, "ctpt", "acc", "Caltech"): CellCheck(
+        "rounding", f"{_ATPT_README} prints 93.63, which is 93.6 to the seminar's digits"),
+    (*_RN50_T1, "ctpt", "acc", "Average"): CellCheck(
+        "rounding", f"{_ATPT_README} prints 57.75 for 57.8: the same cells give 57.755"),
+    (*_RN50_T1, "ctpt", "ece", "Average"): CellCheck(
+        "rounding", f"{_ATPT_README} prints 6.19 for 6.20: the same cells give 6.195"),
+}
+
+
+def ctpt_cell_check(table: str, model: str, init: str, method: str, metric: str, column: str) -> CellCheck:
+    """How one cell of :func:`ctpt_table` was checked (:data:`CTPT_PROVENANCE`, the cell's own entry first).
+
+    Parameters
+    ----------
+    table, model, init, method, metric : str
+        As in the records of :func:`ctpt_table`.
+    column : str
+        A column header of :data:`CTPT_TABLE_COLUMNS` (``"Average"``: the printed average).
+
+    Returns
+    -------
+    CellCheck
+    """
+    block = (table, model, init)
+    found = CTPT_PROVENANCE.get((*block, method, metric, column)) or CTPT_PROVENANCE.get(block)
+    if found is None:
+        raise KeyError(f"no provenance recorded for {block + (method, metric, column)}")
+    return found
+
+
+def _ctpt_cells():
+    """Every cell of Tables 1-2 as ``(table, model, init, method, metric, column header, value)``."""
+    for table, blocks in (("Table 1", _T1), ("Table 2", _T2)):
+        headers = [h for h, _ in CTPT_TABLE_COLUMNS[table]]
+        for (model, init), triple in blocks.items():
+            for method, metrics in zip(PAPER_METHODS, triple, strict=True):
+                for metric, values in zip(("acc", "ece"), metrics, strict=True):
+                    yield from ((table, model, init, method, metric, h, v)
+                                for h, v in zip(headers, values, strict=True))
+
+
+def ctpt_provenance_counts() -> dict[str, dict[str, int]]:
+    """How many cells of C-TPT's Tables 1-2 (averages included) each kind of check covers, per init.
+
+    Returns
+    -------
+    dict
+        ``init -> {kind: count}``, the kinds of :data:`CHECK_KINDS` that occur, in that order.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for *key, _ in _ctpt_cells():
+        kind = ctpt_cell_check(*key).kind
+        counts.setdefault(key[2], dict.fromkeys(CHECK_KINDS, 0))[kind] += 1
+    return {init: {k: n for k, n in by_kind.items() if n} for init, by_kind in counts.items()}
+
 def ctpt_table(table: str = "Table 1") -> list[dict]:
     """C-TPT's Table 1 or 2 in full, one record per printed row and metric, with provenance.
 
@@ -367,6 +502,11 @@ def ctpt_table(table: str = "Table 1") -> list[dict]:
     if cells is None:
         raise ValueError(f"table must be 'Table 1' or 'Table 2', got {table!r}")
     headers = [h for h, _ in CTPT_TABLE_COLUMNS[table]]
+    checked = ctpt_provenance_counts()
+    source = _CTPT_TRANSCRIBED.format(
+        table=f"{table} ({CTPT_TABLE_TITLES[table]})", hard=sum(checked["hard"].values()),
+        confirmed=checked["hard"].get("confirmed", 0), rounding=checked["hard"].get("rounding", 0),
+        copy_error=checked["hard"].get("copy-error", 0), ensemble=sum(checked["ensemble"].values()))
     out = []
     for (model, init), triple in cells.items():
         for method, metrics in zip(PAPER_METHODS, triple, strict=True):
@@ -377,7 +517,7 @@ def ctpt_table(table: str = "Table 1") -> list[dict]:
                 out.append({"table": table, "row": row, "model": model, "init": init, "method": method,
                             "metric": metric, **dict(zip(headers, values, strict=True)),
                             "recomputed": round(sum(values[:-1]) / (len(values) - 1), 4),
-                            "source": _CTPT_TRANSCRIBED.format(table=f"{table} ({CTPT_TABLE_TITLES[table]})")})
+                            "source": source})
     return out
 
 
