@@ -75,6 +75,10 @@ def _tiny_site(root: Path) -> None:
         "book/fallback.html": '<pre>title = "No published logits"</pre>'
                               '<div class="cell_output"><p>No published logits on this machine</p></div>',
         "book/placeholder.html": "<p><b>Time:</b> [book run time]</p>",
+        # chapter 5's leak: a cell ending in a call that returned the results file's path
+        "book/machine_path.html": "<div class=\"cell_output\"><pre>PosixPath('/work/wt/x/r.json')</pre></div>"
+                                  "<p>read C:\\Users\\dana\\x.npz</p>",
+        "book/home_path.html": "<p>logits from {home}/vlmcal/x.npz</p>",
         "book/too_wide.html": '<p style="white-space: nowrap">' + "wide " * 200 + "</p>",
         "book/unrendered_math.html": '<span class="math notranslate">\\(x^2\\)</span>',
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
@@ -83,7 +87,7 @@ def _tiny_site(root: Path) -> None:
         "<pre>Traceback (most recent call last):\n  File ...\nValueError: boom</pre>",
     }
     for page, body in pages.items():
-        (root / page).write_text(_PAGE.format(body=body))
+        (root / page).write_text(_PAGE.format(body=body.replace("{home}", os.path.expanduser("~"))))
 
 
 def test_checker_reports_each_kind_of_fault(checker, tmp_path):
@@ -93,17 +97,22 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     toc = tmp_path / "_toc.yml"
     toc.write_text(yaml.safe_dump({"format": "jb-book", "root": "book/intro", "chapters": [
         {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "placeholder",
-                                        "too_wide", "unrendered_math", "not_built")] + [
+                                        "machine_path", "home_path", "too_wide", "unrendered_math",
+                                        "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
     reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
                                                               toc=toc, real_data=True)}
     assert reports["site"] == ["page of _toc.yml not built: book/not_built.html"]
     assert reports["book/intro.html"] == []
     assert reports["book/no_alt.html"] == ["image without alt text: ok.png"]
-    assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:"]
+    assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:", "a machine path is shown: /home/me"]
     assert reports["book/progress.html"] == ["a progress bar is shown: ...it/s]"]
     assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there']
     assert reports["book/placeholder.html"] == ["a placeholder is left on the page: [book run time]"]
+    assert reports["book/machine_path.html"] == ["a machine path is shown: /work/wt",
+                                                 "a machine path is shown: C:\\Users\\dana"]
+    home = os.path.expanduser("~")
+    assert f"a machine path is shown: {home}" in reports["book/home_path.html"]
     assert len(reports["book/too_wide.html"]) == 1 and "wider than a 400 px window" in reports["book/too_wide.html"][0]
     # without the real data, a labelled fallback is what the page must show
     (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
