@@ -100,7 +100,7 @@ _MIN_LITERAL = 5  # a literal prefix shorter than "/a/bc" (e.g. HOME=/) would ma
 
 
 def _local_prefixes() -> list[str]:
-    """This machine's own folders, as text: ``$HOME``, the current folder and this package's checkout."""
+    """The folders of this machine, as text: ``$HOME``, the current folder and this package's checkout."""
     candidates = [os.environ.get("HOME", ""), os.getcwd(), str(Path(__file__).resolve().parents[1])]
     found = []
     for text in candidates:
@@ -111,7 +111,7 @@ def _local_prefixes() -> list[str]:
 
 
 def machine_paths(text: str, extra: Iterable[str] = ()) -> list[str]:
-    """Every machine path in ``text``, in order of appearance (``[]``: none).
+    r"""Every machine path in ``text``, in order of appearance (``[]``: none).
 
     Parameters
     ----------
@@ -125,7 +125,7 @@ def machine_paths(text: str, extra: Iterable[str] = ()) -> list[str]:
     -------
     list of str
         The matches: ``/home/<user>``, ``/Users/<user>``, ``/root``, ``/tmp/<x>``, ``/work/<x>``,
-        ``C:\\Users\\<user>`` (and macOS temporary folders), and the literal prefixes found.
+        ``C:\Users\<user>`` (and macOS temporary folders), and the literal prefixes found.
     """
     hits = [(m.start(), m.group(0)) for m in _MACHINE_PATH_RE.finditer(text)]
     for prefix in [*_local_prefixes(), *extra]:
@@ -159,7 +159,7 @@ def portable_paths(value: Any) -> Any:
 def _replace_prefixes(value: Any, replacements: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         for old, new in replacements:  # the shared folder first: it may lie under $HOME
-            value = _literal_re(old).sub(lambda _: new, value)
+            value = _literal_re(old).sub(lambda _, new=new: new, value)  # a function: no escapes in `new`
         return value
     if isinstance(value, (list, tuple)):
         return [_replace_prefixes(v, replacements) for v in value]
