@@ -482,7 +482,7 @@ def heartbeat_line(name: str, nb, elapsed: float) -> str:
     status = [c.get("metadata", {}).get("papermill", {}).get("status") for c in code]
     if "running" not in status:
         done = status.count("completed")
-        doing = "starting the kernel" if not done else f"{done}/{len(code)} cells done, writing the notebook"
+        doing = "starting the kernel" if not done else f"{done}/{len(code)} cells done"
         return f"reproduce: {name}: {doing}, {_duration(elapsed)} so far"
     index = status.index("running")
     lines = [line.strip() for line in code[index].source.splitlines()]
