@@ -56,12 +56,15 @@ setup: $(STAMP)
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu installs torch/torchvision from that index
 # first (CPU-only wheels: no CUDA libraries), e.g. `make setup TORCH_INDEX=...` in a fresh clone.
 TORCH_INDEX ?=
+# setuptools warns (12 lines) at each editable install of a flat layout that a folder in the working
+# directory named like the package may shadow it: here that folder is the package itself, so the
+# message-filtered PYTHONWARNINGS below drops exactly that warning (the build backend inherits it).
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setup: $(VENV): pip installs vlmcal and its extras (versions from constraints.txt)$(if $(TORCH_INDEX), with torch from $(TORCH_INDEX))"
 	@$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
 	@$(if $(TORCH_INDEX),$(PY) -m pip install -q -c constraints.txt torch torchvision --index-url $(TORCH_INDEX))
-	@$(PY) -m pip install -q -c constraints.txt -e ".[book,dev,sweep]"
+	@PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -c constraints.txt -e ".[book,dev,sweep]"
 	@touch $@
 
 mathjax: $(MATHJAX_OUT)/tex-mml-chtml.js
