@@ -15,8 +15,8 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
   Colab twin, not the Markdown source);
 - no file the page asked the server for was missing (HTTP 404), apart from ``favicon.ico``;
 - no warning (``SomethingWarning:``, ``Warning:``) and no progress bar (tqdm's ``it/s]``) in the text;
-- no machine path in the text (``/home/<user>``, ``/root``, ``/tmp/...``, ``/work/...``,
-  ``C:\Users\...``, this machine's ``$HOME``, checkout and build folder:
+- no machine path in the text (``/home/<user>``, root's home, ``/tmp/<x>``, ``/work/<x>``,
+  ``C:\Users\<user>``, this machine's ``$HOME``, checkout and build folder:
   :func:`vlmcal_utils.paths.machine_paths`), e.g. a cell whose last expression is a ``PosixPath``;
 - every ``<img>`` has a non-empty ``alt`` text;
 - with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback

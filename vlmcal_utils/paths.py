@@ -124,8 +124,9 @@ def machine_paths(text: str, extra: Iterable[str] = ()) -> list[str]:
     Returns
     -------
     list of str
-        The matches: ``/home/<user>``, ``/Users/<user>``, ``/root``, ``/tmp/<x>``, ``/work/<x>``,
-        ``C:\Users\<user>`` (and macOS temporary folders), and the literal prefixes found.
+        The matches: ``/home/<user>``, ``/Users/<user>``, root's home folder, ``/tmp/<x>``,
+        ``/work/<x>``, ``C:\Users\<user>`` (and macOS temporary folders), and the literal prefixes
+        found. (This text names no real path: it is shown on the API page, which the check reads.)
     """
     hits = [(m.start(), m.group(0)) for m in _MACHINE_PATH_RE.finditer(text)]
     for prefix in [*_local_prefixes(), *extra]:
@@ -135,7 +136,7 @@ def machine_paths(text: str, extra: Iterable[str] = ()) -> list[str]:
 
 
 def _literal_re(prefix: str) -> re.Pattern:
-    """``prefix`` as a whole path prefix: not inside a longer name (``/root`` is not in ``/rooted``)."""
+    """``prefix`` as a whole path prefix, not inside a longer name (``/ab`` is not in ``/abc``)."""
     return re.compile(rf"(?<![\w/.-]){re.escape(prefix)}(?![\w.-])")
 
 

@@ -146,3 +146,33 @@ def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
     assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle")}
     for name, folder in local.items():
         assert (repo_root / folder / f"{name}.py").is_file()
+
+
+def _docstrings(package) -> dict[str, str]:
+    """Every docstring of ``package`` (modules, classes, functions): the API page shows them."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = {}
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        module = importlib.import_module(info.name)
+        found[info.name] = module.__doc__ or ""
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", "") == info.name:
+                found[f"{info.name}.{name}"] = inspect.getdoc(obj) or ""
+    return found
+
+
+def test_page_sources_name_no_machine_path(repo_root):
+    """What the pages are built from (prose, chapters, the API page's docstrings) names no machine
+    path; checked without a browser, so it also runs where Chromium is missing."""
+    import vlmcal_utils
+    from vlmcal_utils.paths import machine_paths
+
+    sources = {str(p.relative_to(repo_root)): p.read_text()
+               for p in [*(repo_root / "book").glob("*.md"), *(repo_root / "notebooks").glob("*.md")]}
+    sources.update(_docstrings(vlmcal_utils))
+    leaked = {where: machine_paths(text) for where, text in sources.items() if machine_paths(text)}
+    assert not leaked, f"machine paths in page sources: {leaked}"
+    assert machine_paths("see /home/dana/x") == ["/home/dana"]  # the check itself can fail

@@ -14,7 +14,7 @@ Sources (commit as stored; file; line)
   ``0d409dfcd3e039ef3f027800016833d61d935db4``, line 11: ``lambda_term=2`` (with ``--I_augmix``).
   The fine-grained script ``scripts/test_tpt_otpt_fg.sh`` that the README names is not in the
   stored repository; ``lambda_term=18`` (line 11, no ``--I_augmix``) is read from a copy of it whose
-  paths are the author's (``/home/ashashak/VLM-calibration/...``), repository not identified.
+  paths are the author's (a home folder, then ``VLM-calibration/...``), repository not identified.
 - A-TPT (``MB-Shihab-Aaqil-Ahamed/A-TPT``): ``scripts/test_tpt_atpt_fg.sh`` and
   ``scripts/test_tpt_atpt_ds.sh`` at commit ``0881a7c8222de038003b7a4173a416081be7c353``,
   lines 10-11: ``lambda_term=80``, ``tau_term=0.99999`` (fine-grained) and ``lambda_term=10``,
