@@ -51,20 +51,21 @@ CHROMEDRIVER := /usr/bin/chromedriver
 
 setup: $(STAMP)
 
-# Remade when missing (a clean clone) or when the dependency files change. Quiet: one line, then
-# pip's warnings and errors only (README: time, download and disk figures).
+# Remade when missing (a clean clone) or when the dependency files change (README: time, download
+# and disk figures). One line, then pip's errors only (PIP_QUIET -qq): its warnings here are noise,
+# setuptools' 12-line "Editable installation" notice (a folder named like the package may shadow it:
+# that folder is the package) and, where pip.conf adds extra indexes, one "Location ... is ignored"
+# line per package an index lacks (~210 lines on our CI machines). A failed install still says why.
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu installs torch/torchvision from that index
 # first (CPU-only wheels: no CUDA libraries), e.g. `make setup TORCH_INDEX=...` in a fresh clone.
+PIP_QUIET ?= -qq
 TORCH_INDEX ?=
-# setuptools warns (12 lines) at each editable install of a flat layout that a folder in the working
-# directory named like the package may shadow it: here that folder is the package itself, so the
-# message-filtered PYTHONWARNINGS below drops exactly that warning (the build backend inherits it).
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setup: $(VENV): pip installs vlmcal and its extras (versions from constraints.txt)$(if $(TORCH_INDEX), with torch from $(TORCH_INDEX))"
 	@$(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip
-	@$(if $(TORCH_INDEX),$(PY) -m pip install -q -c constraints.txt torch torchvision --index-url $(TORCH_INDEX))
-	@PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -c constraints.txt -e ".[book,dev,sweep]"
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	@$(if $(TORCH_INDEX),$(PY) -m pip install $(PIP_QUIET) -c constraints.txt torch torchvision --index-url $(TORCH_INDEX))
+	@$(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e ".[book,dev,sweep]"
 	@touch $@
 
 mathjax: $(MATHJAX_OUT)/tex-mml-chtml.js
@@ -157,7 +158,7 @@ browser-deps: setup
 	      apt-get install -y -qq --no-install-recommends chromium chromium-driver; } > $(APT_LOG) 2>&1 \
 	    || { tail -n 30 $(APT_LOG); echo "browser-deps: apt-get failed, see $(APT_LOG)"; exit 1; }; \
 	fi
-	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt selenium
+	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install $(PIP_QUIET) -c constraints.txt selenium
 
 browser-check: browser-deps
 	$(PY) -m vlmcal_book.browser_check --html _build/html --screenshots _build/screenshots --toc _toc.yml
