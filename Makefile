@@ -51,20 +51,31 @@ CHROMEDRIVER := /usr/bin/chromedriver
 
 setup: $(STAMP)
 
-# Remade when missing (a clean clone) or when the dependency files change.
+# Remade when missing (a clean clone) or when the dependency files change (README: time, download
+# and disk figures). One line, then pip's errors only (PIP_QUIET -qq): its warnings here are noise,
+# setuptools' 12-line "Editable installation" notice (a folder named like the package may shadow it:
+# that folder is the package) and, where pip.conf adds extra indexes, one "Location ... is ignored"
+# line per package an index lacks (~210 lines on our CI machines). A failed install still says why.
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu installs torch/torchvision from that index
+# first (CPU-only wheels: no CUDA libraries), e.g. `make setup TORCH_INDEX=...` in a fresh clone.
+PIP_QUIET ?= -qq
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e ".[book,dev,sweep]"
-	touch $@
+	@echo "setup: $(VENV): pip installs vlmcal and its extras (versions from constraints.txt)$(if $(TORCH_INDEX), with torch from $(TORCH_INDEX))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	@$(if $(TORCH_INDEX),$(PY) -m pip install $(PIP_QUIET) -c constraints.txt torch torchvision --index-url $(TORCH_INDEX))
+	@$(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e ".[book,dev,sweep]"
+	@touch $@
 
 mathjax: $(MATHJAX_OUT)/tex-mml-chtml.js
 
 $(MATHJAX_OUT)/tex-mml-chtml.js:
-	mkdir -p $(MATHJAX_NPM) $(dir $(MATHJAX_OUT))
-	npm install --no-save --no-audit --no-fund --prefix $(MATHJAX_NPM) mathjax@$(MATHJAX_VERSION)
-	rm -rf $(MATHJAX_OUT)
-	cp -r $(MATHJAX_NPM)/node_modules/mathjax/es5 $(MATHJAX_OUT)
+	@echo "mathjax: npm install mathjax@$(MATHJAX_VERSION) into $(MATHJAX_OUT)"
+	@mkdir -p $(MATHJAX_NPM) $(dir $(MATHJAX_OUT))
+	@npm install --no-save --no-audit --no-fund --loglevel=error --prefix $(MATHJAX_NPM) mathjax@$(MATHJAX_VERSION)
+	@rm -rf $(MATHJAX_OUT)
+	@cp -r $(MATHJAX_NPM)/node_modules/mathjax/es5 $(MATHJAX_OUT)
 
 # book/results.md is generated from results/published/ (see vlmcal_book/report.py)
 results-page: setup
@@ -136,12 +147,18 @@ sync: setup
 	$(PY) -m vlmcal_book.nbsync --write
 
 # Chromium + chromedriver (apt) and selenium (pip) for vlmcal_book/browser_check.py, if missing.
+# Without recommended packages (26 Debian packages instead of 131); dpkg prints ~4 lines per
+# package even with -qq, so apt's output goes to a log, shown only when it fails.
+APT_LOG := .cache/browser-deps-apt.log
 browser-deps: setup
 	@if ! command -v chromium >/dev/null || [ ! -x $(CHROMEDRIVER) ]; then \
-	  echo "browser-deps: installing chromium and chromium-driver with apt-get"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	  echo "browser-deps: apt-get installs chromium and chromium-driver (log: $(APT_LOG))"; \
+	  mkdir -p $(dir $(APT_LOG)); \
+	  { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium chromium-driver; } > $(APT_LOG) 2>&1 \
+	    || { tail -n 30 $(APT_LOG); echo "browser-deps: apt-get failed, see $(APT_LOG)"; exit 1; }; \
 	fi
-	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt selenium
+	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install $(PIP_QUIET) -c constraints.txt selenium
 
 browser-check: browser-deps
 	$(PY) -m vlmcal_book.browser_check --html _build/html --screenshots _build/screenshots --toc _toc.yml

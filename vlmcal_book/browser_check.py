@@ -1,4 +1,4 @@
-"""Open the built book in headless Chromium and check what a reader sees.
+r"""Open the built book in headless Chromium and check what a reader sees.
 
     python -m vlmcal_book.browser_check --html _build/html --screenshots _build/screenshots   # make browser-check
 
@@ -15,6 +15,9 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
   Colab twin, not the Markdown source);
 - no file the page asked the server for was missing (HTTP 404), apart from ``favicon.ico``;
 - no warning (``SomethingWarning:``, ``Warning:``) and no progress bar (tqdm's ``it/s]``) in the text;
+- no machine path in the text (``/home/<user>``, root's home, ``/tmp/<x>``, ``/work/<x>``,
+  ``C:\Users\<user>``, this machine's ``$HOME``, checkout and build folder:
+  :func:`vlmcal_utils.paths.machine_paths`), e.g. a cell whose last expression is a ``PosixPath``;
 - every ``<img>`` has a non-empty ``alt`` text;
 - with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback
   in a cell output;
@@ -43,6 +46,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vlmcal_utils.paths import machine_paths
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TRACEBACK_TEXT = "Traceback (most recent call last)"
@@ -185,9 +190,12 @@ def toc_pages(toc: str | Path) -> list[str]:
 
 def check_page(
     driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S,
-    real_data: bool = False,
+    real_data: bool = False, local_paths: tuple[str, ...] = (),
 ) -> PageReport:
-    """Load ``page`` from ``base_url`` and check images, math, tracebacks and the Colab link (see the module)."""
+    """Load ``page`` from ``base_url`` and check images, math, tracebacks and the Colab link (see the module).
+
+    ``local_paths``: more folders of this machine the text must not name (the site's own folder).
+    """
     report = PageReport(page)
     t0 = time.time()
     driver.get(f"{base_url}/{page}")
@@ -213,6 +221,7 @@ def check_page(
     report.problems += [f"a warning is shown: {m.group(0)}" for m in [WARNING_RE.search(text)] if m]
     report.problems += [f"a progress bar is shown: ...{m.group(0)}" for m in [PROGRESS_RE.search(text)] if m]
     report.problems += [f"a placeholder is left on the page: {m.group(0)}" for m in [PLACEHOLDER_RE.search(text)] if m]
+    report.problems += [f"a machine path is shown: {path}" for path in machine_paths(text, local_paths)]
     # in cell outputs only: a chapter's code may name its fallback's title
     outputs_text = driver.execute_script(
         "return Array.from(document.querySelectorAll('.cell_output, .output')).map((e) => e.innerText).join('\\n')")
@@ -309,7 +318,8 @@ def check_site(
         try:
             for page in pages:
                 seen = len(server.missing)
-                report = check_page(driver, server.url, page, branch, screenshots, math_timeout, real_data)
+                report = check_page(driver, server.url, page, branch, screenshots, math_timeout, real_data,
+                                    local_paths=(str(html_dir.resolve()),))
                 report.problems += [f"missing file (404): {path}" for path in server.missing[seen:]
                                     if not path.endswith("favicon.ico")]
                 reports.append(report)

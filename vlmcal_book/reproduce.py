@@ -52,6 +52,11 @@ How a run is put together
 
 The kernel is ``python3`` and its working directory is **the notebook's own folder** (as when the
 book is built), so relative paths written inside a notebook are relative to ``notebooks/``.
+
+While a notebook runs, the runner says on stderr every :data:`HEARTBEAT_S` seconds which cell is
+running and for how long (:func:`heartbeat_line`): a chapter can compute for many minutes, and
+the package's progress bars are off inside the kernel so that the book's pages hold none. The
+kernel talks to the runner over local IPC sockets (:func:`kernel_config`), not plain TCP.
 """
 
 from __future__ import annotations
@@ -63,7 +68,9 @@ import json
 import os
 import re
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -83,6 +90,8 @@ RUN_PARAMETERS_FILENAME = "run-parameters.json"
 RUN_TIME_FILENAME = "run-time.json"
 """Beside each executed notebook: ``{"seconds": wall time of the run, "cpu_count": cores here}``
 (the book's pages quote it in their objectives box, see :mod:`vlmcal_book.stage`)."""
+HEARTBEAT_S = 60.0
+"""Seconds between two of the runner's "cell i/n running" lines on stderr (never in the notebook)."""
 _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,
                "None": type(None), "Path": str}
 
@@ -444,6 +453,113 @@ def plan_run(
     return Path(values["results_dir"]), values
 
 
+# --------------------------------------------------------------------------------------------
+# what the terminal sees while a notebook runs
+# --------------------------------------------------------------------------------------------
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def heartbeat_line(name: str, nb, elapsed: float) -> str:
+    """One line saying which code cell of ``nb`` papermill is running, and since when the run started.
+
+    Parameters
+    ----------
+    name : str
+        The notebook's file name.
+    nb : nbformat.NotebookNode
+        The notebook being executed (papermill marks the running cell ``metadata.papermill.status``).
+    elapsed : float
+        Seconds since the run started.
+
+    Returns
+    -------
+    str
+        e.g. ``"reproduce: 04_ctpt.md: cell 23/41 running (results = run_family(...)), 12 min 05 s so far"``.
+    """
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    status = [c.get("metadata", {}).get("papermill", {}).get("status") for c in code]
+    if "running" not in status:
+        done = status.count("completed")
+        doing = "starting the kernel" if not done else f"{done}/{len(code)} cells done"
+        return f"reproduce: {name}: {doing}, {_duration(elapsed)} so far"
+    index = status.index("running")
+    lines = [line.strip() for line in code[index].source.splitlines()]
+    first = next((line for line in lines if line and not line.startswith(("#", "%"))), "")
+    what = f" ({first[:57] + '...' if len(first) > 60 else first})" if first else ""
+    return f"reproduce: {name}: cell {index + 1}/{len(code)} running{what}, {_duration(elapsed)} so far"
+
+
+_HEARTBEAT_ENGINE = "vlmcal-heartbeat"
+
+
+def _register_watched_engine(watched: dict) -> str:
+    """A papermill engine (nbclient's) that hands its execution manager to ``watched["manager"]``."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class WatchedEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            watched["manager"] = nb_man
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(_HEARTBEAT_ENGINE, WatchedEngine)
+    return _HEARTBEAT_ENGINE
+
+
+@contextmanager
+def heartbeat(name: str, interval: float | None = None):
+    """Yield a papermill engine name; while inside, print :func:`heartbeat_line` every ``interval`` s.
+
+    ``interval`` defaults to :data:`HEARTBEAT_S` (read at each call).
+
+    The lines go to stderr through ``tqdm.write``, so they do not break papermill's own bar on a
+    terminal (shown only there: ``python -m vlmcal_book.reproduce`` turns it off when stderr is not
+    a TTY, e.g. in CI logs, which then see these lines only).
+    """
+    from tqdm import tqdm
+
+    watched: dict = {}
+    started, stop = time.time(), threading.Event()
+    interval = HEARTBEAT_S if interval is None else interval
+
+    def beat():
+        while not stop.wait(interval):
+            manager = watched.get("manager")
+            nb = manager.nb if manager is not None else None
+            line = (heartbeat_line(name, nb, time.time() - started) if nb is not None
+                    else f"reproduce: {name}: starting, {_duration(time.time() - started)} so far")
+            tqdm.write(line, file=sys.stderr)
+
+    thread = threading.Thread(target=beat, name="vlmcal-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield _register_watched_engine(watched)
+    finally:
+        stop.set()
+        thread.join()
+
+
+_MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~104-108 bytes
+
+
+def kernel_config():
+    """The kernel manager's settings: IPC transport where the sockets' paths fit, else TCP.
+
+    Over TCP, ipykernel (7+) logs "Kernel is running over TCP without encryption" once per
+    notebook; runner and kernel share one machine, so Unix sockets (its own advice) are both quieter
+    and private. They live in Jupyter's runtime folder, named ``kernel-<uuid>-ipc-<port>``: where
+    that name would be too long for a socket (a deep ``$HOME``), or on Windows, TCP stays.
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets.config import Config
+
+    longest = os.path.join(jupyter_runtime_dir(), "kernel-" + "0" * 36 + "-ipc-65535")
+    transport = "ipc" if os.name == "posix" and len(longest) <= _MAX_SOCKET_PATH else "tcp"
+    return Config({"KernelManager": {"transport": transport}})
+
+
 def run_notebook(
     path: str | os.PathLike,
     set_name: str = DEFAULT_SET,
@@ -476,14 +592,17 @@ def run_notebook(
     # outputs become the book's pages).
     os.environ[PROGRESS_ENV_VAR] = "0"
     try:
-        pm.execute_notebook(
-            read_notebook(notebook),
-            str(executed),
-            parameters=values,
-            kernel_name="python3",
-            cwd=str(notebook.resolve().parent),
-            progress_bar=progress,
-        )
+        with heartbeat(notebook.name) as engine_name:
+            pm.execute_notebook(
+                read_notebook(notebook),
+                str(executed),
+                parameters=values,
+                kernel_name="python3",
+                cwd=str(notebook.resolve().parent),
+                progress_bar=progress,
+                engine_name=engine_name,
+                config=kernel_config(),
+            )
     except pm.PapermillExecutionError as err:
         raise RuntimeError(
             f"{notebook}: cell {err.exec_count} raised {err.ename}: {err.evalue} "

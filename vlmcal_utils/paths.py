@@ -11,12 +11,19 @@ variable            meaning
 
 A fresh user machine has no shared folder: :func:`shared_dir` is then ``None`` and callers fall
 back (the demo world, a download) and say so.
+
+Machine paths (an absolute path naming a user, a home folder or a build machine's checkout) must not
+reach a built page or a results file: :func:`portable_paths` rewrites the known prefixes before a
+file is written, and :func:`machine_paths` finds any that are left (the browser check and the
+results tests fail on them).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any, Iterable
 
 __all__ = [
     "SHARED_ENV_VAR",
@@ -27,6 +34,8 @@ __all__ = [
     "data_root",
     "cache_root",
     "cache_dir",
+    "portable_paths",
+    "machine_paths",
 ]
 
 SHARED_ENV_VAR = "VLMCAL_SHARED"
@@ -77,3 +86,84 @@ def cache_dir(kind: str) -> Path:
     if not kind or "/" in kind or kind.startswith("."):
         raise ValueError(f"cache kind must be a plain folder name, got {kind!r}")
     return cache_root() / kind
+
+
+# Absolute paths that name a machine: a user's home (Linux /home/<user>, macOS /Users/<user>, root's
+# /root, Windows C:\Users\<user>), a temporary folder, and /work/ (where CI and our machines keep
+# checkouts and the shared data). Not preceded by a word character, ":" "/" "." "~" or "$" (so URLs,
+# "~/.cache" and "${VLMCAL_SHARED}/data" are not matches).
+_MACHINE_PATH_RE = re.compile(
+    r"(?<![\w:/.~$-])(?:/(?:home|Users)/[\w.-]+|/root(?![\w.-])|/(?:tmp|work|private/var|var/folders)/[\w.-]+)"
+    r"|\b[A-Za-z]:\\{1,2}(?:Users|Documents and Settings)\\{1,2}[\w.-]+"
+)
+_MIN_LITERAL = 5  # a literal prefix shorter than "/a/bc" (e.g. HOME=/) would match everything
+
+
+def _local_prefixes() -> list[str]:
+    """The folders of this machine, as text: ``$HOME``, the current folder and this package's checkout."""
+    candidates = [os.environ.get("HOME", ""), os.getcwd(), str(Path(__file__).resolve().parents[1])]
+    found = []
+    for text in candidates:
+        for form in {text, str(Path(text).resolve())} if text else ():
+            if len(form.rstrip("/")) >= _MIN_LITERAL and form not in found:
+                found.append(form.rstrip("/"))
+    return found
+
+
+def machine_paths(text: str, extra: Iterable[str] = ()) -> list[str]:
+    r"""Every machine path in ``text``, in order of appearance (``[]``: none).
+
+    Parameters
+    ----------
+    text : str
+        A page's text, or a results file's JSON text.
+    extra : iterable of str
+        More literal prefixes that must not appear (e.g. a build folder). ``$HOME``, the current
+        folder and the checkout holding :mod:`vlmcal_utils` are always looked for, wherever they are.
+
+    Returns
+    -------
+    list of str
+        The matches: ``/home/<user>``, ``/Users/<user>``, root's home folder, ``/tmp/<x>``,
+        ``/work/<x>``, ``C:\Users\<user>`` (and macOS temporary folders), and the literal prefixes
+        found. (This text names no real path: it is shown on the API page, which the check reads.)
+    """
+    hits = [(m.start(), m.group(0)) for m in _MACHINE_PATH_RE.finditer(text)]
+    for prefix in [*_local_prefixes(), *extra]:
+        if len(prefix) >= _MIN_LITERAL:
+            hits += [(m.start(), prefix) for m in _literal_re(prefix).finditer(text)]
+    return list(dict.fromkeys(hit for _, hit in sorted(hits)))
+
+
+def _literal_re(prefix: str) -> re.Pattern:
+    """``prefix`` as a whole path prefix, not inside a longer name (``/ab`` is not in ``/abc``)."""
+    return re.compile(rf"(?<![\w/.-]){re.escape(prefix)}(?![\w.-])")
+
+
+def portable_paths(value: Any) -> Any:
+    """``value`` (nested str / list / dict) with this machine's folders written portably.
+
+    ``$VLMCAL_SHARED``'s folder becomes ``${VLMCAL_SHARED}``, ``$VLMCAL_CACHE``'s ``${VLMCAL_CACHE}``
+    and ``$HOME`` ``~`` (both as written in the variable and resolved), so a results file names the
+    files it read without naming the machine. Other values are returned unchanged.
+    """
+    replacements: list[tuple[str, str]] = []
+    for name, new in ((SHARED_ENV_VAR, "${" + SHARED_ENV_VAR + "}"), (CACHE_ENV_VAR, "${" + CACHE_ENV_VAR + "}"),
+                      ("HOME", "~")):
+        text = os.environ.get(name, "").rstrip("/")
+        for form in dict.fromkeys([text, str(Path(text).expanduser().resolve())] if text else []):
+            if len(form) >= _MIN_LITERAL:
+                replacements.append((form, new))
+    return _replace_prefixes(value, replacements)
+
+
+def _replace_prefixes(value: Any, replacements: list[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        for old, new in replacements:  # the shared folder first: it may lie under $HOME
+            value = _literal_re(old).sub(lambda _, new=new: new, value)  # a function: no escapes in `new`
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_replace_prefixes(v, replacements) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_prefixes(v, replacements) for k, v in value.items()}
+    return value

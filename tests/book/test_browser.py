@@ -75,6 +75,10 @@ def _tiny_site(root: Path) -> None:
         "book/fallback.html": '<pre>title = "No published logits"</pre>'
                               '<div class="cell_output"><p>No published logits on this machine</p></div>',
         "book/placeholder.html": "<p><b>Time:</b> [book run time]</p>",
+        # chapter 5's leak: a cell ending in a call that returned the results file's path
+        "book/machine_path.html": "<div class=\"cell_output\"><pre>PosixPath('/work/wt/x/r.json')</pre></div>"
+                                  "<p>read C:\\Users\\dana\\x.npz</p>",
+        "book/home_path.html": "<p>logits from {home}/vlmcal/x.npz</p>",
         "book/too_wide.html": '<p style="white-space: nowrap">' + "wide " * 200 + "</p>",
         "book/unrendered_math.html": '<span class="math notranslate">\\(x^2\\)</span>',
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
@@ -83,7 +87,7 @@ def _tiny_site(root: Path) -> None:
         "<pre>Traceback (most recent call last):\n  File ...\nValueError: boom</pre>",
     }
     for page, body in pages.items():
-        (root / page).write_text(_PAGE.format(body=body))
+        (root / page).write_text(_PAGE.format(body=body.replace("{home}", os.path.expanduser("~"))))
 
 
 def test_checker_reports_each_kind_of_fault(checker, tmp_path):
@@ -93,17 +97,22 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     toc = tmp_path / "_toc.yml"
     toc.write_text(yaml.safe_dump({"format": "jb-book", "root": "book/intro", "chapters": [
         {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "placeholder",
-                                        "too_wide", "unrendered_math", "not_built")] + [
+                                        "machine_path", "home_path", "too_wide", "unrendered_math",
+                                        "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
     reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
                                                               toc=toc, real_data=True)}
     assert reports["site"] == ["page of _toc.yml not built: book/not_built.html"]
     assert reports["book/intro.html"] == []
     assert reports["book/no_alt.html"] == ["image without alt text: ok.png"]
-    assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:"]
+    assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:", "a machine path is shown: /home/me"]
     assert reports["book/progress.html"] == ["a progress bar is shown: ...it/s]"]
     assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there']
     assert reports["book/placeholder.html"] == ["a placeholder is left on the page: [book run time]"]
+    assert reports["book/machine_path.html"] == ["a machine path is shown: /work/wt",
+                                                 "a machine path is shown: C:\\Users\\dana"]
+    home = os.path.expanduser("~")
+    assert f"a machine path is shown: {home}" in reports["book/home_path.html"]
     assert len(reports["book/too_wide.html"]) == 1 and "wider than a 400 px window" in reports["book/too_wide.html"][0]
     # without the real data, a labelled fallback is what the page must show
     (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
@@ -137,3 +146,33 @@ def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
     assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle")}
     for name, folder in local.items():
         assert (repo_root / folder / f"{name}.py").is_file()
+
+
+def _docstrings(package) -> dict[str, str]:
+    """Every docstring of ``package`` (modules, classes, functions): the API page shows them."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = {}
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        module = importlib.import_module(info.name)
+        found[info.name] = module.__doc__ or ""
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", "") == info.name:
+                found[f"{info.name}.{name}"] = inspect.getdoc(obj) or ""
+    return found
+
+
+def test_page_sources_name_no_machine_path(repo_root):
+    """What the pages are built from (prose, chapters, the API page's docstrings) names no machine
+    path; checked without a browser, so it also runs where Chromium is missing."""
+    import vlmcal_utils
+    from vlmcal_utils.paths import machine_paths
+
+    sources = {str(p.relative_to(repo_root)): p.read_text()
+               for p in [*(repo_root / "book").glob("*.md"), *(repo_root / "notebooks").glob("*.md")]}
+    sources.update(_docstrings(vlmcal_utils))
+    leaked = {where: machine_paths(text) for where, text in sources.items() if machine_paths(text)}
+    assert not leaked, f"machine paths in page sources: {leaked}"
+    assert machine_paths("see /home/dana/x") == ["/home/dana"]  # the check itself can fail

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from vlmcal_book import nbsync, reproduce
+from vlmcal_utils.paths import machine_paths
 from vlmcal_utils.results import load_results
 from vlmcal_utils.tpt import FAMILY_METHODS
 from vlmcal_utils.views.chapter_results import SCHEMAS
@@ -130,6 +131,33 @@ def test_the_figure_branch_check_catches_a_missing_else():
     assert _branches_without_output(ast.parse("if a:\n    f()\nelif b:\n    g()\n")) == [3]
     assert _branches_without_output(ast.parse("if a:\n    f()\nelse:\n    g()\n")) == []
     assert _branches_without_output(ast.parse("f()\n")) == []
+
+
+# ---------------------------------------------------------------- every run: no machine path
+# The runs `make test` makes (Makefile: every notebook with SET=book, CI_NOTEBOOKS with ci,
+# PLUMBING_NOTEBOOKS with ci-plumbing); a results file may be published or shown on the results page.
+RUNS = [(nb.stem, BOOK_SET) for nb in NOTEBOOKS] + [("02_zero_shot_clip", "ci"), ("03_empirical_study", "ci-plumbing"),
+                                                    ("04_ctpt", "ci-plumbing")]
+
+
+def _machine_paths_in_results(payload: dict) -> list[str]:
+    return machine_paths(json.dumps(payload))
+
+
+@pytest.mark.parametrize("stem, set_name", RUNS)
+def test_results_name_no_machine_path(stem, set_name):
+    leaked = _machine_paths_in_results(ci_results(stem, set_name))
+    assert not leaked, f"results/{set_name}/{stem}/results.json names machine paths {leaked} (save_results " \
+                       "writes $VLMCAL_SHARED, $VLMCAL_CACHE and $HOME portably: where does this one come from?)"
+
+
+def test_a_machine_path_planted_in_results_is_caught():
+    payload = {"notebook": "x", "results": {"table": [{"source": "ok"}]}, "params": {"seed": 0}}
+    assert _machine_paths_in_results(payload) == []
+    payload["results"]["table"][0]["source"] = f"logits from {REPO_ROOT}/data/x.npz"
+    assert _machine_paths_in_results(payload), "the checkout's path was not caught"
+    payload["results"]["table"][0]["source"] = "C:\\Users\\dana\\x.npz"
+    assert _machine_paths_in_results(payload), "a Windows home folder was not caught"
 
 
 # ---------------------------------------------------------------- chapter 1

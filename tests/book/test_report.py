@@ -9,7 +9,7 @@ import pytest
 
 from vlmcal_book.report import DEMO_MARK, Row, ctpt_paper_table, find_results, main, publish, render_page
 from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
-from vlmcal_utils.results import SchemaError, save_results
+from vlmcal_utils.results import RESULTS_FILENAME, SchemaError, save_results
 from vlmcal_utils.tpt.protocol import CTPT_TABLE_COLUMNS
 from vlmcal_utils.views.chapter_results import SCHEMAS, chapter1_results, chapter4_results
 
@@ -26,8 +26,9 @@ def _ch1(folder: Path, real: bool = True, source: str = "markus93_densenet40_cif
         ece_after_ci=[0.008, 0.012], toy_mean_confidence={"model 1": 0.788}, toy_accuracy=0.8,
         extra_models=extra_models or [],
     )
-    return save_results(folder / "01_calibration_basics", results,
-                        params={"logits_path": "/somewhere/shared/data/logits/x.npz"}, device="cpu")
+    save_results(folder / "01_calibration_basics", results,
+                 params={"logits_path": "/somewhere/shared/data/logits/x.npz"}, device="cpu")
+    return folder / "01_calibration_basics" / RESULTS_FILENAME
 
 
 def _ch4_demo(folder: Path) -> Path:
@@ -37,7 +38,8 @@ def _ch4_demo(folder: Path) -> Path:
                 "smece": 9.25, "dece20": 8.5, "mean_conf": 70.0, "atfd": 0.1}],
         paper_comparison=[],
     )
-    return save_results(folder / "04_ctpt", results, params={"datasets": ["demo"], "n_samples": 50})
+    save_results(folder / "04_ctpt", results, params={"datasets": ["demo"], "n_samples": 50})
+    return folder / "04_ctpt" / RESULTS_FILENAME
 
 
 def test_paper_numbers_beside_real_numbers_with_delta(tmp_path):

@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import nbformat
 import pytest
 import tomllib
 import yaml
@@ -260,3 +261,37 @@ def test_the_runner_is_not_in_the_wheel(repo_root):
     config = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     assert config["include"] == ["vlmcal_utils*"]
     assert not (repo_root / "vlmcal_utils" / "reproduce.py").exists()
+
+
+def _code_cell(source: str, status: str | None = None):
+    cell = nbformat.v4.new_code_cell(source)
+    if status:
+        cell.metadata["papermill"] = {"status": status}
+    return cell
+
+
+def test_heartbeat_line_names_the_running_cell():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_code_cell("seed = 0", "completed"), nbformat.v4.new_markdown_cell("# text"),
+                _code_cell("# tune every image\nresults = run_family(" + "x, " * 30 + ")", "running"),
+                _code_cell("save_results(...)", "pending")]
+    line = reproduce.heartbeat_line("04_ctpt.md", nb, 725.0)
+    assert line.startswith("reproduce: 04_ctpt.md: cell 2/3 running (results = run_family(x, ")
+    assert line.endswith("...), 12 min 05 s so far") and len(line) < 130  # the cell text cut at 60
+    nb.cells[2].metadata["papermill"]["status"] = "completed"
+    assert "2/3 cells done" in reproduce.heartbeat_line("04_ctpt.md", nb, 5.0)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+    assert reproduce.heartbeat_line("04_ctpt.md", nb, 5.0) == "reproduce: 04_ctpt.md: starting the kernel, 5 s so far"
+
+
+def test_a_run_says_what_it_does_on_stderr_not_in_the_notebook(project, monkeypatch, capfd):
+    """A heartbeat line at least every HEARTBEAT_S on stderr; none in the executed notebook; and the
+    kernel talks over IPC, so ipykernel's "TCP without encryption" warning is not printed."""
+    monkeypatch.setattr(reproduce, "HEARTBEAT_S", 0.2)
+    out = reproduce.run_notebook(project / "notebooks" / "tiny.md", "ci", output_root=project / "results")
+    err = capfd.readouterr().err
+    assert "reproduce: tiny.md: " in err and " so far" in err
+    assert "without encryption" not in err
+    assert reproduce.kernel_config().KernelManager.transport == "ipc"
+    assert "reproduce:" not in (out / "tiny.ipynb").read_text()

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from vlmcal_utils import __version__
+from vlmcal_utils.paths import portable_paths
 from vlmcal_utils.results.schema import ChapterResults, ResultsSchema
 from vlmcal_utils.storage import atomic_write_text
 
@@ -70,8 +71,11 @@ def save_results(
     results: ChapterResults,
     params: dict,
     device: str | None = None,
-) -> Path:
-    """Write ``results_dir/results.json`` atomically and return its path.
+) -> None:
+    """Write ``results_dir/results.json`` atomically, with no machine path in it.
+
+    Paths in ``results`` and ``params`` under ``$VLMCAL_SHARED``, ``$VLMCAL_CACHE`` or ``$HOME`` are
+    written portably (``${VLMCAL_SHARED}/data/...``, ``~/...``: :func:`vlmcal_utils.paths.portable_paths`).
 
     Parameters
     ----------
@@ -87,8 +91,10 @@ def save_results(
 
     Returns
     -------
-    pathlib.Path
-        The results file.
+    None
+        Nothing, on purpose: a chapter's last cell ends with this call, and a returned path would be
+        shown under it on the built page as the build machine's absolute path. The file is
+        ``Path(results_dir) / RESULTS_FILENAME``.
 
     Raises
     ------
@@ -108,15 +114,15 @@ def save_results(
     results.schema.validate(results.values)
     payload = {
         "notebook": results.notebook,
-        "results": to_jsonable(results.values),
-        "params": to_jsonable(params),
+        "results": portable_paths(to_jsonable(results.values)),
+        "params": portable_paths(to_jsonable(params)),
         "vlmcal_utils_version": __version__,
         "torch_version": torch.__version__,
         "device": device,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    return atomic_write_text(Path(results_dir) / RESULTS_FILENAME, text)
+    atomic_write_text(Path(results_dir) / RESULTS_FILENAME, text)
 
 
 def load_results(path: str | os.PathLike, schemas: Mapping[str, ResultsSchema] | None = None) -> dict:
