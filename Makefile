@@ -108,35 +108,54 @@ sync-check: setup
 	$(PY) -m vlmcal_book.demo_page --check
 	$(PY) -m vlmcal_book.costs_page --check
 
+# Stage budgets of `make test` (seconds): a stage that runs longer stops the test at once with one
+# line naming it, so a slow change is caught in the session, not by CI's 90-minute limit. About 4x
+# each stage's time on an idle 2-core machine (a loaded machine runs ~3-5x slower), and together
+# under an hour. Override one (make test BUDGET_RUNNER=1800) or all (make test BUDGETS=off).
+BUDGET_LINT ?= 60
+BUDGET_UNIT ?= 600
+BUDGET_SYNC ?= 60
+BUDGET_RUNNER ?= 1800
+BUDGET_RESULTS ?= 60
+BUDGET_BOOK ?= 150
+BUDGET_BROWSER ?= 180
+BUDGETS ?= on
+# `within STAGE BUDGET START [WHERE]`: fail if the stage begun at $$SECONDS=START ran over BUDGET s.
+WITHIN = within() { local s=$$((SECONDS - $$3)); [ "$(BUDGETS)" = off ] || [ $$s -le $$2 ] || { echo "make test: \
+	the $${1,,} stage$${4:+ ($$4)} took $$s s, over its budget BUDGET_$$1=$$2 s (make test BUDGET_$$1=N or BUDGETS=off)"; exit 1; }; }
+
 # Order matters: the notebook-results tests read what the runner just wrote, and
 # VLMCAL_REQUIRE_RESULTS=1 turns their "no results yet" skip into a failure.
 test: setup mathjax browser-deps
-	@t0=$$SECONDS; \
+	@$(WITHIN); t0=$$SECONDS; \
 	echo "== [1/7] lint: ruff, import layers (lint-imports), metrics doctests"; \
 	$(VENV)/bin/ruff check $(LINT_PATHS); \
 	$(VENV)/bin/lint-imports --no-logo; \
 	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py; \
-	t1=$$SECONDS; echo "== [2/7] unit tests"; \
+	within LINT $(BUDGET_LINT) $$t0; t1=$$SECONDS; echo "== [2/7] unit tests"; \
 	$(PY) -m pytest --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
-	t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated demo page"; \
+	within UNIT $(BUDGET_UNIT) $$t1; t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated demo page"; \
 	$(PY) -m vlmcal_book.nbsync --check; \
 	$(PY) -m vlmcal_book.demo_page --check; \
 	$(PY) -m vlmcal_book.costs_page --check; \
-	t3=$$SECONDS; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing)"; \
+	within SYNC $(BUDGET_SYNC) $$t2; t3=$$SECONDS; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing)"; \
 	rm -rf results/$(BOOK_SET) results/ci results/ci-plumbing; \
-	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \
-	for nb in $(CI_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci || failed="$$failed $$nb(ci)"; done; \
-	for nb in $(PLUMBING_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; done; \
+	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; \
+	  within RUNNER $(BUDGET_RUNNER) $$t3 "after $$nb"; done; \
+	for nb in $(CI_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci || failed="$$failed $$nb(ci)"; \
+	  within RUNNER $(BUDGET_RUNNER) $$t3 "after $$nb, ci"; done; \
+	for nb in $(PLUMBING_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; \
+	  within RUNNER $(BUDGET_RUNNER) $$t3 "after $$nb, ci-plumbing"; done; \
 	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi; \
 	t4=$$SECONDS; echo "== [5/7] notebook results"; \
 	VLMCAL_REQUIRE_RESULTS=1 $(PY) -m pytest tests/book/test_notebooks.py; \
-	t5=$$SECONDS; echo "== [6/7] book build (from the executed notebooks of [4/7]; no execution)"; \
+	within RESULTS $(BUDGET_RESULTS) $$t4; t5=$$SECONDS; echo "== [6/7] book build (from the executed notebooks of [4/7]; no execution)"; \
 	$(PY) -m vlmcal_book.report --out book/results.md; \
 	$(PY) -m vlmcal_book.stage --set $(BOOK_SET) --out $(STAGE_DIR); \
 	$(JB) build $(STAGE_DIR) --path-output . $(JB_FLAGS); \
-	t6=$$SECONDS; echo "== [7/7] the built book in headless Chromium"; \
+	within BOOK $(BUDGET_BOOK) $$t5; t6=$$SECONDS; echo "== [7/7] the built book in headless Chromium"; \
 	VLMCAL_REQUIRE_BROWSER=1 $(PY) -m pytest tests/book/test_browser.py; \
-	t7=$$SECONDS; \
+	within BROWSER $(BUDGET_BROWSER) $$t6; t7=$$SECONDS; \
 	echo "== test timings (s): lint $$((t1-t0)), unit $$((t2-t1)), sync $$((t3-t2)), runner $$((t4-t3)), results $$((t5-t4)), book $$((t6-t5)), browser $$((t7-t6)), total $$((t7-t0))"
 
 reproduce: setup

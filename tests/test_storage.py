@@ -70,6 +70,21 @@ def test_torn_last_line_is_dropped_and_repaired_before_the_next_append(tmp_path)
     assert [json.loads(line)["index"] for line in lines] == [0, 2]
 
 
+def test_append_sees_what_other_writers_did_since_its_last_look(tmp_path):
+    # the store parses only lines added after what it saw last; a rewrite elsewhere must not fool it
+    store, other = RecordStore(tmp_path / "rows.jsonl", by_index), RecordStore(tmp_path / "rows.jsonl", by_index)
+    store.append([{"index": 0}, {"index": 1}])
+    other.append([{"index": 2}])  # appended behind its back: seen
+    assert store.append([{"index": 2}, {"index": 3}]) == 1
+    other.replace_all([{"index": 5}])  # rewritten: 0-3 are gone, so they are written again
+    assert store.append([{"index": 0}, {"index": 5}]) == 1
+    assert [r["index"] for r in store.read()] == [5, 0]
+    with open(store.path, "a") as fh:
+        fh.write("not json\n")  # a bad line after its last look is still refused
+    with pytest.raises(DamagedFileError, match="line 3"):
+        store.append([{"index": 7}])
+
+
 def test_bad_line_in_the_middle_is_refused_with_its_line_number(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text('{"index": 0}\nnot json\n{"index": 2}\n')

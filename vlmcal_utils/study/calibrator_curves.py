@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits  # installed with scikit-learn, which requires it
 
 from vlmcal_utils.calibrators import CALIBRATORS, VectorScaler, nll_of
 from vlmcal_utils.checks import check_int, labels_array, logits_array, unknown_name_error
@@ -88,8 +89,11 @@ def fit_vector_scaler(logits: Any, labels: Any, max_iter: int = 500) -> VectorSc
         return loss, np.concatenate([(g * z).sum(0), g.sum(0)])
 
     theta0 = np.concatenate([np.full(k, sd), np.full(k, m)])  # w = 1, b = 0 in the original scale
-    res = minimize(loss_and_grad, theta0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "gtol": 1e-5, "ftol": 1e-9})
+    # One BLAS thread: L-BFGS-B's 2K-vector steps gain nothing from more, and waking the pool on
+    # every step made the fit ~5x slower on 2 cores (chapter 3's calibrator table: most of its time).
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(loss_and_grad, theta0, jac=True, method="L-BFGS-B",
+                       options={"maxiter": max_iter, "gtol": 1e-5, "ftol": 1e-9})
     w = res.x[:k] / sd
     b = res.x[k:] - m * w
     vs = VectorScaler(bias=True, max_iter=max_iter)
