@@ -140,13 +140,19 @@ def test_vector_scaling_closed_form_and_invariances():
 
 
 def test_histogram_binning_closed_form_and_edges():
-    # two classes; softmax of (0, log 3) gives p = (0.25, 0.75) exactly on bin edges of 4 bins
-    z = np.array([[0.0, np.log(3)]] * 4 + [[np.log(3), 0.0]] * 4)
+    # Two classes, p = (0.3, 0.7) or (0.7, 0.3): inside bins 1 and 2 of 4, away from the edges. (A
+    # softmax landing exactly on an edge, e.g. (0, log 3) -> 0.75, rounds either way depending on
+    # the CPU's vectorised exp, so the edge rule is checked on exact values below instead.)
+    z = np.array([[0.0, np.log(7 / 3)]] * 4 + [[np.log(7 / 3), 0.0]] * 4)
     y = np.array([1, 1, 1, 0, 0, 0, 0, 1])
     cal = HistogramBinning(n_bins=4).fit(z, y)
-    # class 1: p = 0.75 sits in (0.5, 0.75] (bin 2), frequency 3/4; p = 0.25 in bin 0, frequency 1/4
-    assert cal.bin_values_[1].tolist() == [0.25, 0.375, 0.75, 0.875]
+    # class 1: p = 0.7 in (0.5, 0.75] (bin 2), frequency 3/4; p = 0.3 in (0.25, 0.5] (bin 1), 1/4;
+    # empty bins 0 and 3 keep their centres
+    assert cal.bin_values_[1].tolist() == [0.125, 0.25, 0.75, 0.875]
     assert np.allclose(cal.transform(z[:1]), [[0.25, 0.75]])
+    # (lo, hi] bins as in metrics: an edge belongs to the bin it closes; 0 goes to the first bin
+    edges = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    assert cal._bin_index(edges).tolist() == [0, 0, 1, 2, 3]
 
 
 def test_api_and_errors():
