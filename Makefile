@@ -4,7 +4,7 @@
 #   make test   set up .venv and run every check (what CI runs)
 # and a few more:
 #   make reproduce SET=paper   run every notebook with params/paper.yaml (results/paper/<stem>/)
-#   make sync                  regenerate each notebooks/*.ipynb (Colab twin) from its .md
+#   make sync                  regenerate each notebooks/*.ipynb (Colab twin) from its .md, and the API pages
 #   make book-run              only the notebook runs behind the book (results/book/<stem>/)
 #   make clean                 remove build outputs and CI results
 #   make publish-results       rerun the real-data chapters (SET=published) into results/published/
@@ -86,31 +86,38 @@ pytest: setup
 
 # The sources checked by ruff; lint-imports reads its contracts from pyproject.toml.
 LINT_PATHS := vlmcal_utils vlmcal_book tests benchmarks
+# Modules whose docstring Examples run as doctests (the metrics and the main entry points)
+DOCTEST_MODULES := vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py \
+	vlmcal_utils/models.py vlmcal_utils/zeroshot.py vlmcal_utils/temperature.py vlmcal_utils/study/grid.py
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/lint-imports --no-logo
-	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py
+	$(PY) -m pytest -q --doctest-modules $(DOCTEST_MODULES)
 
 sync-check: setup
 	$(PY) -m vlmcal_book.nbsync --check
 	$(PY) -m vlmcal_book.demo_page --check
 	$(PY) -m vlmcal_book.costs_page --check
+	$(PY) -m vlmcal_book.api_pages --check
+	$(PY) -m vlmcal_book.conda_env --check
 
 # Order matters: the notebook-results tests read what the runner just wrote, and
 # VLMCAL_REQUIRE_RESULTS=1 turns their "no results yet" skip into a failure.
 test: setup mathjax browser-deps
 	@t0=$$SECONDS; \
-	echo "== [1/7] lint: ruff, import layers (lint-imports), metrics doctests"; \
+	echo "== [1/7] lint: ruff, import layers (lint-imports), doctests (metrics and the entry points)"; \
 	$(VENV)/bin/ruff check $(LINT_PATHS); \
 	$(VENV)/bin/lint-imports --no-logo; \
-	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py; \
+	$(PY) -m pytest -q --doctest-modules $(DOCTEST_MODULES); \
 	t1=$$SECONDS; echo "== [2/7] unit tests"; \
 	$(PY) -m pytest --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
-	t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated demo page"; \
+	t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated pages (demo, costs, API reference)"; \
 	$(PY) -m vlmcal_book.nbsync --check; \
 	$(PY) -m vlmcal_book.demo_page --check; \
 	$(PY) -m vlmcal_book.costs_page --check; \
+	$(PY) -m vlmcal_book.api_pages --check; \
+	$(PY) -m vlmcal_book.conda_env --check; \
 	t3=$$SECONDS; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing)"; \
 	rm -rf results/$(BOOK_SET) results/ci results/ci-plumbing; \
 	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \
@@ -134,6 +141,8 @@ reproduce: setup
 
 sync: setup
 	$(PY) -m vlmcal_book.nbsync --write
+	$(PY) -m vlmcal_book.api_pages
+	$(PY) -m vlmcal_book.conda_env
 
 # Chromium + chromedriver (apt) and selenium (pip) for vlmcal_book/browser_check.py, if missing.
 browser-deps: setup

@@ -14,26 +14,30 @@ def _name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_environment_yml_matches_pyproject(repo_root):
-    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
-    from_pyproject = {_name(r) for r in project["dependencies"]}
-    for extra in project.get("optional-dependencies", {}).values():
-        from_pyproject |= {_name(r) for r in extra}
+def test_environment_yml_is_generated_from_constraints(repo_root):
+    """A conda user gets what CI tested: environment.yml is constraints.txt, pinned (conda_env --check)."""
+    from vlmcal_book.conda_env import PYTHON, environment_text
 
-    env = yaml.safe_load((repo_root / "environment.yml").read_text())
-    from_env = set()
-    for dep in env["dependencies"]:
-        items = dep["pip"] if isinstance(dep, dict) else [dep]
-        for item in items:
-            if item.startswith("-e"):  # the package itself
-                continue
-            from_env.add(_name(item))  # conda "python=3.11" and pip "numpy>=1.24" alike
-    from_env -= {"python", "pip"}
+    text = (repo_root / "environment.yml").read_text()
+    assert text == environment_text((repo_root / "constraints.txt").read_text())
+    env = yaml.safe_load(text)
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert f"python={PYTHON}" in env["dependencies"] and pip[-1] == "-e ."
+    assert all("==" in item for item in pip[:-1])  # every package pinned exactly
+    # every package pyproject names (and CI's workflow Python) is there
+    assert _pyproject_names(repo_root) <= {_name(item) for item in pip[:-1]}
+    workflow = (repo_root / ".github" / "workflows" / "book.yml").read_text()
+    assert f'python-version: "{PYTHON}"' in workflow
 
-    assert from_env == from_pyproject, (
-        f"only in environment.yml: {sorted(from_env - from_pyproject)}; "
-        f"only in pyproject.toml: {sorted(from_pyproject - from_env)}"
-    )
+
+def test_environment_yml_refuses_an_unpinned_constraint():
+    import pytest
+
+    from vlmcal_book.conda_env import environment_text
+
+    with pytest.raises(ValueError, match="not an exact pin"):
+        environment_text("numpy>=1.24\n")
+    assert "      - numpy==2.0.0\n" in environment_text("# a comment\nnumpy==2.0.0  # why\n")
 
 
 def _pyproject_names(repo_root) -> set[str]:
