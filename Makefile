@@ -10,6 +10,7 @@
 #   make publish-results       rerun the real-data chapters (SET=published) into results/published/
 #   make browser-check         open the built book in headless Chromium (images, math, Colab links)
 #   make lint                  ruff, the import-layering contracts (lint-imports) and the metrics doctests
+#   make test-floors           the unit tests on the lowest dependency versions pyproject.toml admits (own venv)
 # Book and CI tooling lives in vlmcal_book/ (used from this clone, not part of the vlmcal_utils wheel).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
@@ -40,7 +41,7 @@ JB := $(VENV)/bin/jupyter-book
 # The real-data folder (read-only, optional): passed through to pytest, the runner and the book.
 export VLMCAL_SHARED
 
-.PHONY: setup mathjax book book-run test pytest lint sync-check reproduce sync clean results-page publish-results \
+.PHONY: setup mathjax book book-run test test-floors pytest lint sync-check reproduce sync clean results-page publish-results \
 	browser-deps browser-check
 # the chapters whose results.json can come from real data (published logits) and are published
 PUBLISH_NOTEBOOKS := $(wildcard notebooks/01_*.md notebooks/02_*.md notebooks/03_*.md)
@@ -134,6 +135,18 @@ test: setup mathjax browser-deps
 	VLMCAL_REQUIRE_BROWSER=1 $(PY) -m pytest tests/book/test_browser.py; \
 	t7=$$SECONDS; \
 	echo "== test timings (s): lint $$((t1-t0)), unit $$((t2-t1)), sync $$((t3-t2)), runner $$((t4-t3)), results $$((t5-t4)), book $$((t6-t5)), browser $$((t7-t6)), total $$((t7-t0))"
+
+# The dependency floors: constraints-floors.txt pins every direct dependency at pyproject's lower bound
+# (tests/test_environment.py keeps the two equal). They go into their own venv, never .venv; the
+# dev tools come unpinned. The unit tests run there, minus the [book] tooling tests and slow ones.
+FLOORS_VENV ?= .venv-floors
+test-floors:
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOORS_VENV)/bin/python -m pip install -c constraints-floors.txt -e ".[dev]"
+	$(FLOORS_VENV)/bin/python -m pip freeze --exclude-editable > $(FLOORS_VENV)/installed.txt
+	$(FLOORS_VENV)/bin/python -m pytest -q -m "not slow" --ignore=tests/book -p no:cacheprovider
 
 reproduce: setup
 	@failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(SET) || failed="$$failed $$nb"; done; \

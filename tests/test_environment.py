@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-import tomllib
+import pytest
 import yaml
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+: these tests read the repository's files
 
 
 def _name(requirement: str) -> str:
@@ -79,3 +81,36 @@ def test_name_normalisation():
     assert _name("jupyter-book>=1.0.4.post1,<2") == "jupyter-book"
     assert _name("PyYAML") == "pyyaml"
     assert _name("python=3.11") == "python"
+
+
+def _floors(repo_root) -> dict[str, str]:
+    pins = {}
+    for line in (repo_root / "constraints-floors.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[_name(name)] = version
+    return pins
+
+
+def test_floors_file_pins_each_direct_dependency_at_its_lower_bound(repo_root):
+    """`make test-floors` installs constraints-floors.txt: it must be exactly pyproject's lower bounds."""
+    from packaging.version import Version
+
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    bounds = {}
+    for requirement in project["dependencies"]:
+        found = re.search(r">=\s*([\w.]+)", requirement)
+        assert found, f"{requirement!r} has no lower bound (>=): which version was it tested with?"
+        bounds[_name(requirement)] = Version(found.group(1))
+    assert {name: Version(v) for name, v in _floors(repo_root).items()} == bounds  # 2.13 == 2.13.0
+
+
+def test_direct_imports_are_direct_dependencies(repo_root):
+    """A third-party package the library imports is a dependency of its own, not only a transitive one."""
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    declared = {_name(r) for r in project["dependencies"]}
+    text = "\n".join(p.read_text() for p in (repo_root / "vlmcal_utils").rglob("*.py"))
+    imported = set(re.findall(r"^\s*(?:import|from) (timm|open_clip|sklearn|relplot|safetensors)\b", text, re.M))
+    distribution = {"open_clip": "open-clip-torch", "sklearn": "scikit-learn"}
+    assert {_name(distribution.get(m, m)) for m in imported} <= declared
