@@ -20,10 +20,12 @@ the source and cell ids are derived from the cell's position and content, so re-
 unchanged ``.md`` rewrites nothing and a changed one gives a small diff.
 
 The Colab install cell (each notebook's first code cell) is generated here from the one
-``repository.url`` of ``_config.yml`` (:func:`install_cell_source`): ``--write`` puts it into each
-``.md`` (tagged ``skip-execution`` and ``remove-cell``: not run by the book, not shown on its
-pages) and ``--check`` reports an ``.md`` whose cell differs. The twins also carry Colab's
-metadata (:data:`COLAB_METADATA`: open on a GPU runtime).
+``repository.url`` of ``_config.yml`` and the package version (:func:`install_cell_source`: it
+installs the release tag ``v<version>``, never the moving HEAD, and stops the notebook with what to
+do when it cannot): ``--write`` puts it into each ``.md`` (tagged ``skip-execution`` and
+``remove-cell``: not run by the book, not shown on its pages) and ``--check`` reports an ``.md``
+whose cell differs. The twins also carry Colab's metadata (:data:`COLAB_METADATA`: open on a GPU
+runtime), and no placeholder meant for the built pages (:func:`twin_notebook`).
 """
 
 from __future__ import annotations
