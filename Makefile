@@ -138,13 +138,13 @@ test: setup mathjax browser-deps
 
 # The dependency floors: constraints-floors.txt pins every direct dependency at pyproject's lower bound
 # (tests/test_environment.py keeps the two equal). They go into their own venv, never .venv; the
-# dev tools come unpinned. The unit tests run there, minus the [book] tooling tests and slow ones.
+# book and dev tools come unpinned. The unit tests run there, minus the book-build tests and slow ones.
 FLOORS_VENV ?= .venv-floors
 test-floors:
 	rm -rf $(FLOORS_VENV)
 	$(PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
-	$(FLOORS_VENV)/bin/python -m pip install -c constraints-floors.txt -e ".[dev]"
+	$(FLOORS_VENV)/bin/python -m pip install -c constraints-floors.txt -e ".[book,dev]"
 	$(FLOORS_VENV)/bin/python -m pip freeze --exclude-editable > $(FLOORS_VENV)/installed.txt
 	$(FLOORS_VENV)/bin/python -m pytest -q -m "not slow" --ignore=tests/book -p no:cacheprovider
 
