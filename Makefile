@@ -4,12 +4,13 @@
 #   make test   set up .venv and run every check (what CI runs)
 # and a few more:
 #   make reproduce SET=paper   run every notebook with params/paper.yaml (results/paper/<stem>/)
-#   make sync                  regenerate each notebooks/*.ipynb (Colab twin) from its .md
+#   make sync                  regenerate each notebooks/*.ipynb (Colab twin) from its .md, and the API pages
 #   make book-run              only the notebook runs behind the book (results/book/<stem>/)
 #   make clean                 remove build outputs and CI results
 #   make publish-results       rerun the real-data chapters (SET=published) into results/published/
 #   make browser-check         open the built book in headless Chromium (images, math, Colab links)
 #   make lint                  ruff, the import-layering contracts (lint-imports) and the metrics doctests
+#   make test-floors           the unit tests on the lowest dependency versions pyproject.toml admits (own venv)
 # Book and CI tooling lives in vlmcal_book/ (used from this clone, not part of the vlmcal_utils wheel).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
@@ -40,7 +41,7 @@ JB := $(VENV)/bin/jupyter-book
 # The real-data folder (read-only, optional): passed through to pytest, the runner and the book.
 export VLMCAL_SHARED
 
-.PHONY: setup mathjax book book-run test pytest lint sync-check reproduce sync clean results-page publish-results \
+.PHONY: setup mathjax book book-run test test-floors pytest lint sync-check reproduce sync clean results-page publish-results \
 	browser-deps browser-check
 # the chapters whose results.json can come from real data (published logits) and are published
 PUBLISH_NOTEBOOKS := $(wildcard notebooks/01_*.md notebooks/02_*.md notebooks/03_*.md)
@@ -97,16 +98,21 @@ pytest: setup
 
 # The sources checked by ruff; lint-imports reads its contracts from pyproject.toml.
 LINT_PATHS := vlmcal_utils vlmcal_book tests benchmarks
+# Modules whose docstring Examples run as doctests (the metrics and the main entry points)
+DOCTEST_MODULES := vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py \
+	vlmcal_utils/models.py vlmcal_utils/zeroshot.py vlmcal_utils/temperature.py vlmcal_utils/study/grid.py
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/lint-imports --no-logo
-	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py
+	$(PY) -m pytest -q --doctest-modules $(DOCTEST_MODULES)
 
 sync-check: setup
 	$(PY) -m vlmcal_book.nbsync --check
 	$(PY) -m vlmcal_book.demo_page --check
 	$(PY) -m vlmcal_book.costs_page --check
+	$(PY) -m vlmcal_book.api_pages --check
+	$(PY) -m vlmcal_book.conda_env --check
 
 # Stage budgets of `make test` (seconds): a stage that runs longer stops the test at once with one
 # line naming it, so a slow change is caught in the session, not by CI's 90-minute limit. About 4x
@@ -128,16 +134,18 @@ WITHIN = within() { local s=$$((SECONDS - $$3)); [ "$(BUDGETS)" = off ] || [ $$s
 # VLMCAL_REQUIRE_RESULTS=1 turns their "no results yet" skip into a failure.
 test: setup mathjax browser-deps
 	@$(WITHIN); t0=$$SECONDS; \
-	echo "== [1/7] lint: ruff, import layers (lint-imports), metrics doctests"; \
+	echo "== [1/7] lint: ruff, import layers (lint-imports), doctests (metrics and the entry points)"; \
 	$(VENV)/bin/ruff check $(LINT_PATHS); \
 	$(VENV)/bin/lint-imports --no-logo; \
-	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py; \
+	$(PY) -m pytest -q --doctest-modules $(DOCTEST_MODULES); \
 	within LINT $(BUDGET_LINT) $$t0; t1=$$SECONDS; echo "== [2/7] unit tests"; \
 	$(PY) -m pytest --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
-	within UNIT $(BUDGET_UNIT) $$t1; t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated demo page"; \
+	within UNIT $(BUDGET_UNIT) $$t1; t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated pages (demo, costs, API reference, conda file)"; \
 	$(PY) -m vlmcal_book.nbsync --check; \
 	$(PY) -m vlmcal_book.demo_page --check; \
 	$(PY) -m vlmcal_book.costs_page --check; \
+	$(PY) -m vlmcal_book.api_pages --check; \
+	$(PY) -m vlmcal_book.conda_env --check; \
 	within SYNC $(BUDGET_SYNC) $$t2; t3=$$SECONDS; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing)"; \
 	rm -rf results/$(BOOK_SET) results/ci results/ci-plumbing; \
 	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; \
@@ -158,12 +166,26 @@ test: setup mathjax browser-deps
 	within BROWSER $(BUDGET_BROWSER) $$t6; t7=$$SECONDS; \
 	echo "== test timings (s): lint $$((t1-t0)), unit $$((t2-t1)), sync $$((t3-t2)), runner $$((t4-t3)), results $$((t5-t4)), book $$((t6-t5)), browser $$((t7-t6)), total $$((t7-t0))"
 
+# The dependency floors: constraints-floors.txt pins every direct dependency at pyproject's lower bound
+# (tests/test_environment.py keeps the two equal). They go into their own venv, never .venv; the
+# book and dev tools come unpinned. The unit tests run there, minus the book-build tests and slow ones.
+FLOORS_VENV ?= .venv-floors
+test-floors:
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOORS_VENV)/bin/python -m pip install -c constraints-floors.txt -e ".[book,dev]"
+	$(FLOORS_VENV)/bin/python -m pip freeze --exclude-editable > $(FLOORS_VENV)/installed.txt
+	$(FLOORS_VENV)/bin/python -m pytest -q -m "not slow" --ignore=tests/book -p no:cacheprovider
+
 reproduce: setup
 	@failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(SET) || failed="$$failed $$nb"; done; \
 	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi
 
 sync: setup
 	$(PY) -m vlmcal_book.nbsync --write
+	$(PY) -m vlmcal_book.api_pages
+	$(PY) -m vlmcal_book.conda_env
 
 # Chromium + chromedriver (apt) and selenium (pip) for vlmcal_book/browser_check.py, if missing.
 # Without recommended packages (26 Debian packages instead of 131); dpkg prints ~4 lines per

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
 from vlmcal_utils.device import amp_dtype, autocast, get_device, model_device
 
 
-def test_cpu(capsys):
-    assert get_device("cpu") == torch.device("cpu")
-    assert "cpu" in capsys.readouterr().out
+def test_cpu_is_logged_not_printed(capsys, caplog):
+    with caplog.at_level(logging.INFO, logger="vlmcal_utils.device"):
+        assert get_device("cpu") == torch.device("cpu")
+    assert [r.getMessage() for r in caplog.records] == ["computing on cpu (CPU)"]
+    assert capsys.readouterr().out == ""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vlmcal_utils.device"):
+        get_device("cpu", verbose=False)
+    assert caplog.records == []
 
 
 def test_auto_matches_availability():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-import tomllib
+import pytest
 import yaml
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+: these tests read the repository's files
 
 
 def _name(requirement: str) -> str:
@@ -14,26 +16,30 @@ def _name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_environment_yml_matches_pyproject(repo_root):
-    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
-    from_pyproject = {_name(r) for r in project["dependencies"]}
-    for extra in project.get("optional-dependencies", {}).values():
-        from_pyproject |= {_name(r) for r in extra}
+def test_environment_yml_is_generated_from_constraints(repo_root):
+    """A conda user gets what CI tested: environment.yml is constraints.txt, pinned (conda_env --check)."""
+    from vlmcal_book.conda_env import PYTHON, environment_text
 
-    env = yaml.safe_load((repo_root / "environment.yml").read_text())
-    from_env = set()
-    for dep in env["dependencies"]:
-        items = dep["pip"] if isinstance(dep, dict) else [dep]
-        for item in items:
-            if item.startswith("-e"):  # the package itself
-                continue
-            from_env.add(_name(item))  # conda "python=3.11" and pip "numpy>=1.24" alike
-    from_env -= {"python", "pip"}
+    text = (repo_root / "environment.yml").read_text()
+    assert text == environment_text((repo_root / "constraints.txt").read_text())
+    env = yaml.safe_load(text)
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert f"python={PYTHON}" in env["dependencies"] and pip[-1] == "-e ."
+    assert all("==" in item for item in pip[:-1])  # every package pinned exactly
+    # every package pyproject names (and CI's workflow Python) is there
+    assert _pyproject_names(repo_root) <= {_name(item) for item in pip[:-1]}
+    workflow = (repo_root / ".github" / "workflows" / "book.yml").read_text()
+    assert f'python-version: "{PYTHON}"' in workflow
 
-    assert from_env == from_pyproject, (
-        f"only in environment.yml: {sorted(from_env - from_pyproject)}; "
-        f"only in pyproject.toml: {sorted(from_pyproject - from_env)}"
-    )
+
+def test_environment_yml_refuses_an_unpinned_constraint():
+    import pytest
+
+    from vlmcal_book.conda_env import environment_text
+
+    with pytest.raises(ValueError, match="not an exact pin"):
+        environment_text("numpy>=1.24\n")
+    assert "      - numpy==2.0.0\n" in environment_text("# a comment\nnumpy==2.0.0  # why\n")
 
 
 def _pyproject_names(repo_root) -> set[str]:
@@ -75,3 +81,36 @@ def test_name_normalisation():
     assert _name("jupyter-book>=1.0.4.post1,<2") == "jupyter-book"
     assert _name("PyYAML") == "pyyaml"
     assert _name("python=3.11") == "python"
+
+
+def _floors(repo_root) -> dict[str, str]:
+    pins = {}
+    for line in (repo_root / "constraints-floors.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[_name(name)] = version
+    return pins
+
+
+def test_floors_file_pins_each_direct_dependency_at_its_lower_bound(repo_root):
+    """`make test-floors` installs constraints-floors.txt: it must be exactly pyproject's lower bounds."""
+    from packaging.version import Version
+
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    bounds = {}
+    for requirement in project["dependencies"]:
+        found = re.search(r">=\s*([\w.]+)", requirement)
+        assert found, f"{requirement!r} has no lower bound (>=): which version was it tested with?"
+        bounds[_name(requirement)] = Version(found.group(1))
+    assert {name: Version(v) for name, v in _floors(repo_root).items()} == bounds  # 2.13 == 2.13.0
+
+
+def test_direct_imports_are_direct_dependencies(repo_root):
+    """A third-party package the library imports is a dependency of its own, not only a transitive one."""
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    declared = {_name(r) for r in project["dependencies"]}
+    text = "\n".join(p.read_text() for p in (repo_root / "vlmcal_utils").rglob("*.py"))
+    imported = set(re.findall(r"^\s*(?:import|from) (timm|open_clip|sklearn|relplot|safetensors)\b", text, re.M))
+    distribution = {"open_clip": "open-clip-torch", "sklearn": "scikit-learn"}
+    assert {_name(distribution.get(m, m)) for m in imported} <= declared

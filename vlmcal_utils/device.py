@@ -21,7 +21,8 @@ def get_device(prefer: str = "auto", verbose: bool = True) -> torch.device:
         that was meant for a GPU never silently takes hours on a CPU) or ``"cpu"``.
         A specific CUDA index such as ``"cuda:1"`` is accepted too.
     verbose:
-        Print which device was chosen (notebooks show it on the page).
+        Log which device was chosen (logger ``vlmcal_utils.device``, level INFO: shown where the
+        application turns logging on, e.g. ``logging.basicConfig(level=logging.INFO)``).
     """
     if not isinstance(prefer, str):
         raise TypeError(f"prefer must be a string such as 'auto', 'cuda' or 'cpu', got {prefer!r}")
@@ -42,7 +43,7 @@ def get_device(prefer: str = "auto", verbose: bool = True) -> torch.device:
         raise ValueError(f"unknown device {prefer!r}; choose one of {_CHOICES} or 'cuda:N'")
     if verbose:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-        print(f"vlmcal_utils: computing on {device} ({name})")
+        logger.info("computing on %s (%s)", device, name)
     return device
 
 

@@ -331,6 +331,17 @@ def load_model(
         A local weights path that does not exist.
     RuntimeError
         A download that failed, or a file that holds weights of another architecture.
+
+    Examples
+    --------
+    The demo model ships with the package (no download); ``load_model("ViT-B-32", "openai")``
+    would fetch OpenAI's weights once. The device is logged (logger ``vlmcal_utils.device``).
+
+    >>> from vlmcal_utils.demo import make_demo_dataset
+    >>> model, preprocess, tokenizer = load_model("vlmcal-demo", device="cpu")
+    >>> image, label = make_demo_dataset("photo", "test", n=1)[0]  # a PIL image and its class index
+    >>> preprocess(image).shape, tokenizer(["a photo of a circle."]).shape, model.training
+    (torch.Size([3, 32, 32]), torch.Size([1, 20]), False)
     """
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")

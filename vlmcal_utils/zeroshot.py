@@ -299,6 +299,30 @@ def build_classifier(
     -------
     torch.Tensor
         float32 ``(K, D)`` on the CPU, rows in ``classnames`` order, each of unit norm.
+
+    Notes
+    -----
+    **Orientation.** open_clip's ``open_clip.build_zero_shot_classifier`` returns the transpose,
+    ``(D, K)`` (one *column* per class, used as ``features @ classifier``). Here each class is a
+    row, ``(K, D)``, like the ``(N, D)`` image features and the ``(N, K)`` logits
+    (:func:`zeroshot_logits` computes ``features @ classifier.T``). Pass open_clip's classifier
+    here as ``classifier.T``, and this one to open_clip code as ``.T``.
+
+    Examples
+    --------
+    >>> import open_clip
+    >>> from vlmcal_utils.demo import CLASSNAMES
+    >>> from vlmcal_utils.models import load_model
+    >>> model, _, tokenizer = load_model("vlmcal-demo", device="cpu")
+    >>> W = build_classifier(model, tokenizer, CLASSNAMES, progress=False)  # one prompt per class
+    >>> W.shape == (len(CLASSNAMES), model.text_projection.shape[1])  # (K, D)
+    True
+    >>> bool(torch.allclose(W.norm(dim=1), torch.ones(len(CLASSNAMES))))
+    True
+    >>> theirs = open_clip.build_zero_shot_classifier(model, tokenizer, CLASSNAMES, templates=["a photo of a {}."],
+    ...                                               num_classes_per_batch=None, device="cpu", use_tqdm=False)
+    >>> theirs.shape == W.T.shape and bool(torch.allclose(W, theirs.T, atol=1e-5))  # open_clip's is (D, K)
+    True
     """
     templates = list(templates)
     classnames = [str(c) for c in classnames]

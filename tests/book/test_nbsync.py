@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import jupytext
+import pytest
 
 from vlmcal_book import nbsync
 
@@ -94,7 +95,8 @@ def test_install_cell_is_generated_from_the_config_url(repo_root, tmp_path):
     assert any("Colab install cell" in p for p in nbsync.check(tmp_path / "notebooks")) is False
     nb = jupytext.read(md.with_suffix(".ipynb"))
     install = next(c for c in nb.cells if c.cell_type == "code")
-    assert '"git+https://github.com/someone/calbook"' in install.source
+    # the release the book was built with (a tag from the package version), never the moving HEAD
+    assert f'"git+https://github.com/someone/calbook@{nbsync.release_ref()}"' in install.source
     assert {"skip-execution", "remove-cell"} <= set(install.metadata["tags"])
     assert nb.metadata["accelerator"] == "GPU" and "colab" in nb.metadata
     # another URL in _config.yml: the .md is out of date until `make sync`
@@ -114,16 +116,54 @@ def test_twin_without_colab_metadata_is_reported(repo_root, tmp_path):
     assert any("Colab GPU metadata" in p for p in nbsync.check(tmp_path / "notebooks"))
 
 
-def test_placeholder_install_cell_prints_one_line(capsys, monkeypatch):
-    """With the placeholder URL, Colab gets one clear line, not a CalledProcessError from pip."""
+def _on_fake_colab(monkeypatch):
     import sys
     import types
 
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+
+
+def test_placeholder_install_cell_stops_the_notebook(monkeypatch):
+    """With the placeholder URL, Colab stops at the install cell with what to do, not at a later import."""
+    _on_fake_colab(monkeypatch)
     code = nbsync.install_cell_source(nbsync.PLACEHOLDER_URL)
     assert "subprocess" not in code
-    exec(compile(code, "install-cell", "exec"), {})
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and "placeholder" in out[0] and "make setup" in out[0]
-    real = nbsync.install_cell_source("https://github.com/someone/calbook")
-    assert "check=True" not in real and "returncode != 0" in real
+    with pytest.raises(RuntimeError, match="placeholder.*make setup"):
+        exec(compile(code, "install-cell", "exec"), {})
+
+
+def test_failed_install_shows_pips_last_lines_and_stops(monkeypatch, capsys):
+    """pip's own error reaches the reader (not swallowed), then the cell stops the notebook."""
+    import subprocess
+
+    _on_fake_colab(monkeypatch)
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="\n".join(f"line {i}" for i in range(30)))
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    code = nbsync.install_cell_source("https://github.com/someone/calbook", ref="v9.9.9")
+    with pytest.raises(RuntimeError, match="v9.9.9.*make setup"):
+        exec(compile(code, "install-cell", "exec"), {})
+    assert calls[0][-1] == "git+https://github.com/someone/calbook@v9.9.9"
+    err = capsys.readouterr().err
+    assert "line 29" in err and "line 10" in err and "line 9\n" not in err  # the last 20 lines
+
+
+def test_install_cell_does_nothing_off_colab():
+    exec(compile(nbsync.install_cell_source("https://github.com/someone/calbook"), "install-cell", "exec"), {})
+
+
+def test_twins_carry_no_unfilled_placeholder(repo_root):
+    from vlmcal_book.browser_check import PLACEHOLDER_RE
+
+    for twin in sorted((repo_root / "notebooks").glob("*.ipynb")):
+        assert not PLACEHOLDER_RE.search(twin.read_text()), f"{twin.name} shows an unfilled placeholder"
+
+
+def test_release_ref_follows_the_package_version():
+    import vlmcal_utils
+
+    assert nbsync.release_ref() == f"v{vlmcal_utils.__version__}"

@@ -72,3 +72,13 @@ def test_every_paper_has_a_doi_arxiv_or_url():
     no_link_exists = {"Zadrozny2001"}  # ICML 2001 proceedings: no DOI, no arXiv, no stable page
     missing = {key for key, e in _bib_entries().items() if not {"doi", "eprint", "url"} & {f.lower() for f in e.fields}}
     assert missing == no_link_exists
+
+
+def test_functions_defined_outside_the_package_are_skipped():
+    from vlmcal_book.sphinx_ext.vlmcal_autodoc import _skip_foreign_method
+    from vlmcal_utils.study.report_style import ReportFigure
+    from vlmcal_utils.temperature import TemperatureScaler
+
+    assert _skip_foreign_method(None, "class", "set", ReportFigure.set, False, {}) is True  # matplotlib's
+    assert _skip_foreign_method(None, "class", "fit", TemperatureScaler.fit, False, {}) is None
+    assert _skip_foreign_method(None, "class", "n_bins", 15, False, {}) is None  # a class attribute

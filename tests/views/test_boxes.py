@@ -26,3 +26,11 @@ def test_figure_not_drawn_says_what_is_missing_and_how_to_get_it():
 def test_figure_not_drawn_takes_another_remedy():
     text = repr(figure_not_drawn("the demo study", "not run", remedy="Run the defaults."))
     assert "Run the defaults." in text and "VLMCAL_SHARED" not in text
+
+
+def test_figure_not_drawn_explains_once_then_refers_to_the_first_box():
+    first = repr(figure_not_drawn("once.npz", "offline"))
+    again = repr(figure_not_drawn("once.npz", "offline"))
+    assert "VLMCAL_SHARED" in first and "offline" in first
+    assert "VLMCAL_SHARED" not in again and "once.npz" in again and "first such box above" in again
+    assert "VLMCAL_SHARED" in repr(figure_not_drawn("once.npz", "another reason"))

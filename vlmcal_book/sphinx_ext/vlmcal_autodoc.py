@@ -19,6 +19,7 @@ Loaded through ``sphinx.local_extensions`` in ``_config.yml``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from typing import Any
 
@@ -101,9 +102,22 @@ def _resolve_reexport(app, env, node, contnode):
     return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], name, node, contnode)
 
 
+def _skip_foreign_method(app, what, name, obj, skip, options):
+    """Skip a class's functions defined outside vlmcal_utils: not our API.
+
+    E.g. the ``set`` that matplotlib writes into every Artist subclass (``ReportFigure``), whose
+    docstring uses matplotlib's own roles (an "Unknown interpreted text role" error under ``-W``).
+    """
+    module = getattr(obj, "__module__", None) if inspect.isfunction(obj) else None
+    if what == "class" and isinstance(module, str) and not module.startswith("vlmcal_utils"):
+        return True
+    return None
+
+
 def setup(app):
     """Sphinx entry point: rewrite module docstrings as they are read; resolve re-exported names."""
     # priority > napoleon's (500) is not needed: napoleon leaves unknown section titles alone
     app.connect("autodoc-process-docstring", _process)
     app.connect("missing-reference", _resolve_reexport)
+    app.connect("autodoc-skip-member", _skip_foreign_method)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

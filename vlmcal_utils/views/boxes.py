@@ -47,6 +47,9 @@ GET_PUBLISHED_OUTPUTS = (
     "and checked against their pinned hashes).")
 
 
+_EXPLAINED: set[tuple[str, str]] = set()  # (needs, reason) pairs already explained in full in this process
+
+
 def figure_not_drawn(needs: str, reason: str, remedy: str = GET_PUBLISHED_OUTPUTS) -> Box:
     """The body of a numbered figure whose data is not on this machine.
 
@@ -62,8 +65,14 @@ def figure_not_drawn(needs: str, reason: str, remedy: str = GET_PUBLISHED_OUTPUT
     Returns
     -------
     Box
-        A warning box: the figure is not drawn, why, and how to get it drawn.
+        A warning box: the figure is not drawn, why, and how to get it drawn; for the same
+        ``needs`` and ``reason`` again in this process (the same chapter), one line that refers to
+        the first box.
     """
+    if (needs, reason) in _EXPLAINED:  # a chapter with several such figures explains once, then refers to it
+        return Box("Figure not drawn on this machine", [f"It is drawn from {needs}: see the first such box above."],
+                   kind="warning")
+    _EXPLAINED.add((needs, reason))
     return Box("Figure not drawn on this machine", [
         f"It is drawn from {needs}, which could not be read here: {reason}.",
         f"{remedy} The caption below describes the figure as it is drawn from that data.",
