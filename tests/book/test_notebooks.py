@@ -300,6 +300,7 @@ def test_02_zero_shot_clip_results(set_name):
 # ---------------------------------------------------------------- chapter 3
 def _check_study_grids(folder: Path) -> list[dict]:
     """Every results-table row of a chapter 3 run: columns, finite numbers, what TS guarantees."""
+    from vlmcal_utils.scores import ece_key
     from vlmcal_utils.study import RESULT_COLUMNS
 
     grids = sorted(folder.glob("grid_*.jsonl"))
@@ -311,7 +312,7 @@ def _check_study_grids(folder: Path) -> list[dict]:
         for row in rows:
             missing = set(RESULT_COLUMNS) - set(row)
             assert not missing, f"{grid.name}: row without columns {sorted(missing)}"
-            for column in ("acc", "ece", "nll", "T", "conf"):
+            for column in ("accuracy", ece_key(row), "nll", "temperature", "mean_confidence"):
                 assert row[column] is not None and math.isfinite(row[column]), f"{grid.name}: {column} {row}"
             # TS minimises the NLL of the calibration draw it was fitted on
             assert row["nll_cal_after"] <= row["nll_cal_before"] + 1e-9, row
@@ -323,7 +324,7 @@ def _check_study_grids(folder: Path) -> list[dict]:
         assert by_key, f"{grid.name}: no full-calibration ('all') cells"
         for key, methods in by_key.items():
             assert set(methods) == {"none", "ts"}, key
-            assert methods["ts"]["acc"] == pytest.approx(methods["none"]["acc"], abs=1e-12), key
+            assert methods["ts"]["accuracy"] == pytest.approx(methods["none"]["accuracy"], abs=1e-12), key
         all_rows += rows
     return all_rows
 

@@ -189,10 +189,11 @@ def test_grid_rows_match_direct_calls(tmp_path):
     data = make_tasks()[0].load()
     r = study.calibrate_and_score(*data["cal"], *data["shifted"], n_boot=0)
     row = df[(df["split"] == "shifted") & (df["method"] == "ts")].iloc[0]
-    assert row["ece"] == pytest.approx(r["ts"]["ece"]) and row["T"] == pytest.approx(r["T"])
+    assert row["ece_15"] == pytest.approx(r["ts"].ece[15]) and row["temperature"] == pytest.approx(r["temperature"])
     assert row["n_calib"] == 400 and row["source"] == "synthetic"
     assert row["nll_cal_after"] <= row["nll_cal_before"]
-    assert list(df.columns[: len(study.RESULT_COLUMNS)]) == list(study.RESULT_COLUMNS)
+    assert list(df.columns[: len(study.KEY_COLUMNS)]) == list(study.KEY_COLUMNS)
+    assert set(study.RESULT_COLUMNS) | {"ece_15"} <= set(df.columns)
 
 
 def test_read_grid_of_a_missing_file_is_empty(tmp_path):

@@ -22,7 +22,7 @@ def test_plots_draw_on_given_axes(table, syn):
     assert study.plot_ece_before_after(table, ax=axes[0], reference=(0.05, "ref")) is axes[0]
     assert len(axes[0].patches) >= 4
     assert study.plot_ece_across_shifts(table, ax=axes[1]) is axes[1]
-    pts = pd.DataFrame({"conf": [0.6, 0.7, 0.8, 0.9], "acc": [0.62, 0.69, 0.81, 0.88]})
+    pts = pd.DataFrame({"mean_confidence": [0.6, 0.7, 0.8, 0.9], "accuracy": [0.62, 0.69, 0.81, 0.88]})
     assert study.plot_confidence_vs_accuracy(pts, ax=axes[2]) is axes[2]
     assert "R²" in axes[2].get_legend().get_texts()[0].get_text()
     zc, yc, zt, yt = syn
