@@ -42,6 +42,7 @@ from typing import Any, Iterable
 from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.results import RESULTS_FILENAME, load_results
+from vlmcal_utils.scores import ece_key
 from vlmcal_utils.storage import atomic_write_text
 from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, recompute_averages
 from vlmcal_utils.tpt.protocol import CTPT_PAPER_URL, CTPT_TABLE_COLUMNS, ctpt_table
@@ -152,7 +153,7 @@ def chapter1(payload: dict) -> tuple[list[Row], dict]:
     for extra in r["extra_models"]:
         stage = STAGE_TITLES.get(extra["stage"])
         if stage:
-            rows.append(Row(f"{extra['model']}: ECE {stage}", _pct(extra["ece"]), demo=not real))
+            rows.append(Row(f"{extra['model']}: ECE {stage}", _pct(extra[ece_key(extra)]), demo=not real))
     facts = {
         "model and data": r["description"] or r["model"],
         "samples": f"{r['n_val']} calibration (val) / {r['n_test']} test",
@@ -200,8 +201,8 @@ def chapter2(payload: dict) -> tuple[list[Row], dict] | None:
             Row("fitted temperature T (logit scale 100 / T)", clip["temperature"], unit="")]
     for lang in res.get("published_clip_languages") or []:
         rows.append(Row(f"class names in {lang['language']}: accuracy", _pct(lang["accuracy"])))
-        rows.append(Row(f"class names in {lang['language']}: ECE", _pct(lang["ece"]),
-                        interval=_interval(lang.get("ece_ci"))))
+        rows.append(Row(f"class names in {lang['language']}: ECE", _pct(lang[ece_key(lang)]),
+                        interval=_interval([lang["ece_lo"], lang["ece_hi"]])))
     facts = {"model and data": clip.get("source"),
              "samples": f"{clip['n_images_all']} CIFAR-10 test images; TS fitted on the first half, scored on "
                         "the second"}
