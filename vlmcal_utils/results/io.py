@@ -69,7 +69,7 @@ def to_jsonable(value: Any) -> Any:
 def save_results(
     results_dir: str | os.PathLike,
     results: ChapterResults,
-    params: dict,
+    params: dict | None = None,
     device: str | None = None,
 ) -> Path:
     """Write ``results_dir/results.json`` atomically and return its path.
@@ -81,8 +81,11 @@ def save_results(
     results : ChapterResults
         Built by the chapter's schema, e.g. :func:`~vlmcal_utils.results.chapter1_results`
         (or ``ResultsSchema(...).build(...)`` for a notebook of one's own); checked again here.
-    params : dict
-        The parameters the notebook ran with.
+    params : dict, optional
+        The parameters the notebook ran with. The book's runner (``python -m vlmcal_book.reproduce``)
+        writes them into the file after the run from what it injected (the parameters cell's
+        defaults, the parameter set, the overrides), so a chapter need not copy its parameters cell;
+        ``{}`` when neither gives them.
     device : str, optional
         Where it ran (``"cpu"``, ``"cuda"``), if known.
 
@@ -101,7 +104,7 @@ def save_results(
     """
     if not isinstance(results, ChapterResults):
         raise TypeError(
-            "save_results(results_dir, results, params, device=None) takes results built by the chapter's "
+            "save_results(results_dir, results, params=None, device=None) takes results built by the chapter's "
             "schema, e.g. chapter1_results(...) from vlmcal_utils.results (or ResultsSchema(...).build(...)); "
             f"got {type(results).__name__}"
         )
@@ -109,7 +112,7 @@ def save_results(
     payload = {
         "notebook": results.notebook,
         "results": to_jsonable(results.values),
-        "params": to_jsonable(params),
+        "params": to_jsonable(params or {}),
         "vlmcal_utils_version": __version__,
         "torch_version": torch.__version__,
         "device": device,
