@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,6 +124,35 @@ def test_cnn_baseline_is_overconfident(shared):
     assert r["temperature"] > 2
 
 
-def test_imagenet_toplabel_reference(shared):
-    t = study.toplabel_ece_table(shared / "data/logits/hollance_imagenet_val_toplabel.npz", n_boot=0)
+def _binned_ece(conf: np.ndarray, correct: np.ndarray, n_bins: int = 15) -> float:
+    """Equal-width top-label ECE written out here, independently of vlmcal_utils.metrics: bins (lo, hi]."""
+    idx = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        members = idx == b
+        if members.any():
+            total += members.sum() * abs(correct[members].mean() - conf[members].mean())
+    return total / conf.size
+
+
+def test_imagenet_reference_eces_match_an_independent_computation(shared):
+    """The 14 ImageNet ECEs behind finding 1's reference line (chapter 3) and chapter 1's scatter."""
+    path = shared / "data/logits/hollance_imagenet_val_toplabel.npz"
+    t = study.toplabel_ece_table(path, n_boot=0).set_index("model")
     assert len(t) == 14 and (t["n"] == 50000).all()
+    with np.load(path) as npz:
+        expected = {}
+        for model in t.index:
+            conf = npz[f"{model}__confidence"].astype(np.float64)
+            correct = (npz[f"{model}__y_pred"] == npz[f"{model}__y_true"]).astype(np.float64)
+            expected[model] = _binned_ece(conf, correct)
+            assert t.loc[model, "accuracy"] == pytest.approx(correct.mean(), abs=1e-12), model
+            assert t.loc[model, "mean_confidence"] == pytest.approx(conf.mean(), abs=1e-12), model
+    assert t["ece_15"].to_dict() == pytest.approx(expected, abs=1e-9)
+    # registry check value (vlmcal_utils.data.published, meta["verified"]) of one model
+    assert expected["torchvision__densenet161"] == pytest.approx(0.0564, abs=5e-4)
+    # the reference line of the committed chapter-3 results is the median of exactly these 14
+    root = Path(__file__).resolve().parents[2]
+    published = json.loads((root / "results/published/03_empirical_study/results.json").read_text())
+    assert published["results"]["published"]["reference_ece"] == pytest.approx(np.median(list(expected.values())),
+                                                                               abs=1e-9)

@@ -318,7 +318,7 @@ def _stage_scores(before: Scores, after: Scores) -> dict:
 
 
 def _imagenet(imagenet: Any) -> tuple[list[dict], str | None, float | None]:
-    """``toplabel_ece_table`` rows without their ``source``; the file's name; the median ECE."""
+    """``toplabel_ece_table`` rows as ``model`` + record (other columns dropped); the file's name; the median ECE."""
     rows = _records(imagenet)
     if not rows:
         return [], None, None
@@ -327,7 +327,8 @@ def _imagenet(imagenet: Any) -> tuple[list[dict], str | None, float | None]:
         raise SchemaError(f"chapter1_results: imagenet rows come from {sorted(map(str, sources))}: one file expected")
     ece = ece_key(rows[0])
     median = float(pd.Series([row[ece] for row in rows]).median())
-    return [{k: v for k, v in row.items() if k != "source"} for row in rows], str(sources.pop()), median
+    records = [{"model": row["model"], **Scores.from_row(row).as_row()} for row in rows]
+    return records, str(sources.pop()), median
 
 
 @_documented(CHAPTER1)
