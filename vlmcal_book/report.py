@@ -447,38 +447,46 @@ def render_page(found: list[tuple[str, Path]]) -> str:
         payload = load_results(path)
         by_stem.setdefault(payload.get("notebook") or path.parent.name, []).append((label, path, payload))
     for stem in sorted(set(CHAPTER_TITLES) | set(by_stem)):
-        out += [f"## {CHAPTER_TITLES.get(stem, stem)}", ""]
-        extractor = EXTRACTORS.get(stem)
-        shown = 0
-        for label, path, payload in by_stem.get(stem, []):
-            extracted = extractor(payload) if extractor else None
-            if extracted is None:
-                continue
-            rows, facts = extracted
-            if not rows:
-                continue
-            if label != "published":
-                out += [f"Run from `{label}/` (not a published run):", ""]
-            out += [render_table(rows), "", _run_facts(label, path, payload, facts), ""]
-            is_published_study = stem == "03_empirical_study" and label == "published"
-            verdicts = verdicts_table(payload, detailed=False) if is_published_study else None
-            if verdicts:
-                out += ["Each claim of the paper, judged on these published outputs (chapter 3's rules):", "",
-                        VERDICTS_BEGIN, "", verdicts, "", VERDICTS_END, "",
-                        "What each verdict rests on, and the rule that decided it:", "",
-                        verdicts_table(payload, detailed=True), ""]
-            shown += 1
-        if not shown:
-            reason = ("no results file" if stem not in by_stem else
-                      "no real numbers in its results" if extractor else "no table defined for this chapter")
-            out += [f"No real results for this chapter yet ({reason}), so no numbers are shown here.", ""]
-        if stem == "04_ctpt":  # the paper's side, with or without a run of ours
-            out += ["C-TPT's Tables 1–2 (CLIP-RN50 and CLIP-ViT-B/16, OpenAI weights; the printed averages):", "",
-                    ctpt_paper_table(p for _, _, p in by_stem.get(stem, [])), ""]
-        if stem == "05_after_ctpt":  # the papers' side of the family, with or without a run of ours
-            out += ["The family's published tables (CLIP ViT-B/16, hard prompt):", "",
-                    family_table(p for _, _, p in by_stem.get(stem, [])), ""]
+        out += _chapter_section(stem, by_stem.get(stem))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _run_section(stem: str, label: str, path: Path, payload: dict) -> list[str]:
+    """One run's table, facts and (for the published study) verdicts; ``[]`` without real numbers."""
+    extractor = EXTRACTORS.get(stem)
+    extracted = extractor(payload) if extractor else None
+    if extracted is None or not extracted[0]:
+        return []
+    rows, facts = extracted
+    out = [f"Run from `{label}/` (not a published run):", ""] if label != "published" else []
+    out += [render_table(rows), "", _run_facts(label, path, payload, facts), ""]
+    verdicts = verdicts_table(payload, detailed=False) if (stem, label) == ("03_empirical_study", "published") else None
+    if verdicts:
+        out += ["Each claim of the paper, judged on these published outputs (chapter 3's rules):", "",
+                VERDICTS_BEGIN, "", verdicts, "", VERDICTS_END, "",
+                "What each verdict rests on, and the rule that decided it:", "",
+                verdicts_table(payload, detailed=True), ""]
+    return out
+
+
+def _chapter_section(stem: str, runs: list[tuple[str, Path, dict]] | None) -> list[str]:
+    """A chapter's section: each run with real numbers (or why there is none), then the papers' side."""
+    out = [f"## {CHAPTER_TITLES.get(stem, stem)}", ""]
+    sections = [s for label, path, payload in runs or [] if (s := _run_section(stem, label, path, payload))]
+    for section in sections:
+        out += section
+    if not sections:
+        reason = ("no results file" if runs is None else
+                  "no real numbers in its results" if stem in EXTRACTORS else "no table defined for this chapter")
+        out += [f"No real results for this chapter yet ({reason}), so no numbers are shown here.", ""]
+    payloads = [p for _, _, p in runs or []]
+    if stem == "04_ctpt":  # the paper's side, with or without a run of ours
+        out += ["C-TPT's Tables 1–2 (CLIP-RN50 and CLIP-ViT-B/16, OpenAI weights; the printed averages):", "",
+                ctpt_paper_table(payloads), ""]
+    if stem == "05_after_ctpt":  # the papers' side of the family, with or without a run of ours
+        out += ["The family's published tables (CLIP ViT-B/16, hard prompt):", "",
+                family_table(payloads), ""]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

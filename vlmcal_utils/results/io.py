@@ -53,6 +53,11 @@ def to_jsonable(value: Any) -> Any:
         return to_jsonable(value.to_dict(orient="records"))
     if isinstance(value, pd.Series):
         return to_jsonable(value.to_dict())
+    return _jsonable_leaf(value)
+
+
+def _jsonable_leaf(value: Any) -> Any:
+    """A tensor or array (as nested lists), a numpy scalar, a path or a number in plain JSON types."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
