@@ -521,7 +521,7 @@ def run_notebook(
     if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
         raise RuntimeError(
             f"{notebook} ran but wrote no fresh {results_file}; it must end with "
-            "vlmcal_utils.results.save_results(results_dir, <chapter>_results(...), params)"
+            "vlmcal_utils.results.save_results(results_dir, <chapter>_results(...))"
         )
     record_parameters(results_file, {**notebook_parameters(read_notebook(notebook)), **values})
     record = {"seconds": round(time.time() - started, 1), "cpu_count": os.cpu_count()}

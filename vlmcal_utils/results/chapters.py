@@ -3,7 +3,7 @@
 Each chapter's last cell builds its results with its builder and saves them::
 
     results = chapter1_results(data=..., before=before, after=after, ...)
-    save_results(results_dir, results, params)
+    save_results(results_dir, results)  # the runner (vlmcal_book.reproduce) adds the parameters
 
 The results page (``vlmcal_book.report``) and the notebook tests read these keys, never the
 column labels of the tables a chapter displays. Chapters 1–3 hand their builders

@@ -10,7 +10,7 @@ The chapters' schemas are in :mod:`vlmcal_utils.results.chapters`; a notebook of
 declare its own::
 
     schema = ResultsSchema("my_notebook", {"ece": "top-label ECE, 15 bins, in [0, 1]"})
-    save_results(results_dir, schema.build(ece=0.03), params)
+    save_results(results_dir, schema.build(ece=0.03))  # the runner adds the run's parameters
 """
 
 from __future__ import annotations
