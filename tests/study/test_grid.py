@@ -169,6 +169,16 @@ def test_a_file_without_row_identity_is_refused(tmp_path):
         study.run_grid(make_tasks()[:1], path, progress=False, n_boot=0)
 
 
+def test_a_file_of_rows_before_the_scores_record_is_refused(tmp_path):
+    path = tmp_path / "old.jsonl"
+    study.run_grid(make_tasks()[:1], path, progress=False, n_boot=0)
+    renamed = {"accuracy": "acc", "mean_confidence": "conf", "ece_15": "ece", "temperature": "T"}
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({renamed.get(k, k): v for k, v in r.items()}) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="format before vlmcal_utils.scores"):
+        study.run_grid(make_tasks()[:1], path, progress=False, n_boot=0)
+
+
 def test_run_grid_returns_only_this_runs_cells(tmp_path):
     path = tmp_path / "g.jsonl"
     study.run_grid(make_tasks(), path, progress=False, **GRID)
