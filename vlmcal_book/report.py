@@ -42,6 +42,7 @@ from typing import Any, Iterable
 from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.results import RESULTS_FILENAME, load_results
+from vlmcal_utils.scores import ece_key
 from vlmcal_utils.storage import atomic_write_text
 from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, recompute_averages
 from vlmcal_utils.tpt.protocol import CTPT_PAPER_URL, CTPT_TABLE_COLUMNS, ctpt_table
@@ -153,7 +154,7 @@ def chapter1(payload: dict) -> tuple[list[Row], dict]:
     for extra in r["extra_models"]:
         stage = STAGE_TITLES.get(extra["stage"])
         if stage:
-            rows.append(Row(f"{extra['model']}: ECE {stage}", _pct(extra["ece"]), demo=not real))
+            rows.append(Row(f"{extra['model']}: ECE {stage}", _pct(extra[ece_key(extra)]), demo=not real))
     facts = {
         "model and data": r["description"] or r["model"],
         "samples": f"{r['n_val']} calibration (val) / {r['n_test']} test",
@@ -201,8 +202,8 @@ def chapter2(payload: dict) -> tuple[list[Row], dict] | None:
             Row("fitted temperature T (logit scale 100 / T)", clip["temperature"], unit="")]
     for lang in res.get("published_clip_languages") or []:
         rows.append(Row(f"class names in {lang['language']}: accuracy", _pct(lang["accuracy"])))
-        rows.append(Row(f"class names in {lang['language']}: ECE", _pct(lang["ece"]),
-                        interval=_interval(lang.get("ece_ci"))))
+        rows.append(Row(f"class names in {lang['language']}: ECE", _pct(lang[ece_key(lang)]),
+                        interval=_interval([lang["ece_lo"], lang["ece_hi"]])))
     facts = {"model and data": clip.get("source"),
              "samples": f"{clip['n_images_all']} CIFAR-10 test images; TS fitted on the first half, scored on "
                         "the second"}
@@ -447,38 +448,46 @@ def render_page(found: list[tuple[str, Path]]) -> str:
         payload = load_results(path, SCHEMAS)
         by_stem.setdefault(payload.get("notebook") or path.parent.name, []).append((label, path, payload))
     for stem in sorted(set(CHAPTER_TITLES) | set(by_stem)):
-        out += [f"## {CHAPTER_TITLES.get(stem, stem)}", ""]
-        extractor = EXTRACTORS.get(stem)
-        shown = 0
-        for label, path, payload in by_stem.get(stem, []):
-            extracted = extractor(payload) if extractor else None
-            if extracted is None:
-                continue
-            rows, facts = extracted
-            if not rows:
-                continue
-            if label != "published":
-                out += [f"Run from `{label}/` (not a published run):", ""]
-            out += [render_table(rows), "", _run_facts(label, path, payload, facts), ""]
-            is_published_study = stem == "03_empirical_study" and label == "published"
-            verdicts = verdicts_table(payload, detailed=False) if is_published_study else None
-            if verdicts:
-                out += ["Each claim of the paper, judged on these published outputs (chapter 3's rules):", "",
-                        VERDICTS_BEGIN, "", verdicts, "", VERDICTS_END, "",
-                        "What each verdict rests on, and the rule that decided it:", "",
-                        verdicts_table(payload, detailed=True), ""]
-            shown += 1
-        if not shown:
-            reason = ("no results file" if stem not in by_stem else
-                      "no real numbers in its results" if extractor else "no table defined for this chapter")
-            out += [f"No real results for this chapter yet ({reason}), so no numbers are shown here.", ""]
-        if stem == "04_ctpt":  # the paper's side, with or without a run of ours
-            out += ["C-TPT's Tables 1–2 (CLIP-RN50 and CLIP-ViT-B/16, OpenAI weights; the printed averages):", "",
-                    ctpt_paper_table(p for _, _, p in by_stem.get(stem, [])), ""]
-        if stem == "05_after_ctpt":  # the papers' side of the family, with or without a run of ours
-            out += ["The family's published tables (CLIP ViT-B/16, hard prompt):", "",
-                    family_table(p for _, _, p in by_stem.get(stem, [])), ""]
+        out += _chapter_section(stem, by_stem.get(stem))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _run_section(stem: str, label: str, path: Path, payload: dict) -> list[str]:
+    """One run's table, facts and (for the published study) verdicts; ``[]`` without real numbers."""
+    extractor = EXTRACTORS.get(stem)
+    extracted = extractor(payload) if extractor else None
+    if extracted is None or not extracted[0]:
+        return []
+    rows, facts = extracted
+    out = [f"Run from `{label}/` (not a published run):", ""] if label != "published" else []
+    out += [render_table(rows), "", _run_facts(label, path, payload, facts), ""]
+    verdicts = verdicts_table(payload, detailed=False) if (stem, label) == ("03_empirical_study", "published") else None
+    if verdicts:
+        out += ["Each claim of the paper, judged on these published outputs (chapter 3's rules):", "",
+                VERDICTS_BEGIN, "", verdicts, "", VERDICTS_END, "",
+                "What each verdict rests on, and the rule that decided it:", "",
+                verdicts_table(payload, detailed=True), ""]
+    return out
+
+
+def _chapter_section(stem: str, runs: list[tuple[str, Path, dict]] | None) -> list[str]:
+    """A chapter's section: each run with real numbers (or why there is none), then the papers' side."""
+    out = [f"## {CHAPTER_TITLES.get(stem, stem)}", ""]
+    sections = [s for label, path, payload in runs or [] if (s := _run_section(stem, label, path, payload))]
+    for section in sections:
+        out += section
+    if not sections:
+        reason = ("no results file" if runs is None else
+                  "no real numbers in its results" if stem in EXTRACTORS else "no table defined for this chapter")
+        out += [f"No real results for this chapter yet ({reason}), so no numbers are shown here.", ""]
+    payloads = [p for _, _, p in runs or []]
+    if stem == "04_ctpt":  # the paper's side, with or without a run of ours
+        out += ["C-TPT's Tables 1–2 (CLIP-RN50 and CLIP-ViT-B/16, OpenAI weights; the printed averages):", "",
+                ctpt_paper_table(payloads), ""]
+    if stem == "05_after_ctpt":  # the papers' side of the family, with or without a run of ours
+        out += ["The family's published tables (CLIP ViT-B/16, hard prompt):", "",
+                family_table(payloads), ""]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

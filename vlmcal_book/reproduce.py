@@ -49,6 +49,10 @@ How a run is put together
    differ. The executed notebook is written there as ``<stem>.ipynb``, and the notebook must write
    ``results.json`` there with :func:`vlmcal_utils.results.save_results` (the chapter's results
    built by its schema, see :mod:`vlmcal_utils.results`).
+7. The runner then writes the parameters the notebook ran with into that file (``params``: the
+   parameters cell's defaults, updated with the set's values and the overrides; ``results_dir``
+   left out), so no chapter keeps a hand-typed copy of its parameters cell. Keys a notebook wrote
+   into ``params`` itself are kept where the run does not name them.
 
 The kernel is ``python3`` and its working directory is **the notebook's own folder** (as when the
 book is built), so relative paths written inside a notebook are relative to ``notebooks/``.
@@ -78,8 +82,10 @@ import jupytext
 import papermill as pm
 import yaml
 
+from vlmcal_utils.paths import portable_paths
 from vlmcal_utils.progress import PROGRESS_ENV_VAR
-from vlmcal_utils.results import RESULTS_FILENAME
+from vlmcal_utils.results import RESULTS_FILENAME, to_jsonable
+from vlmcal_utils.storage import atomic_write_text
 
 DEFAULT_SET = "ci"
 PARAMS_DIRNAME = "params"
@@ -560,6 +566,30 @@ def kernel_config():
     return Config({"KernelManager": {"transport": transport}})
 
 
+def record_parameters(results_file: Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Write the run's parameters into a notebook's ``results.json`` (its ``params``) and return them.
+
+    Parameters
+    ----------
+    results_file : pathlib.Path
+        The ``results.json`` the notebook just wrote.
+    values : mapping
+        Every parameter of the run: the parameters cell's defaults updated with the values injected.
+
+    Returns
+    -------
+    dict
+        The ``params`` written: ``values`` without ``results_dir`` (the file's own folder, a machine
+        path), over any keys the notebook wrote itself (chapters that still pass ``params``).
+    """
+    payload = json.loads(results_file.read_text())
+    # portable: a parameter such as logits_path names the build machine's folders otherwise
+    ran_with = portable_paths(to_jsonable({k: v for k, v in values.items() if k != "results_dir"}))
+    payload["params"] = {**(payload.get("params") or {}), **ran_with}
+    atomic_write_text(results_file, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    return payload["params"]
+
+
 def run_notebook(
     path: str | os.PathLike,
     set_name: str = DEFAULT_SET,
@@ -612,8 +642,9 @@ def run_notebook(
     if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
         raise RuntimeError(
             f"{notebook} ran but wrote no fresh {results_file}; it must end with "
-            "vlmcal_utils.results.save_results(results_dir, <chapter>_results(...), params)"
+            "vlmcal_utils.results.save_results(results_dir, <chapter>_results(...))"
         )
+    record_parameters(results_file, {**notebook_parameters(read_notebook(notebook)), **values})
     record = {"seconds": round(time.time() - started, 1), "cpu_count": os.cpu_count()}
     (out_dir / RUN_TIME_FILENAME).write_text(json.dumps(record))
     return out_dir

@@ -29,7 +29,7 @@ from vlmcal_utils.checks import check_int, check_n_bins, confidence_arrays, labe
 from vlmcal_utils.ece_estimators import debiased_ece_from_confidence, smooth_ece_from_confidence
 from vlmcal_utils.metrics import bootstrap_ci, ece_from_confidence, log_softmax, mce_from_confidence
 
-__all__ = ["Scores", "score_logits", "score_probs", "score_confidence", "ROW_KEYS"]
+__all__ = ["Scores", "score_logits", "score_probs", "score_confidence", "ROW_KEYS", "ece_key"]
 
 #: The keys of :meth:`Scores.as_row` besides one ``ece_<b>`` per bin count.
 ROW_KEYS = ("n", "accuracy", "mean_confidence", "ece_lo", "ece_hi", "mce", "nll", "brier",
@@ -122,6 +122,30 @@ class Scores:
                    smooth_ece=_none(row.get("smooth_ece")), debiased_ece=_none(row.get("debiased_ece")),
                    ece_interval=None if math.isnan(lo) and math.isnan(hi) else (lo, hi),
                    temperature=float(row.get("temperature", 1.0)))
+
+
+def ece_key(columns: Any) -> str:
+    """The primary ECE key of a row or table: its first ``ece_<bins>`` key (as :meth:`Scores.as_row` orders them).
+
+    Parameters
+    ----------
+    columns : iterable of str
+        A row's keys or a table's columns (e.g. ``df.columns``).
+
+    Returns
+    -------
+    str
+        E.g. ``"ece_15"``.
+
+    Examples
+    --------
+    >>> ece_key(["n", "accuracy", "ece_15", "ece_lo"])
+    'ece_15'
+    """
+    for c in columns:
+        if isinstance(c, str) and c.startswith("ece_") and c[4:].isdigit():
+            return c
+    raise ValueError(f"no 'ece_<bins>' column among {list(columns)}: not a table of scores rows")
 
 
 def _nan(x: float | None) -> float:

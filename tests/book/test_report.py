@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,20 +11,23 @@ import pytest
 from vlmcal_book.report import DEMO_MARK, Row, ctpt_paper_table, find_results, main, publish, render_page
 from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
 from vlmcal_utils.results import RESULTS_FILENAME, SchemaError, save_results
+from vlmcal_utils.scores import Scores
 from vlmcal_utils.tpt.protocol import CTPT_TABLE_COLUMNS
 from vlmcal_utils.views.chapter_results import SCHEMAS, chapter1_results, chapter4_results
 
-_BEFORE = {"accuracy": 0.9, "ece": 0.0525, "mce": 0.2, "nll": 0.4, "brier": 0.12}
-_AFTER = {"accuracy": 0.9, "ece": 0.01, "mce": 0.1, "nll": 0.3, "brier": 0.11}
+# hand-made records (the page's arithmetic is checked, not the scoring)
+_BEFORE = Scores(n=10000, accuracy=0.9, mean_confidence=0.95, ece={15: 0.0525}, mce=0.2, nll=0.4, brier=0.12,
+                 smooth_ece=0.06, debiased_ece=0.052, ece_interval=(0.05, 0.055))
+_AFTER = Scores(n=10000, accuracy=0.9, mean_confidence=0.9, ece={15: 0.01}, mce=0.1, nll=0.3, brier=0.11,
+                smooth_ece=0.012, debiased_ece=0.009, ece_interval=(0.008, 0.012), temperature=2.5)
 
 
 def _ch1(folder: Path, real: bool = True, source: str = "markus93_densenet40_cifar10.npz",
          extra_models: list | None = None) -> Path:
     results = chapter1_results(
-        source=source, is_real=real, model="DenseNet-40, CIFAR-10",
-        description="DenseNet-40 — published logits from github.com/x/y@abc", n_val=5000, n_test=10000,
-        n_bins=15, temperature=2.5, before=_BEFORE, after=_AFTER, ece_before_ci=[0.05, 0.055],
-        ece_after_ci=[0.008, 0.012], toy_mean_confidence={"model 1": 0.788}, toy_accuracy=0.8,
+        data=dict(source=source, is_real=real, model="DenseNet-40, CIFAR-10",
+                  description="DenseNet-40 — published logits from github.com/x/y@abc", n_val=5000),
+        before=_BEFORE, after=_AFTER, toy=dict(mean_confidence={"model 1": 0.788}, accuracy=0.8),
         extra_models=extra_models or [],
     )
     save_results(folder / "01_calibration_basics", results,
@@ -93,14 +97,14 @@ def test_ctpt_paper_table_shows_ours_only_for_a_real_run_covering_the_table():
 
 
 def test_extra_models_are_read_by_key(tmp_path):
-    """Rows of the chapter's extra-models table (display labels) are stored and read as keys."""
-    rows = [{"model": "DenseNet-BC-100", "": "before TS", "T": 1.0, "accuracy": 0.75, "ECE": 0.1447,
-             "MCE": 0.3, "NLL": 1.2, "Brier": 0.38},
-            {"model": "DenseNet-BC-100", "": "after TS", "T": 2.1, "accuracy": 0.75, "ECE": 0.0137,
-             "MCE": 0.1, "NLL": 0.9, "Brier": 0.35}]
+    """Rows of the chapter's extra models (stage keys and records) are stored and read as keys."""
+    rows = [{"model": "DenseNet-BC-100", "stage": "before_ts",
+             **replace(_BEFORE, ece={15: 0.1447}, accuracy=0.75).as_row()},
+            {"model": "DenseNet-BC-100", "stage": "after_ts",
+             **replace(_AFTER, ece={15: 0.0137}, accuracy=0.75).as_row()}]
     path = _ch1(tmp_path / "published", extra_models=rows)
     saved = json.loads(path.read_text())["results"]["extra_models"]
-    assert [r["stage"] for r in saved] == ["before_ts", "after_ts"] and "" not in saved[0]
+    assert [r["stage"] for r in saved] == ["before_ts", "after_ts"] and saved[0]["ece_15"] == 0.1447
     page = render_page(find_results([tmp_path / "published"]))
     assert "| DenseNet-BC-100: ECE before TS | — | 14.47 % |" in page
     assert "| DenseNet-BC-100: ECE after TS | — | 1.37 % |" in page

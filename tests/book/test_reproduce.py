@@ -13,8 +13,8 @@ import yaml
 
 from vlmcal_book import reproduce
 
-# A throwaway notebook: echoes its parameters into results.json through the real save_results,
-# with a schema of its own (as a user's notebook would declare one).
+# A throwaway notebook: writes results.json through the real save_results, with a schema of its own
+# (as a user's notebook would declare one) and no copy of its parameters: the runner records those.
 TINY_NOTEBOOK = textwrap.dedent(
     '''\
     ---
@@ -45,8 +45,7 @@ TINY_NOTEBOOK = textwrap.dedent(
     from vlmcal_utils.results import ResultsSchema, save_results
 
     schema = ResultsSchema("tiny", {"cwd": "the kernel's folder", "total": "seed + sum(values)"})
-    save_results(results_dir, schema.build(cwd=os.getcwd(), total=seed + sum(values)),
-                 dict(seed=seed, values=values, data_path=data_path, label=label))
+    save_results(results_dir, schema.build(cwd=os.getcwd(), total=seed + sum(values)))
     ```
     '''
 )
@@ -82,7 +81,8 @@ def test_run_with_set_and_yaml_list_override(project, monkeypatch):
     assert (out / "tiny.ipynb").is_file()
     saved = json.loads((out / "results.json").read_text())
     assert saved["results"]["total"] == 5 + 60  # seed from ci.yaml, values from -p
-    assert saved["params"]["label"] is None  # ${unset var} -> None
+    # the runner records every parameter the notebook ran with (defaults, the set, -p), not results_dir
+    assert saved["params"] == {"seed": 5, "values": [10, 20, 30], "data_path": None, "label": None}
     # the kernel runs in the notebook's own folder
     assert Path(saved["results"]["cwd"]).resolve() == (project / "notebooks").resolve()
     # the run's wall time is kept beside it (the book page quotes it); stage reads the same file name
@@ -91,6 +91,16 @@ def test_run_with_set_and_yaml_list_override(project, monkeypatch):
     from vlmcal_book import stage
 
     assert stage.RUN_TIME_FILENAME == reproduce.RUN_TIME_FILENAME
+
+
+def test_a_notebook_that_writes_its_own_params_gets_the_run_parameters_too(project):
+    """Chapters that still pass params to save_results: their keys are kept, the run's values win."""
+    nb = project / "notebooks" / "tiny.md"
+    nb.write_text(TINY_NOTEBOOK.replace("total=seed + sum(values)))",
+                                        "total=seed + sum(values)), dict(seed=-1, derived=seed * 2))"))
+    out = reproduce.run_notebook(nb, "other", output_root=project / "results")
+    params = json.loads((out / "results.json").read_text())["params"]
+    assert params == {"seed": 0, "derived": 0, "values": [1, 2], "data_path": None, "label": "x"}
 
 
 def test_cli_runs_a_set_without_section_and_existing_path(project, monkeypatch, capsys):

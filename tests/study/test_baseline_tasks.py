@@ -27,4 +27,4 @@ def test_baseline_task_on_shared_imagenet_photos(shared, tmp_path):
     np.testing.assert_array_equal(task.load()["test"][0], data["test"][0])  # cached, and seeded weights
     df = study.run_grid([task], tmp_path / "g.jsonl", n_calib_grid=[5], n_repeats=2, n_boot=0, progress=False)
     full = df[df["cell"] == "all"].set_index("method")
-    assert full.loc["ts", "acc"] == full.loc["none", "acc"] and (df["family"] == "baseline").all()
+    assert full.loc["ts", "accuracy"] == full.loc["none", "accuracy"] and (df["family"] == "baseline").all()

@@ -16,7 +16,7 @@ def test_correlation_identity_and_offset():
     r = study.confidence_accuracy_correlation(confidence=x, accuracy=x)
     assert r["r2"] == pytest.approx(1) and r["spearman"] == pytest.approx(1)
     assert r["mae"] == 0
-    off = study.confidence_accuracy_correlation(pd.DataFrame({"conf": x + 0.05, "acc": x}))
+    off = study.confidence_accuracy_correlation(pd.DataFrame({"mean_confidence": x + 0.05, "accuracy": x}))
     assert off["r2_linear"] == pytest.approx(1) and off["r2"] < 0.9  # perfectly ranked, not calibrated
     assert off["mae"] == pytest.approx(0.05)
 
@@ -36,6 +36,6 @@ def test_correlation_validation():
     with pytest.raises(ValueError, match="column"):
         study.confidence_accuracy_correlation(pd.DataFrame({"x": [1, 2, 3]}))
     with pytest.raises(ValueError, match="not both"):
-        study.confidence_accuracy_correlation(pd.DataFrame({"conf": [1], "acc": [1]}), confidence=[1])
+        study.confidence_accuracy_correlation(pd.DataFrame({"mean_confidence": [1], "accuracy": [1]}), confidence=[1])
     with pytest.raises(ValueError, match="NaN"):
         study.confidence_accuracy_correlation(confidence=[0.1, np.nan, 0.3], accuracy=[0.1, 0.2, 0.3])

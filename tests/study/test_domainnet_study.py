@@ -73,4 +73,4 @@ def test_domainnet_task_end_to_end_on_a_fake_tree(tmp_path, tiny_clip):
     with pytest.warns(UserWarning) as caught:  # run_grid loads again: the same skips
         df = study.run_grid([task], tmp_path / "g.jsonl", n_calib_grid=[2], n_repeats=2, n_boot=0, progress=False)
     assert all("skipping split" in str(w.message) for w in caught)
-    assert set(df["split"]) == {"test", "clipart"} and np.isfinite(df["ece"]).all()
+    assert set(df["split"]) == {"test", "clipart"} and np.isfinite(df["ece_15"]).all()

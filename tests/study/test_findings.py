@@ -15,9 +15,9 @@ def test_label_mismatch_rows_synthetic(syn):
     rows = pd.DataFrame(study.label_mismatch_rows("m", "syn", (zc, yc), (zt, yt)))
     assert len(rows) == 6 and set(rows["split"]) == {"classes 0-1", "classes 2-4"}
     for _, g in rows.groupby("split"):
-        e = g.set_index("method")["ece"]
+        e = g.set_index("method")["ece_15"]
         assert e["ts_mismatched"] < 0.5 * e["none"] and e["ts_matched"] < 0.5 * e["none"]
-        assert g["acc"].nunique() == 1
+        assert g["accuracy"].nunique() == 1
     with pytest.raises(ValueError, match="at least 2 classes"):
         study.label_mismatch_rows("m", "syn", (zc[:, :1], 0 * yc), (zt[:, :1], 0 * yt))
 
@@ -28,7 +28,7 @@ def test_curve_from_results_and_samples_needed(tmp_path):
     curve = study.curve_from_results(df, "model_a", "syn")
     assert list(curve.groupby("n_calib").size()) == [3, 3, 3, 1]
     # With 200+ samples TS always helps; with 10 it may not (a separable draw sends T to a bound).
-    assert (curve.loc[curve["n_calib"] >= 200, "ece"] < curve["ece_before"].iloc[0]).all()
+    assert (curve.loc[curve["n_calib"] >= 200, "ece_15"] < curve["ece_before"].iloc[0]).all()
     n = study.samples_needed(curve, tol=0.01)
     assert n in (10, 50, 200, 400)
     assert study.samples_needed(curve, tol=1.0) == 10  # everything is within 100 pp

@@ -169,6 +169,16 @@ def test_a_file_without_row_identity_is_refused(tmp_path):
         study.run_grid(make_tasks()[:1], path, progress=False, n_boot=0)
 
 
+def test_a_file_of_rows_before_the_scores_record_is_refused(tmp_path):
+    path = tmp_path / "old.jsonl"
+    study.run_grid(make_tasks()[:1], path, progress=False, n_boot=0)
+    renamed = {"accuracy": "acc", "mean_confidence": "conf", "ece_15": "ece", "temperature": "T"}
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({renamed.get(k, k): v for k, v in r.items()}) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="format before vlmcal_utils.scores"):
+        study.run_grid(make_tasks()[:1], path, progress=False, n_boot=0)
+
+
 def test_run_grid_returns_only_this_runs_cells(tmp_path):
     path = tmp_path / "g.jsonl"
     study.run_grid(make_tasks(), path, progress=False, **GRID)
@@ -189,10 +199,11 @@ def test_grid_rows_match_direct_calls(tmp_path):
     data = make_tasks()[0].load()
     r = study.calibrate_and_score(*data["cal"], *data["shifted"], n_boot=0)
     row = df[(df["split"] == "shifted") & (df["method"] == "ts")].iloc[0]
-    assert row["ece"] == pytest.approx(r["ts"]["ece"]) and row["T"] == pytest.approx(r["T"])
+    assert row["ece_15"] == pytest.approx(r["ts"].ece[15]) and row["temperature"] == pytest.approx(r["temperature"])
     assert row["n_calib"] == 400 and row["source"] == "synthetic"
     assert row["nll_cal_after"] <= row["nll_cal_before"]
-    assert list(df.columns[: len(study.RESULT_COLUMNS)]) == list(study.RESULT_COLUMNS)
+    assert list(df.columns[: len(study.KEY_COLUMNS)]) == list(study.KEY_COLUMNS)
+    assert set(study.RESULT_COLUMNS) | {"ece_15"} <= set(df.columns)
 
 
 def test_read_grid_of_a_missing_file_is_empty(tmp_path):

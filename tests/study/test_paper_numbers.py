@@ -41,9 +41,9 @@ def test_every_our_cell_gets_a_nan_paper_column_by_default(table):
     # 2 models x 2 splits x (none, ts) x (ece, acc): the "all" cells only, no few-samples draws
     assert len(out) == 2 * 2 * 2 * 2 and out["paper"].isna().all() and out["difference"].isna().all()
     full = table[(table["cell"] == "all") & (table["model"] == "RN50 (openai)") & (table["split"] == "test")]
-    ece_ts = full.loc[full["method"] == "ts", "ece"].item()
+    ece_ts = full.loc[full["method"] == "ts", "ece_15"].item()
     row = out[(out["model"] == "RN50 (openai)") & (out["split"] == "test") & (out["method"] == "ts")
-              & (out["quantity"] == "ece")]
+              & (out["quantity"] == "ece_15")]
     assert row["ours"].item() == pytest.approx(ece_ts)
 
 
@@ -51,9 +51,9 @@ def test_paper_cells_line_up_cell_by_cell(table):
     rn50 = next(m for m in pm.PAPER_MODELS if m.arch == "RN50")
     assert model_label(rn50) == "RN50 (openai)"
     assert model_label(pm.PAPER_BASELINES[0]) == pm.PAPER_BASELINES[0].arch
-    cells = [PaperCell(model_label(rn50), "CLIP RN50", "toy", "test", "ts", "ece", 0.05, "Table X, row RN50"),
-             PaperCell("absent model", "X", "toy", "test", "ts", "ece", 0.02, "Table X, row X")]
-    out = compare_with_paper(table, cells, quantities=("ece",))
+    cells = [PaperCell(model_label(rn50), "CLIP RN50", "toy", "test", "ts", "ece_15", 0.05, "Table X, row RN50"),
+             PaperCell("absent model", "X", "toy", "test", "ts", "ece_15", 0.02, "Table X, row X")]
+    out = compare_with_paper(table, cells, quantities=("ece_15",))
     hit = out[(out["model"] == "RN50 (openai)") & (out["split"] == "test") & (out["method"] == "ts")]
     assert hit["paper"].item() == 0.05 and hit["paper_where"].item() == "Table X, row RN50"
     assert hit["difference"].item() == pytest.approx(hit["ours"].item() - 0.05)

@@ -33,8 +33,8 @@ def test_label_mismatch_split_from_separate_test_arrays(syn):
     assert b.shape == ((np.isin(yt, [2, 3, 4])).sum(), 3) and set(yb) == {0, 1, 2}
     # A temperature fitted on other classes still calibrates these ones (same miscalibration).
     r = study.calibrate_and_score(a, ya, b, yb, n_boot=0)
-    assert r["T"] == pytest.approx(T_TRUE, rel=0.15)
-    assert r["ts"]["ece"] < 0.5 * r["none"]["ece"]
+    assert r["temperature"] == pytest.approx(T_TRUE, rel=0.15)
+    assert r["ts"].ece[15] < 0.5 * r["none"].ece[15]
 
 
 @pytest.mark.parametrize(
@@ -69,9 +69,9 @@ def test_clip_cifar10_label_mismatched_ts(shared):
     )
     r = study.calibrate_and_score(zc, yc, zt, yt, n_boot=0)
     # Measured: 5-way test on classes 5-9, ECE 4.91 % -> 1.98 % with T = 0.746 fitted on classes 0-4.
-    assert r["none"]["ece"] == pytest.approx(0.049, abs=0.003)
-    assert r["ts"]["ece"] < 0.5 * r["none"]["ece"]
-    assert r["T"] < 1
+    assert r["none"].ece[15] == pytest.approx(0.049, abs=0.003)
+    assert r["ts"].ece[15] < 0.5 * r["none"].ece[15]
+    assert r["temperature"] < 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,22 +86,22 @@ def test_n_calib_curve_deterministic_and_converges(syn):
     b = study.n_calib_curve(zc, yc, zt, yt, seed=5, **kw)
     c = study.n_calib_curve(zc, yc, zt, yt, seed=6, **kw)
     pd.testing.assert_frame_equal(a, b)
-    assert not np.allclose(a["T"][a["n_calib"] == 20], c["T"][c["n_calib"] == 20])
+    assert not np.allclose(a["temperature"][a["n_calib"] == 20], c["temperature"][c["n_calib"] == 20])
     assert list(a.groupby("n_calib").size()) == [4, 4, 1]  # 'all' is one deterministic draw
-    full = study.calibrate_and_score(zc, yc, zt, yt, n_boot=0)["ts"]["ece"]
-    assert a.loc[a["n_calib"] == len(yc), "ece"].item() == pytest.approx(full)
+    full = study.calibrate_and_score(zc, yc, zt, yt, n_boot=0)["ts"].ece[15]
+    assert a.loc[a["n_calib"] == len(yc), "ece_15"].item() == pytest.approx(full)
     s = study.summarise_n_calib_curve(a)
     assert abs(s.loc[s["n_calib"] == 200, "ece_mean"].item() - full) < 0.02
     # More samples -> a tighter spread of the fitted temperature.
-    assert a.loc[a["n_calib"] == 200, "T"].std() < a.loc[a["n_calib"] == 20, "T"].std()
-    assert (a["acc"] == a["acc"].iloc[0]).all()
+    assert a.loc[a["n_calib"] == 200, "temperature"].std() < a.loc[a["n_calib"] == 20, "temperature"].std()
+    assert (a["accuracy"] == a["accuracy"].iloc[0]).all()
 
 
 def test_draws_do_not_depend_on_the_grid(syn):
     zc, yc, zt, yt = syn
     a = study.n_calib_curve(zc, yc, zt, yt, n_grid=[50], n_repeats=2, seed=1)
     b = study.n_calib_curve(zc, yc, zt, yt, n_grid=[10, 50], n_repeats=3, seed=1)
-    np.testing.assert_array_equal(a["T"], b.loc[b["n_calib"] == 50, "T"].iloc[:2])
+    np.testing.assert_array_equal(a["temperature"], b.loc[b["n_calib"] == 50, "temperature"].iloc[:2])
 
 
 def test_stratified_draw_covers_every_class(syn):
@@ -133,8 +133,8 @@ def test_grid_for():
 
 
 def test_samples_needed_on_a_known_curve():
-    curve = pd.DataFrame({"n_calib": [10, 10, 50, 50, 400], "ece": [0.10, 0.06, 0.035, 0.025, 0.02],
-                          "T": 1.0, "T_at_bound": False})
+    curve = pd.DataFrame({"n_calib": [10, 10, 50, 50, 400], "ece_15": [0.10, 0.06, 0.035, 0.025, 0.02],
+                          "temperature": 1.0, "T_at_bound": False})
     assert study.samples_needed(curve, tol=0.011) == 50  # mean 0.03 at 50, 0.08 at 10, full 0.02
     assert study.samples_needed(curve, tol=0.1) == 10
     s = study.summarise_n_calib_curve(curve)

@@ -1,11 +1,14 @@
-"""Each chapter's results builder: fixed keys, display labels of the chapters' tables renamed to keys."""
+"""Each chapter's results builder: fixed keys; chapters 1-3 from scores records, chapter 4 from labelled tables."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from vlmcal_utils.results import SchemaError
+from vlmcal_utils.scores import Scores, score_logits
+from vlmcal_utils.study.scoring import toplabel_ece_table
 from vlmcal_utils.views.chapter_results import (
     SCHEMAS,
     chapter1_results,
@@ -14,93 +17,98 @@ from vlmcal_utils.views.chapter_results import (
     chapter4_results,
 )
 
-SUMMARY1 = {"T": 1.0, "accuracy": 0.9, "ECE": 0.05, "MCE": 0.2, "NLL": 0.4, "Brier": 0.12}
+
+def _scores(seed=0, T=1.0, **kw):
+    rng = np.random.default_rng(seed)
+    z, y = rng.normal(size=(200, 4)) * 3, rng.integers(0, 4, 200)
+    return score_logits(z, y, temperature=T, **{"n_boot": 20, **kw})
+
+
+BEFORE, AFTER = _scores(), _scores(T=2.0)
 
 
 def _ch1(**changes):
-    kwargs = dict(source="synthetic", is_real=False, model="m", description="d", n_val=10, n_test=20, n_bins=15,
-                  temperature=2.0, before=SUMMARY1, after={**SUMMARY1, "T": 2.0, "ECE": 0.01},
-                  ece_before_ci=(0.04, 0.06), ece_after_ci=(0.0, 0.02), toy_mean_confidence={"model 1": 0.788},
-                  toy_accuracy=0.8)
+    kwargs = dict(data=dict(source="synthetic", is_real=False, model="m", description="d", n_val=10),
+                  before=BEFORE, after=AFTER, toy=dict(mean_confidence={"model 1": 0.788}, accuracy=0.8))
     kwargs.update(changes)
     return chapter1_results(**kwargs)
 
 
-def test_chapter1_flattens_the_summaries_and_renames_the_extra_rows():
-    extra = pd.DataFrame([{"model": "x", "": "before TS", **SUMMARY1}, {"model": "x", "": "after TS", **SUMMARY1}])
-    r = _ch1(extra_models=extra.set_index(["model", ""]))  # the frame the chapter displays
-    assert r["ece_before"] == 0.05 and r["ece_after"] == 0.01 and r["ece_before_ci"] == [0.04, 0.06]
-    assert r["extra_models"][0] == {"model": "x", "stage": "before_ts", "temperature": 1.0, "accuracy": 0.9,
-                                    "ece": 0.05, "mce": 0.2, "nll": 0.4, "brier": 0.12}
-    assert r["extra_models"][1]["stage"] == "after_ts"
+def test_chapter1_takes_its_numbers_from_the_records():
+    extra = pd.DataFrame([{"model": "x", "stage": "before_ts", **BEFORE.as_row()},
+                          {"model": "x", "stage": "after_ts", **AFTER.as_row()}])
+    r = _ch1(extra_models=extra)
+    assert r["ece_before"] == BEFORE.ece[15] and r["ece_after"] == AFTER.ece[15]
+    assert r["ece_before_ci"] == list(BEFORE.ece_interval) and r["smooth_ece_after"] == AFTER.smooth_ece
+    assert r["debiased_ece_before"] == BEFORE.debiased_ece and r["brier_after"] == AFTER.brier
+    assert r["temperature"] == 2.0 and r["n_test"] == 200 and r["n_bins"] == 15
+    assert r["extra_models"][0] == {"model": "x", "stage": "before_ts", **BEFORE.as_row()}
     assert list(r.values) == list(SCHEMAS["01_calibration_basics"].fields)
 
 
-def test_chapter1_trust_and_imagenet_blocks():
+def test_chapter1_trust_and_imagenet_blocks(tmp_path):
     trust = {
-        "smooth_ece_before": 0.08, "smooth_ece_before_ci": (0.07, 0.09), "debiased_ece_after": 0.007,
-        "bin_sensitivity": pd.DataFrame([{"stage": "before TS", "binning": "equal_mass", "n_bins": 15, "ece": 0.05,
+        "smooth_ece_before_ci": (0.07, 0.09),
+        "bin_sensitivity": pd.DataFrame([{"stage": "before_ts", "binning": "equal_mass", "n_bins": 15, "ece": 0.05,
                                           "debiased_ece": 0.049}]),
-        "brier_parts": {"after TS": {"brier": 0.05, "reliability": 0.001, "resolution": 0.02,
+        "brier_parts": {"after_ts": {"brier": 0.05, "reliability": 0.001, "resolution": 0.02,
                                      "uncertainty": 0.07, "within_bin": -0.001}},
     }
-    imagenet = pd.DataFrame([{"model": "a", "n": 10, "acc": 0.7, "conf": 0.6, "ece": 0.1, "ece_lo": 0.08,
-                              "ece_hi": 0.12, "source": "f.npz"},
-                             {"model": "b", "n": 10, "acc": 0.7, "conf": 0.8, "ece": 0.3, "ece_lo": 0.2,
-                              "ece_hi": 0.4, "source": "f.npz"}])
-    r = _ch1(trust=trust, imagenet=imagenet, imagenet_source="f.npz")
-    assert r["smooth_ece_before_ci"] == [0.07, 0.09] and r["smooth_ece_after"] is None  # not measured
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 100)
+    np.savez(tmp_path / "f.npz", a__confidence=rng.uniform(0.4, 1, 100), a__y_true=y, a__y_pred=y,
+             b__confidence=rng.uniform(0.4, 1, 100), b__y_true=y, b__y_pred=(y + 1) % 3)
+    imagenet = toplabel_ece_table(tmp_path / "f.npz", n_boot=10)
+    r = _ch1(trust=trust, imagenet=imagenet)
+    assert r["smooth_ece_before_ci"] == [0.07, 0.09] and r["smooth_ece_after_ci"] is None  # not measured
     assert r["bin_sensitivity"][0]["stage"] == "before_ts"
     assert set(r["brier_parts"]) == {"after_ts"}
-    assert r["imagenet_models"][1] == {"model": "b", "n": 10, "accuracy": 0.7, "mean_confidence": 0.8, "ece": 0.3,
-                                       "ece_ci": [0.2, 0.4]}
-    assert r["imagenet_median_ece"] == pytest.approx(0.2) and r["imagenet_source"] == "f.npz"
+    row = r["imagenet_models"][1]
+    assert row["model"] == "b" and "source" not in row
+    assert Scores.from_row(row) == Scores.from_row(imagenet.iloc[1])  # the record, unchanged
+    assert r["imagenet_median_ece"] == pytest.approx(imagenet["ece_15"].median()) and r["imagenet_source"] == "f.npz"
     # without the file: no rows, no median, no source
-    empty = _ch1(imagenet=None, imagenet_source="f.npz")
+    empty = _ch1(imagenet=None)
     assert empty["imagenet_models"] == [] and empty["imagenet_median_ece"] is None and empty["imagenet_source"] is None
     with pytest.raises(SchemaError, match="unknown trust keys"):
         _ch1(trust={"smooth": 0.1})
-    with pytest.raises(SchemaError, match="subsample_ece"):
+    with pytest.raises(SchemaError, match="subsample_ece"):  # a display label is not a stage key
         _ch1(trust={"subsample_ece": [{"stage": "before TS", "n": 100}]})
 
 
-def test_chapter1_refuses_an_incomplete_summary_or_an_unknown_column():
-    with pytest.raises(SchemaError, match="before-TS summary has no 'brier'"):
-        _ch1(before={"accuracy": 0.9, "ECE": 0.05, "MCE": 0.2, "NLL": 0.4})
+def test_chapter1_refuses_an_incomplete_record_or_an_unknown_column():
+    with pytest.raises(SchemaError, match="before-TS record needs"):
+        _ch1(before=_scores(n_boot=0))
+    with pytest.raises(SchemaError, match="same bins"):
+        _ch1(before=_scores(bins=20))
     with pytest.raises(SchemaError, match=r"extra_models.*unknown 'ECE\(20\)'"):
-        _ch1(extra_models=[{"model": "x", "": "after TS", **SUMMARY1, "ECE(20)": 0.1}])
+        _ch1(extra_models=[{"model": "x", "stage": "after_ts", **AFTER.as_row(), "ECE(20)": 0.1}])
+    with pytest.raises(SchemaError, match="deferral rows have stage"):
+        _ch1(deferral=[{"": "before TS", "threshold": 0.9}])
 
 
-def test_chapter2_summaries_use_keys():
-    summary = {"accuracy": 0.5, "ECE": 0.1, "ECE 95% CI": (0.08, 0.12), "mean confidence": 0.6, "NLL": 1.0}
-    r = chapter2_results(model="m", dataset="d", requested_dataset="d", is_demo=True, is_random_weights=False,
-                         n_images=10, n_classes=3, logit_scale=50.0, single_template=summary, ensemble_80=summary,
-                         scale_with_lowest_ece=40.0, lowest_ece=0.05, published_clip_cifar10=None,
-                         feature_seconds=1.0, total_seconds=2.0)
-    assert r["single_template"] == {"accuracy": 0.5, "ece": 0.1, "ece_ci": (0.08, 0.12), "mean_confidence": 0.6,
-                                    "nll": 1.0}
+def _ch2(**changes):
+    record = _scores(estimators=False)
+    kwargs = dict(model="m", dataset="d", requested_dataset="d", is_demo=True, is_random_weights=False,
+                  n_images=10, n_classes=3, logit_scale=50.0, single_template=record, ensemble_80=record,
+                  scale_with_lowest_ece=40.0, lowest_ece=0.05, published_clip_cifar10=None,
+                  feature_seconds=1.0, total_seconds=2.0)
+    return chapter2_results(**{**kwargs, **changes}), record
+
+
+def test_chapter2_summaries_are_records():
+    r, record = _ch2()
+    assert r["single_template"] == record.as_row()
     assert r["published_clip_languages"] is None
 
 
-def test_chapter2_language_rows_from_the_language_table():
-    import numpy as np
-
-    from vlmcal_utils.views.chapter2 import language_table
-
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, 60)
-    variants = {"english": (rng.standard_normal((60, 3)), labels, ["a", "b", "c"]),
-                "swahili": (rng.standard_normal((60, 3)), labels, ["a", "a", "c"])}
-    summary = {"accuracy": 0.5, "ECE": 0.1, "ECE 95% CI": (0.08, 0.12), "mean confidence": 0.6, "NLL": 1.0}
-    r = chapter2_results(model="m", dataset="d", requested_dataset="d", is_demo=True, is_random_weights=False,
-                         n_images=10, n_classes=3, logit_scale=50.0, single_template=summary, ensemble_80=summary,
-                         scale_with_lowest_ece=40.0, lowest_ece=0.05, published_clip_cifar10=None,
-                         feature_seconds=1.0, total_seconds=2.0,
-                         published_clip_languages=language_table(variants, n_boot=20))
+def test_chapter2_language_rows_from_records():
+    english, swahili = _scores(1, estimators=False), _scores(2, estimators=False)
+    r, _ = _ch2(published_clip_languages={"english": (english, 3), "swahili": (swahili, 2)})
     rows = r["published_clip_languages"]
     assert [row["language"] for row in rows] == ["english", "swahili"]
-    assert set(rows[0]) == {"language", "n_images", "accuracy", "ece", "ece_ci", "mean_confidence", "distinct_names"}
-    assert rows[1]["distinct_names"] == 2 and rows[0]["n_images"] == 60
+    assert rows[0] == {"language": "english", **english.as_row(), "distinct_names": 3}
+    assert rows[1]["distinct_names"] == 2 and rows[0]["n"] == 200
 
 
 def _findings(**extra):

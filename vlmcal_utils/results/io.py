@@ -53,6 +53,11 @@ def to_jsonable(value: Any) -> Any:
         return to_jsonable(value.to_dict(orient="records"))
     if isinstance(value, pd.Series):
         return to_jsonable(value.to_dict())
+    return _jsonable_leaf(value)
+
+
+def _jsonable_leaf(value: Any) -> Any:
+    """A tensor or array (as nested lists), a numpy scalar, a path or a number in plain JSON types."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
@@ -69,7 +74,7 @@ def to_jsonable(value: Any) -> Any:
 def save_results(
     results_dir: str | os.PathLike,
     results: ChapterResults,
-    params: dict,
+    params: dict | None = None,
     device: str | None = None,
 ) -> None:
     """Write ``results_dir/results.json`` atomically, with no machine path in it.
@@ -84,8 +89,11 @@ def save_results(
     results : ChapterResults
         Built by the chapter's schema, e.g. :func:`~vlmcal_utils.views.chapter_results.chapter1_results`
         (or ``ResultsSchema(...).build(...)`` for a notebook of one's own); checked again here.
-    params : dict
-        The parameters the notebook ran with.
+    params : dict, optional
+        The parameters the notebook ran with. The book's runner (``python -m vlmcal_book.reproduce``)
+        writes them into the file after the run from what it injected (the parameters cell's
+        defaults, the parameter set, the overrides), so a chapter need not copy its parameters cell;
+        ``{}`` when neither gives them.
     device : str, optional
         Where it ran (``"cpu"``, ``"cuda"``), if known.
 
@@ -106,7 +114,7 @@ def save_results(
     """
     if not isinstance(results, ChapterResults):
         raise TypeError(
-            "save_results(results_dir, results, params, device=None) takes results built by the chapter's "
+            "save_results(results_dir, results, params=None, device=None) takes results built by the chapter's "
             "schema, e.g. chapter1_results(...) from vlmcal_utils.views.chapter_results "
             "(or ResultsSchema(...).build(...)); "
             f"got {type(results).__name__}"
@@ -115,7 +123,7 @@ def save_results(
     payload = {
         "notebook": results.notebook,
         "results": portable_paths(to_jsonable(results.values)),
-        "params": portable_paths(to_jsonable(params)),
+        "params": portable_paths(to_jsonable(params or {})),
         "vlmcal_utils_version": __version__,
         "torch_version": torch.__version__,
         "device": device,

@@ -10,7 +10,7 @@ The chapters' schemas are in :mod:`vlmcal_utils.views.chapter_results`; a notebo
 declare its own::
 
     schema = ResultsSchema("my_notebook", {"ece": "top-label ECE, 15 bins, in [0, 1]"})
-    save_results(results_dir, schema.build(ece=0.03), params)
+    save_results(results_dir, schema.build(ece=0.03))  # the runner adds the run's parameters
 """
 
 from __future__ import annotations
@@ -98,17 +98,7 @@ class ResultsSchema:
             raise SchemaError(f"{where}: expected a mapping, got {type(values).__name__}")
         _check_keys(set(map(str, values)), set(self.fields), set(), where)
         for key, block in self.blocks.items():
-            value = values[key]
-            if value is None:
-                continue
-            if isinstance(value, Mapping):
-                block.validate(value, f"{where}[{key!r}]")
-            elif isinstance(value, (list, tuple)):
-                for i, row in enumerate(value):
-                    block.validate(row, f"{where}[{key!r}][{i}]")
-            else:
-                raise SchemaError(f"{where}[{key!r}]: expected a mapping or a list of rows, "
-                                  f"got {type(value).__name__}")
+            _validate_block(block, values[key], f"{where}[{key!r}]")
         for key, entry in self.entries.items():
             value = values[key]
             if value is None:
@@ -138,6 +128,19 @@ class ResultsSchema:
                     inner.append(f"keys matching ``{block.pattern}``")
                 lines.append(f"  Keys: {'; '.join(inner)}.")
         return "\n".join(lines)
+
+
+def _validate_block(block: RowSchema, value: Any, where: str) -> None:
+    """A block's value: ``None`` (not checked), one row (a mapping) or a list of rows."""
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        block.validate(value, where)
+    elif isinstance(value, (list, tuple)):
+        for i, row in enumerate(value):
+            block.validate(row, f"{where}[{i}]")
+    else:
+        raise SchemaError(f"{where}: expected a mapping or a list of rows, got {type(value).__name__}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ milliseconds to seconds. The four findings and the functions that test each one:
 
 Modules
 -------
-- :mod:`~vlmcal_utils.study.scoring` — score logits before/after TS, the flagged temperature fit.
+- :mod:`~vlmcal_utils.study.scoring` — score logits before/after TS (:class:`vlmcal_utils.scores.Scores`
+  records), the flagged temperature fit.
 - :mod:`~vlmcal_utils.study.subsets` — label-mismatched splits, calibration draws, the n_calib curve.
 - :mod:`~vlmcal_utils.study.correlation` — confidence vs accuracy across pairs.
 - :mod:`~vlmcal_utils.study.grid` — :class:`StudyTask`, the resumable :func:`run_grid` and
@@ -57,7 +58,7 @@ from vlmcal_utils.study.plots import (
     plot_n_calib_curve,
 )
 from vlmcal_utils.study.published_logits import LANGUAGES, cifar10_entries, published_pairs, published_tasks
-from vlmcal_utils.study.scoring import calibrate_and_score, score_logits, toplabel_ece_table
+from vlmcal_utils.study.scoring import calibrate_and_score, toplabel_ece_table
 from vlmcal_utils.study.subsets import (
     draw_calibration_subset,
     grid_for,
@@ -89,8 +90,7 @@ __all__ = [
     "grid_key",
     "run_grid",
     "read_grid",
-    # scoring
-    "score_logits",
+    # scoring (the records themselves: vlmcal_utils.scores)
     "calibrate_and_score",
     "toplabel_ece_table",
     # calibration sets

@@ -32,8 +32,8 @@ def confidence_accuracy_correlation(
     *,
     confidence: Any = None,
     accuracy: Any = None,
-    conf_col: str = "conf",
-    acc_col: str = "acc",
+    conf_col: str = "mean_confidence",
+    acc_col: str = "accuracy",
 ) -> dict:
     """How well mean calibrated confidence predicts accuracy across points.
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import pandas as pd
 
+from vlmcal_utils.scores import ece_key, score_logits
 from vlmcal_utils.study.correlation import confidence_accuracy_correlation
-from vlmcal_utils.study.scoring import fit_temperature_flagged, logits_and_labels, score_logits
+from vlmcal_utils.study.scoring import fit_temperature_flagged, logits_and_labels
 from vlmcal_utils.study.subsets import label_mismatch_split, samples_needed, summarise_n_calib_curve
 
 __all__ = [
@@ -103,7 +104,8 @@ def label_mismatch_rows(
     Returns
     -------
     list of dict
-        6 rows with :data:`~vlmcal_utils.study.RESULT_COLUMNS`-style fields; ``split`` names the
+        6 rows with :data:`~vlmcal_utils.study.RESULT_COLUMNS`-style fields (the scores as
+        :meth:`~vlmcal_utils.scores.Scores.as_row`); ``split`` names the
         test classes (``"classes 5-9"``), ``n_calib`` the calibration samples used (0 for none).
     """
     z, y = logits_and_labels(*cal, "calibration")
@@ -120,9 +122,9 @@ def label_mismatch_rows(
         T_mat, _ = fit_temperature_flagged(zm, ym, method)
         split = f"classes {test_classes[0]}-{test_classes[-1]}"
         for m, T, n_cal in (("none", 1.0, 0), ("ts_mismatched", T_mis, yc.size), ("ts_matched", T_mat, ym.size)):
-            sc = score_logits(zte, yte, T, n_bins=n_bins, n_boot=n_boot, seed=seed)
+            sc = score_logits(zte, yte, temperature=T, bins=n_bins, n_boot=n_boot, seed=seed, estimators=False)
             rows.append({"model": model, "dataset": dataset, "split": split, "method": m,
-                         "n_calib": n_cal, "seed": seed, **sc, "source": source})
+                         "n_calib": n_cal, "seed": seed, **sc.as_row(), "source": source})
     return rows
 
 
@@ -140,7 +142,7 @@ def curve_from_results(df: pd.DataFrame, model: str, dataset: str, split: str = 
     -------
     pandas.DataFrame
         Every ``"ts"`` row of the split (the full-split cell included) in the format of
-        :func:`~vlmcal_utils.study.n_calib_curve` (``n_calib, seed, T, T_at_bound, ece, ...,
+        :func:`~vlmcal_utils.study.n_calib_curve` (``n_calib, seed``, the scores, ``T_at_bound,
         ece_before``), sorted by ``n_calib, seed``.
     """
     sub = df[(df["model"] == model) & (df["dataset"] == dataset) & (df["split"] == split)]
@@ -150,7 +152,7 @@ def curve_from_results(df: pd.DataFrame, model: str, dataset: str, split: str = 
     if before.empty:
         raise ValueError("the table has no 'none' row for this split: run the full-split cell first")
     curve = sub[sub["method"] == "ts"].copy()
-    curve["ece_before"] = float(before["ece"].iloc[0])
+    curve["ece_before"] = float(before[ece_key(before.columns)].iloc[0])
     if "T_at_bound" not in curve.columns:
         curve["T_at_bound"] = False
     return curve.sort_values(["n_calib", "seed"]).reset_index(drop=True)
@@ -197,20 +199,22 @@ def summarise_findings(table: pd.DataFrame, mismatch: pd.DataFrame | None = None
         ``mismatch`` also ``mismatch_ece_mean`` (method -> mean ECE), ``mismatch_n_better,
         mismatch_n`` and ``correlation`` (method -> :func:`confidence_accuracy_correlation`).
     """
+    ece = ece_key(table.columns)
     full = table[table["cell"] == "all"] if "cell" in table.columns else table
     test = full[full["split"] == "test"]
     fam = test["family"] if "family" in test.columns else pd.Series("vlm", index=test.index)
 
-    def by(method: str, family: str, column: str = "ece") -> dict:
+    def by(method: str, family: str, column: str = ece) -> dict:
         return test[(test["method"] == method) & (fam == family)].set_index("model")[column].to_dict()
 
     out: dict[str, Any] = {
-        "vlm_ece_before": by("none", "vlm"), "vlm_ece_after": by("ts", "vlm"), "vlm_T": by("ts", "vlm", "T"),
+        "vlm_ece_before": by("none", "vlm"), "vlm_ece_after": by("ts", "vlm"),
+        "vlm_T": by("ts", "vlm", "temperature"),
         "baseline_ece_before": by("none", "baseline"), "baseline_ece_after": by("ts", "baseline"),
         "reference_ece": reference_ece,
     }
     shifted = full[(full["split"] != "test") & ((full["family"] == "vlm") if "family" in full.columns else True)]
-    rows = shifted.pivot_table(index=["model", "split"], columns="method", values="ece").reset_index()
+    rows = shifted.pivot_table(index=["model", "split"], columns="method", values=ece).reset_index()
     other = rows["split"].isin(OTHER_TASK_SPLITS) if len(rows) else pd.Series(dtype=bool)
     out["other_task"] = rows[other].to_dict(orient="records") if len(rows) else []
     rows = rows[~other] if len(rows) else rows
@@ -220,8 +224,9 @@ def summarise_findings(table: pd.DataFrame, mismatch: pd.DataFrame | None = None
     out["samples_needed"], out[f"ece_at_{ECE_AT_N}"] = _n_calib_findings(table, tol)
     out["tol"] = tol
     if mismatch is not None and len(mismatch):
-        piv = mismatch.pivot_table(index=["model", "dataset", "split"], columns="method", values="ece")
-        out["mismatch_ece_mean"] = mismatch.groupby("method")["ece"].mean().to_dict()
+        mis_ece = ece_key(mismatch.columns)
+        piv = mismatch.pivot_table(index=["model", "dataset", "split"], columns="method", values=mis_ece)
+        out["mismatch_ece_mean"] = mismatch.groupby("method")[mis_ece].mean().to_dict()
         out["mismatch_n_better"] = int((piv["ts_mismatched"] < piv["none"]).sum())
         out["mismatch_n"] = int(len(piv))
         out["correlation"] = {m: confidence_accuracy_correlation(mismatch[mismatch["method"] == m])

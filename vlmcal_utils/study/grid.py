@@ -30,9 +30,10 @@ import pandas as pd
 
 from vlmcal_utils.metrics import nll
 from vlmcal_utils.progress import progress_bar
+from vlmcal_utils.scores import ROW_KEYS, score_logits
 from vlmcal_utils.storage import RecordStore
 from vlmcal_utils.study.grid_config import GridConfig, grid_config
-from vlmcal_utils.study.scoring import fit_temperature_flagged, logits_and_labels, score_logits
+from vlmcal_utils.study.scoring import fit_temperature_flagged, logits_and_labels
 from vlmcal_utils.study.subsets import draw_calibration_subset, grid_values
 
 __all__ = [
@@ -48,13 +49,12 @@ __all__ = [
 #: calibration-set size, seed). ``seed`` is the seed of the cell's draw (``GridConfig.seed + r``
 #: for repeat ``r``; ``GridConfig.seed`` for the ``"all"`` cell).
 KEY_COLUMNS = ("model", "dataset", "split", "method", "n_calib", "seed")
-#: Every results row holds these, then ``cell, T_at_bound, nll_cal_before, nll_cal_after,
-#: cell_rows, settings, cell_digest``. ``acc, conf, ece, ece_lo, ece_hi, nll, T, n`` are
-#: :func:`~vlmcal_utils.study.score_logits` of the evaluation split (``ece_lo/ece_hi`` NaN for
-#: draws), ``source`` where the logits came from, ``family`` ``"vlm"`` or ``"baseline"``.
-RESULT_COLUMNS = KEY_COLUMNS + (
-    "acc", "conf", "ece", "ece_lo", "ece_hi", "nll", "T", "n", "source", "family",
-)
+#: Every results row holds these, one ``ece_<n_bins>`` column (e.g. ``ece_15``), then ``cell,
+#: T_at_bound, nll_cal_before, nll_cal_after, cell_rows, settings, cell_digest``. The score columns
+#: are :meth:`vlmcal_utils.scores.Scores.as_row` of the evaluation split scored at the row's
+#: ``temperature`` (``ece_lo/ece_hi`` NaN for draws; ``smooth_ece/debiased_ece`` NaN: not computed),
+#: ``source`` is where the logits came from, ``family`` ``"vlm"`` or ``"baseline"``.
+RESULT_COLUMNS = KEY_COLUMNS + ROW_KEYS + ("source", "family")
 
 
 @dataclass
@@ -115,7 +115,8 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     df = pd.DataFrame(rows)
-    cols = [c for c in RESULT_COLUMNS if c in df.columns] + [c for c in df.columns if c not in RESULT_COLUMNS]
+    # the key columns first, then the rows' own order (the scores in as_row() order, ece_<b> included)
+    cols = [c for c in KEY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in KEY_COLUMNS]
     return df[cols].sort_values(list(KEY_COLUMNS)).reset_index(drop=True)
 
 
@@ -150,10 +151,18 @@ def _check_settings(rows: list[dict], settings: str, out: Path) -> None:
     )
 
 
+def _check_format(rows: list[dict], out: Path) -> None:
+    old = [r for r in rows if "accuracy" not in r]
+    if old:
+        raise ValueError(f"{out} holds rows in the format before vlmcal_utils.scores (columns acc, conf, ece, T): "
+                         "delete the file or pass another out_path")
+
+
 def _resume(store: RecordStore, settings: str) -> list[dict]:
     """The store's rows, after dropping a torn last line and any cell not entirely on disk."""
     store.repair()
     rows = store.read()
+    _check_format(rows, store.path)
     _check_settings(rows, settings, store.path)
     # A cell is done only if all of its rows are on disk (a kill in the middle of its single
     # write can leave the first rows complete and the rest torn): drop incomplete cells.
@@ -215,11 +224,11 @@ def _cell_rows(task: StudyTask, data: Mapping[str, tuple[np.ndarray, np.ndarray]
         if split == "cal":
             continue
         for method, t in methods:
-            score = score_logits(z, y, t, n_bins=config.n_bins, n_boot=config.n_boot if n == "all" else 0,
-                                 alpha=config.alpha, seed=seed)
+            score = score_logits(z, y, temperature=t, bins=config.n_bins, estimators=False,
+                                 n_boot=config.n_boot if n == "all" else 0, alpha=config.alpha, seed=seed)
             rows.append({
                 "model": task.model, "dataset": task.dataset, "split": split, "method": method,
-                "n_calib": n_cal, "seed": seed, **score, "source": task.source,
+                "n_calib": n_cal, "seed": seed, **score.as_row(), "source": task.source,
                 "family": task.family, "cell": str(n), "T_at_bound": bool(at_bound and method == "ts"),
                 **nll_cal,
             })

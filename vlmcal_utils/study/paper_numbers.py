@@ -42,7 +42,7 @@ class PaperCell:
     method : str
         ``"none"`` (before TS) or ``"ts"`` (after TS fitted on the calibration split).
     quantity : str
-        A column of the results table: ``"ece"`` or ``"acc"``.
+        A column of the results table (a record key): ``"ece_15"`` or ``"accuracy"``.
     value : float
         In the results table's units: fractions (a paper's "5.0 %" is stored as ``0.05``).
     where : str
@@ -88,7 +88,7 @@ def model_label(model: PaperModel) -> str:
 
 
 def compare_with_paper(table: pd.DataFrame, cells: Sequence[PaperCell] = TU2024_CELLS,
-                       quantities: Sequence[str] = ("ece", "acc")) -> pd.DataFrame:
+                       quantities: Sequence[str] = ("ece_15", "accuracy")) -> pd.DataFrame:
     """Our ``"all"`` rows beside the paper's numbers, one row per (model, dataset, split, method, quantity).
 
     Parameters

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
+from vlmcal_utils.scores import ece_key
 from vlmcal_utils.study.correlation import confidence_accuracy_correlation
 from vlmcal_utils.study.subsets import summarise_n_calib_curve
 
@@ -36,8 +37,9 @@ def _yerr(sub: pd.DataFrame) -> np.ndarray | None:
     """``(2, P)`` error-bar lengths (percent) from ``ece_lo/ece_hi``, or ``None`` without intervals."""
     if not {"ece_lo", "ece_hi"} <= set(sub.columns) or sub[["ece_lo", "ece_hi"]].isna().all().all():
         return None
-    lo = (sub["ece"] - sub["ece_lo"]).clip(lower=0).fillna(0).to_numpy()
-    hi = (sub["ece_hi"] - sub["ece"]).clip(lower=0).fillna(0).to_numpy()
+    ece = sub[ece_key(sub.columns)]
+    lo = (ece - sub["ece_lo"]).clip(lower=0).fillna(0).to_numpy()
+    hi = (sub["ece_hi"] - ece).clip(lower=0).fillna(0).to_numpy()
     return np.vstack([lo, hi]) * 100
 
 
@@ -60,8 +62,10 @@ def plot_ece_before_after(df: pd.DataFrame, ax: Axes | None = None, split: str =
     Parameters
     ----------
     df : pandas.DataFrame
-        A results table; rows with ``split == split`` of the full calibration split (``cell ==
-        "all"``) and ``method`` in {none, ts} are used, one per (label, method).
+        A results table (scores as :meth:`~vlmcal_utils.scores.Scores.as_row`: its ``ece_<bins>``
+        column is drawn, ``ece_lo/ece_hi`` as error bars); rows with ``split == split`` of the
+        full calibration split (``cell == "all"``) and ``method`` in {none, ts} are used, one per
+        (label, method).
     ax : matplotlib Axes, optional
         Where to draw (default: the current Axes).
     split : str
@@ -93,7 +97,7 @@ def plot_ece_before_after(df: pd.DataFrame, ax: Axes | None = None, split: str =
     for off, m, kw in ((-width / 2, "none", dict(alpha=0.45, hatch="//")), (width / 2, "ts", {})):
         part = sub[sub["method"] == m].set_index("_label").reindex(labels)
         colours = [FAMILY_COLOURS.get(f, "tab:gray") for f in part.get("family", pd.Series(["vlm"] * len(part)))]
-        ax.bar(x + off, part["ece"] * 100, width, color=colours, yerr=_yerr(part), capsize=2,
+        ax.bar(x + off, part[ece_key(part.columns)] * 100, width, color=colours, yerr=_yerr(part), capsize=2,
                edgecolor="k", linewidth=0.5, **kw)
     ax.set_xticks(x, labels, rotation=30, ha="right")
     ax.set_ylabel("ECE (%)")
@@ -133,7 +137,7 @@ def plot_ece_across_shifts(df: pd.DataFrame, ax: Axes | None = None, splits: Seq
         colour = f"C{i}"
         for m, ls in (("none", "--"), ("ts", "-")):
             part = g[g["method"] == m].set_index("split").reindex(splits)
-            ax.errorbar(x, part["ece"] * 100, yerr=_yerr(part), ls=ls, marker="o", color=colour,
+            ax.errorbar(x, part[ece_key(part.columns)] * 100, yerr=_yerr(part), ls=ls, marker="o", color=colour,
                         capsize=2, label=f"{model} ({'after' if m == 'ts' else 'before'} TS)")
     ax.set_xticks(x, splits, rotation=20, ha="right")
     ax.set_ylabel("ECE (%)")
@@ -141,8 +145,8 @@ def plot_ece_across_shifts(df: pd.DataFrame, ax: Axes | None = None, splits: Seq
     return ax
 
 
-def plot_confidence_vs_accuracy(points: pd.DataFrame, ax: Axes | None = None, conf_col: str = "conf",
-                                acc_col: str = "acc", xlabel: str = "mean confidence after TS (%)") -> Axes:
+def plot_confidence_vs_accuracy(points: pd.DataFrame, ax: Axes | None = None, conf_col: str = "mean_confidence",
+                                acc_col: str = "accuracy", xlabel: str = "mean confidence after TS (%)") -> Axes:
     """Finding 3: mean calibrated confidence (x) against accuracy (y), one point per row.
 
     Parameters

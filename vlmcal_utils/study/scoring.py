@@ -4,8 +4,11 @@ Conventions
 -----------
 - ``logits`` are ``(N, K)`` arrays (numpy or torch), ``labels`` ``(N,)`` integer class indices;
   both are validated by :mod:`vlmcal_utils.checks` and computed in float64.
-- ECE is top-label with ``n_bins`` equal-width bins (:func:`vlmcal_utils.metrics.ece_from_confidence`),
-  NLL the mean natural-log cross-entropy; all in ``[0, 1]`` fractions (not percent).
+- Every score is a :class:`vlmcal_utils.scores.Scores` record (the package's one scoring record),
+  made by :func:`vlmcal_utils.scores.score_logits` with ``bins=n_bins`` and without the smooth and
+  debiased estimators (the study's tables are plug-in ECE; they are NaN in its rows). Tables hold
+  :meth:`~vlmcal_utils.scores.Scores.as_row` keys: ``n, accuracy, mean_confidence, ece_<n_bins>,
+  ece_lo, ece_hi, mce, nll, brier, smooth_ece, debiased_ece, temperature``; all fractions.
 - Temperatures are fitted by NLL with :func:`vlmcal_utils.temperature.fit_temperature`, by default
   with ``method="bisection"`` (as in Tu et al.'s code; it agrees with L-BFGS to ~1e-4 and is
   ~5-100x faster here, which matters for the hundreds of fits of the n_calib curve).
@@ -16,7 +19,6 @@ Conventions
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from pathlib import Path
@@ -25,16 +27,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vlmcal_utils.checks import check_int, check_n_bins, labels_array, logits_array
-from vlmcal_utils.metrics import bootstrap_ci, ece_from_confidence, log_softmax, nll
-from vlmcal_utils.temperature import METHODS, apply_temperature, fit_temperature
+from vlmcal_utils.checks import labels_array, logits_array
+from vlmcal_utils.metrics import nll
+from vlmcal_utils.scores import Scores, score_confidence, score_logits
+from vlmcal_utils.temperature import METHODS, fit_temperature
 
 __all__ = [
     "TS_METHODS",
     "logits_and_labels",
     "check_same_k",
     "fit_temperature_flagged",
-    "score_logits",
     "calibrate_and_score",
     "toplabel_ece_table",
 ]
@@ -112,69 +114,6 @@ def fit_temperature_flagged(z: np.ndarray, y: np.ndarray, method: str = "bisecti
     return float(T), at_bound
 
 
-def _ece_interval(conf: np.ndarray, correct: np.ndarray, n_bins: int, n_boot: int, alpha: float,
-                  seed: int) -> tuple[float, float]:
-    if n_boot == 0:
-        return math.nan, math.nan
-    # Top-label ECE only needs (confidence, correct): bootstrapping those is ~K times cheaper
-    # than re-validating (N, K) probabilities in every replicate, and gives the same numbers.
-    return bootstrap_ci(lambda c, k: ece_from_confidence(c, k, n_bins=n_bins),
-                        conf, correct, n_boot=n_boot, alpha=alpha, seed=seed)
-
-
-def score_logits(
-    logits: Any,
-    labels: Any,
-    T: float = 1.0,
-    n_bins: int = 15,
-    n_boot: int = 200,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> dict:
-    """Accuracy, mean confidence, ECE (with a bootstrap interval) and NLL of ``softmax(logits / T)``.
-
-    Parameters
-    ----------
-    logits : array-like
-        ``(N, K)`` evaluation logits.
-    labels : array-like
-        ``(N,)`` integer labels.
-    T : float
-        The temperature applied (1: the raw model).
-    n_bins : int
-        Equal-width ECE bins.
-    n_boot : int
-        Bootstrap replicates over the test rows (integer >= 0); ``0`` skips the interval.
-    alpha : float
-        The interval is the percentile ``1 - alpha`` one.
-    seed : int
-        Seed of the bootstrap resampling.
-
-    Returns
-    -------
-    dict
-        ``acc, conf, ece, ece_lo, ece_hi, nll, T, n``: ``conf`` is the mean top-label confidence,
-        ``[ece_lo, ece_hi]`` the interval (NaN when ``n_boot=0``), ``n`` the number of rows.
-    """
-    n_bins = check_n_bins(n_bins)
-    n_boot = check_int(n_boot, "n_boot", minimum=0)
-    z, y = logits_and_labels(logits, labels, "evaluation")
-    logp = log_softmax(np.asarray(apply_temperature(z, T)))
-    conf = np.exp(logp.max(axis=1))
-    correct = (logp.argmax(axis=1) == y).astype(np.float64)
-    lo, hi = _ece_interval(conf, correct, n_bins, n_boot, alpha, seed)
-    return {
-        "acc": float(correct.mean()),
-        "conf": float(conf.mean()),
-        "ece": float(ece_from_confidence(conf, correct, n_bins=n_bins)),
-        "ece_lo": float(lo),
-        "ece_hi": float(hi),
-        "nll": float(-logp[np.arange(len(y)), y].mean()),
-        "T": float(T),
-        "n": int(len(y)),
-    }
-
-
 def calibrate_and_score(
     logits_cal: Any,
     labels_cal: Any,
@@ -197,35 +136,47 @@ def calibrate_and_score(
         ``(N_cal, K1)`` logits and ``(N_cal,)`` labels the temperature is fitted on.
     logits_test, labels_test : array-like
         ``(N_test, K2)`` logits and ``(N_test,)`` labels that are scored.
-    n_bins, n_boot, alpha, seed
-        As in :func:`score_logits`; both rows use the same bootstrap seed, so their intervals
-        resample the same test rows.
+    n_bins : int
+        Equal-width ECE bins.
+    n_boot : int
+        Bootstrap replicates of the ECE interval over the test rows (0: none). Both records use the
+        same bootstrap seed, so their intervals resample the same test rows.
+    alpha : float
+        The intervals are percentile ``1 - alpha`` ones.
+    seed : int
+        Seed of the bootstrap resampling.
     method : str
         One of :data:`TS_METHODS`.
 
     Returns
     -------
     dict
-        ``{"none": row, "ts": row, "T": T, "T_at_bound": bool, "nll_cal_before": float,
-        "nll_cal_after": float}``; each ``row`` is :func:`score_logits` on the test split
-        (``"none"`` with ``T = 1``, ``"ts"`` with the fitted ``T``).
+        ``{"none": Scores, "ts": Scores, "temperature": T, "T_at_bound": bool, "nll_cal_before":
+        float, "nll_cal_after": float}``: the test split scored at ``T = 1`` and at the fitted ``T``
+        (:class:`~vlmcal_utils.scores.Scores` records), and the calibration split's NLL.
     """
     z_cal, y_cal = logits_and_labels(logits_cal, labels_cal, "calibration")
     z_test, y_test = logits_and_labels(logits_test, labels_test, "test")
     T, at_bound = fit_temperature_flagged(z_cal, y_cal, method)
-    kw = dict(n_bins=n_bins, n_boot=n_boot, alpha=alpha, seed=seed)
+    kw = dict(bins=n_bins, n_boot=n_boot, alpha=alpha, seed=seed, estimators=False)
     return {
-        "none": score_logits(z_test, y_test, 1.0, **kw),
-        "ts": score_logits(z_test, y_test, T, **kw),
-        "T": T,
+        "none": score_logits(z_test, y_test, **kw),
+        "ts": score_logits(z_test, y_test, temperature=T, **kw),
+        "temperature": T,
         "T_at_bound": at_bound,
         "nll_cal_before": nll(z_cal, y_cal),
         "nll_cal_after": nll(z_cal / T, y_cal),
     }
 
 
+def _toplabel_scores(arrays: dict, model: str, n_bins: int, n_boot: int, seed: int) -> Scores:
+    conf = arrays[f"{model}__confidence"].astype(np.float64)
+    correct = (arrays[f"{model}__y_pred"] == arrays[f"{model}__y_true"]).astype(np.float64)
+    return score_confidence(conf, correct, bins=n_bins, n_boot=n_boot, seed=seed, estimators=False)
+
+
 def toplabel_ece_table(path: str | os.PathLike, n_bins: int = 15, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Accuracy and ECE (before any recalibration) of every model in a top-label-only file.
+    """The scores (before any recalibration) of every model in a top-label-only file.
 
     Such files (e.g. ``hollance_imagenet_val_toplabel.npz``) hold ``<model>__y_true``,
     ``<model>__y_pred`` and ``<model>__confidence`` arrays; without full logits TS cannot be
@@ -235,15 +186,21 @@ def toplabel_ece_table(path: str | os.PathLike, n_bins: int = 15, n_boot: int = 
     ----------
     path : str or os.PathLike
         The ``.npz`` file.
-    n_bins, n_boot, seed
-        As in :func:`score_logits` (95 % intervals).
+    n_bins : int
+        Equal-width ECE bins.
+    n_boot : int
+        Bootstrap replicates of each model's 95 % ECE interval (0: none).
+    seed : int
+        Seed of the bootstrap resampling.
 
     Returns
     -------
     pandas.DataFrame
-        One row per model (sorted by name): ``model, n, acc, conf, ece, ece_lo, ece_hi, source``.
+        One row per model (sorted by name): ``model``, the
+        :meth:`~vlmcal_utils.scores.Scores.as_row` keys of
+        :func:`~vlmcal_utils.scores.score_confidence` (``nll``, ``brier``, ``smooth_ece`` and
+        ``debiased_ece`` NaN: top-label data, no estimators), and ``source`` (the file's name).
     """
-    n_boot = check_int(n_boot, "n_boot", minimum=0)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no top-label file at {path}")
@@ -252,12 +209,5 @@ def toplabel_ece_table(path: str | os.PathLike, n_bins: int = 15, n_boot: int = 
     models = sorted(k[: -len("__confidence")] for k in arrays if k.endswith("__confidence"))
     if not models:
         raise ValueError(f"{path.name} has no '<model>__confidence' arrays: not a top-label file")
-    rows = []
-    for m in models:
-        conf = arrays[f"{m}__confidence"].astype(np.float64)
-        correct = (arrays[f"{m}__y_pred"] == arrays[f"{m}__y_true"]).astype(np.float64)
-        lo, hi = _ece_interval(conf, correct, n_bins, n_boot, 0.05, seed)
-        rows.append({"model": m, "n": int(conf.size), "acc": float(correct.mean()), "conf": float(conf.mean()),
-                     "ece": ece_from_confidence(conf, correct, n_bins=n_bins), "ece_lo": lo, "ece_hi": hi,
-                     "source": path.name})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"model": m, **_toplabel_scores(arrays, m, n_bins, n_boot, seed).as_row(), "source": path.name}
+                         for m in models])

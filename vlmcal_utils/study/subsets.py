@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from vlmcal_utils.checks import check_int, labels_array
-from vlmcal_utils.study.scoring import check_same_k, fit_temperature_flagged, logits_and_labels, score_logits
+from vlmcal_utils.scores import ece_key, score_logits
+from vlmcal_utils.study.scoring import check_same_k, fit_temperature_flagged, logits_and_labels
 
 __all__ = [
     "label_mismatch_split",
@@ -273,14 +274,15 @@ def n_calib_curve(
     Returns
     -------
     pandas.DataFrame
-        One row per ``(n_calib, repeat)``: ``n_calib, repeat, seed, T, T_at_bound, acc, conf, ece,
-        nll`` plus ``ece_before`` (the untouched test ECE, the same in every row).
+        One row per ``(n_calib, repeat)``: ``n_calib, repeat, seed``, the test split's
+        :meth:`~vlmcal_utils.scores.Scores.as_row` at the fitted ``temperature`` (``ece_<n_bins>``
+        among them), ``T_at_bound`` and ``ece_before`` (the untouched test ECE, the same in every row).
     """
     z_cal, y_cal = logits_and_labels(logits_cal, labels_cal, "calibration")
     z_test, y_test = logits_and_labels(logits_test, labels_test, "test")
     n_repeats = check_int(n_repeats, "n_repeats", minimum=1)
     grid = grid_values(n_grid, y_cal.size)
-    before = score_logits(z_test, y_test, 1.0, n_bins=n_bins, n_boot=0)["ece"]
+    before = score_logits(z_test, y_test, bins=n_bins, estimators=False).ece[n_bins]
     rows = []
     for n in grid:
         repeats = 1 if n == y_cal.size else n_repeats
@@ -288,12 +290,9 @@ def n_calib_curve(
             idx = (np.arange(y_cal.size) if n == y_cal.size
                    else draw_calibration_subset(y_cal, n, seed, r, stratified))
             T, at_bound = fit_temperature_flagged(z_cal[idx], y_cal[idx], method)
-            s = score_logits(z_test, y_test, T, n_bins=n_bins, n_boot=0)
-            rows.append({
-                "n_calib": n, "repeat": r, "seed": int(seed), "T": T, "T_at_bound": at_bound,
-                "acc": s["acc"], "conf": s["conf"], "ece": s["ece"], "nll": s["nll"],
-                "ece_before": before,
-            })
+            s = score_logits(z_test, y_test, temperature=T, bins=n_bins, estimators=False)
+            rows.append({"n_calib": n, "repeat": r, "seed": int(seed), **s.as_row(), "T_at_bound": at_bound,
+                         "ece_before": before})
     return pd.DataFrame(rows)
 
 
@@ -316,13 +315,14 @@ def summarise_n_calib_curve(curve: pd.DataFrame, q: tuple[float, float] = (0.1, 
     if curve.empty:
         raise ValueError("the curve is empty: run n_calib_curve first")
     g = curve.groupby("n_calib")
+    ece = g[ece_key(curve.columns)]
     out = pd.DataFrame({
-        "ece_mean": g["ece"].mean(),
-        "ece_std": g["ece"].std(ddof=0),
-        "ece_median": g["ece"].median(),
-        "ece_q_lo": g["ece"].quantile(q[0]),
-        "ece_q_hi": g["ece"].quantile(q[1]),
-        "T_median": g["T"].median(),
+        "ece_mean": ece.mean(),
+        "ece_std": ece.std(ddof=0),
+        "ece_median": ece.median(),
+        "ece_q_lo": ece.quantile(q[0]),
+        "ece_q_hi": ece.quantile(q[1]),
+        "T_median": g["temperature"].median(),
         "frac_at_bound": g["T_at_bound"].mean(),
         "n_draws": g.size(),
     }).reset_index()

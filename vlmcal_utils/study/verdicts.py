@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vlmcal_utils.scores import ece_key
 from vlmcal_utils.study.correlation import confidence_accuracy_correlation
 from vlmcal_utils.study.findings import CLAIMS, ECE_AT_N, OTHER_TASK_SPLITS, curve_from_results
 
@@ -101,26 +102,27 @@ def _finding1(table: pd.DataFrame, reference_ece: float | None) -> list[dict]:
         return []
     rows = []
     fmt = ", ".join
+    ece = ece_key(before.columns)
     if reference_ece is not None:
         bar = CLAIMS["1a"].threshold * reference_ece
-        order = before["ece"].sort_values()
+        order = before[ece].sort_values()
         mid = order.index[(len(order) - 1) // 2]  # the median VLM (lower middle for an even count)
-        ok = before["ece"] >= bar
+        ok = before[ece] >= bar
         rows.append(_row(
             "1a", _three_way(bool(ok[mid]), bool(ok.any())), f"ECE before TS of the median VLM ({mid})",
-            before.loc[mid, "ece"], before.loc[mid, "ece_lo"], before.loc[mid, "ece_hi"],
+            before.loc[mid, ece], before.loc[mid, "ece_lo"], before.loc[mid, "ece_hi"],
             f"holds if the median VLM's ECE is ≥ {CLAIMS['1a'].threshold:g} × the reference ({bar:.3f}); "
             "partly if only some VLMs' are",
-            f"VLMs before TS: {fmt(f'{m} {v:.3f}' for m, v in before['ece'].items())}; reference median "
+            f"VLMs before TS: {fmt(f'{m} {v:.3f}' for m, v in before[ece].items())}; reference median "
             f"{reference_ece:.3f}"))
     if not after.empty:
-        worst = after["ece"].idxmax()
-        ok = after["ece"] <= CLAIMS["1b"].threshold
+        worst = after[ece].idxmax()
+        ok = after[ece] <= CLAIMS["1b"].threshold
         rows.append(_row(
             "1b", _three_way(bool(ok.all()), bool(ok.any())), f"ECE after TS of the worst VLM ({worst})",
-            after.loc[worst, "ece"], after.loc[worst, "ece_lo"], after.loc[worst, "ece_hi"],
+            after.loc[worst, ece], after.loc[worst, "ece_lo"], after.loc[worst, "ece_hi"],
             f"holds if every VLM's ECE after TS is ≤ {CLAIMS['1b'].threshold:g}; partly if some are",
-            f"VLMs after TS: {fmt(f'{m} {v:.3f}' for m, v in after['ece'].items())}"))
+            f"VLMs after TS: {fmt(f'{m} {v:.3f}' for m, v in after[ece].items())}"))
     return rows
 
 
@@ -145,10 +147,11 @@ def shift_cells(table: pd.DataFrame, other_tasks: tuple[str, ...] = OTHER_TASK_S
     if full.empty:
         empty = pd.DataFrame(columns=["model", "split", "none", "ts", "none_lo", "none_hi", "ts_lo", "ts_hi"])
         return empty, empty.copy()
-    piv = full.pivot_table(index=["model", "split"], columns="method", values=["ece", "ece_lo", "ece_hi"],
+    ece = ece_key(full.columns)
+    piv = full.pivot_table(index=["model", "split"], columns="method", values=[ece, "ece_lo", "ece_hi"],
                            dropna=False)  # no bootstrap (n_boot = 0): NaN intervals, kept
     out = pd.DataFrame({
-        "none": piv[("ece", "none")], "ts": piv[("ece", "ts")],
+        "none": piv[(ece, "none")], "ts": piv[(ece, "ts")],
         "none_lo": piv[("ece_lo", "none")], "none_hi": piv[("ece_hi", "none")],
         "ts_lo": piv[("ece_lo", "ts")], "ts_hi": piv[("ece_hi", "ts")],
     }).reset_index()
@@ -183,7 +186,7 @@ def _boot(stat: Any, n: int, n_boot: int, seed: int) -> tuple[float, float]:
 def _finding3(mismatch: pd.DataFrame | None, n_boot: int, seed: int) -> list[dict]:
     if mismatch is None or not len(mismatch):
         return []
-    piv = mismatch.pivot_table(index=["model", "dataset", "split"], columns="method", values="ece")
+    piv = mismatch.pivot_table(index=["model", "dataset", "split"], columns="method", values=ece_key(mismatch.columns))
     gain = (piv["none"] - piv["ts_mismatched"]).to_numpy()
     est = float(gain.mean())
     lo, hi = _boot(lambda i: gain[i].mean(), len(gain), n_boot, seed)
@@ -215,8 +218,9 @@ def _finding4(table: pd.DataFrame, tol: float) -> list[dict]:
         curve = curve_from_results(table, model, dataset)
         if ECE_AT_N not in set(curve["n_calib"]) or curve["n_calib"].nunique() < 2:
             continue
-        full = float(curve[curve["n_calib"] == curve["n_calib"].max()]["ece"].mean())
-        at_n = curve[curve["n_calib"] == ECE_AT_N]["ece"].to_numpy() - full
+        ece = ece_key(curve.columns)
+        full = float(curve[curve["n_calib"] == curve["n_calib"].max()][ece].mean())
+        at_n = curve[curve["n_calib"] == ECE_AT_N][ece].to_numpy() - full
         gaps[model] = (at_n, float(curve["ece_before"].iloc[0]), full)
     if not gaps:
         return []

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
 from vlmcal_utils.paths import shared_dir
+from vlmcal_utils.scores import ece_key
 from vlmcal_utils.study import paper_models
 from vlmcal_utils.study.correlation import confidence_accuracy_correlation
 from vlmcal_utils.study.findings import curve_from_results, label_mismatch_rows, summarise_findings
@@ -162,11 +163,13 @@ def before_after_table(table: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``model, family, method, acc, ece, ece_lo, ece_hi, nll, T, n, source``, sorted by
+        Columns ``model, family, method, accuracy, ece_<bins>, ece_lo, ece_hi, nll, temperature, n,
+        source`` (the record's keys), sorted by
         family (baselines after VLMs), model, method.
     """
     full = table[(table["cell"] == "all") & (table["split"] == "test")]
-    cols = ["model", "family", "method", "acc", "ece", "ece_lo", "ece_hi", "nll", "T", "n", "source"]
+    cols = ["model", "family", "method", "accuracy", ece_key(table.columns), "ece_lo", "ece_hi", "nll", "temperature",
+            "n", "source"]
     return full[cols].sort_values(["family", "model", "method"], ascending=[False, True, True]).reset_index(drop=True)
 
 
@@ -223,7 +226,7 @@ def shift_figure(table: pd.DataFrame, title: str, splits: Sequence[str] | None =
 
 def mismatch_table(lm: pd.DataFrame) -> pd.DataFrame:
     """Finding 3's table: ECE of each (model, dataset, held-out half) under none / mismatched / matched TS."""
-    return lm.pivot_table(index=["model", "dataset", "split"], columns="method", values="ece")
+    return lm.pivot_table(index=["model", "dataset", "split"], columns="method", values=ece_key(lm.columns))
 
 
 def correlation_table(lm: pd.DataFrame) -> pd.DataFrame | None:

@@ -2,14 +2,16 @@
 
 Each chapter's last cell builds its results with its builder and saves them::
 
-    results = chapter1_results(source=source, is_real=is_real, ...)
-    save_results(results_dir, results, params)
+    results = chapter1_results(data=..., before=before, after=after, ...)
+    save_results(results_dir, results)  # the runner (vlmcal_book.reproduce) adds the parameters
 
 The results page (``vlmcal_book.report``) and the notebook tests read these keys, never the
-column labels of the tables a chapter displays. The builders take the chapters' own summaries
-(dicts or DataFrames whose columns carry display labels such as ``"ECE"`` or ``"mean conf"``) and
-rename those columns to keys once, here. Each builder's docstring lists its keys; the schemas
-themselves are :data:`SCHEMAS` (``notebook stem -> ResultsSchema``).
+column labels of the tables a chapter displays. Chapters 1–3 hand their builders
+:class:`vlmcal_utils.scores.Scores` records (and rows keyed as the schema names them), never
+display tables: a row of scores is :meth:`~vlmcal_utils.scores.Scores.as_row` (``n, accuracy,
+mean_confidence, ece_<bins>, ece_lo, ece_hi, mce, nll, brier, smooth_ece, debiased_ece,
+temperature``). Each builder's docstring lists its keys; the schemas themselves are
+:data:`SCHEMAS` (``notebook stem -> ResultsSchema``).
 
 Conventions: ECE, accuracy, NLL and Brier are fractions in ``[0, 1]`` in chapters 1–3 and
 percentages in chapter 4 (as the C-TPT paper reports them); ``*_ci`` values are ``[low, high]``
@@ -18,11 +20,12 @@ bootstrap 95 % intervals; ``None`` means "not measured in this run".
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema, SchemaError, rename_keys
+from vlmcal_utils.scores import Scores, ece_key
 from vlmcal_utils.views.chapter5_results import CHAPTER5  # chapter 5's schema lives beside its builder
 
 __all__ = [
@@ -37,29 +40,35 @@ __all__ = [
     "chapter4_results",
 ]
 
-#: The chapters' display labels of metric columns -> schema keys.
+#: Chapter 4's display labels of metric columns -> schema keys (chapters 1-3 pass records and keys).
 METRIC_ALIASES = {
     "T": "temperature",
     "ECE": "ece",
-    "MCE": "mce",
-    "NLL": "nll",
-    "Brier": "brier",
-    "ECE 95% CI": "ece_ci",
-    "mean confidence": "mean_confidence",
     "mean conf": "mean_conf",
-    "": "stage",
     "paper acc": "paper_acc",
     "ours acc": "ours_acc",
     "paper ECE(20)": "paper_ece20",
     "ours ECE(20)": "ours_ece20",
 }
-_STAGES = {"before TS": "before_ts", "after TS": "after_ts", "before_ts": "before_ts", "after_ts": "after_ts"}
+#: The stages of chapter 1's rows.
+STAGES = ("before_ts", "after_ts")
+#: The keys of a row of scores (:meth:`vlmcal_utils.scores.Scores.as_row`) besides ``ece_<bins>``.
+_SCORE_FIELDS = {
+    "n": "rows scored", "accuracy": "top-1 accuracy", "mean_confidence": "mean top-label confidence",
+    "ece_lo": "bootstrap 95 % interval of the primary ECE, low (None without a bootstrap)",
+    "ece_hi": "the same interval, high", "mce": "MCE", "nll": "NLL (None for top-label data)",
+    "brier": "Brier score (None for top-label data)", "smooth_ece": "SmoothECE (None when not computed)",
+    "debiased_ece": "debiased ECE (None when not computed)", "temperature": "the temperature scored at (1: none)",
+}
+
+
+def _scores_schema(name: str, fields: Mapping[str, str]) -> RowSchema:
+    """A row of ``fields`` and one :class:`~vlmcal_utils.scores.Scores` record (``ece_<bins>`` by pattern)."""
+    return RowSchema(name, {**fields, **_SCORE_FIELDS}, pattern=r"ece_\d+")
 
 # --------------------------------------------------------------------------------------------- chapter 1
-_CH1_EXTRA = RowSchema("one model, before or after TS", {
-    "model": "short model name", "stage": '"before_ts" or "after_ts"', "temperature": "T applied (1 before TS)",
-    "accuracy": "top-1 accuracy", "ece": "ECE (n_bins bins)", "mce": "MCE", "nll": "NLL", "brier": "Brier score",
-})
+_CH1_EXTRA = _scores_schema("one model, before or after TS: its scores", {
+    "model": "short model name", "stage": '"before_ts" or "after_ts"'})
 _CH1_BINS = RowSchema("one stage and bin choice", {
     "stage": '"before_ts" or "after_ts"', "binning": '"equal_width" or "equal_mass"', "n_bins": "bins",
     "ece": "plug-in ECE", "debiased_ece": "debiased ECE (Kumar et al. 2019)",
@@ -79,11 +88,8 @@ _CH1_BRIER = RowSchema("Murphy decomposition (vlmcal_utils.brier, top-label)", {
     "brier": "top-label Brier score mean (conf - correct)^2", "reliability": "REL (calibration)",
     "resolution": "RES", "uncertainty": "UNC", "within_bin": "within-bin remainder",
 })
-_CH1_IMAGENET = RowSchema("one ImageNet model, top-label outputs", {
-    "model": "model name in the file", "n": "validation images", "accuracy": "top-1 accuracy",
-    "mean_confidence": "mean top-label confidence", "ece": "ECE (n_bins bins)",
-    "ece_ci": "[low, high] bootstrap 95 % interval of ece",
-})
+_CH1_IMAGENET = _scores_schema("one ImageNet model, top-label outputs: its scores (no NLL, Brier)", {
+    "model": "model name in the file"})
 CHAPTER1 = ResultsSchema("01_calibration_basics", {
     "source": 'file name of the logits (e.g. "markus93_densenet40_cifar10.npz"), or "synthetic"',
     "is_real": "True when real published logits were used",
@@ -120,10 +126,7 @@ CHAPTER1 = ResultsSchema("01_calibration_basics", {
    entries={"brier_parts": _CH1_BRIER})
 
 # --------------------------------------------------------------------------------------------- chapter 2
-_CH2_SUMMARY = RowSchema("zero-shot summary", {
-    "accuracy": "top-1 accuracy", "ece": "ECE (15 bins)", "ece_ci": "[low, high] bootstrap 95 % interval of ece",
-    "mean_confidence": "mean top-label confidence", "nll": "NLL",
-})
+_CH2_SUMMARY = _scores_schema("zero-shot scores (15-bin ECE, 200 bootstrap resamples)", {})
 _CH2_PUBLISHED = RowSchema("published CLIP CIFAR-10 logits", {
     "source": "the logits file, described", "temperature": "T fitted on the file's val split",
     "best_scale": "100 / T, the logit scale TS picks", "accuracy_test": "test accuracy",
@@ -136,10 +139,8 @@ _CH2_PUBLISHED = RowSchema("published CLIP CIFAR-10 logits", {
     "scale_with_lowest_ece": "the logit scale with the lowest ECE on all images (sweep of the cosine similarities)",
     "lowest_ece": "the ECE at that scale",
 })
-_CH2_LANGUAGE = RowSchema("published CLIP CIFAR-10 logits with class names in one language", {
+_CH2_LANGUAGE = _scores_schema("published CLIP CIFAR-10 logits with class names in one language: scores", {
     "language": '"english", "french", "chinese" or "swahili" (the prompt template stays English)',
-    "n_images": "images scored", "accuracy": "top-1 accuracy", "ece": "ECE (15 bins)",
-    "ece_ci": "[low, high] bootstrap 95 % interval of ece", "mean_confidence": "mean top-label confidence",
     "distinct_names": "distinct class names (Swahili gives airplane and bird one word, ndege)",
 })
 CHAPTER2 = ResultsSchema("02_zero_shot_clip", {
@@ -161,7 +162,6 @@ CHAPTER2 = ResultsSchema("02_zero_shot_clip", {
     "total_seconds": "seconds for the whole notebook",
 }, blocks={"single_template": _CH2_SUMMARY, "ensemble_80": _CH2_SUMMARY, "published_clip_cifar10": _CH2_PUBLISHED,
            "published_clip_languages": _CH2_LANGUAGE})
-_CH2_LANGUAGE_ALIASES = {"n images": "n_images", "distinct names": "distinct_names"}
 
 # --------------------------------------------------------------------------------------------- chapter 3
 _CH3_FINDINGS = RowSchema("findings of one study (vlmcal_utils.study.summarise_findings)", {
@@ -264,130 +264,139 @@ def _records(rows: Any) -> list[dict]:
     return [dict(row) for row in (rows or [])]
 
 
-def _metrics(summary: Mapping[str, Any] | None) -> dict | None:
-    return None if summary is None else rename_keys(summary, METRIC_ALIASES)
-
-
 def _method_key(label: Any, keys_by_label: Mapping[str, str]) -> Any:
     return keys_by_label.get(label, label)
 
 
 # --------------------------------------------------------------------------------------------- builders
-def _staged(row: Mapping[str, Any]) -> dict:
-    """A row with its stage under ``stage`` as the schema names it (``"before TS"`` -> ``"before_ts"``)."""
-    row = dict(row)
-    stage = row.pop("", None) if "" in row else row.get("stage")
-    row["stage"] = _STAGES.get(stage, stage)
-    return row
+def _staged(rows: Any, where: str) -> list[dict]:
+    """Rows with a ``stage`` of :data:`STAGES` (a display label such as ``"before TS"`` is refused)."""
+    rows = _records(rows)
+    bad = sorted({str(row.get("stage")) for row in rows} - set(STAGES))
+    if bad:
+        raise SchemaError(f"chapter1_results: {where} rows have stage {bad}; expected one of {list(STAGES)}")
+    return rows
+
+
+_TRUST_KEYS = ("smooth_ece_before_ci", "smooth_ece_after_ci", "bin_sensitivity", "subsample_ece", "brier_parts",
+               "bins_beyond_noise")
+
+
+def _trust(trust: Mapping[str, Any] | None) -> dict:
+    """Chapter 1's "how much to trust an ECE" measurements, stage-keyed; absent ones are ``None``."""
+    trust = dict(trust or {})
+    unknown = sorted(set(trust) - set(_TRUST_KEYS))
+    if unknown:
+        raise SchemaError(f"chapter1_results: unknown trust keys {unknown} (known: {list(_TRUST_KEYS)})")
+    out = {key: trust.get(key) for key in _TRUST_KEYS}
+    for key in ("bin_sensitivity", "subsample_ece"):
+        if out[key] is not None:
+            out[key] = _staged(out[key], key)
+    for key in ("brier_parts", "bins_beyond_noise"):
+        if out[key] is not None:
+            out[key] = dict(out[key])
+            _staged([{"stage": stage} for stage in out[key]], key)
+    for key in ("smooth_ece_before_ci", "smooth_ece_after_ci"):
+        if out[key] is not None:
+            out[key] = [float(v) for v in out[key]]
+    return out
+
+
+def _stage_scores(before: Scores, after: Scores) -> dict:
+    """The flat ``<metric>_<before|after>`` keys of chapter 1 from its two records."""
+    if before.primary_bins != after.primary_bins or before.n != after.n:
+        raise SchemaError("chapter1_results: before and after must score the same split with the same bins")
+    flat = {}
+    for stage, s in (("before", before), ("after", after)):
+        if s.nll is None or s.smooth_ece is None or s.ece_interval is None:
+            raise SchemaError(f"chapter1_results: the {stage}-TS record needs class probabilities, the estimators "
+                              "and a bootstrap interval (score_logits(..., n_boot > 0))")
+        flat.update({f"accuracy_{stage}": s.accuracy, f"ece_{stage}": s.primary_ece, f"mce_{stage}": s.mce,
+                     f"nll_{stage}": s.nll, f"brier_{stage}": s.brier, f"ece_{stage}_ci": list(s.ece_interval),
+                     f"smooth_ece_{stage}": s.smooth_ece, f"debiased_ece_{stage}": s.debiased_ece})
+    return flat
+
+
+def _imagenet(imagenet: Any) -> tuple[list[dict], str | None, float | None]:
+    """``toplabel_ece_table`` rows as ``model`` + record (other columns dropped); the file's name; the median ECE."""
+    rows = _records(imagenet)
+    if not rows:
+        return [], None, None
+    sources = {row.get("source") for row in rows}
+    if len(sources) != 1:
+        raise SchemaError(f"chapter1_results: imagenet rows come from {sorted(map(str, sources))}: one file expected")
+    ece = ece_key(rows[0])
+    median = float(pd.Series([row[ece] for row in rows]).median())
+    records = [{"model": row["model"], **Scores.from_row(row).as_row()} for row in rows]
+    return records, str(sources.pop()), median
 
 
 @_documented(CHAPTER1)
 def chapter1_results(
-    *, source: str, is_real: bool, model: str, description: str, n_val: int, n_test: int, n_bins: int,
-    temperature: float, before: Mapping[str, float], after: Mapping[str, float],
-    ece_before_ci: Iterable[float], ece_after_ci: Iterable[float], toy_mean_confidence: Mapping[str, float],
-    toy_accuracy: float, extra_models: Any = (), trust: Mapping[str, Any] | None = None, imagenet: Any = None,
-    imagenet_source: str | None = None, deferral: Any = (),
+    *, data: Mapping[str, Any], before: Scores, after: Scores, toy: Mapping[str, Any], extra_models: Any = (),
+    trust: Mapping[str, Any] | None = None, imagenet: Any = None, deferral: Any = (),
 ) -> ChapterResults:
     """Chapter 1 (calibration basics): temperature scaling on one set of logits, and how far to trust an ECE.
 
     Parameters
     ----------
-    source, is_real, model, description
-        As listed under Notes.
-    n_val, n_test, n_bins, temperature
-        As listed under Notes.
-    before, after : mapping
-        The chapter's summaries of the test split before and after TS: ``accuracy``, ``ECE``,
-        ``MCE``, ``NLL``, ``Brier`` (and ``T``, ignored; the display labels or the keys).
-    ece_before_ci, ece_after_ci : pair of float
-        Bootstrap 95 % intervals of the ECE.
-    toy_mean_confidence, toy_accuracy
-        The five-cat example.
+    data : mapping
+        The logits: ``source, is_real, model, description, n_val`` (as listed under Notes).
+    before, after : Scores
+        :func:`vlmcal_utils.scores.score_logits` of the test split at ``T = 1`` and at the fitted
+        ``T``, with the estimators and a bootstrap interval: they give ``n_test, n_bins,
+        temperature`` and every ``<metric>_<before|after>`` key.
+    toy : mapping
+        The five-cat example: ``mean_confidence`` (model name -> mean confidence) and ``accuracy``.
     extra_models : DataFrame or list of mapping
-        Rows of the extra-models table: ``model``, the stage (``"before TS"``/``"after TS"``,
-        under ``""`` or ``stage``) and the summary columns.
+        One row per model and stage: ``model``, ``stage`` (``"before_ts"``/``"after_ts"``) and
+        :meth:`~vlmcal_utils.scores.Scores.as_row`.
     trust : mapping, optional
-        The "How much to trust an ECE" measurements: ``smooth_ece_{before,after}`` (with
-        ``_ci``), ``debiased_ece_{before,after}``, ``bin_sensitivity`` and ``subsample_ece`` (rows
-        or DataFrames with a ``stage`` column, display labels ``"before TS"``/``"after TS"``
-        allowed), ``brier_parts`` and ``bins_beyond_noise`` (stage -> value). Missing keys are
-        stored as ``None`` ("not measured in this run").
+        The "How much to trust an ECE" measurements: ``smooth_ece_{before,after}_ci``,
+        ``bin_sensitivity`` and ``subsample_ece`` (rows or DataFrames with a ``stage`` column),
+        ``brier_parts`` and ``bins_beyond_noise`` (stage -> value). Missing keys are stored as
+        ``None`` ("not measured in this run").
     imagenet : DataFrame or list of mapping, optional
-        :func:`vlmcal_utils.study.scoring.toplabel_ece_table` rows (``model, n, acc, conf, ece,
-        ece_lo, ece_hi``); ``None`` or empty without the file.
-    imagenet_source : str, optional
-        The top-label file's name, ``None`` without it.
+        :func:`vlmcal_utils.study.scoring.toplabel_ece_table` rows (``model``, the scores,
+        ``source``); ``None`` or empty without the file.
     deferral : DataFrame or list of mapping
-        :func:`vlmcal_utils.selective.accept_above` rows with the stage (``"before TS"``/``"after
-        TS"``, under ``""`` or ``stage``).
+        :func:`vlmcal_utils.selective.accept_above` rows with their ``stage``.
 
     Returns
     -------
     ChapterResults
         For :func:`~vlmcal_utils.results.save_results`.
     """
-    trust = dict(trust or {})
-    for key in ("bin_sensitivity", "subsample_ece"):
-        if trust.get(key) is not None:
-            trust[key] = [{**row, "stage": _STAGES.get(row.get("stage"), row.get("stage"))}
-                          for row in _records(trust[key])]
-    for key in ("brier_parts", "bins_beyond_noise"):
-        if trust.get(key) is not None:
-            trust[key] = {_STAGES.get(stage, stage): value for stage, value in dict(trust[key]).items()}
-    for key in ("smooth_ece_before_ci", "smooth_ece_after_ci"):
-        if trust.get(key) is not None:
-            trust[key] = [float(v) for v in trust[key]]
-    trust_keys = [f"{m}_{s}" for m in ("smooth_ece", "debiased_ece") for s in ("before", "after")] + [
-        "smooth_ece_before_ci", "smooth_ece_after_ci", "bin_sensitivity", "subsample_ece", "brier_parts",
-        "bins_beyond_noise"]
-    unknown = sorted(set(trust) - set(trust_keys))
-    if unknown:
-        raise SchemaError(f"chapter1_results: unknown trust keys {unknown} (known: {trust_keys})")
-    imagenet_rows = [
-        {"model": row["model"], "n": int(row["n"]), "accuracy": float(row["acc"]),
-         "mean_confidence": float(row["conf"]), "ece": float(row["ece"]),
-         "ece_ci": [float(row["ece_lo"]), float(row["ece_hi"])]}
-        for row in _records(imagenet)
-    ]
-    median = float(pd.Series([r["ece"] for r in imagenet_rows]).median()) if imagenet_rows else None
-    flat = {}
-    for stage, summary in (("before", before), ("after", after)):
-        metrics = _metrics(summary)
-        for key in ("accuracy", "ece", "mce", "nll", "brier"):
-            if key not in metrics:
-                raise SchemaError(f"chapter1_results: the {stage}-TS summary has no {key!r} (got {sorted(metrics)})")
-            flat[f"{key}_{stage}"] = metrics[key]
-    extra = [_staged(rename_keys(row, METRIC_ALIASES)) for row in _records(extra_models)]
+    imagenet_rows, imagenet_source, median = _imagenet(imagenet)
     return CHAPTER1.build(
-        source=source, is_real=is_real, model=model, description=description, n_val=n_val, n_test=n_test,
-        n_bins=n_bins, temperature=temperature, **flat, ece_before_ci=list(ece_before_ci),
-        ece_after_ci=list(ece_after_ci), toy_mean_confidence=dict(toy_mean_confidence), toy_accuracy=toy_accuracy,
-        extra_models=extra, **{key: trust.get(key) for key in trust_keys},
-        imagenet_source=imagenet_source if imagenet_rows else None, imagenet_models=imagenet_rows,
-        imagenet_median_ece=median, deferral=[_staged(row) for row in _records(deferral)],
+        **{key: data[key] for key in ("source", "is_real", "model", "description", "n_val")},
+        n_test=before.n, n_bins=before.primary_bins, temperature=after.temperature, **_stage_scores(before, after),
+        toy_mean_confidence=dict(toy["mean_confidence"]), toy_accuracy=float(toy["accuracy"]),
+        extra_models=_staged(extra_models, "extra_models"), **_trust(trust), imagenet_source=imagenet_source,
+        imagenet_models=imagenet_rows, imagenet_median_ece=median, deferral=_staged(deferral, "deferral"),
     )
 
 
 @_documented(CHAPTER2)
 def chapter2_results(
     *, model: str, dataset: str, requested_dataset: str, is_demo: bool, is_random_weights: bool, n_images: int,
-    n_classes: int, logit_scale: float, single_template: Mapping[str, Any], ensemble_80: Mapping[str, Any],
+    n_classes: int, logit_scale: float, single_template: Scores, ensemble_80: Scores,
     scale_with_lowest_ece: float, lowest_ece: float, published_clip_cifar10: Mapping[str, Any] | None,
-    feature_seconds: float, total_seconds: float, published_clip_languages: Any = None,
+    feature_seconds: float, total_seconds: float,
+    published_clip_languages: Mapping[str, tuple[Scores, int]] | None = None,
 ) -> ChapterResults:
     """Chapter 2 (zero-shot CLIP): one template vs the ensemble, the logit scale, published CLIP.
 
     Parameters
     ----------
-    single_template, ensemble_80 : mapping
-        The chapter's summaries: ``accuracy``, ``ECE``, ``ECE 95% CI``, ``mean confidence``,
-        ``NLL`` (the display labels or the keys).
+    single_template, ensemble_80 : Scores
+        :func:`vlmcal_utils.scores.score_logits` of the two classifiers (stored as
+        :meth:`~vlmcal_utils.scores.Scores.as_row`).
     published_clip_cifar10 : mapping or None
         The published CLIP logits block, or None where the file is absent.
-    published_clip_languages : pandas.DataFrame, iterable of mappings, or None
-        :func:`vlmcal_utils.views.chapter2.language_table` (display labels; its ``class names`` column
-        is dropped), or None where the file is absent.
+    published_clip_languages : mapping or None
+        ``language -> (Scores, distinct class names)`` of the published file's class-name
+        languages, or None where the file is absent.
     model, dataset, requested_dataset, is_demo, is_random_weights
         As listed under Notes.
     n_images, n_classes, logit_scale, scale_with_lowest_ece, lowest_ece
@@ -403,13 +412,12 @@ def chapter2_results(
     return CHAPTER2.build(
         model=model, dataset=dataset, requested_dataset=requested_dataset, is_demo=is_demo,
         is_random_weights=is_random_weights, n_images=n_images, n_classes=n_classes, logit_scale=logit_scale,
-        single_template=_metrics(single_template), ensemble_80=_metrics(ensemble_80),
+        single_template=single_template.as_row(), ensemble_80=ensemble_80.as_row(),
         scale_with_lowest_ece=scale_with_lowest_ece, lowest_ece=lowest_ece,
         published_clip_cifar10=None if published_clip_cifar10 is None else dict(published_clip_cifar10),
         published_clip_languages=None if published_clip_languages is None else [
-            rename_keys({k: v for k, v in row.items() if k != "class names"},
-                        {**METRIC_ALIASES, **_CH2_LANGUAGE_ALIASES})
-            for row in _records(published_clip_languages)],
+            {"language": lang, **scores.as_row(), "distinct_names": int(distinct)}
+            for lang, (scores, distinct) in published_clip_languages.items()],
         feature_seconds=feature_seconds, total_seconds=total_seconds,
     )
 
