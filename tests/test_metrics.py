@@ -428,3 +428,33 @@ def test_metrics_accept_low_precision_torch_tensors(dtype):
     assert M.ece(M.softmax(z), labels) == pytest.approx(M.ece(M.softmax(widened), labels), abs=1e-12)
     assert M.nll(z, labels) == pytest.approx(M.nll(widened, labels), rel=1e-12)
     assert M.brier(M.softmax(z), labels) == pytest.approx(M.brier(M.softmax(widened), labels), rel=1e-12)
+
+
+def test_bf16_probabilities_are_accepted_and_float32_keeps_its_tolerance():
+    """Before (issue 25): a softmax computed in bfloat16 was refused (row sums off by up to 2^-8)."""
+    import torch
+
+    from vlmcal_utils.metrics import ece
+
+    torch.manual_seed(0)
+    z = torch.randn(500, 10) * 3
+    probs16 = z.to(torch.bfloat16).softmax(-1)
+    assert (probs16.float().sum(-1) - 1).abs().max() > 1e-3  # the old tolerance refused these
+    labels = torch.randint(0, 10, (500,))
+    assert 0 <= ece(probs16, labels) <= 1
+    off = z.softmax(-1).numpy() * 0.996  # float32 rows 0.4 % off: still refused
+    with pytest.raises(ValueError, match="rows must sum to 1"):
+        ece(off, labels.numpy())
+
+
+def test_nll_of_probabilities_warns_and_bootstrap_seed_is_checked():
+    """Before: nll(probs) was silently wrong; bootstrap_ci(seed="a") gave numpy's message."""
+    import numpy as np
+
+    from vlmcal_utils.metrics import bootstrap_ci, nll
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.warns(UserWarning, match="look like probabilities"):
+        nll(probs, [0, 1])
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got 'a'"):
+        bootstrap_ci(nll, np.log(probs), np.array([0, 1]), seed="a")

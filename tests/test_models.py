@@ -177,7 +177,7 @@ def test_model_id_tracks_the_weights_file(tmp_path):
     path = tmp_path / "w.safetensors"
     path.write_bytes(b"123")
     first = model_id("ViT-B-32", path)
-    os.utime(path, ns=(1, 1))  # a changed file must give a different id (a cache miss)
+    path.write_bytes(b"124")  # a changed file must give a different id (a cache miss)
     assert model_id("ViT-B-32", path) != first
     with pytest.raises(ValueError, match="random"):
         model_id("ViT-B-32", None)
@@ -204,3 +204,19 @@ def test_openai_tag_gets_quickgelu(monkeypatch):
     with pytest.raises(RuntimeError):
         load_model("ViT-B-16", pretrained="laion2b_s34b_b88k", device="cpu")
     assert seen["force_quick_gelu"] is False
+
+
+def test_model_id_of_a_file_names_its_content_not_its_mtime(tmp_path):
+    """Before (issue 25): the id held the file's mtime, so every fresh clone missed the feature cache."""
+    import shutil
+
+    from vlmcal_utils.demo import weights_path
+    from vlmcal_utils.models import model_id
+
+    copy = tmp_path / "w.safetensors"
+    shutil.copy(weights_path("vlmcal-demo"), copy)
+    first = model_id("vlmcal-demo", copy)
+    os.utime(copy, ns=(1, 1))  # a fresh clone: same bytes, another modification time
+    assert model_id("vlmcal-demo", copy) == first
+    copy.write_bytes(copy.read_bytes()[:-1] + b"\0")  # other bytes: another model
+    assert model_id("vlmcal-demo", copy) != first

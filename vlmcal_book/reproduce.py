@@ -69,6 +69,7 @@ import argparse
 import ast
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -251,6 +252,53 @@ def check_value(name: str, value: Any, spec: Mapping[str, Any]) -> None:
                 )
 
 
+# Sensible ranges by parameter name (a name not listed here has none): a NaN lambda or a billion
+# views would fail, or run for days, deep inside the notebook instead of here.
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("n_views", 1, 1024), ("n_boot", 1, 100_000), ("n_", 1, 10_000_000), ("lam", 0, 10_000),
+    ("lr", 0, 10), ("steps", 0, 10_000), ("seed", 0, 2**32 - 1), ("selection", 0, 1), ("batch", 1, 4096),
+)
+_NON_EMPTY = ("datasets", "inits")  # the chapters loop over them: an empty list has nothing to show
+_MAX_YAML_BYTES = {"value": 64 * 2**10, "file": 2**20}
+_MAX_YAML_ALIASES = 32  # a few anchors are fine; an alias bomb (billion laughs) has hundreds
+
+
+def _numbers(value: Any) -> list[float]:
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def check_bounds(name: str, value: Any) -> None:
+    """Raise a one-line ``ValueError`` for a number that is not finite or out of its range, or an empty list.
+
+    Parameters
+    ----------
+    name : str
+        The parameter; its range is the first of ``_RANGES`` whose name it starts with.
+    value : object
+        Its value (numbers and lists of numbers are checked; ``None`` passes).
+    """
+    if name in _NON_EMPTY and isinstance(value, list) and not value:
+        raise ValueError(f"parameter {name!r} is an empty list: give at least one item")
+    bounds = next(((lo, hi) for prefix, lo, hi in _RANGES if name.startswith(prefix)), None)
+    for number in _numbers(value):
+        if not math.isfinite(number):
+            raise ValueError(f"parameter {name!r} = {number!r}: must be a finite number")
+        if bounds is not None and not bounds[0] <= number <= bounds[1]:
+            raise ValueError(f"parameter {name!r} = {number!r}: must lie in [{bounds[0]}, {bounds[1]}]")
+
+
+def _safe_yaml(text: str, what: str, kind: str) -> Any:
+    """``yaml.safe_load`` with a size limit and an alias limit (a 442-byte alias bomb expands to GBs)."""
+    if len(text.encode()) > _MAX_YAML_BYTES[kind]:
+        raise ValueError(f"{what}: {len(text.encode())} bytes of YAML, over the limit of {_MAX_YAML_BYTES[kind]}")
+    aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
+    if aliases > _MAX_YAML_ALIASES:
+        raise ValueError(f"{what}: {aliases} YAML aliases, over the limit of {_MAX_YAML_ALIASES} "
+                         "(an alias bomb?); write the values out")
+    return yaml.safe_load(text)
+
+
 def find_params_dir(notebook: Path) -> Path:
     """The first ``params/`` folder at or above the notebook's folder (else ``./params``)."""
     for folder in [notebook.resolve().parent, *notebook.resolve().parents]:
@@ -274,7 +322,7 @@ def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]
             f"Available sets: {', '.join(available_sets(params_dir)) or '(none)'}"
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _safe_yaml(path.read_text(), str(path), "file") or {}
     except yaml.YAMLError as err:
         raise ValueError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     if not isinstance(data, dict):
@@ -298,10 +346,10 @@ def parse_value(text: str, name: str | None = None) -> Any:
     """
     if text.strip() in ("None", "none"):
         return None
+    label = f"-p {name} {text[:60]!r}" if name else repr(text[:60])
     try:
-        return yaml.safe_load(text)
+        return _safe_yaml(text, label, "value")
     except yaml.YAMLError as err:
-        label = f"-p {name} {text!r}" if name else repr(text)
         raise ValueError(f"{label}: not a valid YAML value ({_yaml_problem(err)}); quote strings, "
                          "write lists as [a, b]") from None
 
@@ -373,6 +421,7 @@ def resolve_parameters(
         )
     for name, value in raw.items():  # before expansion: "${UNSET}" is a string, its None the fallback
         check_value(name, value, specs[name])
+        check_bounds(name, value)
     values = {name: expand_env(value) for name, value in raw.items()}
     base = Path.cwd()
     for name, value in list(values.items()):

@@ -35,6 +35,7 @@ from vlmcal_utils.checks import check_int, close_matches
 from vlmcal_utils.device import get_device
 from vlmcal_utils.features import extract_features, transform_id
 from vlmcal_utils.models import RANDOM, read_weights, seeded
+from vlmcal_utils.storage import file_digest
 
 __all__ = [
     "N_IMAGENET_CLASSES",
@@ -208,8 +209,7 @@ def baseline_id(name: str, pretrained: Any, model: torch.nn.Module | None = None
         return f"timm/{name}" + (f".{tag}" if tag and "." not in name else "")
     if _is_path(pretrained):
         path = Path(pretrained).expanduser()
-        stat = path.stat()
-        return f"timm/{name}/{path.name}-{stat.st_size}-{stat.st_mtime_ns}"
+        return f"timm/{name}/{path.name}-{file_digest(path)[:16]}"  # content, not modification time
     raise ValueError(f"{name} with unseeded random weights has no stable id: pass pretrained='random' "
                      "with seed=<int> instead")
 

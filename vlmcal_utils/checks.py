@@ -35,6 +35,7 @@ __all__ = [
     "close_matches",
     "unknown_name_error",
     "looks_like_path",
+    "prob_sum_tolerance",
 ]
 
 PROB_SUM_TOL = 1e-3
@@ -108,20 +109,37 @@ def looks_like_probabilities(arr: np.ndarray) -> bool:
     )
 
 
+def prob_sum_tolerance(probs: Any) -> float:
+    """How far rows of ``probs`` may sum from 1: :data:`PROB_SUM_TOL`, or a narrower dtype's epsilon.
+
+    A softmax computed in bfloat16 rounds each row sum by up to 2^-8, in float16 by 2^-11.
+    """
+    dtype = str(getattr(probs, "dtype", ""))
+    if dtype.endswith("bfloat16"):
+        return max(PROB_SUM_TOL, 2.0**-7)
+    if dtype.endswith("float16"):
+        return max(PROB_SUM_TOL, 2.0**-10)
+    return PROB_SUM_TOL
+
+
 def probs_array(probs: Any, name: str = "probs") -> np.ndarray:
-    """Validated ``(N, K)`` float64 probabilities (in ``[0, 1]``, rows summing to 1 within 1e-3)."""
+    """Validated ``(N, K)`` float64 probabilities: in ``[0, 1]``, rows summing to 1.
+
+    Within 1e-3, or within the epsilon of a narrower dtype (:func:`prob_sum_tolerance`).
+    """
+    tol = prob_sum_tolerance(probs)
     arr = float_matrix(probs, name)
-    if (arr < -PROB_SUM_TOL).any() or (arr > 1 + PROB_SUM_TOL).any():
+    if (arr < -tol).any() or (arr > 1 + tol).any():
         raise ValueError(
             f"{name} has values outside [0, 1] (min {arr.min():.4g}, max {arr.max():.4g}): "
             "these look like logits — pass softmax(logits)"
         )
     row_err = np.abs(arr.sum(axis=1) - 1.0)
-    if (row_err > PROB_SUM_TOL).any():
+    if (row_err > tol).any():
         worst = int(row_err.argmax())
         raise ValueError(
-            f"{name} rows must sum to 1 (tolerance {PROB_SUM_TOL}); row {worst} sums to "
-            f"{arr[worst].sum():.6g} and {int((row_err > PROB_SUM_TOL).sum())} row(s) are off — "
+            f"{name} rows must sum to 1 (tolerance {tol:.3g}); row {worst} sums to "
+            f"{arr[worst].sum():.6g} and {int((row_err > tol).sum())} row(s) are off — "
             "pass softmax(logits), not logits or unnormalised scores"
         )
     return arr

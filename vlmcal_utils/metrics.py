@@ -28,6 +28,7 @@ Conventions
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ from vlmcal_utils.checks import (
     float_matrix,
     labels_array,
     logits_array,
+    looks_like_probabilities,
     probs_array,
     to_numpy,
 )
@@ -350,7 +352,12 @@ def nll(logits: Any, labels: Any) -> float:
     >>> round(nll(np.log([[0.5, 0.5], [0.25, 0.75]]), [0, 1]), 4)  # from probabilities
     0.4904
     """
-    logp = log_softmax(logits)
+    z = logits_array(logits)
+    if looks_like_probabilities(z):
+        # softmax of probabilities is not the probabilities: the NLL would be silently wrong
+        warnings.warn("nll got rows in [0, 1] that sum to 1: these look like probabilities, not logits; "
+                      "pass numpy.log(probs)", UserWarning, stacklevel=2)
+    logp = log_softmax(z)
     y = labels_array(labels, logp.shape[0], logp.shape[1])
     return float(-logp[np.arange(logp.shape[0]), y].mean())
 
@@ -409,6 +416,8 @@ def bootstrap_ci(
             raise ValueError(
                 f"bootstrap_ci: array {i} has shape {a.shape}, expected {n} rows like array 0"
             )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     stats = np.empty(int(n_boot))
     for b in range(int(n_boot)):

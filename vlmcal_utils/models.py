@@ -16,7 +16,7 @@ a local file (``.safetensors`` preferred,   that file; ``.pt``/``.pth``/``.bin``
 ``None`` with an open_clip arch             unseeded random weights (prefer ``"random"`` with a seed)
 ==========================================  ===============================================================
 
-:func:`model_id` names the loaded weights for caches (a seed, a tag, a file's name/size/mtime) and
+:func:`model_id` names the loaded weights for caches (a seed, a tag, a file's name and content digest) and
 :func:`describe_model` labels them for plots and results.
 
 OpenAI's weights were trained with QuickGELU. For a tag, :func:`load_model` sets the activation
@@ -48,7 +48,7 @@ from vlmcal_utils.checks import check_int, close_matches, looks_like_path
 # architecture with other weights (a file, "random") loads like any open_clip architecture.
 from vlmcal_utils.demo import load_demo_model, weights_path
 from vlmcal_utils.device import get_device
-from vlmcal_utils.storage import atomic_write_bytes
+from vlmcal_utils.storage import atomic_write_bytes, file_digest
 
 __all__ = [
     "DEMO_PREFIX",
@@ -435,7 +435,8 @@ def model_id(arch: str, pretrained: str | os.PathLike | None, seed: int | None =
     -------
     str
         ``"ViT-B-32/openai"`` for a tag; ``"ViT-B-32/random-seed3"`` for seeded random weights;
-        for a local file its name, size and modification time (a changed file is another model);
+        for a local file its name and a digest of its content (a changed file is another model, a
+        copy or a fresh clone the same one);
         the demo models' shipped file for a demo name without weights.
 
     Raises
@@ -451,9 +452,8 @@ def model_id(arch: str, pretrained: str | os.PathLike | None, seed: int | None =
         raise ValueError(f"{arch} with unseeded random weights has no stable id: pass pretrained='random' "
                          "with seed=<int> instead")
     path = Path(os.fspath(pretrained)).expanduser()
-    if path.is_file():
-        stat = path.stat()
-        return f"{arch}/{path.name}-{stat.st_size}-{stat.st_mtime_ns}"
+    if path.is_file():  # the content, not the modification time: a fresh clone finds its caches
+        return f"{arch}/{path.name}-{file_digest(path)[:16]}"
     return f"{arch}/{pretrained}"
 
 

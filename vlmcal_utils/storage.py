@@ -13,6 +13,8 @@ Every file the package writes goes through here:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import tempfile
@@ -27,7 +29,39 @@ __all__ = [
     "atomic_write_json",
     "RecordStore",
     "DamagedFileError",
+    "file_digest",
 ]
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    # keyed by size and mtime too: a file rewritten in place is hashed again, an unchanged one once
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hashed once per process while the file is unchanged).
+
+    A cache id built from it names the *content*: a fresh clone or a copy (new modification
+    time) finds the same cache entries; a changed file does not.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    resolved = Path(path).expanduser().resolve()
+    stat = resolved.stat()
+    return _digest_of(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
 class DamagedFileError(ValueError):

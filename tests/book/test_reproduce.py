@@ -305,3 +305,43 @@ def test_a_run_says_what_it_does_on_stderr_not_in_the_notebook(project, monkeypa
     assert "without encryption" not in err
     assert reproduce.kernel_config().KernelManager.transport == "ipc"
     assert "reproduce:" not in (out / "tiny.ipynb").read_text()
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("lr", ".nan", "must be a finite number"), ("lr", ".inf", "must be a finite number"),
+    ("lr", "-1", r"must lie in \[0, 10\]"), ("n_cal", "0", "must lie in"), ("n_cal", "1000000000000", "must lie in"),
+    ("seed", "-1", "must lie in"),
+])
+def test_numbers_must_be_finite_and_in_range(typed, name, value, match):
+    """Before (issue 25): lam NaN/inf/negative and absurd n_boot / n_views were accepted and failed late."""
+    with pytest.raises(ValueError, match=match):
+        reproduce.resolve_parameters(typed, "ci", {name: reproduce.parse_value(value, name)})
+
+
+def test_a_list_the_chapter_loops_over_must_not_be_empty():
+    """Before: -p datasets "[]" failed after 35 s with a KeyError inside the notebook."""
+    with pytest.raises(ValueError, match="'datasets' is an empty list"):
+        reproduce.check_bounds("datasets", [])
+    reproduce.check_bounds("demo_models", [])  # an empty list that means "none of these" stays legal
+    reproduce.check_bounds("n_views", 64)
+    with pytest.raises(ValueError, match=r"'n_views' = 100000: must lie in \[1, 1024\]"):
+        reproduce.check_bounds("n_views", 100000)
+
+
+_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(project, capsys):
+    """Before: a 442-byte alias bomb in -p hung even --list (2.5 GB)."""
+    assert len(_BOMB) < 600
+    with pytest.raises(ValueError, match="YAML aliases, over the limit"):
+        reproduce.parse_value(_BOMB, "values")
+    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "-p", "values", _BOMB, "--list"])
+    assert rc == 1 and "aliases" in capsys.readouterr().err
+    (project / "params" / "ci.yaml").write_text("tiny:\n  label: x\n" + "".join(
+        "  " + line + "\n" for line in _BOMB.splitlines()))
+    with pytest.raises(ValueError, match="aliases"):
+        reproduce.resolve_parameters(project / "notebooks" / "tiny.md", "ci")
+    with pytest.raises(ValueError, match="over the limit"):
+        reproduce.parse_value("[" + "1, " * 40000 + "1]", "values")

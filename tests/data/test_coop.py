@@ -105,3 +105,20 @@ def test_aircraft_is_read_not_downloaded_again(tmp_path, sub, monkeypatch):
     ds = load_dataset("fgvc-aircraft", root=tmp_path, download=True)
     assert ds.classnames == ["707-320", "A300B4", "DC-3"] and ds.labels.tolist() == [2, 0]
     assert ds[0][0].size == (6, 6)
+
+
+@pytest.mark.parametrize("item, match", [
+    (["a.png", 1.5, "cat"], "integer label"), (["a.png", True, "cat"], "integer label"),
+    (["a.png", "0", "cat"], "integer label"), (["a.png", -1, "cat"], "integer label"),
+    (["a.png", 0], "integer label"), ([3, 0, "cat"], "relative path"), ("a.png", "relative path"),
+    (["../../etc/passwd", 0, "cat"], "leaves the image folder"), (["/etc/passwd", 0, "cat"], "leaves the image folder"),
+])
+def test_malformed_or_escaping_split_items_are_refused(tmp_path, item, match):
+    """Before (issue 25): wrong types, missing fields and ../ or absolute paths gave raw errors or loaded
+    silently, and labels 1.5 / true became 1."""
+    (tmp_path / "split.json").write_text(json.dumps({"test": [["b.png", 0, "cat"], item]}))
+    with pytest.raises(ValueError, match=match):
+        load_coop_split(tmp_path, tmp_path / "split.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a JSON split file"):
+        load_coop_split(tmp_path, tmp_path / "bad.json")

@@ -23,12 +23,14 @@ def test_imagenet_r_subset_maps_to_imagenet_indices(tmp_path):
     chosen = [wnids[i] for i in (1, 7, 500)]
     for k, w in enumerate(chosen):
         write_images(tmp_path / "imagenet-r" / w, 2, seed=k)
+    for w in wnids[600:797]:  # ImageNet-R has 200 classes: the other 197, without images here
+        (tmp_path / "imagenet-r" / w).mkdir()
     ds = load_dataset("imagenet-r", root=tmp_path)
-    assert list(ds.imagenet_indices) == [1, 7, 500] and ds.class_mask.sum() == 3
+    assert list(ds.imagenet_indices[:3]) == [1, 7, 500] and ds.class_mask.sum() == 200
     assert ds.class_mask[[1, 7, 500]].all() and len(ds) == 6 and ds[5][1] == 2
     assert ds.classnames[0] == "goldfish"
     folder = load_dataset("imagefolder", root=tmp_path / "imagenet-r")
-    assert folder.classnames == chosen and len(folder) == 6
+    assert folder.classnames[:3] == chosen and len(folder) == 6
     with pytest.raises(ValueError, match="only the evaluation images"):
         load_dataset("imagenet-r", split="train", root=tmp_path)
 
@@ -121,7 +123,9 @@ def test_imagenet_sketch_in_both_layouts(tmp_path, sub):
                                       ("imagenet-r", "imagenet-rendition/imagenet-r")])
 def test_imagenet_a_r_in_both_layouts(tmp_path, kind, sub):
     write_images(tmp_path / sub / imagenet_wnids()[9], 2)
-    assert list(load_dataset(kind, root=tmp_path).imagenet_indices) == [9]
+    for w in imagenet_wnids()[100:299]:
+        (tmp_path / sub / w).mkdir()
+    assert list(load_dataset(kind, root=tmp_path).imagenet_indices) == [9, *range(100, 299)]
 
 
 @pytest.mark.parametrize("sub", ["imagenetv2/imagenetv2-matched-frequency-format-val",
@@ -136,9 +140,31 @@ def test_imagenet_v2_in_both_layouts(tmp_path, sub):
 
 def test_per_dataset_root_override(tmp_path, monkeypatch):
     write_images(tmp_path / "mine" / imagenet_wnids()[4], 1)
+    for w in imagenet_wnids()[600:799]:
+        (tmp_path / "mine" / w).mkdir()
     ds = load_dataset("imagenet_r", root=tmp_path / "empty", roots={"imagenet-r": tmp_path / "mine"})
-    assert list(ds.imagenet_indices) == [4]
+    assert list(ds.imagenet_indices[:1]) == [4]
     monkeypatch.setenv("VLMCAL_DATA_IMAGENET_R", str(tmp_path / "mine"))
-    assert list(load_dataset("imagenet-r", root=tmp_path / "empty").imagenet_indices) == [4]
+    assert list(load_dataset("imagenet-r", root=tmp_path / "empty").imagenet_indices[:1]) == [4]
     with pytest.raises(FileNotFoundError, match="imagenet-rendition/imagenet-r"):
         load_dataset("imagenet-r", root=tmp_path / "empty", roots={"imagenet-r": tmp_path / "empty"})
+
+
+def test_a_missing_class_is_an_error_naming_it(tmp_path):
+    """Before (issue 25): ImageNet with 999 class folders said "not found"; ImageNet-A with 199
+    loaded silently as a 199-class task."""
+    wnids = imagenet_wnids()
+    imagenet_val_tree(tmp_path / "imagenet" / "images" / "val")
+    (tmp_path / "imagenet" / "images" / "val" / wnids[42]).rmdir()
+    with pytest.raises(ValueError, match=rf"999 class folders, expected 1000; missing: {wnids[42]} \(") as err:
+        load_dataset("imagenet", root=tmp_path)
+    assert "\n" not in str(err.value)
+    for w in wnids[:199]:
+        (tmp_path / "imagenet-a" / w).mkdir(parents=True)
+    with pytest.raises(ValueError, match="imagenet-a in .*199 class folders, expected 200"):
+        load_dataset("imagenet-a", root=tmp_path)
+    for i in range(1000):
+        if i != 7:
+            (tmp_path / "imagenetv2" / str(i)).mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"missing: 7 \("):
+        load_dataset("imagenet-v2", root=tmp_path)

@@ -57,3 +57,35 @@ def test_subsample_is_seeded_and_keeps_classnames(tmp_path):
         subsample(ds, 0)
     with pytest.raises(ValueError, match="n must be an integer"):
         subsample(ds, 2.5)
+
+
+def _file_dataset(paths):
+    return FileListDataset(paths, [0] * len(paths), ["thing"])
+
+
+def test_a_16_bit_png_is_scaled_not_clipped_to_white(tmp_path):
+    """Before (issue 25): a 16-bit greyscale PNG loaded as pure white (convert("RGB") clips at 255)."""
+    grey = (np.arange(48 * 40).reshape(48, 40) * 30).astype(np.uint16)  # 0 .. 57570
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    image, _ = _file_dataset([tmp_path / "g16.png"])[0]
+    pixels = np.asarray(image)
+    assert image.mode == "RGB" and pixels.shape == (48, 40, 3)
+    np.testing.assert_allclose(pixels[..., 0], np.round(grey / 257.0), atol=1)
+
+
+def test_a_truncated_or_oversized_image_is_refused_naming_the_file(tmp_path, monkeypatch):
+    """Before: a truncated JPEG or an oversized image failed without the file's name."""
+    import vlmcal_utils.data.images as images
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "ok.jpg")
+    data = (tmp_path / "ok.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "not-an-image.png").write_bytes(b"<html>404</html>")
+    ds = _file_dataset([tmp_path / "ok.jpg", tmp_path / "cut.jpg", tmp_path / "not-an-image.png"])
+    assert ds[0][0].size == (64, 64)
+    for i, name in ((1, "cut.jpg"), (2, "not-an-image.png")):
+        with pytest.raises(ValueError, match=f"{name}: cannot read the image"):
+            ds[i]
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 32 * 32)
+    with pytest.raises(ValueError, match=r"ok.jpg: 64 x 64 pixels, over the limit"):
+        ds[0]

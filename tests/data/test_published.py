@@ -242,7 +242,7 @@ def test_default_cache_follows_the_cache_variables(env, tmp_path, server, monkey
     path = fetch_published_logits("synthetic", base_url=server.url, registry={"synthetic": entry})
     folder = tmp_path / "cache-root" / ("published" if env == "VLMCAL_CACHE" else "vlmcal/published")
     assert path == folder / "synthetic.npz"
-    assert (folder / "sources" / "synthetic" / "src.bin").is_file()
+    assert not (folder / "sources").exists(), "only the verified file is cached, not the raw sources"
     assert content_sha256(path) == entry.sha256
     assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [], "no temporary files left"
 

@@ -101,3 +101,17 @@ def test_metrics_file_matches_models():
     for name, rec in m["models"].items():
         assert len(rec["cells"]) == 12 and rec["temperature"] > 0
         assert weights_path(name).is_file()
+
+
+def test_load_demo_model_with_bad_weights_is_one_clear_error(tmp_path):
+    """Before (issue 25): load_demo_model(weights=...) gave a raw SafetensorError."""
+    import pytest
+
+    from vlmcal_utils.demo import load_demo_model, weights_path
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not safetensors at all")
+    with pytest.raises(ValueError, match="bad.safetensors is not a safetensors file of vlmcal-demo's"):
+        load_demo_model("vlmcal-demo", weights=bad)
+    with pytest.raises(ValueError, match="architecture"):  # another model's weights
+        load_demo_model("vlmcal-demo", weights=weights_path("vlmcal-demo-small"))

@@ -55,7 +55,7 @@ def test_pool_cache_lives_in_the_demo_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("VLMCAL_CACHE", str(tmp_path))
     images, params, domains = build_pool(2, seed=3, cache=True)
     files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
-    assert [p.parent for p in tmp_path.rglob("*.pt")] == [cache_dir("demo")] == [tmp_path / "demo"], files
+    assert [p.parent for p in tmp_path.rglob("*.safetensors")] == [cache_dir("demo")] == [tmp_path / "demo"], files
     assert all(name.startswith("demo_pool_") for name in files), "no temporary file is left"
     again = build_pool(2, seed=3, cache=True)  # read back from the cache
     assert torch.equal(again[0], images) and again[1] == params and again[2] == domains
@@ -69,3 +69,31 @@ def test_written_records_are_world_readable(pool, tmp_path):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vlmcal-demo-small.safetensors",
                                                           "vlmcal-demo-small.train.json"]
+
+
+class _Planted:
+    """A pickle that, when loaded, leaves a file behind: proof that code in a cache ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_in_the_pool_cache_never_runs(tmp_path, monkeypatch):
+    """Before (issue 25): build_pool loaded demo_pool_<key>.pt with torch.load(weights_only=False)."""
+    import pickle
+
+    monkeypatch.setenv("VLMCAL_CACHE", str(tmp_path))
+    first = build_pool(2, seed=4, cache=True)
+    (cached,) = list(cache_dir("demo").iterdir())
+    marker = tmp_path / "code-ran"
+    # the old cache name and the new one, each holding a hostile pickle instead of the pool
+    hostile = {"images": _Planted(marker), "params": [], "domains": []}
+    cached.write_bytes(pickle.dumps(hostile))
+    torch.save(hostile, cached.with_suffix(".pt"))
+    with pytest.warns(UserWarning, match="damaged.*rendering it again"):
+        again = build_pool(2, seed=4, cache=True)
+    assert not marker.exists(), "code from a cache file ran"
+    assert torch.equal(again[0], first[0]) and again[1] == first[1]

@@ -145,3 +145,26 @@ def test_killed_workers_then_rerun_computes_only_the_missing_rows(local_ray, tmp
         text = Path(run.merged).read_text()
         assert len(sequential(run, demo_model, Path(run.merged).parent)) == run.n_images
         assert Path(run.merged).read_text() == text
+
+
+def test_a_rerun_with_another_seed_writes_its_own_run_folder(tmp_path, demo_model):
+    """Before (issue 25): the rerun shared the first run's shard files: "merged 24 rows" for a 12-image
+    run, every position twice, accuracy over both draws."""
+    model, tokenizer = demo_model
+    reseeded = {**DEMO, "04_ctpt": {**DEMO["04_ctpt"], "seed": 1}}
+    first, second = plan(tmp_path, methods=["zeroshot"])[0], sweep.plan_runs(
+        reseeded, tmp_path / "sweep", models=MODELS, shard_size=4, methods=["zeroshot"])[0]
+    assert Path(first.merged).parent != Path(second.merged).parent and "seed1" in second.merged
+    for run, values in ((first, VALUES), (second, sweep.notebook_values(reseeded["04_ctpt"]))):
+        for shard in run.shards:
+            sweep.run_shard(shard, values, model, tokenizer)
+        report = sweep.merge_shards([s.path for s in run.shards], run.merged, run.n_images)
+        rows = read_tpt_rows(run.merged)
+        assert report.rows == run.n_images == len(rows) and report.missing == []
+        assert sorted(r["index"] for r in rows) == list(range(run.n_images))
+        assert len({r["source"] for r in rows}) == 1
+    # shard files of two draws handed to one merge: refused, nothing written
+    mixed = tmp_path / "mixed.jsonl"
+    with pytest.raises(ValueError, match="another draw of images"):
+        sweep.merge_shards([first.shards[0].path, second.shards[1].path], mixed)
+    assert not mixed.exists()

@@ -170,7 +170,8 @@ def test_resume_tells_hard_prompt_and_ensemble_runs_apart(model, tokenizer, tmp_
 
 def test_rows_hold_the_documented_keys(model, tokenizer, tmp_path):
     rows = run(model, tokenizer, make_images(2), "zeroshot", tmp_path / "z.jsonl", batch_size=2)
-    assert set(rows[0]) == {"index", "source_index", "source", "label", "pred", "confidence", "entropy", "atfd",
+    assert set(rows[0]) == {"index", "source_index", "source", "dataset", "dataset_text", "label", "pred",
+                            "confidence", "entropy", "atfd",
                             "orthogonality", "min_angle", "seconds", "view_seconds", "method", "run", "temperature",
                             "logits"}
     assert len(rows[0]["logits"]) == len(NAMES) and rows[0]["temperature"] == 1.0
@@ -231,3 +232,52 @@ def test_a_larger_subset_reuses_only_the_rows_of_its_own_images(model, tokenizer
     with pytest.raises(ValueError, match="identity"):
         run(model, tokenizer, small, "zeroshot", old)
     assert [r["index"] for r in run(model, tokenizer, base, "zeroshot", old, indices=[0, 1])] == [0, 1]
+
+
+def _file_dataset(folder, seed):
+    """Four PNG files under ``folder`` (labels 0..3): another seed, other pictures of other sizes."""
+    from PIL import Image
+
+    from vlmcal_utils.data.images import FileListDataset
+
+    paths = []
+    for i, (img, _) in enumerate(make_images(4, seed=seed)):
+        path = folder / "images" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img[: 30 + seed]).save(path)
+        paths.append(path)
+    return FileListDataset(paths, [0, 1, 2, 3], NAMES)
+
+
+def test_rows_of_another_dataset_with_the_same_classes_and_size_are_refused(model, tokenizer, tmp_path):
+    """Before (issue 25): demo-sketch rows were served for demo-photo images (same class names, same size)."""
+    from vlmcal_utils.demo.world import make_demo_dataset
+
+    photo, sketch = (make_demo_dataset(d, "test", n=3, classes="heldout") for d in ("photo", "sketch"))
+    path = tmp_path / "demo-photo__test__zeroshot.jsonl"
+    rows = tpt.run_tpt(model, tokenizer, sketch, sketch.classnames, "zeroshot", path, SETTINGS, progress=False)
+    assert len(rows) == 3
+    with pytest.raises(ValueError, match=r"other images \(demo sketch/test.*not of this dataset \(demo photo/test"):
+        tpt.run_tpt(model, tokenizer, photo, photo.classnames, "zeroshot", path, SETTINGS, progress=False)
+    assert len(tpt.read_tpt_rows(path)) == 3, "the file is left as it was"
+
+
+def test_a_replaced_image_folder_is_refused_and_a_moved_one_resumes(model, tokenizer, tmp_path):
+    import shutil
+
+    first = _file_dataset(tmp_path / "a", seed=0)
+    path = tmp_path / "run.jsonl"
+    tpt.run_tpt(model, tokenizer, first, NAMES, "zeroshot", path, SETTINGS, progress=False)
+    shutil.copytree(tmp_path / "a", tmp_path / "elsewhere" / "a")  # the same files under another root
+    moved = _file_dataset(tmp_path / "elsewhere" / "a", seed=0)
+    calls = []
+    moved_getitem = type(moved).__getitem__
+    type(moved).__getitem__ = lambda self, i: calls.append(i) or moved_getitem(self, i)
+    try:
+        assert len(tpt.run_tpt(model, tokenizer, moved, NAMES, "zeroshot", path, SETTINGS, progress=False)) == 4
+    finally:
+        type(moved).__getitem__ = moved_getitem
+    assert calls == [], "a moved folder is the same dataset: nothing is computed again"
+    replaced = _file_dataset(tmp_path / "b", seed=1)  # same names, same size, other pictures
+    with pytest.raises(ValueError, match="other images .*4 files in 'images'"):
+        tpt.run_tpt(model, tokenizer, replaced, NAMES, "zeroshot", path, SETTINGS, progress=False)

@@ -4,6 +4,10 @@ Not the bytes of the ``.npz``: an ``.npz`` is a zip archive with timestamps, so 
 the same numbers has different bytes. :func:`content_sha256` hashes the *content* instead — each
 array's name, dtype, shape and raw bytes (arrays in sorted name order) and the ``meta`` JSON in
 canonical form (sorted keys).
+
+Before an archive is decompressed, :func:`check_npz_size` compares the sizes its members declare
+with the archive's own size: a decompression bomb (a small file that inflates to gigabytes) is
+refused before a byte of it is inflated (``zipfile`` never inflates a member past its declared size).
 """
 
 from __future__ import annotations
@@ -11,12 +15,49 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
-__all__ = ["content_sha256", "content_sha256_arrays", "npz_content_sha256"]
+__all__ = ["content_sha256", "content_sha256_arrays", "npz_content_sha256", "check_npz_size", "NPZ_MAX_EXPANSION"]
+
+NPZ_MAX_EXPANSION = 20
+"""The most an archive's members may inflate, relative to the archive (the registry's files: 1.2-2x)."""
+_NPZ_SIZE_FLOOR = 2**20  # tiny archives may inflate more (headers dominate)
+
+
+def check_npz_size(source: str | os.PathLike | IO[bytes], max_bytes: int | None = None) -> None:
+    """Refuse an ``.npz`` whose members would inflate past ``max_bytes``, before inflating any.
+
+    Parameters
+    ----------
+    source : path or binary file
+        The archive (a file object is rewound to where it was).
+    max_bytes : int, optional
+        The most bytes the members may hold together; default :data:`NPZ_MAX_EXPANSION` × the
+        archive's size (at least 1 MiB).
+
+    Raises
+    ------
+    ValueError
+        Not a zip archive, or members declaring more than ``max_bytes`` (a decompression bomb).
+    """
+    position = source.tell() if hasattr(source, "tell") else None
+    try:
+        with zipfile.ZipFile(source) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+            size = sum(info.compress_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"not a readable .npz archive ({type(err).__name__}: {err})") from err
+    finally:
+        if position is not None:
+            source.seek(position)
+    limit = max_bytes if max_bytes is not None else max(NPZ_MAX_EXPANSION * size, _NPZ_SIZE_FLOOR)
+    if declared > limit:
+        raise ValueError(f"the .npz members would inflate to {declared} bytes, over the limit of {limit} "
+                         f"({size} bytes compressed): refused as a decompression bomb")
 
 
 def _canonical_meta(value: np.ndarray) -> bytes:
@@ -67,7 +108,13 @@ def npz_content_sha256(source: str | os.PathLike | IO[bytes]) -> str:
     -------
     str
         64 hex digits.
+
+    Raises
+    ------
+    ValueError
+        A decompression bomb (:func:`check_npz_size`), or object arrays (never unpickled).
     """
+    check_npz_size(source)
     with np.load(source, allow_pickle=False) as npz:
         return content_sha256_arrays({name: npz[name] for name in npz.files})
 

@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vlmcal_utils.data.content_hash import check_npz_size
+
 __all__ = [
     "CONVERTERS",
     "load_numpy_pickle",
@@ -178,7 +180,13 @@ def convert_netcal_npz(sources: list[bytes]) -> dict[str, np.ndarray]:
     -------
     dict of str to numpy.ndarray
         float32 ``log(probs)``; val = first half of the rows, test = second half.
+
+    Raises
+    ------
+    ValueError
+        Not an archive, a decompression bomb (checked before inflating), object arrays.
     """
+    check_npz_size(io.BytesIO(sources[0]))
     with np.load(io.BytesIO(sources[0]), allow_pickle=False) as npz:
         probs, labels = npz["predictions"].squeeze(), npz["ground_truth"].squeeze()
     return _halves(_log_probs(probs), _labels(labels))

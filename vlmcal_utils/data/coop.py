@@ -84,26 +84,54 @@ def load_coop_split(image_dir: str | os.PathLike, split_file: str | os.PathLike,
     FileNotFoundError
         No split file.
     ValueError
-        Unknown split, a label with two names, or labels that are not ``0..K-1``.
+        Unknown split, a label with two names, or labels that are not ``0..K-1``; an item that is
+        not ``[relative path, integer label, class name]`` (a label ``1.5`` or ``true`` is not an
+        integer), or a path that is absolute or climbs out of ``image_dir``.
     """
     image_dir, split_file = Path(image_dir).expanduser(), Path(split_file).expanduser()
     if not split_file.is_file():
         raise missing_data_error("CoOp split file", [split_file], COOP_HOW)
-    splits = json.loads(split_file.read_text())
+    splits = _read_split_file(split_file)
     if split not in splits:
         raise ValueError(f"{split_file.name} has splits {sorted(splits)}, not {split!r}")
     names: dict[int, str] = {}
     for part in splits.values():  # class names from all splits: a split may lack a class
         for _, label, cname in part:
-            if names.setdefault(int(label), clean_classname(cname)) != clean_classname(cname):
+            if names.setdefault(label, clean_classname(cname)) != clean_classname(cname):
                 raise ValueError(f"{split_file.name}: label {label} has two names "
-                                 f"{names[int(label)]!r} and {cname!r}")
+                                 f"{names[label]!r} and {cname!r}")
     if sorted(names) != list(range(len(names))):
         raise ValueError(f"{split_file.name}: labels are not 0..{len(names) - 1}")
     items = splits[split]
-    return FileListDataset([image_dir / rel for rel, _, _ in items], [int(lab) for _, lab, _ in items],
+    return FileListDataset([_inside(image_dir, rel, split_file) for rel, _, _ in items], [lab for _, lab, _ in items],
                            [names[i] for i in range(len(names))], transform,
                            source=f"CoOp split {split_file.name}:{split}")
+
+
+def _read_split_file(split_file: Path) -> dict[str, list]:
+    """The split file, each item checked: ``[relative path (str), label (int, not bool/float), class name (str)]``."""
+    try:
+        splits = json.loads(split_file.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{split_file.name} is not a JSON split file ({err})") from err
+    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+        raise ValueError(f"{split_file.name}: expected {{split: [[path, label, class name], ...]}}")
+    for split, items in splits.items():
+        for n, item in enumerate(items):
+            ok = (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and item[0]
+                  and type(item[1]) is int and item[1] >= 0 and isinstance(item[2], str))
+            if not ok:
+                raise ValueError(f"{split_file.name}: item {n} of {split!r} is {item!r}, expected "
+                                 "[relative path, integer label >= 0, class name]")
+    return splits
+
+
+def _inside(image_dir: Path, rel: str, split_file: Path) -> Path:
+    """``image_dir / rel``, refused if ``rel`` is absolute or climbs out of ``image_dir`` (``../``)."""
+    path = Path(rel)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"{split_file.name}: path {rel!r} leaves the image folder {image_dir}: refused")
+    return image_dir / path
 
 
 def coop_candidates(name: str, root: Path) -> list[tuple[Path, Path]]:

@@ -61,13 +61,34 @@ def _root(root: str | os.PathLike | None) -> Path:
     return Path(root).expanduser() if root is not None else data_root()
 
 
+_EXPECTED_CLASSES = {"wnid": 1000, "index": 1000, "wnid200": 200}
+_NEARLY = 900  # a folder with this many ImageNet class folders is this layout, with some classes missing
+
+
 def _folder_matches(folder: Path, naming: str, wnid_set: set[str]) -> bool:
     dirs = class_folders(folder)
     if naming == "index":
-        return len(dirs) == 1000 and all(d.isdigit() for d in dirs)
+        return len(dirs) >= _NEARLY and all(d.isdigit() and int(d) < 1000 for d in dirs)
     if naming == "wnid":
-        return len(dirs) == 1000 and set(dirs) == wnid_set
-    return 0 < len(dirs) < 1000 and set(dirs) <= wnid_set
+        return len(dirs) >= _NEARLY and set(dirs) <= wnid_set
+    return 0 < len(dirs) < _NEARLY and set(dirs) <= wnid_set
+
+
+def _check_class_count(kind: str, folder: Path, naming: str, class_dirs: list[str], wnids: list[str]) -> None:
+    """A missing class would silently make another task (999-way, 199-way): an error naming it."""
+    expected = _EXPECTED_CLASSES[naming]
+    if len(class_dirs) == expected:
+        return
+    have = set(class_dirs)
+    if naming == "wnid":
+        missing = [f"{w} ({IMAGENET_CLASSNAMES[i]})" for i, w in enumerate(wnids) if w not in have]
+    elif naming == "index":
+        missing = [f"{i} ({IMAGENET_CLASSNAMES[i]})" for i in range(1000) if str(i) not in have]
+    else:
+        missing = []  # which 200 ImageNet-A/-R use is not listed here: the count is what we can check
+    named = f"; missing: {', '.join(missing[:5])}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise ValueError(f"{kind} in {folder}: {len(class_dirs)} class folders, expected {expected}"
+                     + (named if missing else "") + ": a partial copy would be another task")
 
 
 def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
@@ -110,6 +131,8 @@ def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
         else:
             class_dirs = [w for w in wnids if (folder / w).is_dir()]  # ImageNet index order
             indices = [wnids.index(w) for w in class_dirs]
+        if split != "train":
+            _check_class_count(kind, folder, naming, class_dirs, wnids)
         paths, labels = scan_class_folders(folder, class_dirs)
         ds = FileListDataset(paths, labels, [IMAGENET_CLASSNAMES[i] for i in indices], transform,
                              source=f"{kind} {split} from {folder}")

@@ -30,10 +30,56 @@ __all__ = [
     "scan_class_folders",
     "first_matching_dir",
     "missing_data_error",
+    "read_rgb",
+    "MAX_IMAGE_PIXELS",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """File suffixes (lower case) counted as images when a folder is scanned."""
+
+MAX_IMAGE_PIXELS = 64_000_000
+"""The largest image read (8000 x 8000): every dataset here is far smaller; a bigger file is refused."""
+
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _to_eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer greyscale -> 8-bit ("RGB" of such a mode clips to white)."""
+    values = np.asarray(img, dtype=np.float64)
+    top = 65535.0 if img.mode in _SIXTEEN_BIT or values.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
+
+
+def read_rgb(path: str | os.PathLike) -> Image.Image:
+    """The image file ``path`` as an 8-bit RGB PIL image; 16-bit greyscale scaled, not clipped.
+
+    Parameters
+    ----------
+    path : path
+        An image file.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``"RGB"``.
+
+    Raises
+    ------
+    ValueError
+        The image is larger than :data:`MAX_IMAGE_PIXELS`, cut short, or not an image; the
+        message names the file.
+    """
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"{path}: {width} x {height} pixels, over the limit of {MAX_IMAGE_PIXELS}: refused")
+            img.load()
+            if img.mode in (*_SIXTEEN_BIT, "I"):
+                img = _to_eight_bit(img)
+            return img.convert("RGB")
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:  # PIL: truncated, unidentified
+        raise ValueError(f"{path}: cannot read the image ({type(err).__name__}: {err})") from err
 
 
 class ArrayImageDataset(torch.utils.data.Dataset):
@@ -105,8 +151,7 @@ class FileListDataset(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        with Image.open(self.paths[i]) as img:
-            image = img.convert("RGB")
+        image = read_rgb(self.paths[i])
         return (self.transform(image) if self.transform else image), int(self.labels[i])
 
 

@@ -39,10 +39,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import shutil
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,7 @@ import numpy as np
 from vlmcal_utils.checks import close_matches
 from vlmcal_utils.data.content_hash import content_sha256, npz_content_sha256
 from vlmcal_utils.data.converters import CONVERTERS, CREDAL_LANGUAGES, HOLLANCE_TOPLABEL
+from vlmcal_utils.data.download import DownloadError, download_file, download_limits
 from vlmcal_utils.paths import SHARED_ENV_VAR, cache_dir, shared_path
 from vlmcal_utils.storage import atomic_write_bytes
 
@@ -64,6 +67,7 @@ __all__ = [
     "fetch_published_logits",
     "OFFLINE_ENV_VAR",
     "Resolved",
+    "SourceError",
     "resolve_published",
     "resolve_published_dir",
 ]
@@ -104,6 +108,9 @@ class PublishedLogits:
     family : str
         ``"vlm"``, ``"baseline"`` (a classifier trained on the dataset) or ``"toplabel"``
         (confidence/correctness arrays only, not a logits file).
+    sizes : tuple of int
+        The size in bytes of each source file at the pinned commit (``()``: unknown); a download
+        is capped at :data:`~vlmcal_utils.data.download.SIZE_MARGIN` times it.
     """
 
     name: str
@@ -116,6 +123,7 @@ class PublishedLogits:
     model: str = ""
     dataset: str = ""
     family: str = "baseline"
+    sizes: tuple[int, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -291,6 +299,30 @@ _ENTRIES: tuple[PublishedLogits, ...] = (
               "2bb03feb27d1ac84c6e1cd5d24e65a20bf6948cadf719cc8152e641ab9b287be", "snacks classifiers", "Snacks"),
 )
 
+# each source's size at the pinned commit (git ls-tree -l <commit> <path> in the source repository)
+_SOURCE_SIZES: dict[str, tuple[int, ...]] = {
+    "clip_dermamnist_zeroshot": (542280, 154584),
+    "biomedclip_dermamnist_zeroshot": (541263, 154138),
+    "siglip_dermamnist_zeroshot": (574949, 163959),
+    "siglip2_dermamnist_zeroshot": (562685, 160180),
+    "netcal_lenet5_cifar10": (480492,),
+    "netcal_wrn16-4_cifar10": (480492,),
+    "netcal_lenet5_cifar100": (4080492,),
+    "netcal_wrn16-4_cifar100": (4080492,),
+    "netcal_densenetbc100_cifar100": (4080492,),
+    "markus93_densenet40_cifar10": (720341,),
+    "verifiedcal_vgg16_cifar10": (480249,),
+    "cleanlab_cv_cifar10_test": (800128, 20128),
+    "clip_vitb32_cifar10_zeroshot": (1067730, 1507786, 1067596, 1067617, 1068111),
+    "siglip_b16_cifar10_zeroshot": (1159756, 1599951, 1159514, 1149418, 1119777),
+    "siglip2_b16_cifar10_zeroshot": (1146234, 1586290, 1133688, 1138116, 1178472),
+    "hollance_imagenet_val_toplabel": (1390898, 1389266, 1388127, 1392350, 1386964, 1389544, 1390983, 1391618,
+                                       1388700, 1387591, 1377126, 1387788, 1382470, 1355201),
+    "hollance_markus93_cifar_birds_toplabel": (233889, 155635, 247229, 196100, 77982),
+    "hollance_snacks_toplabel": (15571,),
+}
+_ENTRIES = tuple(replace(entry, sizes=_SOURCE_SIZES[entry.name]) for entry in _ENTRIES)
+
 PUBLISHED_LOGITS: dict[str, PublishedLogits] = {entry.name: entry for entry in _ENTRIES}
 """name (the ``.npz`` stem in ``$VLMCAL_SHARED/data/logits``) -> :class:`PublishedLogits`."""
 
@@ -348,6 +380,10 @@ def published_path(name: str) -> Path | None:
 # ---------------------------------------------------------------------------------------------
 # fetching
 # ---------------------------------------------------------------------------------------------
+class SourceError(ValueError):
+    """Downloaded sources that do not give the pinned file: not convertible, refused, or other numbers."""
+
+
 def _check_hash(got: str, entry: PublishedLogits, origin: str) -> None:
     if got != entry.sha256:
         raise ValueError(
@@ -357,15 +393,91 @@ def _check_hash(got: str, entry: PublishedLogits, origin: str) -> None:
         )
 
 
-def _download(url: str, timeout: float = 60.0) -> bytes:
+def _verified(path: Path, entry: PublishedLogits, origin: str) -> Path:
+    """``path`` if its content hash is the pinned one; else a ``ValueError`` naming the file and why."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (pinned https URL)
-            return response.read()
-    except (urllib.error.URLError, OSError) as err:
-        raise ConnectionError(
-            f"could not download {url} ({err}). Without internet, set {SHARED_ENV_VAR} to a folder "
-            "holding data/logits/<name>.npz, or download the source by hand."
-        ) from err
+        got = content_sha256(path)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        # a damaged file (cut short, not a zip, a bomb, object arrays) is named, never loaded further
+        raise ValueError(f"{entry.name}: the {origin} ({path}) is damaged and cannot be read "
+                         f"({type(err).__name__}: {err}); delete it and fetch again") from err
+    _check_hash(got, entry, f"{origin} ({path})")
+    return path
+
+
+def _shared_copy(entry: PublishedLogits) -> Path | None:
+    """The hash-verified shared copy, ``None`` without one; a tampered or damaged copy is an error.
+
+    The one check of a shared copy, used by :func:`fetch_published_logits` and :func:`resolve_published`.
+    """
+    shared = shared_path(*SHARED_LOGITS_DIR, entry.filename)
+    return None if shared is None else _verified(shared, entry, "shared copy")
+
+
+def _cached_copy(target: Path, entry: PublishedLogits) -> tuple[Path | None, str]:
+    """The hash-verified cached copy (or ``None``) and a note; a stale or damaged copy is deleted and named."""
+    if not target.is_file():
+        return None, ""
+    try:
+        return _verified(target, entry, "cached copy"), ""
+    except ValueError as err:
+        target.unlink(missing_ok=True)  # made again from the sources by the caller
+        return None, f"the cached copy was deleted ({str(err)[:300]})"
+
+
+def _download_sources(entry: PublishedLogits, base: str, work: Path) -> list[bytes]:
+    """Each source, streamed into ``work`` within its caps (:mod:`~vlmcal_utils.data.download`)."""
+    sizes = entry.sizes or (None,) * len(entry.paths)
+    sources = []
+    for url, size in zip(entry.raw_urls(base), sizes, strict=True):
+        max_bytes, seconds = download_limits(size)
+        sources.append(download_file(url, work, max_bytes=max_bytes, time_limit_s=seconds).read_bytes())
+    return sources
+
+
+def _why(err: BaseException) -> str:
+    """One line on why a source did not convert; numpy's advice to unpickle is never passed on."""
+    text = str(err).splitlines()[0][:200] if str(err) else ""
+    if "allow_pickle" in text or "pickled" in text:
+        text = "it holds Python objects (pickled data), which are never loaded"
+    return f"{type(err).__name__}: {text}"
+
+
+def _convert_verified(entry: PublishedLogits, sources: list[bytes]) -> bytes:
+    """The sources converted to the bytes of the ``.npz`` to cache, hash-verified; else :class:`SourceError`."""
+    try:
+        arrays = CONVERTERS[entry.converter](sources)
+    except (ValueError, pickle.UnpicklingError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError, EOFError,
+            KeyError, IndexError, TypeError, AttributeError) as err:
+        # whatever the server sent, it is not the source: say so in one line (numpy's own advice
+        # for object arrays, "load it unsafely with allow_pickle", must never reach a reader)
+        raise SourceError(f"{entry.name}: the downloaded sources are not the published files and were "
+                          f"discarded ({_why(err)})") from err
+    arrays["meta"] = np.array(json.dumps(entry.meta))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    try:
+        _check_hash(npz_content_sha256(io.BytesIO(buffer.getvalue())), entry, "file converted from the download")
+    except ValueError as err:
+        raise SourceError(str(err)) from err
+    return buffer.getvalue()
+
+
+def _download_convert(entry: PublishedLogits, base: str, cache: Path) -> Path:
+    """Download into a temporary folder, convert, verify; only a verified file reaches ``cache``."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".fetch-{entry.name}-", dir=cache))
+    except OSError as err:
+        raise DownloadError(f"{entry.name}: cannot write to the cache {cache} ({err})") from err
+    try:
+        data = _convert_verified(entry, _download_sources(entry, base, work))
+        try:
+            return atomic_write_bytes(cache / entry.filename, data)
+        except OSError as err:  # a full disk: nothing half-written stays (atomic write)
+            raise DownloadError(f"{entry.name}: cannot write {cache / entry.filename} ({err})") from err
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def fetch_published_logits(
@@ -384,7 +496,8 @@ def fetch_published_logits(
     root : path, optional
         Download cache; default ``vlmcal_utils.paths.cache_dir("published")`` (``$VLMCAL_CACHE``,
         else ``$XDG_CACHE_HOME/vlmcal``, else ``~/.cache/vlmcal``, then ``/published``). Converted
-        files are ``root/<name>.npz``, the raw sources ``root/sources/<name>/``.
+        files are ``root/<name>.npz``; sources are downloaded into a temporary folder inside
+        ``root`` and deleted afterwards, whatever happened, so only a verified file is ever cached.
     offline : bool, optional
         ``True``: use the shared copy only. ``False``: download and convert even where a shared
         copy exists. ``None`` (default): the shared copy if there is one, else the cache, else download.
@@ -406,16 +519,17 @@ def fetch_published_logits(
     FileNotFoundError
         ``offline=True`` and no shared copy.
     ValueError
-        A copy's content hash differs from the pinned one, or ``name`` has no converter and no
-        shared copy (the message names the source to fetch by hand).
+        The shared copy is damaged or has another content hash, or ``name`` has no converter and
+        no shared copy (the message names the source to fetch by hand); :class:`SourceError` (a
+        ``ValueError``): the downloaded sources do not convert or give other numbers.
     ConnectionError
-        The download failed.
+        :class:`~vlmcal_utils.data.download.DownloadError`: the download failed or was refused
+        (HTTP error, size or time cap, body cut short, an HTML page), or the cache cannot be written.
     """
     entry = _lookup(name, registry if registry is not None else PUBLISHED_LOGITS)
     if offline is not False:
-        shared = shared_path(*SHARED_LOGITS_DIR, entry.filename)
+        shared = _shared_copy(entry)
         if shared is not None:
-            _check_hash(content_sha256(shared), entry, f"shared copy ({shared})")
             return shared
         if offline:
             raise FileNotFoundError(
@@ -423,13 +537,9 @@ def fetch_published_logits(
                 f"data/logits/{entry.filename}), or call with offline=None to download it"
             )
     cache = Path(root).expanduser() if root is not None else cache_dir("published")
-    target = cache / entry.filename
-    if target.is_file():
-        try:
-            _check_hash(content_sha256(target), entry, f"cached copy ({target})")
-            return target
-        except ValueError:
-            target.unlink()  # a stale or damaged cache entry: make it again
+    cached, _ = _cached_copy(cache / entry.filename, entry)
+    if cached is not None:
+        return cached
     if entry.converter is None:
         raise ValueError(
             f"{name} cannot be downloaded and converted by vlmcal_utils (its source spans several files "
@@ -437,24 +547,11 @@ def fetch_published_logits(
             f"{', '.join(entry.source_urls)}"
         )
     base = base_url or os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL
-    source_dir = cache / "sources" / name
-    sources = []
-    for path, url in zip(entry.paths, entry.raw_urls(base), strict=True):
-        local = source_dir / Path(path).name
-        if not local.is_file():
-            atomic_write_bytes(local, _download(url))
-        sources.append(local.read_bytes())
-    arrays = CONVERTERS[entry.converter](sources)
-    arrays["meta"] = np.array(json.dumps(entry.meta))
-    # verify the exact bytes to be written before writing them: a failed check leaves no file
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
     try:
-        _check_hash(npz_content_sha256(io.BytesIO(buffer.getvalue())), entry, "file converted from the download")
-    except ValueError:
-        shutil.rmtree(source_dir, ignore_errors=True)  # don't keep sources that gave wrong numbers
-        raise
-    return atomic_write_bytes(target, buffer.getvalue())
+        return _download_convert(entry, base, cache)
+    except DownloadError as err:
+        raise DownloadError(f"{err}. Without internet, set {SHARED_ENV_VAR} to a folder holding "
+                            f"data/logits/{entry.filename}, or download the source by hand.") from err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,9 +569,10 @@ class Resolved:
         The hash-verified file, or ``None``.
     origin : str
         ``"shared"``, ``"cache"``, ``"download"``; not found: ``"missing"`` (downloads off, or no
-        converter) or ``"unreachable"`` (the download failed).
+        converter), ``"unreachable"`` (the download failed or was refused) or ``"unusable"`` (what
+        was downloaded is not the published file: it was discarded).
     reason : str
-        One line a chapter can print (where it came from, or why it is missing).
+        One line a chapter can print (where it came from, or why it is unavailable).
     """
 
     name: str
@@ -493,7 +591,10 @@ def resolve_published(name: str, *, download: bool | None = None, root: str | os
 
     This is what the chapters' defaults use, so a book built with ``$VLMCAL_SHARED`` (CI) or with
     internet (GitHub Pages, Colab) shows the real numbers, and a machine with neither gets
-    ``path=None`` and a ``reason`` for its labelled fallback. Never raises for a missing file.
+    ``path=None`` and a ``reason`` for its labelled fallback. Never raises for a missing file or
+    a failed download: an HTTP error, a body cut short or over its cap, an HTML page, sources that
+    do not convert (a refused pickle, object arrays, a decompression bomb) or give other numbers,
+    a full disk — each is cleaned up and becomes ``path=None`` with the reason.
 
     Parameters
     ----------
@@ -514,29 +615,34 @@ def resolve_published(name: str, *, download: bool | None = None, root: str | os
     KeyError
         ``name`` is not in the registry (a typo must not look like "offline").
     ValueError
-        A shared or downloaded copy has the wrong content hash (wrong numbers are never returned).
+        The shared copy is damaged or has the wrong content hash (someone's data folder holds
+        other numbers: that must be fixed there, not hidden by a fallback).
     """
     entry = _lookup(name, PUBLISHED_LOGITS)
-    shared = shared_path(*SHARED_LOGITS_DIR, entry.filename)
+    shared = _shared_copy(entry)
     if shared is not None:
-        _check_hash(content_sha256(shared), entry, f"shared copy ({shared})")
         return Resolved(name, shared, "shared", f"{entry.filename} from ${SHARED_ENV_VAR}")
     cache = Path(root).expanduser() if root is not None else cache_dir("published")
-    cached = cache / entry.filename
     if download is None:
         download = not _offline_env()
-    if not cached.is_file() and (not download or entry.converter is None):
+    cached, note = _cached_copy(cache / entry.filename, entry)
+    note = f" ({note})" if note else ""
+    if cached is not None:
+        return Resolved(name, cached, "cache", f"{entry.filename} converted from {entry.repo}@{entry.commit[:7]} "
+                        "(cache)")
+    if not download or entry.converter is None:
         why = "downloads are off" if not download else "it has no converter (shared copy only)"
-        return Resolved(name, None, "missing", f"{entry.filename}: no shared copy (${SHARED_ENV_VAR}) and {why}")
-    was_cached = cached.is_file()
+        return Resolved(name, None, "missing",
+                        f"{entry.filename}: no shared copy (${SHARED_ENV_VAR}) and {why}{note}")
     try:
-        path = fetch_published_logits(name, root=cache, offline=None, base_url=base_url)
+        path = fetch_published_logits(name, root=cache, offline=False, base_url=base_url)
     except ConnectionError as err:
-        return Resolved(name, None, "unreachable", f"{entry.filename}: no shared copy and no download ({err})")
-    if path.parent != cache:  # a shared copy appeared meanwhile: report it as such
-        return Resolved(name, path, "shared", f"{entry.filename} from ${SHARED_ENV_VAR}")
-    origin = "cache" if was_cached else "download"
-    return Resolved(name, path, origin, f"{entry.filename} converted from {entry.repo}@{entry.commit[:7]} ({origin})")
+        return Resolved(name, None, "unreachable",
+                        f"{entry.filename} unavailable, because the download failed{note}: {err}")
+    except SourceError as err:
+        return Resolved(name, None, "unusable", f"{entry.filename} unavailable, because {err}{note}")
+    return Resolved(name, path, "download", f"{entry.filename} converted from {entry.repo}@{entry.commit[:7]} "
+                    f"(download){note}")
 
 
 def resolve_published_dir(names: list[str] | tuple[str, ...], *, download: bool | None = None,

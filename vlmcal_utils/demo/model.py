@@ -20,6 +20,7 @@ from typing import Callable
 
 import open_clip
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 from torchvision import transforms
@@ -112,8 +113,13 @@ def load_demo_model(
             f"`python -m vlmcal_utils.demo train --model {name}`"
         )
     model = create_demo_model(name)
-    state = {k: v.float() for k, v in load_file(str(path)).items()}
-    model.load_state_dict(state, strict=True)
+    try:
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as err:  # not safetensors, or another architecture
+        first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise ValueError(f"{path} is not a safetensors file of {name}'s architecture ({first}); pass the "
+                         f"weights written by `python -m vlmcal_utils.demo train --model {name}`") from err
     model = model.to(device).eval()
     size = model.visual.image_size  # a tuple for the ViT, an int for ModifiedResNet
     preprocess = demo_preprocess(size[0] if isinstance(size, (tuple, list)) else int(size))

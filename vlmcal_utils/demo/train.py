@@ -11,17 +11,19 @@ change in the last bits).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import open_clip
+import safetensors
+import safetensors.torch
 import torch
 import torch.nn.functional as F
 
@@ -88,13 +90,15 @@ def build_pool(n_per_domain: int, seed: int = 0, cache: bool = True) -> tuple[to
     Images go through :func:`~vlmcal_utils.demo.model.demo_preprocess` (the same transform as evaluation). With
     ``cache=True`` the pool is kept in ``vlmcal_utils.paths.cache_dir("demo")`` (``$VLMCAL_CACHE/demo``,
     default ``~/.cache/vlmcal/demo``), keyed by its arguments, so several models train on it
-    without re-rendering (~4 ms per image).
+    without re-rendering (~4 ms per image). The cache is a ``.safetensors`` file (images) with the
+    render parameters as JSON: a cache folder may be shared (a team Drive), so nothing in it is
+    ever unpickled; a damaged file is rendered again.
     """
     key = hashlib.sha1(json.dumps([n_per_domain, seed, TRAIN_DOMAINS, 1]).encode()).hexdigest()[:12]
-    path = cache_dir("demo") / f"demo_pool_{key}.pt"
-    if cache and path.is_file():
-        blob = torch.load(path, weights_only=False)
-        return blob["images"], blob["params"], blob["domains"]
+    path = cache_dir("demo") / f"demo_pool_{key}.safetensors"
+    cached = _read_pool(path) if cache and path.is_file() else None
+    if cached is not None:
+        return cached
     pre = demo_preprocess()
     images, params, domains = [], [], []
     for domain in TRAIN_DOMAINS:
@@ -105,11 +109,29 @@ def build_pool(n_per_domain: int, seed: int = 0, cache: bool = True) -> tuple[to
             params.append(p)
             domains.append(domain)
     out = torch.stack(images)
+    # the same JSON types (lists, not tuples) whether the pool is fresh or read back from the cache
+    params = json.loads(json.dumps(params))
     if cache:
-        buffer = io.BytesIO()  # ~300 MB for the shipped pools: hand over a view, not a copy
-        torch.save({"images": out, "params": params, "domains": domains}, buffer)
-        atomic_write_bytes(path, buffer.getbuffer())
+        metadata = {"params": json.dumps(params), "domains": json.dumps(domains)}
+        atomic_write_bytes(path, safetensors.torch.save({"images": out}, metadata=metadata))
     return out, params, domains
+
+
+def _read_pool(path: Path) -> tuple[torch.Tensor, list[dict], list[str]] | None:
+    """A cached pool (tensors and JSON only: a cache is never unpickled), ``None`` if damaged."""
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            images = handle.get_tensor("images")
+        params, domains = json.loads(metadata["params"]), json.loads(metadata["domains"])
+    except (OSError, ValueError, KeyError, safetensors.SafetensorError) as err:
+        warnings.warn(f"the cached demo pool {path} is damaged ({type(err).__name__}: {err}); rendering it again",
+                      stacklevel=3)
+        return None
+    if not (len(images) == len(params) == len(domains)):
+        warnings.warn(f"the cached demo pool {path} is inconsistent; rendering it again", stacklevel=3)
+        return None
+    return images, params, domains
 
 
 def clip_loss(img_feat: torch.Tensor, txt_feat: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:

@@ -19,9 +19,12 @@ worker that dies (a pre-empted node, an out-of-memory kill) loses at most the ba
 tuning: its shard goes to a fresh worker, which resumes from the rows already in the shard's
 file; a rerun of the same command resumes every unfinished shard the same way.
 
-Layout under ``--output DIR``: ``DIR/<model>__<pretrained>/runs/<run file>`` (the merged rows,
-where chapter 4 with ``-p results_dir DIR/<model>__<pretrained>`` finds them and recomputes
-nothing) and ``DIR/<model>__<pretrained>/shards/<run file stem>/<i>-of-<n>.jsonl``.
+Layout under ``--output DIR``, with ``M = <model>__<pretrained>`` and ``S`` the draw of images
+(:func:`~vlmcal_utils.sweep.plan.subset_folder`, e.g. ``n200-cal100-auto-seed0``: a rerun with
+another seed or size writes beside the first, never into it): ``DIR/M/S/runs/<run file>`` (the
+merged rows, where chapter 4 with ``-p results_dir DIR/M/S`` finds them and recomputes nothing)
+and ``DIR/M/S/shards/<run file stem>/<i>-of-<n>.jsonl``. The merge also refuses rows of another
+draw or of other images (their ``source`` or ``dataset`` identity differs).
 
 Ray is imported only by :func:`~vlmcal_utils.sweep.ray_runner.run_sweep` (``pip install
 vlmcal-utils[sweep]``); planning, one shard (:func:`~vlmcal_utils.sweep.shards.run_shard`) and

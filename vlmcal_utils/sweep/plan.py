@@ -15,7 +15,7 @@ from vlmcal_utils.paper_sets import PAPER_GRIDS, Cell, expand_cells, format_cell
 from vlmcal_utils.tpt import RunSettings, protocol_settings, run_file_name
 
 __all__ = ["NOTEBOOK_DEFAULTS", "SWEPT_METHODS", "PAPERS", "Shard", "Run", "notebook_values", "run_settings",
-           "cell_dataset", "shard_ranges", "paper_cells", "plan_runs", "format_plan"]
+           "cell_dataset", "subset_folder", "shard_ranges", "paper_cells", "plan_runs", "format_plan"]
 
 #: Chapter 4's parameter defaults that decide a run's rows (its ``parameters`` cell; a test checks
 #: they agree). A ``params/*.yaml`` section overrides them, as the notebook runner does.
@@ -170,6 +170,26 @@ class Run:
     shards: tuple[Shard, ...]
 
 
+def subset_folder(values: Mapping[str, Any]) -> str:
+    """The folder of one draw of images, e.g. ``"n200-cal100-auto-seed0"``.
+
+    A rerun that draws other images (another ``seed``, ``n_samples``, ``n_cal`` or ``cal_split``) gets its own run
+    files and shards, so a merge never meets rows of another draw.
+
+    Parameters
+    ----------
+    values : mapping
+        :func:`notebook_values`.
+
+    Returns
+    -------
+    str
+    """
+    n = "all" if values["n_samples"] is None else int(values["n_samples"])
+    n_cal = "all" if values["n_cal"] is None else int(values["n_cal"])
+    return f"n{n}-cal{n_cal}-{values['cal_split']}-seed{int(values['seed'])}".replace("/", "_")
+
+
 def _model_dir(model: str, pretrained: str | None) -> str:
     return f"{model}__{pretrained}".replace("/", "_").replace(os.sep, "_")
 
@@ -252,8 +272,9 @@ def plan_runs(sets: Mapping[str, Mapping[str, Any]], output: str | os.PathLike, 
         method = "tpt" if calibration else cell.method
         split = f"cal-{values['cal_split']}" if calibration else "test"
         fname = run_file_name(cell.dataset, split, method, cell.init, values["ensemble"])
-        folder = Path(output) / _model_dir(cell.model, cell.pretrained)
-        name = f"{_model_dir(cell.model, cell.pretrained)}/{fname}"
+        where = f"{_model_dir(cell.model, cell.pretrained)}/{subset_folder(values)}"
+        folder = Path(output) / where
+        name = f"{where}/{fname}"
         n = int(sizes(cell, calibration))
         ranges = shard_ranges(n, shard_size)
         shards = tuple(

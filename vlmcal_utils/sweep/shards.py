@@ -96,6 +96,10 @@ def _key(row: Mapping[str, Any]) -> int:
     return int(row.get("source_index", row["index"]))
 
 
+def _run_of(row: Mapping[str, Any]) -> tuple:
+    return row.get("run"), row.get("method"), row.get("source"), row.get("dataset")
+
+
 def merge_shards(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike,
                  n_images: int | None = None) -> MergeReport:
     """Merge shard files (and the rows already in ``out_path``) into ``out_path``.
@@ -116,8 +120,8 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike
     Raises
     ------
     ValueError
-        Rows of more than one run fingerprint or method (another model or other settings): the
-        files are left as they were. Also two rows of one image at different positions.
+        Rows of more than one run fingerprint, method, draw of images (``source``) or dataset
+        (``dataset``): the files are left as they were. Also two rows of one image at different positions.
     """
     rows, duplicates, origin = {}, 0, {}
     for path in [out_path, *paths]:
@@ -130,15 +134,16 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike
                                      f"{r['index']} in {path}: the files come from different datasets")
                 continue
             rows[k], origin[k] = r, path
-    runs = {(r.get("run"), r.get("method")) for r in rows.values()}
+    # one run: one fingerprint and method, one draw of images (``source``), one dataset's images
+    runs = {_run_of(r) for r in rows.values()}
     if len(runs) > 1:
         where = {}
         for k, r in rows.items():
-            where.setdefault((r.get("run"), r.get("method")), set()).add(str(origin[k]))
-        detail = "; ".join(f"run {run} ({method}): {sorted(files)}" for (run, method), files in sorted(
-            where.items(), key=str))
-        raise ValueError(f"refusing to merge rows of {len(runs)} different runs (another model or other "
-                         f"settings) into {out_path}: {detail}")
+            where.setdefault(_run_of(r), set()).add(str(origin[k]))
+        detail = "; ".join(f"run {run} ({method}, images {source}/{data}): {sorted(files)}"
+                           for (run, method, source, data), files in sorted(where.items(), key=str))
+        raise ValueError(f"refusing to merge rows of {len(runs)} different runs (another model, other "
+                         f"settings or another draw of images) into {out_path}: {detail}")
     merged = sorted(rows.values(), key=lambda r: r["index"])
     if merged:
         RecordStore(out_path, key=_key).replace_all(merged)

@@ -12,6 +12,9 @@ settings refuses instead of mixing rows.
 
 Row keys: ``index`` (position in the dataset passed), ``source_index`` (index in the base
 dataset), ``source`` (digest of the base dataset's type and size and the subset's indices),
+``dataset``/``dataset_text`` (the base dataset's content identity,
+:func:`~vlmcal_utils.data.identity.dataset_identity`: a file's rows of other images — another
+domain with the same classes and size, a replaced folder — are refused, not served),
 ``label, pred, confidence, entropy, atfd, orthogonality, min_angle, seconds, view_seconds, method,
 run, temperature, logits`` (``logits``: ``K`` floats, already divided by ``temperature``).
 ``seconds`` is the main process's wall time per image (its batch's time divided by its size):
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from vlmcal_utils.data.identity import DatasetIdentity, check_same_dataset, dataset_identity
 from vlmcal_utils.device import model_device
 from vlmcal_utils.metrics import accuracy, ece, softmax
 from vlmcal_utils.progress import progress_bar
@@ -227,7 +231,7 @@ def _check_classnames(dataset: Sequence, classnames: Sequence[str]) -> None:
 
 
 def _row(index: int, label: Any, logits: torch.Tensor, stats: Mapping[str, float], seconds: tuple[float, float],
-         method: str, fingerprint: str, temperature: float, source: tuple[int, str]) -> dict:
+         method: str, fingerprint: str, temperature: float, source: tuple[int, str, DatasetIdentity]) -> dict:
     label = int(label)
     if not 0 <= label < logits.shape[-1]:
         raise ValueError(
@@ -239,6 +243,8 @@ def _row(index: int, label: Any, logits: torch.Tensor, stats: Mapping[str, float
         "index": index,
         "source_index": source[0],
         "source": source[1],
+        "dataset": source[2].digest,
+        "dataset_text": source[2].text,
         "label": label,
         "pred": int(logits.argmax()),
         "confidence": float(probs.max()),
@@ -334,7 +340,8 @@ def run_tpt(
             f"this run {fingerprint}); point out_path (the notebook's results_dir) elsewhere or delete the file"
         )
     src, base = source_indices(dataset)
-    digest = _source_digest(base, src)
+    digest, identity = _source_digest(base, src), dataset_identity(base)
+    check_same_dataset(done_rows, identity, str(out_path))  # an index names an image only in its dataset
     if any("source_index" not in r for r in done_rows) and src != list(range(len(base))):
         raise ValueError(
             f"{out_path} holds rows without their image's identity (written before rows carried "
@@ -363,7 +370,7 @@ def run_tpt(
                 logits = res["logits"] / T
                 rows = [
                     _row(i, label, logits[b], {k: float(res[k][b]) for k in ("atfd", "orthogonality", "min_angle")},
-                         (secs, vs), method, fingerprint, T, (src[i], digest))
+                         (secs, vs), method, fingerprint, T, (src[i], digest, identity))
                     for b, (i, label, vs) in enumerate(zip(chunk, labels, view_secs, strict=True))
                 ]
                 store.append(rows)  # one write + fsync per batch, under the file's lock
