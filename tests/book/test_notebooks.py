@@ -382,25 +382,35 @@ def test_03_empirical_study_real_architecture_plumbing():
 
 
 # ---------------------------------------------------------------- chapter 4
+def _check_scores(row: dict) -> None:
+    """One scoring record of a TPT run (vlmcal_utils.tpt.summarise): fractions, consistent with each other."""
+    for key in ("accuracy", "mean_confidence", "ece_20", "smooth_ece", "mce"):
+        assert 0 <= row[key] <= 1, key  # fractions, not percent
+    # the debiased ECE subtracts an estimate of the binned ECE's upward bias (never adds one)
+    assert row["debiased_ece"] <= row["ece_20"] + 1e-9
+    assert row["ece_lo"] <= row["ece_20"] <= row["ece_hi"] and row["ece_20"] <= row["mce"] + 1e-12
+    assert row["nll"] > 0 and 0 <= row["brier"] <= 2
+
+
 def _check_ctpt(saved: dict, folder: Path) -> dict:
     r = saved["results"]
     assert _all_finite(r["table"]) == []
     by = {(row["dataset"], row["init"], row["method"]): row for row in r["table"]}
-    assert {d for d, _, _ in by} == set(saved["params"]["datasets"])
-    assert {i for _, i, _ in by} == set(saved["params"]["inits"])
-    n = saved["params"]["n_samples"]
+    runs = sorted((folder / "runs").glob("*__test__*.jsonl"))
+    assert runs, "no per-sample run files"
+    assert {d for d, _, _ in by} == {run.name.split("__")[0] for run in runs}
     for d, i in {(d, i) for d, i, _ in by}:
         methods = {m for dd, ii, m in by if (dd, ii) == (d, i)}
         assert {"zeroshot", "tpt", "ctpt", "ts_official", "ts_fitted"} <= methods
         for fixed_or_fitted in ("ts_official", "ts_fitted"):
-            # temperature scaling after TPT keeps TPT's decisions
-            assert by[d, i, fixed_or_fitted]["acc"] == pytest.approx(by[d, i, "tpt"]["acc"])
+            # temperature scaling after TPT keeps TPT's decisions, at the temperature it records
+            assert by[d, i, fixed_or_fitted]["accuracy"] == pytest.approx(by[d, i, "tpt"]["accuracy"])
+            assert by[d, i, fixed_or_fitted]["temperature"] == pytest.approx(
+                r["temperatures"][f"{d}/{i}"][fixed_or_fitted.removeprefix("ts_")])
         for row in (by[d, i, m] for m in methods):
-            assert 0 <= row["acc"] <= 100 and 0 <= row["ece15"] <= 100 and 0 <= row["ece20"] <= 100
-            # the debiased ECE subtracts an estimate of the binned ECE's upward bias (never adds one)
-            assert 0 <= row["smece"] <= 100 and row["dece20"] <= row["ece20"] + 1e-9
-    runs = sorted((folder / "runs").glob("*__test__*.jsonl"))
-    assert runs, "no per-sample run files"
+            _check_scores(row)
+            assert 0 <= row["ece_15"] <= 1
+    (n,) = {row["n"] for row in r["table"]}  # every method scored on the same images
     for run in runs:
         indices = [row["index"] for row in read_jsonl(run)]
         # every test image once: nothing lost, nothing counted twice
@@ -419,8 +429,8 @@ def test_04_ctpt_demo_results():
 
 def test_04_ctpt_real_architecture_plumbing():
     saved = ci_results("04_ctpt", "ci-plumbing")
-    _check_ctpt(saved, REPO_ROOT / "results" / "ci-plumbing" / "04_ctpt")
-    assert saved["params"]["pretrained"] == "random" and saved["params"]["n_samples"] <= 16
+    by = _check_ctpt(saved, REPO_ROOT / "results" / "ci-plumbing" / "04_ctpt")
+    assert saved["results"]["pretrained"] == "random" and all(row["n"] <= 16 for row in by.values())
 
 
 def test_05_after_ctpt_demo_results():
@@ -428,9 +438,9 @@ def test_05_after_ctpt_demo_results():
     results = saved["results"]
     assert results["demo"] is True
     assert {row["method"] for row in results["table"]} == set(FAMILY_METHODS)
-    for row in results["table"]:  # bin-free and debiased estimates beside the 20-bin ECE
-        assert 0 <= row["smece"] <= 100 and row["dece20"] <= row["ece20"] + 1e-9
+    for row in results["table"]:  # bin-free and debiased estimates beside the 20-bin ECE, fractions
+        _check_scores(row)
     # the recomputed averages are computed from the cells, not copied: their differences add up
     for row in results["recomputed_averages"]:
         assert row["difference"] == pytest.approx(row["printed"] - row["recomputed"], abs=1e-6)
-    assert not _all_finite({r["method"]: r["acc"] for r in results["table"]})
+    assert not _all_finite({r["method"]: r["accuracy"] for r in results["table"]})

@@ -150,3 +150,14 @@ def test_killed_workers_then_rerun_computes_only_the_missing_rows(local_ray, tmp
         text = Path(run.merged).read_text()
         assert len(sequential(run, demo_model, Path(run.merged).parent)) == run.n_images
         assert Path(run.merged).read_text() == text
+
+
+def test_a_finished_shard_reruns_with_zero_rows_computed(tmp_path, demo_model):
+    # counted where rows are computed (tpt.runner.COMPUTED_ROWS), not as rows after minus before:
+    # a resume that recomputed every row and let the store drop the duplicates would report 4 here
+    model, tokenizer = demo_model
+    shard = plan(tmp_path, methods=["zeroshot"])[0].shards[0]
+    first = sweep.run_shard(shard, VALUES, model, tokenizer)
+    assert (first.resumed, first.computed, first.rows) == (0, 4, 4)
+    again = sweep.run_shard(shard, VALUES, model, tokenizer)
+    assert (again.resumed, again.computed, again.rows) == (4, 0, 4)

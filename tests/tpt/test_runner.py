@@ -237,3 +237,21 @@ def test_a_larger_subset_reuses_only_the_rows_of_its_own_images(model, tokenizer
     with pytest.raises(ValueError, match="identity"):
         run(model, tokenizer, small, "zeroshot", old)
     assert [r["index"] for r in run(model, tokenizer, base, "zeroshot", old, indices=[0, 1])] == [0, 1]
+
+
+def test_a_rerun_of_a_finished_run_computes_nothing(model, tokenizer, tmp_path, monkeypatch):
+    # rows compare equal whether a resume skips or recomputes (the store drops duplicates), so count
+    # the images that reach the tuning step (the runner's seam) and the rows it reports computed
+    from vlmcal_utils.tpt import runner
+
+    tuned = []
+    real = runner._tune
+    monkeypatch.setattr(runner, "_tune", lambda m, lrn, views, *a: tuned.append(len(views)) or real(m, lrn, views, *a))
+    data, path = make_images(5), tmp_path / "run.jsonl"
+    first = run(model, tokenizer, data, "ctpt", path, indices=[0, 1, 2], batch_size=2)
+    assert sum(tuned) == 3 and runner.COMPUTED_ROWS[str(path)] == 3
+    again = run(model, tokenizer, data, "ctpt", path, indices=[0, 1, 2], batch_size=2)
+    assert sum(tuned) == 3 and runner.COMPUTED_ROWS[str(path)] == 3  # nothing tuned again
+    assert again == first
+    run(model, tokenizer, data, "ctpt", path, batch_size=2)  # the whole set: only images 3 and 4 are new
+    assert sum(tuned) == 5 and runner.COMPUTED_ROWS[str(path)] == 5

@@ -27,7 +27,7 @@ def test_the_defaults_are_the_protocols_rules():
     assert tpt.RunSettings(dataset="imagenet").use_augmix is False
     assert tpt.RunSettings(dataset="imagenet-r").use_augmix is True
     with pytest.raises(ValueError, match="name it"):
-        tpt.RunSettings().use_augmix
+        _ = tpt.RunSettings().use_augmix
     # each method's λ (and τ) by the dataset's family, from the official scripts
     lams = {m: tpt.RunSettings.protocol("imagenet-a", "hard", m).tuning for m in ("ctpt", "otpt", "atpt")}
     assert {m: c.lam for m, c in lams.items()} == {"ctpt": 20.0, "otpt": 2.0, "atpt": 10.0}

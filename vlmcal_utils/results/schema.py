@@ -67,6 +67,19 @@ class RowSchema:
                     re.compile(self.pattern) if self.pattern else None)
 
 
+def _validate_block(block: RowSchema, value: Any, where: str) -> None:
+    """A block is one row (a mapping), a list of rows, or ``None`` (not measured)."""
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        block.validate(value, where)
+    elif isinstance(value, (list, tuple)):
+        for i, row in enumerate(value):
+            block.validate(row, f"{where}[{i}]")
+    else:
+        raise SchemaError(f"{where}: expected a mapping or a list of rows, got {type(value).__name__}")
+
+
 @dataclass(frozen=True)
 class ResultsSchema:
     """The fixed keys of one notebook's ``results``.
@@ -98,17 +111,7 @@ class ResultsSchema:
             raise SchemaError(f"{where}: expected a mapping, got {type(values).__name__}")
         _check_keys(set(map(str, values)), set(self.fields), set(), where)
         for key, block in self.blocks.items():
-            value = values[key]
-            if value is None:
-                continue
-            if isinstance(value, Mapping):
-                block.validate(value, f"{where}[{key!r}]")
-            elif isinstance(value, (list, tuple)):
-                for i, row in enumerate(value):
-                    block.validate(row, f"{where}[{key!r}][{i}]")
-            else:
-                raise SchemaError(f"{where}[{key!r}]: expected a mapping or a list of rows, "
-                                  f"got {type(value).__name__}")
+            _validate_block(block, values[key], f"{where}[{key!r}]")
         for key, entry in self.entries.items():
             value = values[key]
             if value is None:

@@ -263,6 +263,26 @@ def run_tpt(
         The rows of ``dataset``'s images found in the file (see the module docstring), with
         ``index`` their position in ``dataset``, sorted by it; rows of other images stay in the
         file but are not returned.
+
+    Examples
+    --------
+    C-TPT on four demo-world images (10 views each, seconds on a CPU); the rerun finds every row
+    in the file and computes none (:data:`COMPUTED_ROWS`):
+
+    >>> import tempfile
+    >>> from vlmcal_utils.data import evaluation_subset
+    >>> from vlmcal_utils.models import load_model
+    >>> model, _, tokenizer = load_model("vlmcal-demo", device="cpu")  # doctest: +ELLIPSIS
+    vlmcal_utils: computing on cpu...
+    >>> ds = evaluation_subset("demo-photo", 4, seed=0)
+    >>> settings = RunSettings.protocol("demo-photo", "hard", "ctpt", n_views=10, selection=0.2)
+    >>> path = tempfile.mkdtemp() + "/demo-photo__test__ctpt.jsonl"
+    >>> rows = run_tpt(model, tokenizer, ds, ds.classnames, "ctpt", path, settings, progress=False)
+    >>> len(rows), rows[0]["method"], COMPUTED_ROWS[path]
+    (4, 'ctpt', 4)
+    >>> rerun = run_tpt(model, tokenizer, ds, ds.classnames, "ctpt", path, settings, progress=False)
+    >>> rerun == rows, COMPUTED_ROWS[path]
+    (True, 4)
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -376,7 +396,7 @@ def _compute(run: _Run, dataset: Sequence, todo: Sequence[int], batch_size: int)
 
 
 def summarise(rows: Sequence[Mapping[str, Any]], bins: Sequence[int] = (ECE_BINS, 15),
-              temperature: float = 1.0) -> dict[str, Any]:
+              temperature: float = 1.0, n_boot: int = 0) -> dict[str, Any]:
     """The scores of a run's rows (:func:`vlmcal_utils.scores.score_logits`) and their mean geometry and time.
 
     Parameters
@@ -387,6 +407,9 @@ def summarise(rows: Sequence[Mapping[str, Any]], bins: Sequence[int] = (ECE_BINS
         Equal-width ECE bin counts; the first (C-TPT's 20) is the primary one (MCE, debiased ECE).
     temperature : float
         Divides the rows' logits before scoring (TPT + TS on TPT's rows; 1: as they are).
+    n_boot : int
+        Bootstrap replicates of the primary-bin ECE's 95 % interval (``ece_lo``, ``ece_hi``; NaN
+        for 0), seeded.
 
     Returns
     -------
@@ -408,7 +431,7 @@ def summarise(rows: Sequence[Mapping[str, Any]], bins: Sequence[int] = (ECE_BINS
         raise ValueError("no rows to summarise: run run_tpt first")
     logits = np.array([r["logits"] for r in rows], dtype=np.float64)
     labels = np.array([r["label"] for r in rows])
-    out = score_logits(logits, labels, temperature=temperature, bins=tuple(bins)).as_row()
+    out = score_logits(logits, labels, temperature=temperature, bins=tuple(bins), n_boot=n_boot).as_row()
     for key in ("atfd", "orthogonality", "min_angle", "seconds"):
         out[key] = float(np.mean([r.get(key, np.nan) for r in rows]))  # older files lack the geometry
     return out
