@@ -90,7 +90,7 @@ LINT_PATHS := vlmcal_utils vlmcal_book tests benchmarks
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/lint-imports --no-logo
-	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py
+	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py vlmcal_utils/tpt/runner.py vlmcal_utils/tpt/settings.py
 
 sync-check: setup
 	$(PY) -m vlmcal_book.nbsync --check
@@ -104,7 +104,7 @@ test: setup mathjax browser-deps
 	echo "== [1/7] lint: ruff, import layers (lint-imports), metrics doctests"; \
 	$(VENV)/bin/ruff check $(LINT_PATHS); \
 	$(VENV)/bin/lint-imports --no-logo; \
-	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py; \
+	$(PY) -m pytest -q --doctest-modules vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py vlmcal_utils/tpt/runner.py vlmcal_utils/tpt/settings.py; \
 	t1=$$SECONDS; echo "== [2/7] unit tests"; \
 	$(PY) -m pytest --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
 	t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated demo page"; \

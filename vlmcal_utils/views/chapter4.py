@@ -30,7 +30,6 @@ from vlmcal_utils.device import get_device
 from vlmcal_utils.features import extract_features
 from vlmcal_utils.metrics import softmax
 from vlmcal_utils.models import DEMO_PREFIX, describe_model, load_model, model_id
-from vlmcal_utils.results import chapter4_results
 from vlmcal_utils.scores import score_logits
 from vlmcal_utils.temperature import fit_temperature
 from vlmcal_utils.zeroshot import OPENAI_IMAGENET_TEMPLATES, build_classifier, logit_scale, zeroshot_logits
@@ -38,7 +37,7 @@ from vlmcal_utils.zeroshot import OPENAI_IMAGENET_TEMPLATES, build_classifier, l
 __all__ = ["LABELS", "TUNED", "Clip", "load_clip", "test_sets", "paper_frame", "versus_lines", "prompt_study",
            "prompt_correlations", "plot_prompts", "correlation_lines", "run_one", "run_methods", "calibration_runs",
            "results_table", "display_table", "plot_confidence", "directions", "directions_summary",
-           "paper_comparison", "comparison_text", "demo_diagnosis", "confidence_gap_lines", "results"]
+           "paper_comparison", "comparison_text", "demo_diagnosis", "confidence_gap_lines"]
 
 #: method key -> the label the chapter's tables show.
 LABELS = {"zeroshot": "zero-shot (init)", "tpt": "+TPT", "ctpt": "+TPT+C-TPT",
@@ -533,10 +532,3 @@ def confidence_gap_lines(correlations: Mapping[str, Mapping[str, float]], table:
                      f"r(ATFD, mean confidence) = {c['pearson_r_confidence']:+.2f}{gap}.")
     return "\n".join(lines)
 
-
-def results(clip: Clip, correlations: Mapping[str, Any], table: pd.DataFrame,
-            temperatures: Mapping[str, Mapping[str, float]], comparison: Sequence[Mapping[str, Any]]):
-    """The chapter's results (:func:`vlmcal_utils.results.chapter4_results`), from the records."""
-    return chapter4_results(model=clip.arch, pretrained=clip.pretrained, demo=clip.is_demo,
-                            prompt_correlation=correlations, table=table, temperatures=temperatures,
-                            paper_comparison=comparison)

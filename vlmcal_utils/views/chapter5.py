@@ -16,11 +16,10 @@ import pandas as pd
 import torch
 
 from vlmcal_utils import tpt
-from vlmcal_utils.results import chapter5_results
 from vlmcal_utils.views.chapter4 import N_BOOT, Clip, run_one
 
 __all__ = ["TUNED", "hparams_table", "one_step_moves", "plot_moves", "geometry_table", "run_family",
-           "display_table", "verdict_lines", "flagged_lines", "paper_comparison", "comparison_text", "results"]
+           "display_table", "verdict_lines", "flagged_lines", "paper_comparison", "comparison_text"]
 
 #: The regularised methods (and TPT) whose one step :func:`one_step_moves` shows.
 TUNED = ("tpt", "ctpt", "otpt", "atpt")
@@ -226,9 +225,3 @@ def comparison_text(rows: Sequence[Mapping[str, Any]], clip: Clip) -> Any:
     return frame.rename(columns={"paper_accuracy": "paper acc", "accuracy": "ours acc",
                                  "paper_ece_20": "paper ECE(20)", "ece_20": "ours ECE(20)"})
 
-
-def results(clip: Clip, table: pd.DataFrame, comparison: Sequence[Mapping[str, Any]]):
-    """The chapter's results (:func:`vlmcal_utils.results.chapter5_results`), from the records."""
-    return chapter5_results(model=clip.arch, pretrained=clip.pretrained, demo=clip.is_demo, table=table,
-                            hparams=hparams_table(), recomputed_averages=tpt.recompute_averages(),
-                            cell_conflicts=tpt.cell_conflicts(), paper_comparison=comparison)
