@@ -93,7 +93,8 @@ def time_mode(model, learner, views, mode: str, method: str = "ctpt", warmup_vie
     from vlmcal_utils.device import model_device
 
     device = model_device(model)
-    cfg = tpt.TPTConfig(lam=50.0, **MODES[mode])
+    # the protocol's step on ImageNet (λ 50), with the mode's speed options
+    cfg = tpt.RunSettings.protocol("imagenet", "hard", method).replace(**MODES[mode]).tuning
     n = views.shape[0]
     warm = views[:, :warmup_views] if mode == "batched" else views[0, :warmup_views]
     tpt.tpt_predict(model, learner, warm, method, cfg)

@@ -83,79 +83,99 @@ def _worker(spec: dict) -> None:
 
 
 def _measure(job: dict, spec: dict, device, model, pp, views_for, learners) -> dict:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # the reserved-memory peak is this job's, not an earlier one's cache
+    return {**job, **_MEASURES[job["kind"]](job, spec, device, model, pp, views_for, learners)}
+
+
+def _measure_tuning(job, spec, device, model, pp, views_for, learners) -> dict:
     import numpy as np
+
+    if job["classes"] not in learners:
+        learners.clear()
+        learners[job["classes"]] = bench_tpt.make_learner(model, spec["arch"], job["classes"])
+    n = job["batch"] if job["mode"] == "batched" else job["images"]
+    warm = None if device.type == "cuda" else 10  # a GPU warms up at full size: kernels are chosen per shape
+    res = bench_tpt.time_mode(model, learners[job["classes"]], views_for(n), CARD_MODES[job["mode"]],
+                              spec["method"], warmup_views=warm)
+    return dict(seconds_per_image=float(np.mean(res["times"])), cpu_seconds_per_image=float(np.mean(res["cpu"])),
+                peak_mb=res["peak_mb"], reserved_mb=res.get("reserved_mb"), logits=res["logits"].tolist())
+
+
+def _measure_features(job, spec, device, model, pp, views_for, learners) -> dict:
+    import torch
+
+    from vlmcal_utils.device import autocast
+
+    size = pp["size"]
+    x = torch.randn(job["batch"], 3, size, size, device=device)
+    n_batches = max(1, job["images"] // job["batch"])
+    with torch.no_grad(), autocast(device, "auto"):
+        model.encode_image(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n_batches):
+            model.encode_image(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    return dict(images=n_batches * job["batch"], images_per_second=n_batches * job["batch"] / wall)
+
+
+def _measure_views(job, spec, device, model, pp, views_for, learners) -> dict:
+    import numpy as np
+
+    from vlmcal_utils.tpt.views import view_batches
+
+    cfg = {"size": 224, "mean": (0.48145466, 0.4578275, 0.40821073),
+           "std": (0.26862954, 0.26130258, 0.27577711)}  # CLIP's, as open_clip's ViT-B/16 and RN50
+    rng = np.random.default_rng(0)
+    data = [(rng.integers(0, 256, (*VIEW_IMAGE, 3), dtype=np.uint8), 0) for _ in range(job["images"])]
+    idx = list(range(job["images"]))
+    t0 = time.perf_counter()
+    secs = []
+    for _, _, _, s in view_batches(data, idx, idx, cfg, n_views=spec["n_views"], augmix=job["augmix"],
+                                   num_workers=job["num_workers"]):
+        secs += s
+    wall = time.perf_counter() - t0
+    return dict(seconds_per_image=wall / job["images"], view_seconds_per_image=float(np.mean(secs)))
+
+
+def _measure_end_to_end(job, spec, device, model, pp, views_for, learners) -> dict:
+    import numpy as np
+    import open_clip
     import torch
 
     from vlmcal_utils import tpt
-    from vlmcal_utils.device import autocast
+    from vlmcal_utils.tpt.views import default_num_workers
 
-    out = dict(job)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()  # the reserved-memory peak is this job's, not an earlier one's cache
-    if job["kind"] == "tuning":
-        if job["classes"] not in learners:
-            learners.clear()
-            learners[job["classes"]] = bench_tpt.make_learner(model, spec["arch"], job["classes"])
-        n = job["batch"] if job["mode"] == "batched" else job["images"]
-        warm = None if device.type == "cuda" else 10  # a GPU warms up at full size: kernels are chosen per shape
-        res = bench_tpt.time_mode(model, learners[job["classes"]], views_for(n), CARD_MODES[job["mode"]],
-                                  spec["method"], warmup_views=warm)
-        out.update(seconds_per_image=float(np.mean(res["times"])), cpu_seconds_per_image=float(np.mean(res["cpu"])),
-                   peak_mb=res["peak_mb"], reserved_mb=res.get("reserved_mb"),
-                   logits=res["logits"].tolist())
-    elif job["kind"] == "features":
-        size = pp["size"]
-        x = torch.randn(job["batch"], 3, size, size, device=device)
-        n_batches = max(1, job["images"] // job["batch"])
-        with torch.no_grad(), autocast(device, "auto"):
-            model.encode_image(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(n_batches):
-                model.encode_image(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-        out.update(images=n_batches * job["batch"],
-                   images_per_second=n_batches * job["batch"] / (time.perf_counter() - t0))
-    elif job["kind"] == "views":
-        from vlmcal_utils.tpt.views import view_batches
-
-        cfg = {"size": 224, "mean": (0.48145466, 0.4578275, 0.40821073),
-               "std": (0.26862954, 0.26130258, 0.27577711)}  # CLIP's, as open_clip's ViT-B/16 and RN50
-        rng = np.random.default_rng(0)
-        data = [(rng.integers(0, 256, (*VIEW_IMAGE, 3), dtype=np.uint8), 0) for _ in range(job["images"])]
-        idx = list(range(job["images"]))
+    base = list(open_clip.IMAGENET_CLASSNAMES)
+    names = (base * (job["classes"] // len(base) + 1))[: job["classes"]]
+    rng = np.random.default_rng(1)
+    data = [(rng.integers(0, 256, (*VIEW_IMAGE, 3), dtype=np.uint8), i % job["classes"])
+            for i in range(job["images"])]
+    workers = default_num_workers(device) if job["num_workers"] is None else job["num_workers"]
+    # the protocol's settings on ImageNet's classes (λ 50), with the job's AugMix and workers
+    settings = tpt.RunSettings.protocol("imagenet", "hard", job["method"], n_views=spec["n_views"],
+                                        augmix=job["augmix"], num_workers=workers)
+    with tempfile.TemporaryDirectory() as tmp:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        secs = []
-        for _, _, _, s in view_batches(data, idx, idx, cfg, n_views=spec["n_views"], augmix=job["augmix"],
-                                       num_workers=job["num_workers"]):
-            secs += s
+        rows = tpt.run_tpt(model, open_clip.get_tokenizer(spec["arch"]), data, names, job["method"],
+                           Path(tmp) / "run.jsonl", settings, progress=False)
         wall = time.perf_counter() - t0
-        out.update(seconds_per_image=wall / job["images"], view_seconds_per_image=float(np.mean(secs)))
-    elif job["kind"] == "end_to_end":
-        import open_clip
+    return dict(workers_used=workers, seconds_per_image=wall / len(rows),
+                row_seconds=float(np.mean([r["seconds"] for r in rows])),
+                view_seconds=float(np.mean([r["view_seconds"] for r in rows])))
 
-        from vlmcal_utils.tpt.views import default_num_workers
 
-        base = list(open_clip.IMAGENET_CLASSNAMES)
-        names = (base * (job["classes"] // len(base) + 1))[: job["classes"]]
-        rng = np.random.default_rng(1)
-        data = [(rng.integers(0, 256, (*VIEW_IMAGE, 3), dtype=np.uint8), i % job["classes"])
-                for i in range(job["images"])]
-        workers = default_num_workers(device) if job["num_workers"] is None else job["num_workers"]
-        settings = tpt.RunSettings(n_views=spec["n_views"], augmix=job["augmix"], num_workers=workers)
-        with tempfile.TemporaryDirectory() as tmp:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            rows = tpt.run_tpt(model, open_clip.get_tokenizer(spec["arch"]), data, names, job["method"],
-                               Path(tmp) / "run.jsonl", settings, progress=False)
-            wall = time.perf_counter() - t0
-        out.update(workers_used=workers, seconds_per_image=wall / len(rows),
-                   row_seconds=float(np.mean([r["seconds"] for r in rows])),
-                   view_seconds=float(np.mean([r["view_seconds"] for r in rows])))
-    return out
+#: One measurement per job kind.
+_MEASURES = {"tuning": _measure_tuning, "features": _measure_features, "views": _measure_views,
+             "end_to_end": _measure_end_to_end}
 
 
 # ---------------------------------------------------------------- the plan and the card

@@ -188,6 +188,18 @@ def toc_pages(toc: str | Path) -> list[str]:
     return sorted(f"{Path(f).with_suffix('').as_posix()}.html" for f in files)
 
 
+def _check_math(driver, report: PageReport, math_timeout: float) -> None:
+    """Where the page has math, wait for MathJax and check that it rendered."""
+    if not driver.execute_script("return document.querySelectorAll('.math').length > 0"):
+        return
+    state = driver.execute_async_script(_WAIT_MATHJAX, math_timeout)
+    report.n_math = driver.execute_script("return document.querySelectorAll('mjx-container').length")
+    if state != "ok":
+        report.problems.append(f"math not rendered: {state}")
+    elif report.n_math == 0:
+        report.problems.append("math not rendered: the page has math but no mjx-container after MathJax started")
+
+
 def check_page(
     driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S,
     real_data: bool = False, local_paths: tuple[str, ...] = (),
@@ -203,14 +215,7 @@ def check_page(
     report.n_images = driver.execute_script("return document.images.length")
     report.problems += [f"image did not load: {src}" for src in broken]
 
-    has_math = driver.execute_script("return document.querySelectorAll('.math').length > 0")
-    if has_math:
-        state = driver.execute_async_script(_WAIT_MATHJAX, math_timeout)
-        report.n_math = driver.execute_script("return document.querySelectorAll('mjx-container').length")
-        if state != "ok":
-            report.problems.append(f"math not rendered: {state}")
-        elif report.n_math == 0:
-            report.problems.append("math not rendered: the page has math but no mjx-container after MathJax started")
+    _check_math(driver, report, math_timeout)
 
     text = driver.execute_script("return document.body.innerText")
     n_error_cells = driver.execute_script(

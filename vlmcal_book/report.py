@@ -242,32 +242,43 @@ def verdicts_table(payload: dict, detailed: bool = True) -> str | None:
     return "\n".join(lines)
 
 
+def _pct(x: float | None) -> float | None:
+    """A fraction of a chapter 4/5 record as the percent the results page shows beside the papers."""
+    return None if x is None else 100 * x
+
+
+def _datasets(payload: dict) -> str:
+    """The datasets of a TPT chapter's run: its parameters where the file has them, else its table."""
+    table = payload["results"]["table"]
+    names = payload.get("params", {}).get("datasets") or dict.fromkeys(r["dataset"] for r in table)
+    return ", ".join(names)
+
+
 def chapter4(payload: dict) -> tuple[list[Row], dict] | None:
     """Rows and run facts of a chapter 4 file: ours beside C-TPT's tables, else our ECE per method."""
     r = payload["results"]
     demo = bool(r["demo"])
     rows = []
     url = None if demo else CTPT_PAPER_URL
-    for item in r["paper_comparison"]:
+    for item in r["paper_comparison"]:  # fractions in the file, percent on the page (as the paper)
         label = f"{item['dataset']} {item.get('init', 'hard')} {METHOD_TITLES.get(item['method'], item['method'])}"
-        rows.append(Row(f"{label}: accuracy", item["ours_acc"], None if demo else item["paper_acc"], demo=demo,
-                        url=url))
-        rows.append(Row(f"{label}: ECE (20 bins)", item["ours_ece20"], None if demo else item["paper_ece20"],
+        rows.append(Row(f"{label}: accuracy", _pct(item["accuracy"]), None if demo else _pct(item["paper_accuracy"]),
+                        demo=demo, url=url))
+        rows.append(Row(f"{label}: ECE (20 bins)", _pct(item["ece_20"]), None if demo else _pct(item["paper_ece_20"]),
                         demo=demo, url=url))
     for item in r["table"]:  # every measured row, with the bin-free and the debiased estimates
         label = f"{item['dataset']} {item['init']} {METHOD_TITLES.get(item['method'], item['method'])}"
         if not r["paper_comparison"]:
-            rows.append(Row(f"{label}: accuracy", item.get("acc"), demo=demo))
-            rows.append(Row(f"{label}: ECE (20 bins)", item.get("ece20"), demo=demo))
-        rows.append(Row(f"{label}: smooth ECE", item.get("smece"), demo=demo))
-        rows.append(Row(f"{label}: debiased ECE (20 bins)", item.get("dece20"), demo=demo))
+            rows.append(Row(f"{label}: accuracy", _pct(item.get("accuracy")), demo=demo))
+            rows.append(Row(f"{label}: ECE (20 bins)", _pct(item.get("ece_20")), demo=demo))
+        rows.append(Row(f"{label}: smooth ECE", _pct(item.get("smooth_ece")), demo=demo))
+        rows.append(Row(f"{label}: debiased ECE (20 bins)", _pct(item.get("debiased_ece")), demo=demo))
     if not rows:
         return None
-    params = payload.get("params", {})
+    n = next((item["n"] for item in r["table"]), payload.get("params", {}).get("n_samples"))
     facts = {
-        "model and data": f"{r['model']} ({r['pretrained'] or 'shipped weights'}), "
-        f"datasets {', '.join(params.get('datasets') or [])}",
-        "samples": f"{params.get('n_samples')} test images per dataset",
+        "model and data": f"{r['model']} ({r['pretrained'] or 'shipped weights'}), datasets {_datasets(payload)}",
+        "samples": f"{n} test images per dataset",
         "paper": None if demo else f"Yoon et al. 2024 (C-TPT), Tables 1–2 ({CTPT_PAPER_URL}), cells transcribed "
         "from the seminar notes' copy of the tables",
     }
@@ -279,18 +290,17 @@ def chapter5(payload: dict) -> tuple[list[Row], dict] | None:
     r = payload["results"]
     demo = bool(r["demo"])
     rows = []
-    for item in r["table"]:
+    for item in r["table"]:  # fractions in the file, percent on the page
         label = f"{item['dataset']} {item['init']} {item['method']}"
-        rows += [Row(f"{label}: accuracy", item.get("acc"), demo=demo),
-                 Row(f"{label}: ECE (20 bins)", item.get("ece20"), demo=demo),
-                 Row(f"{label}: smooth ECE", item.get("smece"), demo=demo),
-                 Row(f"{label}: debiased ECE (20 bins)", item.get("dece20"), demo=demo)]
+        rows += [Row(f"{label}: accuracy", _pct(item.get("accuracy")), demo=demo),
+                 Row(f"{label}: ECE (20 bins)", _pct(item.get("ece_20")), demo=demo),
+                 Row(f"{label}: smooth ECE", _pct(item.get("smooth_ece")), demo=demo),
+                 Row(f"{label}: debiased ECE (20 bins)", _pct(item.get("debiased_ece")), demo=demo)]
     if not rows:
         return None
-    params = payload.get("params", {})
-    facts = {"model and data": f"{r['model']} ({r['pretrained'] or 'shipped weights'}), "
-                               f"datasets {', '.join(params.get('datasets') or [])}",
-             "samples": f"{params.get('n_samples')} test images per dataset"}
+    n = next((item["n"] for item in r["table"]), payload.get("params", {}).get("n_samples"))
+    facts = {"model and data": f"{r['model']} ({r['pretrained'] or 'shipped weights'}), datasets {_datasets(payload)}",
+             "samples": f"{n} test images per dataset"}
     return rows, facts
 
 
@@ -330,8 +340,9 @@ def family_table(payloads: Iterable[dict] = ()) -> str:
         t = FAMILY_TABLES[row["table"]]
         sources[row["table"]] = t.source
         mine = [x for x in ours.get((row["table"], row["method"]), []) if x["init"] == "hard"]
-        key = "ours_acc" if row["metric"] == "acc" else "ours_ece20"
-        value = (sum(x[key] for x in mine) / len(mine)) if {x["dataset"] for x in mine} >= set(t.columns) else None
+        key = "accuracy" if row["metric"] == "acc" else "ece_20"  # fractions in the file, percent here
+        value = (100 * sum(x[key] for x in mine) / len(mine)) if {x["dataset"] for x in mine} >= set(t.columns) \
+            else None
         flag = " ⚠" if row["flagged"] else ""
         lines.append(f"| {row['table']} | {row['row']} | {row['metric']} | {row['printed']:.2f}{flag} | "
                      f"{row['recomputed']:.2f} | {_fmt(value, '')} | {source_link(row['table'])} |")
@@ -373,8 +384,8 @@ def ctpt_paper_table(payloads: Iterable[dict] = ()) -> str:
         for row in ctpt_table(table):
             source = row["source"]
             mine = ours.get((row["model"], row["init"], row["method"]), {})
-            key = "ours_acc" if row["metric"] == "acc" else "ours_ece20"
-            value = (sum(mine[d][key] for d in datasets) / len(datasets)) if datasets <= set(mine) else None
+            key = "accuracy" if row["metric"] == "acc" else "ece_20"  # fractions in the file, percent here
+            value = (100 * sum(mine[d][key] for d in datasets) / len(datasets)) if datasets <= set(mine) else None
             lines.append(f"| {table} | {row['row']} | {row['metric']} | {row['Average']:.2f} | "
                          f"{row['recomputed']:.2f} | {_fmt(value, '')} | [arXiv 2403.14119]({CTPT_PAPER_URL}) |")
     lines += ["", f"Source of every number: {source.replace('Table 2 (Natural Distribution Shifts)', 'Tables 1–2')}. "

@@ -386,70 +386,94 @@ def extract_features(
     n = len(dataset)
     if n == 0:
         raise ValueError("the dataset is empty: nothing to extract")
-    if isinstance(device, str):
-        dev = get_device(device, verbose=False)
-    else:
-        dev = torch.device(device) if device is not None else model_device(model)
+    dev = _device(model, device)
     dtype_amp = amp_dtype(dev, amp)
     preprocess = preprocess_id if preprocess_id is not None else transform_id(_dataset_transform(dataset))
     key = cache_key(model_id, dataset_id, n, preprocess, chunk_size, None if dtype_amp is None else str(dtype_amp))
-    folder = cache_folder(cache_dir if cache_dir is not None else default_cache_dir(), key)
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest_path = folder / "manifest.json"
-    n_chunks = (n + chunk_size - 1) // chunk_size
-    manifest = _read_manifest(manifest_path, key, n_chunks)
-    checksums: dict[str, str] = dict(manifest["checksums"])
-
-    sizes = [min(chunk_size, n - c * chunk_size) for c in range(n_chunks)]
-    chunks: list[dict | None] = []
-    for c in range(n_chunks):
-        data, digest = _read_chunk(_chunk_path(folder, c), sizes[c], checksums.get(str(c)))
-        chunks.append(data)
-        if digest is None:
-            checksums.pop(str(c), None)
-        else:
-            checksums[str(c)] = digest
-    todo = [c for c in range(n_chunks) if chunks[c] is None]
-    if todo:
+    cache = _Cache(cache_folder(cache_dir if cache_dir is not None else default_cache_dir(), key), key, n, chunk_size)
+    if cache.todo:
         _check_dataset(dataset)  # before a DataLoader's collate error
-    if checksums != manifest["checksums"] or not manifest_path.is_file():
-        # record what is on disk now, so a chunk damaged later is caught even if this run is killed
-        atomic_write_json(manifest_path, {**manifest, "key": key, "n_chunks": n_chunks, "checksums": checksums,
-                                          "complete": bool(manifest.get("complete")) and not todo})
-    bar = progress_bar(total=n, initial=n - sum(sizes[c] for c in todo), desc=f"image features {dataset_id}",
-                       progress=progress and bool(todo), unit="img")
-    params = list(model.parameters())
-    dtype = params[0].dtype if params and params[0].is_floating_point() else torch.float32
+    bar = progress_bar(total=n, initial=n - sum(cache.sizes[c] for c in cache.todo),
+                       desc=f"image features {dataset_id}", progress=progress and bool(cache.todo), unit="img")
     was_training = model.training
     model.eval()
     try:
-        for c in todo:
+        for c in list(cache.todo):
             start = c * chunk_size
-            subset = torch.utils.data.Subset(dataset, range(start, start + sizes[c]))
-            loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False,
-                                                 num_workers=num_workers)
-            feats, labels = [], []
-            with torch.no_grad(), autocast(dev, amp):  # a fresh context per chunk
-                for images, targets in loader:
-                    # match the model's dtype (bf16/fp16 models reject float32 images)
-                    feats.append(model.encode_image(images.to(dev, dtype=dtype)).float().cpu())
-                    labels.append(torch.as_tensor(targets, dtype=torch.int64))
-                    bar.update(len(targets))
-            data = {"features": torch.cat(feats).contiguous(), "labels": torch.cat(labels).contiguous()}
-            raw = safetensors_bytes(data)
-            atomic_write_bytes(_chunk_path(folder, c), raw)  # a chunk file is always complete
-            # The checksum goes in after the chunk: a kill between the two leaves a chunk without a
-            # checksum, which the next call reads (and records) like any other.
-            checksums[str(c)] = hashlib.sha256(raw).hexdigest()
-            atomic_write_json(manifest_path, {"key": key, "n_chunks": n_chunks, "complete": False,
-                                              "checksums": checksums})
-            chunks[c] = data
+            subset = torch.utils.data.Subset(dataset, range(start, start + cache.sizes[c]))
+            loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+            cache.write(c, _encode(model, loader, dev, amp, bar))
     finally:
         bar.close()
         model.train(was_training)
-    features = torch.cat([ch["features"] for ch in chunks])
-    labels = torch.cat([ch["labels"] for ch in chunks])
-    if todo or not manifest.get("complete"):
-        atomic_write_json(manifest_path, {"key": key, "n_chunks": n_chunks, "complete": True,
-                                          "dim": int(features.shape[1]), "checksums": checksums})
-    return features, labels
+    return cache.finish()
+
+
+def _device(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
+    """Where batches go: a named device through :func:`get_device`, else the model's."""
+    if isinstance(device, str):
+        return get_device(device, verbose=False)
+    return torch.device(device) if device is not None else model_device(model)
+
+
+def _encode(model: torch.nn.Module, loader: Any, dev: torch.device, amp: str | None, bar: Any) -> dict:
+    """One chunk's features (float32, CPU) and int64 labels."""
+    params = list(model.parameters())
+    dtype = params[0].dtype if params and params[0].is_floating_point() else torch.float32
+    feats, labels = [], []
+    with torch.no_grad(), autocast(dev, amp):  # a fresh context per chunk
+        for images, targets in loader:
+            # match the model's dtype (bf16/fp16 models reject float32 images)
+            feats.append(model.encode_image(images.to(dev, dtype=dtype)).float().cpu())
+            labels.append(torch.as_tensor(targets, dtype=torch.int64))
+            bar.update(len(targets))
+    return {"features": torch.cat(feats).contiguous(), "labels": torch.cat(labels).contiguous()}
+
+
+class _Cache:
+    """One extraction's cache folder: the chunks on disk (checked), those still to do, the manifest."""
+
+    def __init__(self, folder: Path, key: str, n: int, chunk_size: int):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.key = folder, key
+        self.manifest_path = folder / "manifest.json"
+        self.n_chunks = (n + chunk_size - 1) // chunk_size
+        self.manifest = _read_manifest(self.manifest_path, key, self.n_chunks)
+        self.checksums: dict[str, str] = dict(self.manifest["checksums"])
+        self.sizes = [min(chunk_size, n - c * chunk_size) for c in range(self.n_chunks)]
+        self.chunks: list[dict | None] = []
+        for c in range(self.n_chunks):
+            data, digest = _read_chunk(_chunk_path(folder, c), self.sizes[c], self.checksums.get(str(c)))
+            self.chunks.append(data)
+            if digest is None:
+                self.checksums.pop(str(c), None)
+            else:
+                self.checksums[str(c)] = digest
+        self.todo = [c for c in range(self.n_chunks) if self.chunks[c] is None]
+        self.had_todo = bool(self.todo)
+        if self.checksums != self.manifest["checksums"] or not self.manifest_path.is_file():
+            # record what is on disk now, so a chunk damaged later is caught even if this run is killed
+            atomic_write_json(self.manifest_path, {**self.manifest, "key": key, "n_chunks": self.n_chunks,
+                                                   "checksums": self.checksums,
+                                                   "complete": bool(self.manifest.get("complete")) and not self.todo})
+
+    def write(self, c: int, data: dict) -> None:
+        """Store chunk ``c`` (always complete on disk), then its checksum in the manifest."""
+        raw = safetensors_bytes(data)
+        atomic_write_bytes(_chunk_path(self.folder, c), raw)
+        # The checksum goes in after the chunk: a kill between the two leaves a chunk without a
+        # checksum, which the next call reads (and records) like any other.
+        self.checksums[str(c)] = hashlib.sha256(raw).hexdigest()
+        atomic_write_json(self.manifest_path, {"key": self.key, "n_chunks": self.n_chunks, "complete": False,
+                                               "checksums": self.checksums})
+        self.chunks[c] = data
+        self.todo.remove(c)
+
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every chunk's features and labels; the manifest marked complete."""
+        features = torch.cat([ch["features"] for ch in self.chunks])
+        labels = torch.cat([ch["labels"] for ch in self.chunks])
+        if self.had_todo or not self.manifest.get("complete"):
+            atomic_write_json(self.manifest_path, {"key": self.key, "n_chunks": self.n_chunks, "complete": True,
+                                                   "dim": int(features.shape[1]), "checksums": self.checksums})
+        return features, labels

@@ -185,6 +185,11 @@ def test_01_calibration_basics_results():
         assert r["imagenet_models"] == [] and r["imagenet_median_ece"] is None
     skip = {"imagenet_source", "imagenet_median_ece"} if without_imagenet else set()
     assert _all_finite({k: v for k, v in r.items() if k not in skip}, records=True) == []
+
+
+def test_01_ece_estimators_agree_on_ts():
+    """Chapter 1: how much to trust an ECE (smooth and debiased ECE, subsamples)."""
+    r = ci_results("01_calibration_basics")["results"]
     # how much to trust an ECE: the estimators agree on the direction of TS
     for stage in ("before", "after"):
         lo, hi = r[f"smooth_ece_{stage}_ci"]
@@ -203,6 +208,11 @@ def test_01_calibration_basics_results():
         assert small["ece_mean"] > full["full_ece"]
         assert small["debiased_ece_mean"] < small["ece_mean"]
     assert sub[("after_ts", 100)]["ece_mean"] > 2 * sub[("after_ts", r["n_test"])]["full_ece"]
+
+
+def test_01_bins_and_brier_parts():
+    """Chapter 1: the bin sensitivity and the Brier decomposition."""
+    r = ci_results("01_calibration_basics")["results"]
     ew15 = [row for row in r["bin_sensitivity"] if row["binning"] == "equal_width" and row["n_bins"] == 15]
     assert {row["stage"]: row["ece"] for row in ew15} == pytest.approx({"before_ts": r["ece_before"],
                                                                         "after_ts": r["ece_after"]})
@@ -213,6 +223,11 @@ def test_01_calibration_basics_results():
                                                + parts["within_bin"])
     assert r["brier_parts"]["after_ts"]["reliability"] < r["brier_parts"]["before_ts"]["reliability"]
     assert r["bins_beyond_noise"]["after_ts"] < r["bins_beyond_noise"]["before_ts"]
+
+
+def test_01_deferral():
+    """Chapter 1: deferring below a confidence threshold."""
+    r = ci_results("01_calibration_basics")["results"]
     # deferring below a confidence threshold: what the accepted predictions promise and deliver
     defer = {(row["stage"], row["threshold"]): row for row in r["deferral"]}
     assert {t for _, t in defer} == {0.8, 0.9, 0.95}
@@ -222,6 +237,11 @@ def test_01_calibration_basics_results():
         before, after = defer[("before_ts", t)], defer[("after_ts", t)]
         assert after["coverage"] < before["coverage"]
         assert abs(after["promised"] - after["delivered"]) < abs(before["promised"] - before["delivered"])
+
+
+def test_01_toy_and_temperature_scaling():
+    """Chapter 1: the five-cat example and what TS changes."""
+    r = ci_results("01_calibration_basics")["results"]
     # the seminar's five-cat example
     assert r["toy_accuracy"] == pytest.approx(0.8)
     assert r["toy_mean_confidence"]["model 1"] == pytest.approx(0.788)
@@ -246,8 +266,13 @@ def test_01_calibration_basics_results():
         assert r["is_real"] is True
         # above 0.9: promised 99.7 % / delivered 95.4 % before TS, 99.0 % / 98.5 % after (measured)
         for stage, promised, delivered in (("before_ts", 0.997, 0.954), ("after_ts", 0.990, 0.985)):
-            row = defer[(stage, 0.9)]
+            row = next(d for d in r["deferral"] if d["stage"] == stage and d["threshold"] == 0.9)
             assert (row["promised"], row["delivered"]) == pytest.approx((promised, delivered), abs=0.001)
+
+
+def test_01_imagenet_classifiers():
+    """Chapter 1: the 14 ImageNet classifiers' top-label outputs."""
+    r = ci_results("01_calibration_basics")["results"]
     if _has_real_data():
         assert r["imagenet_source"] == "hollance_imagenet_val_toplabel.npz", "with VLMCAL_SHARED ImageNet shows"
     if r["imagenet_source"] == "hollance_imagenet_val_toplabel.npz":
@@ -415,25 +440,35 @@ def test_03_empirical_study_real_architecture_plumbing():
 
 
 # ---------------------------------------------------------------- chapter 4
+def _check_scores(row: dict) -> None:
+    """One scoring record of a TPT run (vlmcal_utils.tpt.summarise): fractions, consistent with each other."""
+    for key in ("accuracy", "mean_confidence", "ece_20", "smooth_ece", "mce"):
+        assert 0 <= row[key] <= 1, key  # fractions, not percent
+    # the debiased ECE subtracts an estimate of the binned ECE's upward bias (never adds one)
+    assert row["debiased_ece"] <= row["ece_20"] + 1e-9
+    assert row["ece_lo"] <= row["ece_20"] <= row["ece_hi"] and row["ece_20"] <= row["mce"] + 1e-12
+    assert row["nll"] > 0 and 0 <= row["brier"] <= 2
+
+
 def _check_ctpt(saved: dict, folder: Path) -> dict:
     r = saved["results"]
     assert _all_finite(r["table"]) == []
     by = {(row["dataset"], row["init"], row["method"]): row for row in r["table"]}
-    assert {d for d, _, _ in by} == set(saved["params"]["datasets"])
-    assert {i for _, i, _ in by} == set(saved["params"]["inits"])
-    n = saved["params"]["n_samples"]
+    runs = sorted((folder / "runs").glob("*__test__*.jsonl"))
+    assert runs, "no per-sample run files"
+    assert {d for d, _, _ in by} == {run.name.split("__")[0] for run in runs}
     for d, i in {(d, i) for d, i, _ in by}:
         methods = {m for dd, ii, m in by if (dd, ii) == (d, i)}
         assert {"zeroshot", "tpt", "ctpt", "ts_official", "ts_fitted"} <= methods
         for fixed_or_fitted in ("ts_official", "ts_fitted"):
-            # temperature scaling after TPT keeps TPT's decisions
-            assert by[d, i, fixed_or_fitted]["acc"] == pytest.approx(by[d, i, "tpt"]["acc"])
+            # temperature scaling after TPT keeps TPT's decisions, at the temperature it records
+            assert by[d, i, fixed_or_fitted]["accuracy"] == pytest.approx(by[d, i, "tpt"]["accuracy"])
+            assert by[d, i, fixed_or_fitted]["temperature"] == pytest.approx(
+                r["temperatures"][f"{d}/{i}"][fixed_or_fitted.removeprefix("ts_")])
         for row in (by[d, i, m] for m in methods):
-            assert 0 <= row["acc"] <= 100 and 0 <= row["ece15"] <= 100 and 0 <= row["ece20"] <= 100
-            # the debiased ECE subtracts an estimate of the binned ECE's upward bias (never adds one)
-            assert 0 <= row["smece"] <= 100 and row["dece20"] <= row["ece20"] + 1e-9
-    runs = sorted((folder / "runs").glob("*__test__*.jsonl"))
-    assert runs, "no per-sample run files"
+            _check_scores(row)
+            assert 0 <= row["ece_15"] <= 1
+    (n,) = {row["n"] for row in r["table"]}  # every method scored on the same images
     for run in runs:
         indices = [row["index"] for row in read_jsonl(run)]
         # every test image once: nothing lost, nothing counted twice
@@ -452,8 +487,8 @@ def test_04_ctpt_demo_results():
 
 def test_04_ctpt_real_architecture_plumbing():
     saved = ci_results("04_ctpt", "ci-plumbing")
-    _check_ctpt(saved, REPO_ROOT / "results" / "ci-plumbing" / "04_ctpt")
-    assert saved["params"]["pretrained"] == "random" and saved["params"]["n_samples"] <= 16
+    by = _check_ctpt(saved, REPO_ROOT / "results" / "ci-plumbing" / "04_ctpt")
+    assert saved["results"]["pretrained"] == "random" and all(row["n"] <= 16 for row in by.values())
 
 
 def test_05_after_ctpt_demo_results():
@@ -461,9 +496,9 @@ def test_05_after_ctpt_demo_results():
     results = saved["results"]
     assert results["demo"] is True
     assert {row["method"] for row in results["table"]} == set(FAMILY_METHODS)
-    for row in results["table"]:  # bin-free and debiased estimates beside the 20-bin ECE
-        assert 0 <= row["smece"] <= 100 and row["dece20"] <= row["ece20"] + 1e-9
+    for row in results["table"]:  # bin-free and debiased estimates beside the 20-bin ECE, fractions
+        _check_scores(row)
     # the recomputed averages are computed from the cells, not copied: their differences add up
     for row in results["recomputed_averages"]:
         assert row["difference"] == pytest.approx(row["printed"] - row["recomputed"], abs=1e-6)
-    assert not _all_finite({r["method"]: r["acc"] for r in results["table"]})
+    assert not _all_finite({r["method"]: r["accuracy"] for r in results["table"]})

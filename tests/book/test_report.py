@@ -38,8 +38,11 @@ def _ch1(folder: Path, real: bool = True, source: str = "markus93_densenet40_cif
 def _ch4_demo(folder: Path) -> Path:
     results = chapter4_results(
         model="vlmcal-demo", pretrained=None, demo=True, prompt_correlation={}, temperatures={},
-        table=[{"dataset": "demo", "init": "hard", "method": "tpt", "acc": 60.0, "ece15": 11.0, "ece20": 12.5,
-                "smece": 9.25, "dece20": 8.5, "mean_conf": 70.0, "atfd": 0.1}],
+        # the scoring record of a TPT run (vlmcal_utils.tpt.summarise), fractions
+        table=[{"dataset": "demo", "init": "hard", "method": "tpt", "n": 50, "accuracy": 0.6, "mean_confidence": 0.7,
+                "ece_20": 0.125, "ece_15": 0.11, "ece_lo": 0.08, "ece_hi": 0.17, "mce": 0.3, "nll": 1.1, "brier": 0.5,
+                "smooth_ece": 0.0925, "debiased_ece": 0.085, "temperature": 1.0, "atfd": 0.1, "seconds": 0.2,
+                "orthogonality": 0.4, "min_angle": 1.0}],
         paper_comparison=[],
     )
     save_results(folder / "04_ctpt", results, params={"datasets": ["demo"], "n_samples": 50})
@@ -81,8 +84,8 @@ def test_verdicts_go_both_ways():
 
 def test_ctpt_paper_table_shows_ours_only_for_a_real_run_covering_the_table():
     datasets = [d for _, d in CTPT_TABLE_COLUMNS["Table 2"] if d is not None]
-    rows = [{"dataset": d, "init": "hard", "method": "tpt", "paper_acc": 0.0, "ours_acc": 50.0 + i,
-             "paper_ece20": 0.0, "ours_ece20": 5.0} for i, d in enumerate(datasets)]
+    rows = [{"dataset": d, "init": "hard", "method": "tpt", "paper_accuracy": 0.0, "accuracy": (50.0 + i) / 100,
+             "paper_ece_20": 0.0, "ece_20": 0.05} for i, d in enumerate(datasets)]  # fractions: percent on the page
     real = {"results": {"demo": False, "model": "ViT-B-16", "paper_comparison": rows}}
     line = next(x for x in ctpt_paper_table([real]).splitlines()
                 if x.startswith("| Table 2 | CLIP-ViT-B/16 / HardPrompt / +TPT | acc"))

@@ -76,8 +76,8 @@ def test_every_paper_has_a_doi_arxiv_or_url():
 
 def test_functions_defined_outside_the_package_are_skipped():
     from vlmcal_book.sphinx_ext.vlmcal_autodoc import _skip_foreign_method
-    from vlmcal_utils.study.report_style import ReportFigure
     from vlmcal_utils.temperature import TemperatureScaler
+    from vlmcal_utils.views.chapter3_style import ReportFigure
 
     assert _skip_foreign_method(None, "class", "set", ReportFigure.set, False, {}) is True  # matplotlib's
     assert _skip_foreign_method(None, "class", "fit", TemperatureScaler.fit, False, {}) is None

@@ -12,7 +12,8 @@ import yaml
 
 from vlmcal_utils import sweep
 from vlmcal_utils.models import load_model
-from vlmcal_utils.tpt import read_tpt_rows, run_tpt
+from vlmcal_utils.sweep import ray_runner
+from vlmcal_utils.tpt import RunSettings, read_tpt_rows, run_tpt
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((REPO / "params" / "sweep-demo.yaml").read_text())
@@ -37,7 +38,8 @@ def sequential(run, demo_model, folder):
     model, tokenizer = demo_model
     ds = sweep.cell_dataset(VALUES, run.cell.dataset, None, run.calibration)
     return run_tpt(model, tokenizer, ds, ds.classnames, run.method, folder / Path(run.merged).name,
-                   sweep.run_settings(VALUES, run.cell.dataset, run.cell.init), batch_size=1, progress=False)
+                   RunSettings.from_params(VALUES, run.cell.dataset, run.cell.init, run.method), batch_size=1,
+                   progress=False)
 
 
 def assert_same_rows(merged, reference):
@@ -107,13 +109,16 @@ def test_without_ray_the_error_says_what_to_install(monkeypatch):
 
 
 @pytest.mark.slow
-def test_killed_workers_then_rerun_computes_only_the_missing_rows(local_ray, tmp_path, demo_model, capsys):
+def test_killed_workers_then_rerun_computes_only_the_missing_rows(local_ray, tmp_path, demo_model, capsys,
+                                                                 monkeypatch):
     runs = plan(tmp_path)
     tpt_run, ctpt = runs[1], runs[2]
     # batch 2: each victim's worker dies once 2 rows of its shard are written; the ctpt shard's
     # retry dies too (at once), so that shard is left with 2 of its 4 rows for the rerun
     retried, left = tpt_run.shards[2], ctpt.shards[1]
-    first = sweep.run_sweep(runs, VALUES, workers=2, max_retries=1, fail_after={retried.name: 2, left.name: [2, 2]})
+    monkeypatch.setattr(ray_runner, "FAULTS", {retried.name: 2, left.name: [2, 2]})  # the fault seam
+    first = sweep.run_sweep(runs, VALUES, workers=2, max_retries=1)
+    monkeypatch.setattr(ray_runner, "FAULTS", {})
     assert first.workers == 2 and not first.use_gpu
     assert sorted(first.died) == sorted([retried.name, left.name, left.name]) and list(first.failed) == [left.name]
     again = next(r for r in first.results if r.shard == retried.name)  # a fresh worker resumed it
@@ -168,3 +173,14 @@ def test_a_rerun_with_another_seed_writes_its_own_run_folder(tmp_path, demo_mode
     with pytest.raises(ValueError, match="another draw of images"):
         sweep.merge_shards([first.shards[0].path, second.shards[1].path], mixed)
     assert not mixed.exists()
+
+
+def test_a_finished_shard_reruns_with_zero_rows_computed(tmp_path, demo_model):
+    # counted where rows are computed (tpt.runner.COMPUTED_ROWS), not as rows after minus before:
+    # a resume that recomputed every row and let the store drop the duplicates would report 4 here
+    model, tokenizer = demo_model
+    shard = plan(tmp_path, methods=["zeroshot"])[0].shards[0]
+    first = sweep.run_shard(shard, VALUES, model, tokenizer)
+    assert (first.resumed, first.computed, first.rows) == (0, 4, 4)
+    again = sweep.run_shard(shard, VALUES, model, tokenizer)
+    assert (again.resumed, again.computed, again.rows) == (4, 0, 4)

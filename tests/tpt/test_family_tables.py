@@ -65,9 +65,9 @@ def test_family_hparams_are_the_scripts_and_change_only_the_regulariser():
     assert tpt.family_hparams("otpt", "imagenet-r") == {"lam": 2.0}
     assert tpt.family_hparams("ctpt", "imagenet-v2") == {"lam": tpt.ctpt_lambda("imagenet-v2")}
     assert tpt.family_hparams("tpt", "dtd") == {} and tpt.family_hparams("zeroshot", "dtd") == {}
-    base = tpt.TPTConfig(lr=1e-3, selection=0.2)
-    cfg = tpt.family_config("otpt", "dtd", base)
-    assert dataclasses.replace(cfg, lam=base.lam) == base
+    base = tpt.RunSettings.protocol("dtd", "hard", "tpt", lr=1e-3, selection=0.2).tuning
+    cfg = tpt.RunSettings.protocol("dtd", "hard", "otpt", lr=1e-3, selection=0.2).tuning
+    assert cfg.lam == 18.0 and dataclasses.replace(cfg, lam=base.lam) == base
     assert set(tpt.FAMILY_SOURCES) == {(m, f) for m, fams in tpt.FAMILY_HPARAMS.items() for f in fams}
     with pytest.raises(ValueError, match="method"):
         tpt.family_hparams("bogus", "dtd")

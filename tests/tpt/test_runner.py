@@ -103,11 +103,13 @@ def test_resume_with_another_seed_refuses(model, tokenizer, tmp_path):
 
 def test_fingerprint_settings_keep_the_format_of_earlier_files():
     # files written before RunSettings existed carry fingerprints of exactly these keys and values
-    assert fingerprint_settings("ctpt", tpt.RunSettings(), 1.0, ensemble=False) == {
+    assert fingerprint_settings("ctpt", tpt.RunSettings(augmix=False), 1.0, ensemble=False) == {
         "method": "ctpt", "n_views": 64, "augmix": False, "ctx_init": "a photo of a", "n_ctx": 4,
         "temperature": 1.0, "seed": 0, "selection": 0.1, "lr": 5e-3, "steps": 1, "lam": 50.0, "weight_decay": 0.01,
     }
-    ens = fingerprint_settings("tpt", tpt.RunSettings(ctx_init=tuple(TEMPLATES), renormalize=True), 1.0, ensemble=True)
+    ens = fingerprint_settings("tpt", tpt.RunSettings(dataset="imagenet", ctx_init=tuple(TEMPLATES), renormalize=True),
+                               1.0, ensemble=True)
+    assert ens["augmix"] is False  # "auto": the protocol's rule for the dataset, resolved
     assert ens["ctx_init"] == TEMPLATES and ens["ensemble_renormalize"] is True
 
 
@@ -117,9 +119,13 @@ def test_tpt_ts_divides_logits_and_summary(model, tokenizer, tmp_path):
     ts = run(model, tokenizer, data, "tpt+ts", tmp_path / "ts.jsonl", dataclasses.replace(SETTINGS, temperature=2.0))
     np.testing.assert_allclose(np.array(ts[0]["logits"]) * 2.0, t[0]["logits"], atol=1e-4)
     assert ts[0]["confidence"] < t[0]["confidence"] and ts[0]["temperature"] == 2.0
-    s = tpt.summarise(t, ece_bins=(15, 20))
-    assert set(s) == {"n", "accuracy", "ece_15", "ece_20", "atfd", "seconds"} and s["n"] == 4
-    assert s["accuracy"] == np.mean([r["pred"] == r["label"] for r in t])
+    s = tpt.summarise(t, bins=(20, 15))
+    assert {"n", "accuracy", "ece_15", "ece_20", "smooth_ece", "debiased_ece", "atfd", "seconds"} <= set(s)
+    assert s["n"] == 4 and s["accuracy"] == np.mean([r["pred"] == r["label"] for r in t])
+    # the scoring record, fractions: the summary of TPT's rows at T=2 is the summary of the TPT+TS rows
+    scaled = tpt.summarise(t, bins=(20, 15), temperature=2.0)
+    assert scaled["ece_20"] == pytest.approx(tpt.summarise(ts, bins=(20, 15))["ece_20"], abs=1e-5)
+    assert scaled["mean_confidence"] < s["mean_confidence"] <= 1
     with pytest.raises(ValueError, match="no rows"):
         tpt.summarise([])
     with pytest.raises(ValueError, match="temperature"):
@@ -281,3 +287,21 @@ def test_a_replaced_image_folder_is_refused_and_a_moved_one_resumes(model, token
     replaced = _file_dataset(tmp_path / "b", seed=1)  # same names, same size, other pictures
     with pytest.raises(ValueError, match="other images .*4 files in 'images'"):
         tpt.run_tpt(model, tokenizer, replaced, NAMES, "zeroshot", path, SETTINGS, progress=False)
+
+
+def test_a_rerun_of_a_finished_run_computes_nothing(model, tokenizer, tmp_path, monkeypatch):
+    # rows compare equal whether a resume skips or recomputes (the store drops duplicates), so count
+    # the images that reach the tuning step (the runner's seam) and the rows it reports computed
+    from vlmcal_utils.tpt import runner
+
+    tuned = []
+    real = runner._tune
+    monkeypatch.setattr(runner, "_tune", lambda m, lrn, views, *a: tuned.append(len(views)) or real(m, lrn, views, *a))
+    data, path = make_images(5), tmp_path / "run.jsonl"
+    first = run(model, tokenizer, data, "ctpt", path, indices=[0, 1, 2], batch_size=2)
+    assert sum(tuned) == 3 and runner.COMPUTED_ROWS[str(path)] == 3
+    again = run(model, tokenizer, data, "ctpt", path, indices=[0, 1, 2], batch_size=2)
+    assert sum(tuned) == 3 and runner.COMPUTED_ROWS[str(path)] == 3  # nothing tuned again
+    assert again == first
+    run(model, tokenizer, data, "ctpt", path, batch_size=2)  # the whole set: only images 3 and 4 are new
+    assert sum(tuned) == 5 and runner.COMPUTED_ROWS[str(path)] == 5

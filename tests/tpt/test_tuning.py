@@ -90,8 +90,8 @@ def test_otpt_and_atpt_steps_move_the_class_features_their_way(model, learner, v
     # one step on the same image: O-TPT ends more orthogonal than TPT, A-TPT with a wider minimum angle
     v = views_for(0)
     t = tpt.tpt_predict(model, learner, v, "tpt", tpt.TPTConfig(**CFG))
-    o = tpt.tpt_predict(model, learner, v, "otpt", tpt.family_config("otpt", "dtd", tpt.TPTConfig(**CFG)))
-    a = tpt.tpt_predict(model, learner, v, "atpt", tpt.family_config("atpt", "dtd", tpt.TPTConfig(**CFG)))
+    o = tpt.tpt_predict(model, learner, v, "otpt", tpt.RunSettings.protocol("dtd", "hard", "otpt", **CFG).tuning)
+    a = tpt.tpt_predict(model, learner, v, "atpt", tpt.RunSettings.protocol("dtd", "hard", "atpt", **CFG).tuning)
     assert float(o["orthogonality"]) < float(t["orthogonality"])
     assert float(a["min_angle"]) > float(t["min_angle"])
     # tau reaches the regulariser: a tight clamp (every cosine above it) leaves no gradient from it

@@ -146,27 +146,32 @@ def test_chapter3_verdicts_and_calibrator_tables_are_checked_rows():
         chapter3_results(logits_dir=None, calibrators_at_50=[{**at50[0], "platt_mean": 0.1}])
 
 
-def test_chapter4_method_labels_and_paper_columns_become_keys():
-    labels = {"tpt": "+TPT", "ctpt": "+TPT+C-TPT"}
-    table = pd.DataFrame([{"dataset": "d", "init": "hard", "method": "+TPT", "acc": 60.0, "ece15": 5.0,
-                           "ece20": 5.5, "smece": 4.5, "dece20": 4.0, "mean conf": 70.0,
-                           "atfd": 0.1}]).set_index(["dataset", "init", "method"])
-    paper = [{"dataset": "d", "init": "hard", "method": "+TPT+C-TPT", "paper acc": 60.2, "ours acc": 59.0,
-              "paper ECE(20)": 3.01, "ours ECE(20)": 4.0}]
+def test_chapter4_stores_the_scoring_records_in_fractions():
+    from vlmcal_utils import tpt
+
+    rng = np.random.default_rng(0)
+    rows = [{"logits": list(rng.normal(size=4) * 2), "label": int(rng.integers(4)), "atfd": 0.1,
+             "orthogonality": 0.4, "min_angle": 1.0, "seconds": 0.2} for _ in range(30)]
+    record = tpt.summarise(rows, (20, 15), n_boot=50)
+    table = pd.DataFrame([{"dataset": "d", "init": "hard", "method": "tpt", **record}]).set_index(
+        ["dataset", "init", "method"])
+    paper = [{"dataset": "d", "init": "hard", "method": "ctpt", "paper_accuracy": 0.602, "accuracy": 0.59,
+              "paper_ece_20": 0.0301, "ece_20": 0.04}]
     r = chapter4_results(model="RN50", pretrained="openai", demo=False,
                          prompt_correlation={"d": {"pearson_r": -0.7, "n_prompts": 12, "pearson_r_all": -0.5,
                                                    "pearson_r_confidence": 0.4, "atfd_range": 0.1}},
                          table=table, temperatures={"d/hard": {"official": 0.01, "fitted": 0.012}},
-                         paper_comparison=paper, method_labels=labels)
-    assert r["table"] == [{"dataset": "d", "init": "hard", "method": "tpt", "acc": 60.0, "ece15": 5.0, "ece20": 5.5,
-                           "smece": 4.5, "dece20": 4.0, "mean_conf": 70.0, "atfd": 0.1}]
-    assert r["prompt_correlation"]["d"]["pearson_r_confidence"] == 0.4
-    # the smooth and debiased ECE are fixed keys of every row
-    with pytest.raises(SchemaError, match="dece20"):
+                         paper_comparison=paper)
+    assert r["table"] == [{"dataset": "d", "init": "hard", "method": "tpt", **record}]
+    assert 0 <= r["table"][0]["accuracy"] <= 1 and r["table"][0]["ece_lo"] <= r["table"][0]["ece_20"]
+    assert r["prompt_correlation"]["d"]["pearson_r_confidence"] == 0.4 and r["paper_comparison"] == paper
+    # every key of the scoring record is a fixed key of every row
+    with pytest.raises(SchemaError, match="debiased_ece"):
         chapter4_results(model="m", pretrained=None, demo=True, prompt_correlation={}, temperatures={},
-                         table=[{k: v for k, v in r["table"][0].items() if k != "dece20"}])
-    assert r["paper_comparison"] == [{"dataset": "d", "init": "hard", "method": "ctpt", "paper_acc": 60.2,
-                                      "ours_acc": 59.0, "paper_ece20": 3.01, "ours_ece20": 4.0}]
+                         table=[{k: v for k, v in r["table"][0].items() if k != "debiased_ece"}])
+    with pytest.raises(SchemaError, match="unknown 'ece20'"):  # the old percent columns are refused
+        chapter4_results(model="m", pretrained=None, demo=True, prompt_correlation={}, temperatures={},
+                         table=[{**r["table"][0], "ece20": 4.0}])
     with pytest.raises(SchemaError, match=r"\['temperatures'\]\['d/hard'\].*missing 'fitted'"):
         chapter4_results(model="m", pretrained=None, demo=True, prompt_correlation={}, table=[],
                          temperatures={"d/hard": {"official": 0.01}})

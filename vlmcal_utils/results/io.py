@@ -62,6 +62,11 @@ def _jsonable_leaf(value: Any) -> Any:
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar as Python's, a non-finite float as ``None``, a path as a string."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

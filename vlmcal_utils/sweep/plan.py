@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 from vlmcal_utils.data import evaluation_subset
 from vlmcal_utils.data.datasets import calibration_set
 from vlmcal_utils.paper_sets import PAPER_GRIDS, Cell, expand_cells, format_cells
-from vlmcal_utils.tpt import RunSettings, protocol_settings, run_file_name
+from vlmcal_utils.tpt import RunSettings, run_file_name
 
 __all__ = ["NOTEBOOK_DEFAULTS", "SWEPT_METHODS", "PAPERS", "Shard", "Run", "notebook_values", "run_settings",
            "cell_dataset", "subset_folder", "shard_ranges", "paper_cells", "plan_runs", "format_plan"]
@@ -34,10 +34,6 @@ SWEPT_METHODS = ("zeroshot", "tpt", "ctpt", "tpt+ts")
 #: ``--paper`` name -> :data:`~vlmcal_utils.paper_sets.PAPER_GRIDS` key.
 PAPERS = {"ctpt": "ctpt", "tu": "tu2024"}
 
-#: The parameters of chapter 4 that :func:`~vlmcal_utils.tpt.protocol_settings` takes.
-_SETTING_KEYS = ("ensemble", "n_views", "augmix", "selection", "lr", "steps", "lam", "lam_shifts", "seed")
-
-
 def notebook_values(section: Mapping[str, Any]) -> dict[str, Any]:
     """Chapter 4's parameters: :data:`NOTEBOOK_DEFAULTS` overridden by a params section.
 
@@ -53,25 +49,24 @@ def notebook_values(section: Mapping[str, Any]) -> dict[str, Any]:
     return {**NOTEBOOK_DEFAULTS, **dict(section or {})}
 
 
-def run_settings(values: Mapping[str, Any], dataset: str, init: str) -> RunSettings:
-    """The :class:`~vlmcal_utils.tpt.RunSettings` chapter 4 gives ``dataset`` with ``init``.
+def run_settings(values: Mapping[str, Any], shard: Shard) -> RunSettings:
+    """The :class:`~vlmcal_utils.tpt.RunSettings` chapter 4 gives one shard's run.
 
-    Both call :func:`~vlmcal_utils.tpt.protocol_settings`, so the run fingerprints agree.
+    :meth:`~vlmcal_utils.tpt.RunSettings.from_params` with the sweep's values, as chapter 4
+    builds them from its parameters: the run fingerprints agree and the rows are shared.
 
     Parameters
     ----------
     values : mapping
         :func:`notebook_values`.
-    dataset : str
-        The dataset name.
-    init : {"hard", "ensemble"}
-        The prompt initialisation.
+    shard : Shard
+        Its dataset, initialisation and method.
 
     Returns
     -------
     RunSettings
     """
-    return protocol_settings(dataset, init, **{k: values[k] for k in _SETTING_KEYS})
+    return RunSettings.from_params(values, shard.dataset, shard.init, shard.method)
 
 
 def cell_dataset(values: Mapping[str, Any], dataset: str, pretrained: str | None, calibration: bool = False):

@@ -12,6 +12,7 @@ import torch
 
 from vlmcal_utils.sweep.plan import Run, Shard, cell_dataset
 from vlmcal_utils.sweep.shards import MergeReport, ShardResult, merge_shards, run_shard
+from vlmcal_utils.tpt.runner import read_tpt_rows
 
 __all__ = ["SweepError", "SweepReport", "run_sweep"]
 
@@ -54,6 +55,40 @@ def _require_ray():
     return ray
 
 
+#: The test seam for worker deaths: ``{shard name: rows}`` kills that shard's worker process, on its
+#: first attempt only, once the shard's file holds that many rows (when it loads the next image; views
+#: made in line, as on CPU); a list gives the rows for each attempt (``[2, 2]``: the retry dies too, at
+#: once). Empty outside tests, which monkeypatch it; read in the driver when a shard is submitted.
+FAULTS: dict[str, int | Sequence[int]] = {}
+
+
+class _ExitAfter(torch.utils.data.Subset):
+    """A worker killed mid-shard (the :data:`FAULTS` seam): exits once ``path`` holds ``rows`` rows.
+
+    The whole dataset, through a ``Subset`` of all positions, so rows keep their identity.
+    """
+
+    def __init__(self, dataset, path: str, rows: int):
+        super().__init__(dataset, range(len(dataset)))
+        self.classnames = list(dataset.classnames)
+        self.path, self.rows = path, rows
+
+    def __getitem__(self, i):
+        if len(read_tpt_rows(self.path)) >= self.rows:
+            os._exit(17)  # no cleanup, no exception: as a kill -9
+        return super().__getitem__(i)
+
+    def __getitems__(self, indices):
+        return [self[i] for i in indices]
+
+
+def _fault(shard: Shard, attempt: int) -> int | None:
+    """The rows after which :data:`FAULTS` kills ``shard``'s worker on this attempt (``None``: never)."""
+    hooks = FAULTS.get(shard.name)
+    hooks = [hooks] if isinstance(hooks, int) else list(hooks or [])
+    return hooks[attempt] if attempt < len(hooks) else None
+
+
 class _Worker:
     """A Ray actor's state: loaded models and datasets, kept for every shard it is given."""
 
@@ -78,16 +113,71 @@ class _Worker:
         if dkey not in self.data:
             self.data[dkey] = cell_dataset(self.values, shard.dataset, shard.pretrained, shard.calibration)
         model, tokenizer = self.models[mkey]
-        return run_shard(shard, self.values, model, tokenizer, dataset=self.data[dkey], exit_after=exit_after)
+        data = self.data[dkey] if exit_after is None else _ExitAfter(self.data[dkey], shard.path, exit_after)
+        return run_shard(shard, self.values, model, tokenizer, dataset=data)
 
     def pid(self) -> int:
         return os.getpid()
 
 
+class _Pool:
+    """The sweep's worker slots and the shards in flight on them; a dead worker's slot gets a fresh one."""
+
+    def __init__(self, ray, actor_cls, values: Mapping[str, Any], cpus_per_worker: int, shards: Sequence[Shard],
+                 n_workers: int):
+        self.ray, self.actor_cls = ray, actor_cls
+        self.values, self.cpus = dict(values), cpus_per_worker
+        self.pending = deque((s, 0) for s in shards)
+        self.actors: list = [self._spawn() for _ in range(n_workers if shards else 0)]
+        self.inflight: dict = {}
+
+    def _spawn(self):
+        return self.actor_cls.remote(self.values, self.cpus)
+
+    def submit(self, slot: int) -> None:
+        """Give the next pending shard to ``slot`` (a fresh worker if its last one died)."""
+        if self.pending:
+            if self.actors[slot] is None:
+                self.actors[slot] = self._spawn()
+            shard, attempt = self.pending.popleft()
+            self.inflight[self.actors[slot].run.remote(shard, _fault(shard, attempt))] = (slot, shard, attempt)
+
+    def next_finished(self):
+        """``(slot, shard, attempt, ref)`` of the next finished shard."""
+        ready, _ = self.ray.wait(list(self.inflight), num_returns=1)
+        return (*self.inflight.pop(ready[0]), ready[0])
+
+
+def _collect(pool: _Pool, report: SweepReport, max_retries: int, log: Callable[[str], None] | None) -> None:
+    """Wait for every shard: record results, retry those whose worker died, record failures."""
+    ray = pool.ray
+    for slot in range(len(pool.actors)):
+        pool.submit(slot)
+    while pool.inflight:
+        slot, shard, attempt, ref = pool.next_finished()
+        try:
+            res = ray.get(ref)
+        except ray.exceptions.RayActorError as err:
+            report.died.append(shard.name)
+            pool.actors[slot] = None
+            if attempt < max_retries:
+                pool.pending.appendleft((shard, attempt + 1))
+            else:
+                report.failed[shard.name] = f"worker died {attempt + 1} times: {type(err).__name__}"
+        except ray.exceptions.RayTaskError as err:
+            cause = getattr(err, "cause", None)
+            report.failed[shard.name] = f"{type(cause).__name__}: {cause}" if cause is not None else str(err)
+        else:
+            report.results.append(res)
+            if log:
+                log(f"{shard.name} [{shard.start}:{shard.stop}]: {res.computed} computed, "
+                    f"{res.resumed} resumed, {res.seconds:.1f} s")
+        pool.submit(slot)
+
+
 def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | None = None,
               workers: int | None = None, cpus_per_worker: int = 1, max_retries: int = 2,
-              fail_after: Mapping[str, int | Sequence[int]] | None = None, ray_init: Mapping[str, Any] | None = None,
-              log: Callable[[str], None] | None = None) -> SweepReport:
+              ray_init: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = None) -> SweepReport:
     """Run every unfinished shard on Ray workers, then merge each run whose shards all finished.
 
     Parameters
@@ -107,10 +197,6 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
     max_retries : int
         How often a shard whose worker died is given to a fresh worker (which resumes it).
         An exception inside a shard (bad data, a fingerprint mismatch) is not retried.
-    fail_after : mapping, optional
-        Fault injection for tests: ``{shard name: rows}`` kills that shard's worker process, on
-        its first attempt only, once its file holds that many rows; a list gives the rows for
-        each attempt (``[2, 2]``: the retry dies too, at once).
     ray_init : mapping, optional
         Extra ``ray.init`` arguments when a local Ray is started here.
     log : callable, optional
@@ -119,13 +205,27 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
     Returns
     -------
     SweepReport
+
+    Examples
+    --------
+    The demo grid of ``params/sweep-demo.yaml`` on a local Ray (a minute on two CPUs; a second
+    call computes nothing)::
+
+        >>> from vlmcal_utils import sweep  # doctest: +SKIP
+        >>> sets = {"04_ctpt": {"datasets": ["demo-photo"], "n_samples": 8, "n_views": 8}}  # doctest: +SKIP
+        >>> runs = sweep.plan_runs(sets, "/tmp/sweep", models=[("vlmcal-demo", None)], shard_size=4)  # doctest: +SKIP
+        >>> report = sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"]))  # doctest: +SKIP
+        >>> sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"])).computed  # doctest: +SKIP
+        0
+
+    (skipped in the doctests: it starts Ray, which takes longer than a doctest should; the same
+    run is tests/sweep/test_sweep.py.)
     """
     ray = _require_ray()
     t0 = time.perf_counter()
     started = False
     if not ray.is_initialized():
-        kw = {"include_dashboard": False, "log_to_driver": False, **dict(ray_init or {})}
-        ray.init(address=address, **kw)
+        ray.init(address=address, **{"include_dashboard": False, "log_to_driver": False, **dict(ray_init or {})})
         started = True
     report = SweepReport(startup_seconds=time.perf_counter() - t0)
     try:
@@ -133,52 +233,10 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
         report.use_gpu = resources.get("GPU", 0) >= 1
         todo = [s for run in runs for s in run.shards]
         n_default = int(resources["GPU"]) if report.use_gpu else max(1, int(resources.get("CPU", 1)) // cpus_per_worker)
-        n_workers = max(1, min(workers or n_default, len(todo) or 1))
-        report.workers = n_workers
+        report.workers = max(1, min(workers or n_default, len(todo) or 1))
         opts = {"num_gpus": 1, "num_cpus": cpus_per_worker} if report.use_gpu else {"num_cpus": cpus_per_worker}
         actor_cls = ray.remote(_Worker).options(max_restarts=0, **opts)
-
-        def spawn():
-            return actor_cls.remote(dict(values), cpus_per_worker)
-
-        pending = deque((s, 0) for s in todo)
-        actors: list = [spawn() for _ in range(n_workers if todo else 0)]
-        inflight: dict = {}
-        fail_after = dict(fail_after or {})
-
-        def submit(slot: int) -> None:
-            if pending:
-                if actors[slot] is None:
-                    actors[slot] = spawn()  # a fresh worker for the slot of one that died
-                shard, attempt = pending.popleft()
-                hooks = fail_after.get(shard.name)
-                hooks = [hooks] if isinstance(hooks, int) else list(hooks or [])
-                hook = hooks[attempt] if attempt < len(hooks) else None
-                inflight[actors[slot].run.remote(shard, hook)] = (slot, shard, attempt)
-
-        for slot in range(len(actors)):
-            submit(slot)
-        while inflight:
-            ready, _ = ray.wait(list(inflight), num_returns=1)
-            slot, shard, attempt = inflight.pop(ready[0])
-            try:
-                res = ray.get(ready[0])
-            except ray.exceptions.RayActorError as err:
-                report.died.append(shard.name)
-                actors[slot] = None
-                if attempt < max_retries:
-                    pending.appendleft((shard, attempt + 1))
-                else:
-                    report.failed[shard.name] = f"worker died {attempt + 1} times: {type(err).__name__}"
-            except ray.exceptions.RayTaskError as err:
-                cause = getattr(err, "cause", None)
-                report.failed[shard.name] = f"{type(cause).__name__}: {cause}" if cause is not None else str(err)
-            else:
-                report.results.append(res)
-                if log:
-                    log(f"{shard.name} [{shard.start}:{shard.stop}]: {res.computed} computed, "
-                        f"{res.resumed} resumed, {res.seconds:.1f} s")
-            submit(slot)
+        _collect(_Pool(ray, actor_cls, values, cpus_per_worker, todo, report.workers), report, max_retries, log)
     finally:
         if started:
             ray.shutdown()

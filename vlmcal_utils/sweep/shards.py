@@ -7,11 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-import torch
-
 from vlmcal_utils.storage import RecordStore
 from vlmcal_utils.sweep.plan import Shard, cell_dataset, run_settings
-from vlmcal_utils.tpt.runner import read_tpt_rows, run_tpt
+from vlmcal_utils.tpt.runner import COMPUTED_ROWS, read_tpt_rows, run_tpt
 
 __all__ = ["ShardResult", "MergeReport", "run_shard", "merge_shards"]
 
@@ -38,28 +36,7 @@ class MergeReport:
     missing: list[int]
 
 
-class _ExitAfter(torch.utils.data.Subset):
-    """A worker killed mid-shard (tests): exits once ``path`` holds ``rows`` rows.
-
-    The whole dataset, through a ``Subset`` of all positions, so rows keep their identity.
-    """
-
-    def __init__(self, dataset, path: str, rows: int):
-        super().__init__(dataset, range(len(dataset)))
-        self.classnames = list(dataset.classnames)
-        self.path, self.rows = path, rows
-
-    def __getitem__(self, i):
-        if len(read_tpt_rows(self.path)) >= self.rows:
-            os._exit(17)  # no cleanup, no exception: as a kill -9
-        return super().__getitem__(i)
-
-    def __getitems__(self, indices):
-        return [self[i] for i in indices]
-
-
-def run_shard(shard: Shard, values: Mapping[str, Any], model, tokenizer, *, dataset=None,
-              exit_after: int | None = None) -> ShardResult:
+def run_shard(shard: Shard, values: Mapping[str, Any], model, tokenizer, *, dataset=None) -> ShardResult:
     """Compute one shard's missing rows into its file (no Ray needed).
 
     Parameters
@@ -72,24 +49,22 @@ def run_shard(shard: Shard, values: Mapping[str, Any], model, tokenizer, *, data
         The loaded model (:func:`vlmcal_utils.models.load_model`) of ``shard.model``.
     dataset : torch.utils.data.Dataset, optional
         The run's :func:`cell_dataset` (default: loaded here).
-    exit_after : int, optional
-        Fault injection for tests: the process ``os._exit`` s once the shard's file holds this
-        many rows, when it loads the next image (views made in line, as on CPU: a view worker
-        process would exit instead).
 
     Returns
     -------
     ShardResult
+        ``computed``: the rows :func:`~vlmcal_utils.tpt.run_tpt` tuned in this call (counted where
+        they are computed, :data:`~vlmcal_utils.tpt.runner.COMPUTED_ROWS`, not as rows after minus
+        before), ``resumed``: the rows already in the file.
     """
     t0 = time.perf_counter()
     ds = dataset if dataset is not None else cell_dataset(values, shard.dataset, shard.pretrained, shard.calibration)
     before = len(read_tpt_rows(shard.path))
-    if exit_after is not None:
-        ds = _ExitAfter(ds, shard.path, exit_after)
-    rows = run_tpt(model, tokenizer, ds, ds.classnames, shard.method, shard.path,
-                   run_settings(values, shard.dataset, shard.init), indices=range(shard.start, shard.stop),
-                   batch_size=int(values["batch"]), progress=False)
-    return ShardResult(shard.name, before, len(rows) - before, len(rows), time.perf_counter() - t0, os.getpid())
+    computed = COMPUTED_ROWS[str(shard.path)]
+    rows = run_tpt(model, tokenizer, ds, ds.classnames, shard.method, shard.path, run_settings(values, shard),
+                   indices=range(shard.start, shard.stop), batch_size=int(values["batch"]), progress=False)
+    return ShardResult(shard.name, before, COMPUTED_ROWS[str(shard.path)] - computed, len(rows),
+                       time.perf_counter() - t0, os.getpid())
 
 
 def _key(row: Mapping[str, Any]) -> int:

@@ -19,9 +19,10 @@ Modules
   :func:`avg_entropy`, :func:`select_confident`, the pluggable regularisers (:data:`REGULARISERS`).
 - ``views``: :func:`preprocess_config`, :func:`make_views` (crops, flips, TPT's AugMix).
 - ``tuning``: :class:`TPTConfig`, :func:`tpt_predict`, :func:`official_temperature`.
-- ``runner``: :class:`RunSettings`, :func:`run_tpt`, :func:`read_tpt_rows`, :func:`summarise`.
-- ``settings``: :func:`protocol_settings` (a run's settings by the papers' rules), :func:`init_context`.
-- ``family``: :data:`FAMILY_METHODS`, :data:`FAMILY_HPARAMS`, :func:`family_config`.
+- ``runner``: :func:`run_tpt`, :func:`read_tpt_rows`, :func:`summarise` (the scoring record).
+- ``settings``: :class:`RunSettings`, a run's one configuration (the papers' rules as its defaults:
+  :meth:`RunSettings.protocol`, :meth:`RunSettings.from_params`), :func:`init_context`.
+- ``family``: :data:`FAMILY_METHODS`, :data:`FAMILY_HPARAMS`, :func:`family_hparams`.
 - ``family_tables``: :data:`FAMILY_TABLES`, :func:`recompute_averages`, :func:`cell_conflicts`.
 - ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`,
   :data:`PAPER_TABLES`, :func:`ctpt_table` (C-TPT's Tables 1-2 in full).
@@ -47,7 +48,6 @@ from vlmcal_utils.tpt.family import (
     FAMILY_METHODS,
     FAMILY_NOTES,
     FAMILY_SOURCES,
-    family_config,
     family_hparams,
 )
 from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, PublishedTable, cell_conflicts, recompute_averages
@@ -95,7 +95,6 @@ from vlmcal_utils.tpt.protocol import (
     uses_augmix,
 )
 from vlmcal_utils.tpt.runner import (
-    RunSettings,
     fingerprint_settings,
     read_tpt_rows,
     run_fingerprint,
@@ -103,7 +102,7 @@ from vlmcal_utils.tpt.runner import (
     source_indices,
     summarise,
 )
-from vlmcal_utils.tpt.settings import HARD_PROMPT, init_context, protocol_settings
+from vlmcal_utils.tpt.settings import HARD_PROMPT, PARAMETER_KEYS, RunSettings, init_context
 from vlmcal_utils.tpt.text import can_share_prefix, encode_prompts, text_features
 from vlmcal_utils.tpt.tuning import (
     METHODS,
@@ -153,7 +152,6 @@ __all__ = [
     "official_temperature",
     "result_fields",
     # runner
-    "RunSettings",
     "run_tpt",
     "read_tpt_rows",
     "run_fingerprint",
@@ -163,14 +161,14 @@ __all__ = [
     # settings
     "HARD_PROMPT",
     "init_context",
-    "protocol_settings",
+    "RunSettings",
+    "PARAMETER_KEYS",
     # family
     "FAMILY_METHODS",
     "FAMILY_HPARAMS",
     "FAMILY_SOURCES",
     "FAMILY_NOTES",
     "family_hparams",
-    "family_config",
     "PublishedTable",
     "FAMILY_TABLES",
     "recompute_averages",

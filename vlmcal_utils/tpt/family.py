@@ -28,18 +28,17 @@ Sources (repository@commit file:line, read from the repositories' current snapsh
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from vlmcal_utils.tpt.protocol import CTPT_LAMBDA, dataset_family
-from vlmcal_utils.tpt.tuning import TPTConfig
 
-__all__ = ["FAMILY_METHODS", "FAMILY_HPARAMS", "FAMILY_SOURCES", "FAMILY_NOTES", "family_hparams", "family_config"]
+__all__ = ["FAMILY_METHODS", "FAMILY_HPARAMS", "FAMILY_SOURCES", "FAMILY_NOTES", "family_hparams"]
 
 #: The methods of the family, in the order of the chapter's tables.
 FAMILY_METHODS = ("zeroshot", "tpt", "ctpt", "otpt", "atpt")
 
-#: ``method -> dataset family -> {TPTConfig field: value}`` (official scripts).
+#: ``method -> dataset family -> {TPTConfig field: value}`` (official scripts; a run's settings take
+#: them through :meth:`vlmcal_utils.tpt.RunSettings.protocol`).
 FAMILY_HPARAMS: dict[str, dict[str, dict[str, float]]] = {
     "ctpt": {"fine-grained": {"lam": CTPT_LAMBDA["fine-grained"]},
              "natural-shift": {"lam": CTPT_LAMBDA["natural-shift"]}},
@@ -102,23 +101,3 @@ def family_hparams(method: str, dataset: str) -> dict[str, Any]:
     if method not in FAMILY_METHODS and method != "tpt+ts":
         raise ValueError(f"unknown method {method!r}; choose one of {FAMILY_METHODS}")
     return dict(FAMILY_HPARAMS.get(method, {}).get(dataset_family(dataset), {}))
-
-
-def family_config(method: str, dataset: str, base: TPTConfig | None = None) -> TPTConfig:
-    """``base`` (default ``TPTConfig()``) with ``method``'s official hyper-parameters for ``dataset``.
-
-    Every other field (views' selection, lr, steps, weight decay) stays that of ``base``: the
-    methods share one protocol and differ only in the regulariser and its weights.
-
-    Parameters
-    ----------
-    method, dataset : str
-        As for :func:`family_hparams`.
-    base : TPTConfig, optional
-        The shared step.
-
-    Returns
-    -------
-    TPTConfig
-    """
-    return dataclasses.replace(base or TPTConfig(), **family_hparams(method, dataset))

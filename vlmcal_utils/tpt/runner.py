@@ -31,8 +31,9 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -40,60 +41,23 @@ import torch.nn as nn
 
 from vlmcal_utils.data.identity import DatasetIdentity, check_same_dataset, dataset_identity
 from vlmcal_utils.device import model_device
-from vlmcal_utils.metrics import accuracy, ece, softmax
 from vlmcal_utils.progress import progress_bar
+from vlmcal_utils.scores import score_logits
 from vlmcal_utils.storage import RecordStore
 from vlmcal_utils.tpt.losses import entropy
 from vlmcal_utils.tpt.prompts import PromptEnsemble, make_learner
+from vlmcal_utils.tpt.protocol import ECE_BINS
+from vlmcal_utils.tpt.settings import RunSettings
 from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, official_temperature, result_fields, tpt_predict
 from vlmcal_utils.tpt.views import default_num_workers, preprocess_config, view_batches
 
 __all__ = ["RunSettings", "run_tpt", "read_tpt_rows", "run_fingerprint", "fingerprint_settings", "source_indices",
-           "summarise"]
+           "summarise", "COMPUTED_ROWS"]
 
-
-@dataclass
-class RunSettings:
-    """Everything besides the model, the data and the method that determines a run's results.
-
-    Parameters
-    ----------
-    n_views : int
-        Views per image, including the original (TPT: 64). Zero-shot looks at view 0 only.
-    augmix : bool
-        TPT's AugMix on the views (see :func:`vlmcal_utils.tpt.uses_augmix` for the papers' rule).
-    ctx_init : str, None or sequence of str
-        A string: one prompt (see :class:`~vlmcal_utils.tpt.PromptLearner`); a list: a
-        :class:`~vlmcal_utils.tpt.PromptEnsemble` (e.g. ``ensemble_templates()``).
-    n_ctx : int
-        Context length of a random context (``ctx_init=None``).
-    renormalize : bool
-        The ensemble's option (ignored for one prompt).
-    temperature : float, optional
-        ``"tpt+ts"`` divides the logits by it; default :func:`~vlmcal_utils.tpt.official_temperature`.
-        Fit your own with :func:`vlmcal_utils.temperature.fit_temperature` on TPT logits of
-        labelled images. Ignored by the other methods.
-    seed : int
-        The views' random stream is ``(seed, index in the base dataset)``.
-    tuning : TPTConfig
-        The tuning step (λ, lr, steps, selection, speed options).
-    num_workers : int, optional
-        Processes making the views ahead of the model (:func:`~vlmcal_utils.tpt.views.view_batches`);
-        default :func:`~vlmcal_utils.tpt.views.default_num_workers`: 0 for a model on CPU (views
-        made in line), ``min(8, CPUs - 1)`` on a GPU. A speed option: the rows are the same for
-        any value (tested) and it is not part of the fingerprint. With workers the dataset must
-        be usable from another process (always with Linux's ``fork``; picklable elsewhere).
-    """
-
-    n_views: int = 64
-    augmix: bool = False
-    ctx_init: str | Sequence[str] | None = "a photo of a"
-    n_ctx: int = 4
-    renormalize: bool = False
-    temperature: float | None = None
-    seed: int = 0
-    tuning: TPTConfig = field(default_factory=TPTConfig)
-    num_workers: int | None = None
+#: Rows computed (tuned and predicted, not resumed) by :func:`run_tpt` in this process, per results
+#: file (``str(out_path)``). What a resumed run adds here is what it recomputed: zero for a finished
+#: run. The sweep reports its shards' computed rows from it; tests count through it.
+COMPUTED_ROWS: Counter = Counter()
 
 
 def _row_key(row: Mapping[str, Any]) -> int:
@@ -194,7 +158,7 @@ def fingerprint_settings(method: str, settings: RunSettings, temperature: float,
     method : str
         One of :data:`~vlmcal_utils.tpt.METHODS`.
     settings : RunSettings
-        The run's settings.
+        The run's settings (AugMix enters resolved, as a bool).
     temperature : float
         The divisor of the logits (1 except for ``"tpt+ts"``).
     ensemble : bool
@@ -209,7 +173,7 @@ def fingerprint_settings(method: str, settings: RunSettings, temperature: float,
     out: dict[str, Any] = {"method": method, "ctx_init": settings.ctx_init, "n_ctx": settings.n_ctx,
                            "temperature": temperature}
     if method != "zeroshot":  # the seed decides every view
-        out.update(n_views=settings.n_views, augmix=settings.augmix, seed=settings.seed)
+        out.update(n_views=settings.n_views, augmix=settings.use_augmix, seed=settings.seed)
     tuning = dataclasses.asdict(settings.tuning)
     out.update({k: tuning[k] for k in result_fields(method)})
     if ensemble:  # (kept out for one prompt: older runs stay resumable)
@@ -305,6 +269,25 @@ def run_tpt(
         The rows of ``dataset``'s images found in the file (see the module docstring), with
         ``index`` their position in ``dataset``, sorted by it; rows of other images stay in the
         file but are not returned.
+
+    Examples
+    --------
+    C-TPT on four demo-world images (10 views each, seconds on a CPU); the rerun finds every row
+    in the file and computes none (:data:`COMPUTED_ROWS`):
+
+    >>> import tempfile
+    >>> from vlmcal_utils.data import evaluation_subset
+    >>> from vlmcal_utils.models import load_model
+    >>> model, _, tokenizer = load_model("vlmcal-demo", device="cpu")
+    >>> ds = evaluation_subset("demo-photo", 4, seed=0)
+    >>> settings = RunSettings.protocol("demo-photo", "hard", "ctpt", n_views=10, selection=0.2)
+    >>> path = tempfile.mkdtemp() + "/demo-photo__test__ctpt.jsonl"
+    >>> rows = run_tpt(model, tokenizer, ds, ds.classnames, "ctpt", path, settings, progress=False)
+    >>> len(rows), rows[0]["method"], COMPUTED_ROWS[path]
+    (4, 'ctpt', 4)
+    >>> rerun = run_tpt(model, tokenizer, ds, ds.classnames, "ctpt", path, settings, progress=False)
+    >>> rerun == rows, COMPUTED_ROWS[path]
+    (True, 4)
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -317,95 +300,146 @@ def run_tpt(
         p.requires_grad_(False)
     learner = make_learner(model, tokenizer, classnames, settings.ctx_init, n_ctx=settings.n_ctx,
                            renormalize=settings.renormalize)
-    pp = preprocess_config(model)
-    T = 1.0
-    if method == "tpt+ts":
-        T = float(settings.temperature) if settings.temperature is not None else official_temperature(model)
-        if not T > 0:
-            raise ValueError(f"temperature must be > 0, got {settings.temperature}")
+    T = _temperature(method, settings, model)
+    fingerprint = run_fingerprint(
+        model, classnames, fingerprint_settings(method, settings, T, isinstance(learner, PromptEnsemble))
+    )
     store = _store(out_path)
+    src, base = source_indices(dataset)
+    identity = dataset_identity(base)
+    done = _resume(store, out_path, method, fingerprint, src, base, identity)
+    todo = [int(i) for i in (range(len(dataset)) if indices is None else indices) if src[int(i)] not in done]
+    run = _Run(model, learner, method, settings, T, fingerprint, src, _source_digest(base, src), identity)
+    with progress_bar(total=len(todo), progress=progress, desc=method) as bar:
+        for rows in _compute(run, dataset, todo, batch_size):
+            store.append(rows)  # one write + fsync per batch, under the file's lock
+            COMPUTED_ROWS[str(out_path)] += len(rows)
+            bar.update(len(rows))
+    position = {s: i for i, s in enumerate(src)}
+    mine = [{**r, "index": position[_row_key(r)]} for r in store.read() if _row_key(r) in position]
+    return sorted(mine, key=lambda r: r["index"])
+
+
+def _temperature(method: str, settings: RunSettings, model: nn.Module) -> float:
+    """The divisor of the logits: 1, or ``"tpt+ts"``'s temperature (given or the official one)."""
+    if method != "tpt+ts":
+        return 1.0
+    T = float(settings.temperature) if settings.temperature is not None else official_temperature(model)
+    if not T > 0:
+        raise ValueError(f"temperature must be > 0, got {settings.temperature}")
+    return T
+
+
+def _resume(store: RecordStore, out_path: str | os.PathLike, method: str, fingerprint: str, src: Sequence[int],
+            base: Any, identity: DatasetIdentity) -> set[int]:
+    """The images already in ``store`` (repaired first), refusing rows of another method, run or dataset."""
     store.repair()  # a line torn by a kill goes now, so the file holds complete rows only
     done_rows = store.read()
     other = {r.get("method") for r in done_rows} - {method}
     if other:
         raise ValueError(f"{out_path} holds results of method {sorted(other)}; use a separate file per method")
     # Resuming must never mix rows of another model or other settings into this run's results.
-    fingerprint = run_fingerprint(
-        model, classnames, fingerprint_settings(method, settings, T, isinstance(learner, PromptEnsemble))
-    )
     foreign = {r.get("run") for r in done_rows} - {fingerprint}
     if foreign:
         raise ValueError(
             f"{out_path} holds results of another model or other settings (run {sorted(map(str, foreign))}, "
             f"this run {fingerprint}); point out_path (the notebook's results_dir) elsewhere or delete the file"
         )
-    src, base = source_indices(dataset)
-    digest, identity = _source_digest(base, src), dataset_identity(base)
     check_same_dataset(done_rows, identity, str(out_path))  # an index names an image only in its dataset
-    if any("source_index" not in r for r in done_rows) and src != list(range(len(base))):
+    if any("source_index" not in r for r in done_rows) and list(src) != list(range(len(base))):
         raise ValueError(
             f"{out_path} holds rows without their image's identity (written before rows carried "
             "source_index) and this dataset is a subset: which images they belong to is unknown; "
             "delete the file or rerun on the full dataset"
         )
-    done = {_row_key(r) for r in done_rows}
-    todo = [int(i) for i in (range(len(dataset)) if indices is None else indices) if src[int(i)] not in done]
-    tune_method = "tpt" if method == "tpt+ts" else method
+    return {_row_key(r) for r in done_rows}
+
+
+@dataclass
+class _Run:
+    """What every batch of one :func:`run_tpt` call shares."""
+
+    model: nn.Module
+    learner: Any
+    method: str
+    settings: RunSettings
+    temperature: float
+    fingerprint: str
+    src: Sequence[int]
+    digest: str
+    identity: DatasetIdentity
+
+
+def _tune(model: nn.Module, learner: Any, views: torch.Tensor, method: str, cfg: TPTConfig) -> dict[str, Any]:
+    """Every image a run computes passes here once (tests count the calls of this seam)."""
+    return tpt_predict(model, learner, views, method, cfg)
+
+
+def _compute(run: _Run, dataset: Sequence, todo: Sequence[int], batch_size: int) -> Iterator[list[dict]]:
+    """Tune and predict the images at positions ``todo``, yielding each batch's rows."""
+    method, settings, src = run.method, run.settings, run.src
     n_views = 1 if method == "zeroshot" else settings.n_views  # zero-shot looks at view 0 only
-    device = model_device(model)
+    device = model_device(run.model)
     workers = default_num_workers(device) if settings.num_workers is None else int(settings.num_workers)
-    batches = view_batches(dataset, todo, [src[i] for i in todo], pp, n_views=n_views, augmix=settings.augmix,
-                           seed=settings.seed, batch_size=batch_size, num_workers=workers,
-                           pin_memory=workers > 0 and device.type == "cuda")
-    with progress_bar(total=len(todo), progress=progress, desc=method) as bar:
-        try:
-            while True:
-                t0 = time.perf_counter()
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                chunk, views, labels, view_secs = batch
-                res = tpt_predict(model, learner, views, tune_method, settings.tuning)
-                secs = (time.perf_counter() - t0) / len(chunk)
-                logits = res["logits"] / T
-                rows = [
-                    _row(i, label, logits[b], {k: float(res[k][b]) for k in ("atfd", "orthogonality", "min_angle")},
-                         (secs, vs), method, fingerprint, T, (src[i], digest, identity))
-                    for b, (i, label, vs) in enumerate(zip(chunk, labels, view_secs, strict=True))
-                ]
-                store.append(rows)  # one write + fsync per batch, under the file's lock
-                bar.update(len(chunk))
-        finally:
-            batches.close()  # view workers stop now, also after a failure
-    position = {s: i for i, s in enumerate(src)}
-    mine = [{**r, "index": position[_row_key(r)]} for r in store.read() if _row_key(r) in position]
-    return sorted(mine, key=lambda r: r["index"])
+    batches = view_batches(dataset, todo, [src[i] for i in todo], preprocess_config(run.model), n_views=n_views,
+                           augmix=settings.use_augmix, seed=settings.seed, batch_size=batch_size,
+                           num_workers=workers, pin_memory=workers > 0 and device.type == "cuda")
+    try:
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                return
+            chunk, views, labels, view_secs = batch
+            res = _tune(run.model, run.learner, views, "tpt" if method == "tpt+ts" else method, settings.tuning)
+            secs = (time.perf_counter() - t0) / len(chunk)
+            logits = res["logits"] / run.temperature
+            yield [
+                _row(i, label, logits[b], {k: float(res[k][b]) for k in ("atfd", "orthogonality", "min_angle")},
+                     (secs, vs), method, run.fingerprint, run.temperature, (src[i], run.digest, run.identity))
+                for b, (i, label, vs) in enumerate(zip(chunk, labels, view_secs, strict=True))
+            ]
+    finally:
+        batches.close()  # view workers stop now, also after a failure
 
 
-def summarise(rows: Sequence[Mapping[str, Any]], ece_bins: Sequence[int] = (15, 20)) -> dict[str, float]:
-    """Accuracy, ECE per bin count, mean ATFD and seconds of a run's rows.
+def summarise(rows: Sequence[Mapping[str, Any]], bins: Sequence[int] = (ECE_BINS, 15),
+              temperature: float = 1.0, n_boot: int = 0) -> dict[str, Any]:
+    """The scores of a run's rows (:func:`vlmcal_utils.scores.score_logits`) and their mean geometry and time.
 
     Parameters
     ----------
     rows : sequence of dict
         Rows of :func:`run_tpt` / :func:`read_tpt_rows`.
-    ece_bins : sequence of int
-        Equal-width, top-label ECE for each bin count (C-TPT reports 20).
+    bins : sequence of int
+        Equal-width ECE bin counts; the first (C-TPT's 20) is the primary one (MCE, debiased ECE).
+    temperature : float
+        Divides the rows' logits before scoring (TPT + TS on TPT's rows; 1: as they are).
+    n_boot : int
+        Bootstrap replicates of the primary-bin ECE's 95 % interval (``ece_lo``, ``ece_hi``; NaN
+        for 0), seeded.
 
     Returns
     -------
     dict
-        ``n``, ``accuracy`` (fraction), ``ece_<bins>`` (fraction) for each bin count, ``atfd``,
-        ``seconds`` (means over rows).
+        :meth:`vlmcal_utils.scores.Scores.as_row` (fractions: ``n, accuracy, mean_confidence,
+        ece_<b>..., mce, nll, brier, smooth_ece, debiased_ece, temperature``...) plus the means
+        over rows of ``atfd``, ``orthogonality``, ``min_angle`` (radians) and ``seconds``.
+
+    Examples
+    --------
+    >>> rows = [{"logits": [2.0, 0.0], "label": 0, "atfd": 0.5, "orthogonality": 0.1, "min_angle": 1.0,
+    ...          "seconds": 0.2}, {"logits": [0.0, 1.0], "label": 0, "atfd": 0.7, "orthogonality": 0.3,
+    ...          "min_angle": 1.2, "seconds": 0.4}]
+    >>> s = summarise(rows)
+    >>> s["n"], s["accuracy"], round(s["atfd"], 2), round(s["seconds"], 2)
+    (2, 0.5, 0.6, 0.3)
     """
     if not rows:
         raise ValueError("no rows to summarise: run run_tpt first")
     logits = np.array([r["logits"] for r in rows], dtype=np.float64)
     labels = np.array([r["label"] for r in rows])
-    probs = softmax(logits)
-    out = {"n": len(rows), "accuracy": accuracy(probs, labels)}
-    for nb in ece_bins:
-        out[f"ece_{nb}"] = ece(probs, labels, n_bins=nb)
-    out["atfd"] = float(np.mean([r["atfd"] for r in rows]))
-    out["seconds"] = float(np.mean([r["seconds"] for r in rows]))
+    out = score_logits(logits, labels, temperature=temperature, bins=tuple(bins), n_boot=n_boot).as_row()
+    for key in ("atfd", "orthogonality", "min_angle", "seconds"):
+        out[key] = float(np.mean([r.get(key, np.nan) for r in rows]))  # older files lack the geometry
     return out

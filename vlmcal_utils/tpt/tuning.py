@@ -228,55 +228,70 @@ def tpt_predict(
     device = model_device(model)
     amp_dtype(device, cfg.amp)  # validates cfg.amp on every device, not only on CUDA
     v = (views.unsqueeze(0) if single else views).to(device)
-    B = v.shape[0]
-    enc = dict(truncate=cfg.truncate, share_prefix=cfg.share_prefix)
-
-    def image_feats(which: slice) -> torch.Tensor:  # (B, V', E), L2-normalised
-        x = v[:, which]
-        with torch.no_grad(), autocast(device, cfg.amp):
-            f = model.encode_image(x.reshape(-1, *x.shape[2:]))
-        return F.normalize(f.float(), dim=-1).reshape(x.shape[0], x.shape[1], -1)
-
     tuning = method != "zeroshot" and cfg.steps > 0
     # zero-shot needs only view 0; otherwise all views once (cached) or per forward (straightforward)
-    cached = image_feats(slice(None) if tuning else slice(0, 1)) if cfg.cache_image_features else None
+    cached = _image_features(model, v, slice(None) if tuning else slice(0, 1), cfg) if cfg.cache_image_features \
+        else None
     ensemble = isinstance(learner, PromptEnsemble)
     states = learner.ctx_init_state if ensemble else [learner.ctx_init_state]
-    ctxs = [nn.Parameter(s.detach().clone().unsqueeze(0).repeat(B, 1, 1)) for s in states]
-
-    def class_feats(cs: list[torch.Tensor]) -> torch.Tensor:
-        return text_features(model, learner, cs if ensemble else cs[0], **enc)
-
+    ctxs = [nn.Parameter(s.detach().clone().unsqueeze(0).repeat(v.shape[0], 1, 1)) for s in states]
     if tuning:
-        # one optimiser over all members: AdamW acts per element, as per-member optimisers would
-        opt = torch.optim.AdamW(ctxs, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        scaler = _grad_scaler(device, cfg.amp)
-        idx = None
-        for _ in range(cfg.steps):
-            feats = cached if cached is not None else image_feats(slice(None))
-            with autocast(device, cfg.amp):
-                txt = class_feats(ctxs)
-            logits = clip_logits(model, feats, txt)
-            if idx is None:
-                _, idx = select_confident(logits.detach(), cfg.selection)
-            sel = torch.gather(logits, 1, idx.unsqueeze(-1).expand(*idx.shape, logits.shape[-1]))
-            extra = {k: getattr(cfg, k) for k in REGULARISER_PARAMS.get(method, ())}
-            loss = tuning_loss(sel, txt, method, cfg.lam, **extra)  # "tpt+ts" has no regulariser: plain TPT
-            _backward_and_step(loss.sum(), opt, scaler)
-    with torch.no_grad():
-        f0 = cached[:, :1] if cached is not None else image_feats(slice(0, 1))
-        with autocast(device, cfg.amp):
-            txt = class_feats([c.detach() for c in ctxs])
-        logits = clip_logits(model, f0, txt)[:, 0]
-        ctx_out = [c.detach().float().cpu() for c in ctxs]
-        if single:
-            ctx_out = [c[0] for c in ctx_out]
-        out = {"logits": logits.float().cpu(), "atfd": atfd(txt, normalize=False).float().cpu(),
-               "orthogonality": orthogonality(txt).cpu()}
-        out["min_angle"] = min_angle(txt, tau=1.0).cpu() if txt.shape[-2] > 1 else torch.full((B,), float("nan"))
-    out = {k: t[0] for k, t in out.items()} if single else out
+        _tune_contexts(model, learner, v, ctxs, cached, method, cfg)
+    out = _predict_view0(model, learner, v, ctxs, cached, cfg)
+    ctx_out = [c.detach().float().cpu() for c in ctxs]
+    if single:
+        out = {k: t[0] for k, t in out.items()}
+        ctx_out = [c[0] for c in ctx_out]
     out["ctx"] = ctx_out if ensemble else ctx_out[0]
     return out
+
+
+def _image_features(model: nn.Module, v: torch.Tensor, which: slice, cfg: TPTConfig) -> torch.Tensor:
+    """``(B, V', E)`` L2-normalised features of the views ``v[:, which]`` (frozen image tower)."""
+    x = v[:, which]
+    device = model_device(model)
+    with torch.no_grad(), autocast(device, cfg.amp):
+        f = model.encode_image(x.reshape(-1, *x.shape[2:]))
+    return F.normalize(f.float(), dim=-1).reshape(x.shape[0], x.shape[1], -1)
+
+
+def _class_features(model: nn.Module, learner: PromptLearner | PromptEnsemble, ctxs: list[torch.Tensor],
+                    cfg: TPTConfig) -> torch.Tensor:
+    """The class features under the contexts (one per ensemble member), in autocast."""
+    with autocast(model_device(model), cfg.amp):
+        return text_features(model, learner, ctxs if isinstance(learner, PromptEnsemble) else ctxs[0],
+                             truncate=cfg.truncate, share_prefix=cfg.share_prefix)
+
+
+def _tune_contexts(model: nn.Module, learner: PromptLearner | PromptEnsemble, v: torch.Tensor,
+                   ctxs: list[nn.Parameter], cached: torch.Tensor | None, method: str, cfg: TPTConfig) -> None:
+    """``cfg.steps`` AdamW steps on ``ctxs`` (in place): the confident views' entropy plus the regulariser."""
+    # one optimiser over all members: AdamW acts per element, as per-member optimisers would
+    opt = torch.optim.AdamW(ctxs, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = _grad_scaler(model_device(model), cfg.amp)
+    extra = {k: getattr(cfg, k) for k in REGULARISER_PARAMS.get(method, ())}
+    idx = None
+    for _ in range(cfg.steps):
+        feats = cached if cached is not None else _image_features(model, v, slice(None), cfg)
+        txt = _class_features(model, learner, ctxs, cfg)
+        logits = clip_logits(model, feats, txt)
+        if idx is None:  # chosen at the first step, kept for later steps
+            _, idx = select_confident(logits.detach(), cfg.selection)
+        sel = torch.gather(logits, 1, idx.unsqueeze(-1).expand(*idx.shape, logits.shape[-1]))
+        loss = tuning_loss(sel, txt, method, cfg.lam, **extra)  # "tpt+ts" has no regulariser: plain TPT
+        _backward_and_step(loss.sum(), opt, scaler)
+
+
+def _predict_view0(model: nn.Module, learner: PromptLearner | PromptEnsemble, v: torch.Tensor,
+                   ctxs: list[torch.Tensor], cached: torch.Tensor | None, cfg: TPTConfig) -> dict[str, torch.Tensor]:
+    """View 0's logits under the (tuned) contexts and the geometry of their class features, ``(B, ...)``."""
+    with torch.no_grad():
+        f0 = cached[:, :1] if cached is not None else _image_features(model, v, slice(0, 1), cfg)
+        txt = _class_features(model, learner, [c.detach() for c in ctxs], cfg)
+        logits = clip_logits(model, f0, txt)[:, 0]
+        angle = min_angle(txt, tau=1.0).cpu() if txt.shape[-2] > 1 else torch.full((v.shape[0],), float("nan"))
+        return {"logits": logits.float().cpu(), "atfd": atfd(txt, normalize=False).float().cpu(),
+                "orthogonality": orthogonality(txt).cpu(), "min_angle": angle}
 
 
 def official_temperature(model: nn.Module) -> float:

@@ -1,8 +1,9 @@
 """The results schema of chapter 5 ("After C-TPT": the test-time calibration family).
 
 Built like the builders of :mod:`vlmcal_utils.views.chapter_results` (fixed, documented keys) and
-registered in its :data:`~vlmcal_utils.views.chapter_results.SCHEMAS`. Accuracy and ECE are percentages, as the
-papers report them.
+registered in its :data:`~vlmcal_utils.views.chapter_results.SCHEMAS`. The table holds the scoring record
+(:mod:`vlmcal_utils.scores`, fractions); the published tables' cells (recomputed averages, conflicts)
+stay percentages, as the papers print them.
 """
 
 from __future__ import annotations
@@ -11,21 +12,29 @@ from typing import Any
 
 import pandas as pd
 
-from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema, rename_keys
+from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema
 
-__all__ = ["CHAPTER5", "chapter5_results"]
+__all__ = ["CHAPTER5", "TPT_SCORE_FIELDS", "chapter5_results"]
 
-_ALIASES = {"mean conf": "mean_conf", "paper acc": "paper_acc", "ours acc": "ours_acc",
-            "paper ECE(20)": "paper_ece20", "ours ECE(20)": "ours_ece20"}
-
-_ROW = RowSchema("one method on one dataset and initialisation", {
-    "dataset": "dataset name", "init": '"hard" or "ensemble"',
-    "method": '"zeroshot", "tpt", "ctpt", "otpt" or "atpt"', "acc": "accuracy, %",
-    "mean_conf": "mean top-label confidence, %", "atfd": "mean ATFD of the tuned class features",
+#: One row of a TPT method's results: the scoring record with the run's mean geometry and time
+#: (the same keys as chapter 4's; that schema imports them from here).
+TPT_SCORE_FIELDS = {
+    "n": "scored images", "accuracy": "top-label accuracy (fraction)",
+    "mean_confidence": "mean top-label confidence (fraction)",
+    "ece_lo": "bootstrap interval of the primary-bin ECE, low (NaN: not computed)",
+    "ece_hi": "bootstrap interval of the primary-bin ECE, high (NaN: not computed)",
+    "mce": "maximum calibration error, primary bins", "nll": "mean NLL (nats)", "brier": "multiclass Brier score",
+    "smooth_ece": "smooth ECE (relplot.smECE, no bins)",
+    "debiased_ece": "debiased ECE at the primary bins (Kumar et al. 2019)",
+    "temperature": "temperature the logits were divided by (1: as tuned)",
+    "atfd": "mean ATFD of the tuned class features", "seconds": "seconds per image",
     "orthogonality": "mean O-TPT penalty of the tuned class features (0: orthonormal)",
-    "min_angle": "mean angle to the nearest class, degrees", "seconds": "seconds per image",
-    "smece": "smooth ECE (relplot.smECE, no bins), %", "dece20": "debiased 20-bin ECE (Kumar et al. 2019), %",
-}, optional={"lam": "the regulariser's weight", "tau": "A-TPT's clamp"}, pattern=r"ece\d+")
+    "min_angle": "mean angle to the nearest class, radians",
+}
+_ROW = RowSchema("one method on one dataset and initialisation (vlmcal_utils.tpt.summarise)", {
+    "dataset": "dataset name", "init": '"hard" or "ensemble"',
+    "method": '"zeroshot", "tpt", "ctpt", "otpt" or "atpt"', **TPT_SCORE_FIELDS,
+}, optional={"lam": "the regulariser's weight", "tau": "A-TPT's clamp"}, pattern=r"ece_\d+")
 _HPARAMS = RowSchema("one method's official weights on one dataset family", {
     "method": "method key", "family": '"fine-grained" or "natural-shift"', "lam": "λ", "source": "script, commit, line",
 }, optional={"tau": "A-TPT's τ"})
@@ -39,10 +48,10 @@ _CONFLICT = RowSchema("one cell two tables print differently", {
     "table_a": "table key", "column_a": "its column header", "value_a": "%",
     "table_b": "table key", "column_b": "its column header", "value_b": "%",
 })
-_PAPER = RowSchema("ours beside a published number", {
+_PAPER = RowSchema("ours beside a published number (fractions)", {
     "dataset": "dataset name", "init": "prompt initialisation", "method": "method key",
-    "paper_acc": "published accuracy, %", "ours_acc": "ours, %", "paper_ece20": "published ECE, %",
-    "ours_ece20": "ours (20 bins), %", "source": "table key the numbers are from",
+    "paper_accuracy": "published accuracy", "accuracy": "ours", "paper_ece_20": "published ECE (20 bins)",
+    "ece_20": "ours (20 bins)", "source": "table key the numbers are from",
 })
 CHAPTER5 = ResultsSchema("05_after_ctpt", {
     "model": "open_clip architecture or demo model",
@@ -61,7 +70,7 @@ def _rows(value: Any) -> list[dict]:
     if isinstance(value, pd.DataFrame):
         frame = value.reset_index() if any(n is not None for n in value.index.names) else value
         value = frame.to_dict(orient="records")
-    return [rename_keys(dict(r), _ALIASES) for r in (value or [])]
+    return [dict(r) for r in (value or [])]
 
 
 def chapter5_results(
@@ -75,14 +84,14 @@ def chapter5_results(
     model, pretrained, demo
         The run's model; ``demo`` True on the demo world.
     table : DataFrame or list of mapping
-        One row per dataset, init and method (a ``dataset, init, method`` index becomes columns;
-        ``mean conf`` is stored as ``mean_conf``).
+        One scoring record per dataset, init and method (a ``dataset, init, method`` index becomes
+        columns), fractions.
     hparams : list of mapping
         ``method, family, lam, [tau], source``.
     recomputed_averages, cell_conflicts : list of mapping
         :func:`vlmcal_utils.tpt.recompute_averages` and :func:`vlmcal_utils.tpt.cell_conflicts`.
     paper_comparison : DataFrame or list of mapping
-        Ours beside the published numbers.
+        Ours beside the published numbers, fractions.
 
     Returns
     -------

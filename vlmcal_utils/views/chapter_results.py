@@ -13,8 +13,8 @@ mean_confidence, ece_<bins>, ece_lo, ece_hi, mce, nll, brier, smooth_ece, debias
 temperature``). Each builder's docstring lists its keys; the schemas themselves are
 :data:`SCHEMAS` (``notebook stem -> ResultsSchema``).
 
-Conventions: ECE, accuracy, NLL and Brier are fractions in ``[0, 1]`` in chapters 1–3 and
-percentages in chapter 4 (as the C-TPT paper reports them); ``*_ci`` values are ``[low, high]``
+Conventions: ECE, accuracy, NLL and Brier are fractions in ``[0, 1]`` in every chapter (chapters
+4 and 5 store the scoring record, :mod:`vlmcal_utils.scores`); ``*_ci`` values are ``[low, high]``
 bootstrap 95 % intervals; ``None`` means "not measured in this run".
 """
 
@@ -24,9 +24,9 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema, SchemaError, rename_keys
+from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema, SchemaError
 from vlmcal_utils.scores import Scores, ece_key
-from vlmcal_utils.views.chapter5_results import CHAPTER5  # chapter 5's schema lives beside its builder
+from vlmcal_utils.views.chapter5_results import CHAPTER5, TPT_SCORE_FIELDS  # chapter 5's schema, and the TPT rows
 
 __all__ = [
     "SCHEMAS",
@@ -40,16 +40,6 @@ __all__ = [
     "chapter4_results",
 ]
 
-#: Chapter 4's display labels of metric columns -> schema keys (chapters 1-3 pass records and keys).
-METRIC_ALIASES = {
-    "T": "temperature",
-    "ECE": "ece",
-    "mean conf": "mean_conf",
-    "paper acc": "paper_acc",
-    "ours acc": "ours_acc",
-    "paper ECE(20)": "paper_ece20",
-    "ours ECE(20)": "ours_ece20",
-}
 #: The stages of chapter 1's rows.
 STAGES = ("before_ts", "after_ts")
 #: The keys of a row of scores (:meth:`vlmcal_utils.scores.Scores.as_row`) besides ``ece_<bins>``.
@@ -213,16 +203,14 @@ CHAPTER3 = ResultsSchema("03_empirical_study", {
            "verdicts": _CH3_VERDICT, "calibrators": _CH3_CALIBRATOR, "calibrators_at_50": _CH3_TS_AT_N})
 
 # --------------------------------------------------------------------------------------------- chapter 4
-_CH4_ROW = RowSchema("one method on one dataset and initialisation", {
+_CH4_ROW = RowSchema("one method on one dataset and initialisation (vlmcal_utils.tpt.summarise)", {
     "dataset": "dataset name", "init": '"hard" or "ensemble" prompt initialisation',
-    "method": 'method key: "zeroshot", "tpt", "ctpt", "ts_official", "ts_fitted"', "acc": "accuracy, %",
-    "mean_conf": "mean top-label confidence, %", "atfd": "average text-feature dispersion",
-    "smece": "smooth ECE (relplot.smECE, no bins), %", "dece20": "debiased 20-bin ECE (Kumar et al. 2019), %",
-}, pattern=r"ece\d+")
-_CH4_PAPER = RowSchema("ours beside C-TPT's Tables 1–2", {
+    "method": 'method key: "zeroshot", "tpt", "ctpt", "ts_official", "ts_fitted"', **TPT_SCORE_FIELDS,
+}, pattern=r"ece_\d+")
+_CH4_PAPER = RowSchema("ours beside C-TPT's Tables 1–2 (fractions)", {
     "dataset": "dataset name", "init": "prompt initialisation", "method": "method key",
-    "paper_acc": "paper accuracy, %", "ours_acc": "our accuracy, %",
-    "paper_ece20": "paper ECE (20 bins), %", "ours_ece20": "our ECE (20 bins), %",
+    "paper_accuracy": "paper accuracy", "accuracy": "our accuracy",
+    "paper_ece_20": "paper ECE (20 bins)", "ece_20": "our ECE (20 bins)",
 })
 _CH4_CORRELATION = RowSchema("ATFD-ECE correlation of one dataset", {
     "pearson_r": "Pearson r over prompts near the best accuracy", "n_prompts": "those prompts",
@@ -236,7 +224,7 @@ CHAPTER4 = ResultsSchema("04_ctpt", {
     "pretrained": "weights tag or file, or None (demo)",
     "demo": "True on the demo world (never compared with the paper)",
     "prompt_correlation": "dataset -> ATFD/ECE correlation over the 80 prompts",
-    "table": "one row per dataset, initialisation and method (accuracy/ECE in %)",
+    "table": "one row per dataset, initialisation and method (the scoring record: fractions)",
     "temperatures": '"<dataset>/<init>" -> temperatures',
     "paper_comparison": "ours beside the paper, empty unless the model and weights are the paper's",
 }, blocks={"table": _CH4_ROW, "paper_comparison": _CH4_PAPER},
@@ -262,10 +250,6 @@ def _records(rows: Any) -> list[dict]:
         frame = rows.reset_index() if any(name is not None for name in rows.index.names) else rows
         return frame.to_dict(orient="records")
     return [dict(row) for row in (rows or [])]
-
-
-def _method_key(label: Any, keys_by_label: Mapping[str, str]) -> Any:
-    return keys_by_label.get(label, label)
 
 
 # --------------------------------------------------------------------------------------------- builders
@@ -480,7 +464,6 @@ def chapter3_results(
 def chapter4_results(
     *, model: str, pretrained: str | None, demo: bool, prompt_correlation: Mapping[str, Mapping[str, Any]],
     table: Any, temperatures: Mapping[str, Mapping[str, float]], paper_comparison: Any = (),
-    method_labels: Mapping[str, str] | None = None,
 ) -> ChapterResults:
     """Chapter 4 (C-TPT): every method on every dataset and initialisation, beside the paper.
 
@@ -489,36 +472,22 @@ def chapter4_results(
     model, pretrained, demo
         As listed under Notes.
     prompt_correlation : mapping
-        ``dataset -> {pearson_r, n_prompts, pearson_r_all}``.
+        ``dataset -> {pearson_r, n_prompts, pearson_r_all, ...}``.
     table : DataFrame or list of mapping
-        The results table (its ``dataset, init, method`` index is turned into columns).
+        The scoring records (:func:`vlmcal_utils.views.chapter4.results_table`; its ``dataset,
+        init, method`` index is turned into columns), fractions.
     temperatures : mapping
         ``"<dataset>/<init>" -> {official, fitted}``.
     paper_comparison : DataFrame or list of mapping
-        Rows beside the paper's numbers (``paper acc``, ``ours acc``, ``paper ECE(20)``,
-        ``ours ECE(20)`` or the keys).
-    method_labels : mapping, optional
-        ``method key -> display label`` as the chapter shows them; ``method`` columns holding a
-        label are stored as the key.
+        Rows beside the paper's numbers, fractions.
 
     Returns
     -------
     ChapterResults
         For :func:`~vlmcal_utils.results.save_results`.
     """
-    keys_by_label = {label: key for key, label in (method_labels or {}).items()}
-
-    def rows(value: Any) -> list[dict]:
-        out = []
-        for row in _records(value):
-            row = rename_keys(row, METRIC_ALIASES)
-            if "method" in row:
-                row["method"] = _method_key(row["method"], keys_by_label)
-            out.append(row)
-        return out
-
     return CHAPTER4.build(
         model=model, pretrained=pretrained, demo=demo,
-        prompt_correlation={str(k): dict(v) for k, v in prompt_correlation.items()}, table=rows(table),
-        temperatures={str(k): dict(v) for k, v in temperatures.items()}, paper_comparison=rows(paper_comparison),
+        prompt_correlation={str(k): dict(v) for k, v in prompt_correlation.items()}, table=_records(table),
+        temperatures={str(k): dict(v) for k, v in temperatures.items()}, paper_comparison=_records(paper_comparison),
     )
