@@ -301,7 +301,7 @@ def run_grid(
     ...                  n_boot=0, progress=False)
     >>> table[["split", "method", "n_calib", "seed"]].values.tolist()
     [['test', 'none', 300, 0], ['test', 'ts', 50, 0], ['test', 'ts', 50, 1], ['test', 'ts', 300, 0]]
-    >>> bool(table.ece[table.method == "ts"].max() < table.ece[table.method == "none"].min())
+    >>> bool(table.ece_15[table.method == "ts"].max() < table.ece_15[table.method == "none"].min())
     True
     >>> len(run_grid([StudyTask("toy", "synthetic", load)], out, n_calib_grid=[50], n_repeats=2, n_boot=0,
     ...              progress=False))  # a rerun reads every cell back from the file
