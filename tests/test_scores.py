@@ -91,3 +91,13 @@ def test_bad_bins_are_refused(logits_labels):
         score_logits(z, y, bins=())
     with pytest.raises(ValueError, match="ece_"):
         Scores.from_row({"n": 1})
+
+
+def test_estimators_can_be_chosen(logits_labels):
+    z, y = logits_labels
+    only = score_logits(z, y, estimators=("debiased",))
+    both = score_logits(z, y)
+    assert only.smooth_ece is None and only.debiased_ece == both.debiased_ece
+    assert score_logits(z, y, estimators=False).debiased_ece is None
+    with pytest.raises(ValueError, match="subset of"):
+        score_logits(z, y, estimators=("kde",))

@@ -19,7 +19,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,8 +166,20 @@ def _bins(bins: int | Sequence[int]) -> tuple[int, ...]:
     return out
 
 
+_ESTIMATORS = ("smooth", "debiased")
+
+
+def _estimators(estimators: bool | Collection[str]) -> frozenset[str]:
+    if isinstance(estimators, bool):
+        return frozenset(_ESTIMATORS if estimators else ())
+    chosen = frozenset(estimators)
+    if not chosen <= set(_ESTIMATORS):
+        raise ValueError(f"estimators must be True, False or a subset of {_ESTIMATORS}, got {sorted(chosen)}")
+    return chosen
+
+
 def score_confidence(confidence: Any, correct: Any, *, bins: int | Sequence[int] = 15, n_boot: int = 0,
-                     alpha: float = 0.05, seed: int = 0, estimators: bool = True,
+                     alpha: float = 0.05, seed: int = 0, estimators: bool | Collection[str] = True,
                      temperature: float = 1.0) -> Scores:
     """Score top-label data: ``(N,)`` confidences and ``(N,)`` 0/1 correctness.
 
@@ -185,8 +197,9 @@ def score_confidence(confidence: Any, correct: Any, *, bins: int | Sequence[int]
         The interval is the percentile ``1 - alpha`` one.
     seed : int
         Seed of the bootstrap resampling.
-    estimators : bool
-        Also compute SmoothECE and the debiased ECE (``None`` otherwise).
+    estimators : bool or collection of {"smooth", "debiased"}
+        Which ECE estimators to compute besides the binned ECE: ``True`` both, ``False`` none, or
+        e.g. ``("debiased",)`` (SmoothECE costs ~15 ms per 5 000 rows; ``None`` where not computed).
     temperature : float
         Recorded as the temperature the confidences were computed at.
 
@@ -205,6 +218,7 @@ def score_confidence(confidence: Any, correct: Any, *, bins: int | Sequence[int]
     """
     bins = _bins(bins)
     n_boot = check_int(n_boot, "n_boot", minimum=0)
+    chosen = _estimators(estimators)
     conf, corr = confidence_arrays(confidence, correct)
     primary = bins[0]
     interval = None
@@ -215,8 +229,8 @@ def score_confidence(confidence: Any, correct: Any, *, bins: int | Sequence[int]
         n=int(conf.size), accuracy=float(corr.mean()), mean_confidence=float(conf.mean()),
         ece={b: float(ece_from_confidence(conf, corr, n_bins=b)) for b in bins},
         mce=float(mce_from_confidence(conf, corr, n_bins=primary)),
-        smooth_ece=float(smooth_ece_from_confidence(conf, corr)) if estimators else None,
-        debiased_ece=float(debiased_ece_from_confidence(conf, corr, n_bins=primary)) if estimators else None,
+        smooth_ece=float(smooth_ece_from_confidence(conf, corr)) if "smooth" in chosen else None,
+        debiased_ece=float(debiased_ece_from_confidence(conf, corr, n_bins=primary)) if "debiased" in chosen else None,
         ece_interval=interval, temperature=float(temperature),
     )
 
@@ -235,7 +249,8 @@ def _score_log_probs(logp: np.ndarray, labels: Any, temperature: float, **kw: An
 
 
 def score_logits(logits: Any, labels: Any, *, temperature: float = 1.0, bins: int | Sequence[int] = 15,
-                 n_boot: int = 0, alpha: float = 0.05, seed: int = 0, estimators: bool = True) -> Scores:
+                 n_boot: int = 0, alpha: float = 0.05, seed: int = 0,
+                 estimators: bool | Collection[str] = True) -> Scores:
     """Score ``softmax(logits / temperature)`` against integer labels.
 
     Parameters
@@ -269,7 +284,7 @@ def score_logits(logits: Any, labels: Any, *, temperature: float = 1.0, bins: in
 
 
 def score_probs(probs: Any, labels: Any, *, bins: int | Sequence[int] = 15, n_boot: int = 0, alpha: float = 0.05,
-                seed: int = 0, estimators: bool = True) -> Scores:
+                seed: int = 0, estimators: bool | Collection[str] = True) -> Scores:
     """Score ``(N, K)`` class probabilities against integer labels.
 
     Parameters

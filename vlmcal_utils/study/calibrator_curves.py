@@ -35,8 +35,8 @@ from threadpoolctl import threadpool_limits  # installed with scikit-learn, whic
 
 from vlmcal_utils.calibrators import CALIBRATORS, VectorScaler, nll_of
 from vlmcal_utils.checks import check_int, labels_array, logits_array, unknown_name_error
-from vlmcal_utils.ece_estimators import debiased_ece
-from vlmcal_utils.metrics import ece, nll, softmax
+from vlmcal_utils.metrics import nll, softmax
+from vlmcal_utils.scores import score_probs
 from vlmcal_utils.temperature import fit_temperature
 
 __all__ = ["CURVE_METHODS", "DEFAULT_SIZES", "fit_vector_scaler", "calibrator_curves",
@@ -116,8 +116,10 @@ def _score(method: str, z: np.ndarray, y: np.ndarray, zt: np.ndarray, yt: np.nda
         cal = (fit_vector_scaler(z, y, max_iter=vs_max_iter) if method == "vector_scaling"
                else CALIBRATORS[method]().fit(z, y))
         probs, loss = cal.predict_proba(zt), nll_of(cal, zt, yt)
-    return {"ece": ece(probs, yt, n_bins=n_bins), "debiased_ece": debiased_ece(probs, yt, n_bins=n_bins),
-            "nll": loss}
+    scores = score_probs(probs, yt, bins=n_bins, estimators=("debiased",))
+    # the NLL is the calibrator's own (nll_of: a histogram's or isotonic's zero probabilities are
+    # clipped there), not the record's, which is infinite on a zero
+    return {"ece": scores.primary_ece, "debiased_ece": scores.debiased_ece, "nll": loss}
 
 
 def _draws(n: int, pool: int, repeats: int, large_n: int, repeats_large: int) -> int:
