@@ -52,7 +52,7 @@ def notebook_values(section: Mapping[str, Any]) -> dict[str, Any]:
 def run_settings(values: Mapping[str, Any], shard: Shard) -> RunSettings:
     """The :class:`~vlmcal_utils.tpt.RunSettings` chapter 4 gives one shard's run.
 
-    :meth:`~vlmcal_utils.tpt.RunSettings.from_params` with the sweep's values, as chapter 4
+    :meth:`~vlmcal_utils.tpt.settings.RunSettings.from_params` with the sweep's values, as chapter 4
     builds them from its parameters: the run fingerprints agree and the rows are shared.
 
     Parameters

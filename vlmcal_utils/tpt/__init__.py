@@ -21,7 +21,8 @@ Modules
 - ``tuning``: :class:`TPTConfig`, :func:`tpt_predict`, :func:`official_temperature`.
 - ``runner``: :func:`run_tpt`, :func:`read_tpt_rows`, :func:`summarise` (the scoring record).
 - ``settings``: :class:`RunSettings`, a run's one configuration (the papers' rules as its defaults:
-  :meth:`RunSettings.protocol`, :meth:`RunSettings.from_params`), :func:`init_context`.
+  :meth:`~vlmcal_utils.tpt.settings.RunSettings.protocol`,
+  :meth:`~vlmcal_utils.tpt.settings.RunSettings.from_params`), :func:`init_context`.
 - ``family``: :data:`FAMILY_METHODS`, :data:`FAMILY_HPARAMS`, :func:`family_hparams`.
 - ``family_tables``: :data:`FAMILY_TABLES`, :func:`recompute_averages`, :func:`cell_conflicts`.
 - ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`,

@@ -38,7 +38,7 @@ __all__ = ["FAMILY_METHODS", "FAMILY_HPARAMS", "FAMILY_SOURCES", "FAMILY_NOTES",
 FAMILY_METHODS = ("zeroshot", "tpt", "ctpt", "otpt", "atpt")
 
 #: ``method -> dataset family -> {TPTConfig field: value}`` (official scripts; a run's settings take
-#: them through :meth:`vlmcal_utils.tpt.RunSettings.protocol`).
+#: them through :meth:`vlmcal_utils.tpt.settings.RunSettings.protocol`).
 FAMILY_HPARAMS: dict[str, dict[str, dict[str, float]]] = {
     "ctpt": {"fine-grained": {"lam": CTPT_LAMBDA["fine-grained"]},
              "natural-shift": {"lam": CTPT_LAMBDA["natural-shift"]}},

@@ -51,7 +51,7 @@ from vlmcal_utils.tpt.settings import RunSettings
 from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, official_temperature, result_fields, tpt_predict
 from vlmcal_utils.tpt.views import default_num_workers, preprocess_config, view_batches
 
-__all__ = ["RunSettings", "run_tpt", "read_tpt_rows", "run_fingerprint", "fingerprint_settings", "source_indices",
+__all__ = ["run_tpt", "read_tpt_rows", "run_fingerprint", "fingerprint_settings", "source_indices",
            "summarise", "COMPUTED_ROWS"]
 
 #: Rows computed (tuned and predicted, not resumed) by :func:`run_tpt` in this process, per results

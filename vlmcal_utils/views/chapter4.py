@@ -254,7 +254,7 @@ def run_one(clip: Clip, name: str, ds: Any, method: str, init: str, results_dir:
         merged rows are found and nothing is computed again.
     protocol : mapping
         The chapter's parameters of :data:`vlmcal_utils.tpt.PARAMETER_KEYS`
-        (:meth:`vlmcal_utils.tpt.RunSettings.from_params`).
+        (:meth:`vlmcal_utils.tpt.settings.RunSettings.from_params`).
     split : str
         Names the file (``"test"``, ``"cal-auto"``).
     batch : int
@@ -292,7 +292,8 @@ def run_methods(clip: Clip, sets: Mapping[str, Any], inits: Sequence[str], resul
     log : callable
         Gets one line per run (seconds); ``None``: silent.
     **protocol
-        The chapter's parameters of :data:`vlmcal_utils.tpt.PARAMETER_KEYS` (:meth:`RunSettings.from_params`).
+        The chapter's parameters of :data:`vlmcal_utils.tpt.PARAMETER_KEYS`
+        (:meth:`~vlmcal_utils.tpt.settings.RunSettings.from_params`).
 
     Returns
     -------

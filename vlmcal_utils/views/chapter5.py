@@ -121,7 +121,7 @@ def run_family(clip: Clip, sets: Mapping[str, Any], inits: Sequence[str], method
     ----------
     clip : Clip
     sets : mapping
-        ``name -> `` raw test set (:func:`vlmcal_utils.views.chapter4.test_sets`).
+        ``name ->`` raw test set (:func:`vlmcal_utils.views.chapter4.test_sets`).
     inits, methods : sequence of str
     results_dir : str
         Run files under ``results_dir/runs``.
