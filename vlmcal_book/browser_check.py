@@ -105,9 +105,11 @@ class _Server:
 
 
 def find_pages(html_dir: Path) -> list[str]:
-    """The pages to check, relative to ``html_dir``: ``book/*.html`` then ``notebooks/*.html``."""
+    """The pages to check, relative to ``html_dir``: ``book/**/*.html`` (the API pages are in ``book/api/``)
+    then ``notebooks/*.html``.
+    """
     pages = [p.relative_to(html_dir).as_posix() for sub in ("book", "notebooks")
-             for p in sorted((html_dir / sub).glob("*.html"))]
+             for p in sorted((html_dir / sub).rglob("*.html"))]
     # the intro first: it is the landing page
     pages.sort(key=lambda p: (p != "book/intro.html", p))
     return pages

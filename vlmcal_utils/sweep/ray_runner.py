@@ -213,7 +213,7 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
 
         >>> from vlmcal_utils import sweep  # doctest: +SKIP
         >>> sets = {"04_ctpt": {"datasets": ["demo-photo"], "n_samples": 8, "n_views": 8}}  # doctest: +SKIP
-        >>> runs = sweep.plan_runs(sets, "/tmp/sweep", models=[("vlmcal-demo", None)], shard_size=4)  # doctest: +SKIP
+        >>> runs = sweep.plan_runs(sets, "sweep", models=[("vlmcal-demo", None)], shard_size=4)  # doctest: +SKIP
         >>> report = sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"]))  # doctest: +SKIP
         >>> sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"])).computed  # doctest: +SKIP
         0

@@ -65,7 +65,7 @@ FAMILY_NOTES: tuple[str, ...] = (
     "features, clip/custom_clip_iptp_bas.py:323,341), equals our closed form mean_k(||G_k|| - 1) in value and "
     "gradient (tested on a literal transcription), except that the official one is NaN when a row is already "
     "orthogonal. The fine-grained script (scripts/test_tpt_otpt_fg.sh, lambda_term=18) keeps the author's "
-    "absolute paths (/home/ashashak/...); the natural-shift one logs to "
+    "absolute paths (under a home folder); the natural-shift one logs to "
     "'test_otpt_finegrained_image-disperssion-only.csv' and ran 'tpt_classification_idea-contrast.py', a file "
     "never in the repository, until commit 7f2c1d5 (2025-09-19).",
     "A-TPT: the two scripts give the angular term opposite signs (MB-Shihab-Aaqil-Ahamed/A-TPT@d76ecf61). "
