@@ -105,8 +105,9 @@ class _Server:
 
 
 def find_pages(html_dir: Path) -> list[str]:
-    """The pages to check, relative to ``html_dir``: ``book/**/*.html`` (the API pages are in ``book/api/``)
-    then ``notebooks/*.html``.
+    """The pages to check, relative to ``html_dir``: ``book/**/*.html``, then ``notebooks/*.html``.
+
+    ``book/api/`` holds the API reference, one page per layer or subpackage.
     """
     pages = [p.relative_to(html_dir).as_posix() for sub in ("book", "notebooks")
              for p in sorted((html_dir / sub).rglob("*.html"))]
