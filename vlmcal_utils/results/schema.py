@@ -67,19 +67,6 @@ class RowSchema:
                     re.compile(self.pattern) if self.pattern else None)
 
 
-def _validate_block(block: RowSchema, value: Any, where: str) -> None:
-    """A block is one row (a mapping), a list of rows, or ``None`` (not measured)."""
-    if value is None:
-        return
-    if isinstance(value, Mapping):
-        block.validate(value, where)
-    elif isinstance(value, (list, tuple)):
-        for i, row in enumerate(value):
-            block.validate(row, f"{where}[{i}]")
-    else:
-        raise SchemaError(f"{where}: expected a mapping or a list of rows, got {type(value).__name__}")
-
-
 @dataclass(frozen=True)
 class ResultsSchema:
     """The fixed keys of one notebook's ``results``.
