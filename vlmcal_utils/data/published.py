@@ -1,5 +1,8 @@
 """Published logits: the registry of every real model output the book uses, fetched offline or online.
 
+(688 lines, over the project's 600: lines ~150-330 are the registry itself, one entry per file, as
+data; the resolver is the rest. Split planned: the registry into its own module.)
+
 This is the package's only list of published files. Every file in ``$VLMCAL_SHARED/data/logits/``
 was made by converting model outputs that a research repository published (its ``meta["source"]``
 names the repository, the commit and the path). :data:`PUBLISHED_LOGITS` records, for each file
