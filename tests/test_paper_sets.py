@@ -124,6 +124,14 @@ def test_domainnet_sizes_counted_from_the_official_files(tmp_path, capsys):
     assert "domainnet-real" in out and "few-samples" in out and "label-mismatch" in out
 
 
+def test_dry_run_lists_the_papers_models_marked_inferred(capsys):
+    assert paper_sets.main([str(REPO / "params" / "paper.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    listing = out[out.index("tu2024 models"):]
+    assert listing.count("INFERRED from Figure 1") >= 20
+    assert "NOT IDENTIFIED" in listing and "NOT LOADABLE" in listing and "not matched" in listing
+
+
 def test_published_sizes_carry_a_source():
     for t in TEST_SIZES.values():
         assert t.source and (t.n is None or t.n > 0)

@@ -49,6 +49,9 @@ def test_wheel_is_typed_and_describes_itself_to_pip_users(installed_wheel):
     assert "vlmcal_utils/py.typed" in names  # PEP 561: type checkers read the annotations
     assert (site / "vlmcal_utils" / "py.typed").is_file()
     assert any(n.startswith("vlmcal_utils/demo/weights/") and n.endswith(".safetensors") for n in names)
+    # Tu et al.'s Figure 1 as data: a pip user without the shared folder has the points too
+    for name in ("points.csv", "openclip_matches.csv", "README.md"):
+        assert f"vlmcal_utils/papers/data/tu2024_figure1/{name}" in names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("dist-info/METADATA"))).decode()
     description = metadata.split("\n\n", 1)[1]
     assert "pip install" in description and "make " not in description  # nothing a pip user cannot run

@@ -224,9 +224,11 @@ def verdicts_table(payload: dict, detailed: bool = True) -> str | None:
     """Chapter 3's verdict on each of Tu et al.'s claims (published logits), as a Markdown table, or None.
 
     Every verdict is shown, the unfavourable ones included, with the estimate it rests on and its
-    95 % interval; ``detailed`` adds what was measured and the rule that decided it
-    (:func:`vlmcal_utils.study.finding_verdicts`). The short form fits a page column (the
-    conclusion page includes it).
+    95 % interval, and beside it the paper's own figure-level number where Tu et al.'s Figure 1 has
+    one, computed on the figure's points by the same rule (:mod:`vlmcal_utils.study.paper_numbers`:
+    ImageNet markers, another dataset than ours); ``detailed`` adds what was measured, the rule that
+    decided it and the figure's detail (:func:`vlmcal_utils.study.finding_verdicts`). The short form
+    fits a page column (the conclusion page includes it).
     """
     rows = [v for v in payload["results"].get("verdicts") or [] if v.get("study") == "published"]
     if not rows:
@@ -235,15 +237,17 @@ def verdicts_table(payload: dict, detailed: bool = True) -> str | None:
     def number(x):
         return "—" if x is None else f"{x:.3f}"
 
-    head = ["claim (Tu et al. 2024)", "verdict here", "estimate [95 % interval]"]
+    head = ["claim (Tu et al. 2024)", "verdict here", "estimate [95 % interval]", "Tu et al.'s Figure 1, same rule"]
     if detailed:
-        head += ["what was measured", "rule"]
+        head += ["what was measured", "rule", "the figure's numbers"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in rows:
         interval = "" if v.get("low") is None else f" [{number(v['low'])}, {number(v['high'])}]"
-        cells = [v["claim"], f"**{v['verdict']}**", f"{number(v.get('estimate'))}{interval}: {v['quantity']}"]
+        paper = ("—" if v.get("paper_estimate") is None
+                 else f"{number(v['paper_estimate'])} ({v['paper_verdict']}): {v['paper_quantity']}")
+        cells = [v["claim"], f"**{v['verdict']}**", f"{number(v.get('estimate'))}{interval}: {v['quantity']}", paper]
         if detailed:
-            cells += [v.get("measured", ""), v.get("rule", "")]
+            cells += [v.get("measured", ""), v.get("rule", ""), v.get("paper_detail", "")]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
 

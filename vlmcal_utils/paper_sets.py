@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from vlmcal_utils.data import DOMAINNET_DOMAINS
+from vlmcal_utils.study.paper_models import describe_paper_models
 from vlmcal_utils.study.tasks import DOMAINNET_CAL_DOMAIN, IMAGENET_SHIFTS, domainnet_shifts
 from vlmcal_utils.tpt.protocol import ctpt_lambda, uses_augmix
 
@@ -500,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if experiments:
         print("\ntu2024 experiments on the same logits:")
         print(format_experiments(experiments))
+        print("\ntu2024 models, as far as they can be known (study.paper_models; the paper's list is not available):")
+        print("\n".join(describe_paper_models()))
     print("\nruns:")
     print("\n".join("  " + c for c in run_commands(PAPER_GRIDS, sets, args.results_root)))
     return 0

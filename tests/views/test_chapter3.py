@@ -61,10 +61,12 @@ def test_boxes_render_and_escape():
 
 def test_paper_setup_lists_what_paper_models_holds():
     t = report.paper_setup_table()
-    n = len(study.paper_models.PAPER_MODELS) + len(study.paper_models.PAPER_BASELINES) + len(
-        study.paper_models.UNLOADABLE_MODELS)
+    pm = study.paper_models
+    n = len(pm.PAPER_MODELS) + len(pm.UNIDENTIFIED_MARKERS) + len(pm.PAPER_BASELINES) + len(pm.UNLOADABLE_MODELS)
     assert len(t) == n and t["runs here as"].str.len().gt(0).all()
     assert np.any(t["runs here as"].str.startswith("not runnable here"))
+    assert (t["known as"] == "inferred from Figure 1").sum() == len(pm.PAPER_MODELS)
+    assert (t["known as"] == "not identified").sum() == len(pm.UNIDENTIFIED_MARKERS)
 
 
 def test_end_to_end_tasks_notes(monkeypatch):

@@ -11,7 +11,8 @@ Modules
 -------
 - :mod:`~vlmcal_utils.papers.record` — :class:`PaperNumbers`, one paper's numbers for one setting.
 - :mod:`~vlmcal_utils.papers.guo2017` — Guo et al. (ICML 2017), Table 1's DenseNet-40 CIFAR-10 cells.
-- :mod:`~vlmcal_utils.papers.tu2024` — Tu et al. (ICML 2024): the study's size and per-model cells.
+- :mod:`~vlmcal_utils.papers.tu2024` — Tu et al. (ICML 2024): Figure 1's points (shipped as package data),
+  their per-panel summary, the OpenCLIP checkpoints inferred behind them, the study's size.
 - :mod:`~vlmcal_utils.papers.ctpt` — C-TPT (Yoon et al., ICLR 2024): Tables 1-2 in full with the
   provenance of every cell, the cells chapter 4 compares with, Fig. 2's caption.
 - :mod:`~vlmcal_utils.papers.family` — O-TPT and A-TPT: their README tables as cells, the printed
@@ -52,7 +53,14 @@ from vlmcal_utils.papers.family import (
 from vlmcal_utils.papers.guo2017 import GUO2017_DENSENET40_CIFAR10
 from vlmcal_utils.papers.record import PaperNumbers
 from vlmcal_utils.papers.registry import NOT_QUOTED, PAPER_NUMBERS
-from vlmcal_utils.papers.tu2024 import TU2024_CELLS, TU2024_N_VLMS, PaperCell
+from vlmcal_utils.papers.tu2024 import (
+    FIGURE1_READ,
+    FIGURE1_SOURCE,
+    TU2024_N_VLMS,
+    figure1_points,
+    figure1_summary,
+    openclip_matches,
+)
 
 __all__ = [
     # record, registry
@@ -63,8 +71,11 @@ __all__ = [
     "GUO2017_DENSENET40_CIFAR10",
     # Tu et al. 2024
     "TU2024_N_VLMS",
-    "PaperCell",
-    "TU2024_CELLS",
+    "FIGURE1_SOURCE",
+    "FIGURE1_READ",
+    "figure1_points",
+    "figure1_summary",
+    "openclip_matches",
     # C-TPT
     "PaperResult",
     "PAPER_TABLES",

@@ -7,6 +7,7 @@ display. It is still in the wheel, because the Colab notebooks import it.
 - :mod:`~vlmcal_utils.views.chapter2_plots` — chapter 2's figures
 - :mod:`~vlmcal_utils.views.chapter3` — chapter 3's study runs, tables, figures and verdict boxes
 - :mod:`~vlmcal_utils.views.chapter3_calibrators` — chapter 3's "which calibrator when labels are few"
+- :mod:`~vlmcal_utils.views.chapter3_paper` — Tu et al.'s Figure 1 from package data, ours in a panel apart
 - :mod:`~vlmcal_utils.views.chapter3_style` — the look of chapter 3's figures
 - :mod:`~vlmcal_utils.views.chapter_results` — chapters 1–4's results schemas and builders, and
   :data:`~vlmcal_utils.views.chapter_results.SCHEMAS` (every chapter's, for

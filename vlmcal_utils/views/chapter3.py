@@ -33,6 +33,7 @@ from vlmcal_utils.study.correlation import confidence_accuracy_correlation
 from vlmcal_utils.study.findings import curve_from_results, label_mismatch_rows, summarise_findings
 from vlmcal_utils.study.grid import StudyTask, run_grid
 from vlmcal_utils.study.grid_config import GridConfig
+from vlmcal_utils.study.paper_numbers import with_paper_numbers
 from vlmcal_utils.study.plots import (
     plot_confidence_vs_accuracy,
     plot_ece_across_shifts,
@@ -43,6 +44,7 @@ from vlmcal_utils.study.subsets import grid_for, summarise_n_calib_curve
 from vlmcal_utils.study.tasks import IMAGENET_LABEL_DATASETS, baseline_task, dataset_specs, zeroshot_task
 from vlmcal_utils.study.verdicts import finding_verdicts, shift_cells
 from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box
+from vlmcal_utils.views.chapter3_paper import paper_number_line
 from vlmcal_utils.views.chapter3_style import ReportFigure, legend_outside, report_style
 
 __all__ = [
@@ -110,8 +112,9 @@ def verdict_box(row: dict, study: str = "published outputs") -> Box:
     interval = f"{row['quantity']}: {row['estimate']:.3f}, 95 % interval [{row['low']:.3f}, {row['high']:.3f}]"
     if row.get("interval_note"):
         interval += f" ({row['interval_note']})"
+    paper = paper_number_line(row)
     return Box(f"Claim {row['claim']} — on {study}: {row['verdict']}", [
-        interval + ".", f"Measured: {row['measured']}.", f"Rule: {row['rule']}.",
+        interval + ".", f"Measured: {row['measured']}.", f"Rule: {row['rule']}.", *([paper] if paper else []),
         f"Why it may differ from the paper: {row['why']}",
     ], kind=_KINDS.get(row["verdict"], "note"))
 
@@ -289,16 +292,20 @@ def paper_setup_table() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per listed model: ``role`` (VLM / ImageNet-trained baseline), ``paper name``,
+        One row per listed model: ``role`` (VLM / ImageNet-trained baseline), ``known as``
+        (inferred from the figure, not identified, not loadable, our choice), ``paper name``,
         ``loader``, ``runs here as`` (architecture and weights, or why it cannot run), ``source``.
     """
     rows = []
-    for role, pool in (("VLM", paper_models.PAPER_MODELS), ("ImageNet-trained baseline", paper_models.PAPER_BASELINES),
-                       ("VLM", paper_models.UNLOADABLE_MODELS)):
+    pools = (("VLM", "inferred from Figure 1", paper_models.PAPER_MODELS),
+             ("VLM", "not identified", paper_models.UNIDENTIFIED_MARKERS),
+             ("VLM", "not loadable", paper_models.UNLOADABLE_MODELS),
+             ("ImageNet-trained baseline", "our choice, not matched", paper_models.PAPER_BASELINES))
+    for role, known, pool in pools:
         for m in pool:
             runs = f"{m.arch} ({m.pretrained})" if m.loader else f"not runnable here: {m.why_not}"
-            rows.append({"role": role, "paper name": m.paper_name, "loader": m.loader or "—", "runs here as": runs,
-                         "source": m.source})
+            rows.append({"role": role, "known as": known, "paper name": m.paper_name, "loader": m.loader or "—",
+                         "runs here as": runs, "source": m.source})
     return pd.DataFrame(rows)
 
 
@@ -320,13 +327,15 @@ def judge(table: pd.DataFrame, lm: pd.DataFrame | None, reference_ece: float | N
     Returns
     -------
     (dict, list of dict)
-        :func:`~vlmcal_utils.study.summarise_findings` and the verdict rows.
+        :func:`~vlmcal_utils.study.summarise_findings` and the verdict rows, each with the paper's
+        figure-level number beside it (:func:`~vlmcal_utils.study.paper_numbers.with_paper_numbers`).
     """
     summary = summarise_findings(table, lm)
     if reference_ece is None and summary["baseline_ece_before"]:
         reference_ece = float(np.median(list(summary["baseline_ece_before"].values())))
     summary = summarise_findings(table, lm, reference_ece=reference_ece)
-    return summary, finding_verdicts(table, lm, reference_ece=reference_ece, n_boot=n_boot, seed=seed)
+    return summary, with_paper_numbers(finding_verdicts(table, lm, reference_ece=reference_ece, n_boot=n_boot,
+                                                        seed=seed))
 
 
 def verdict_table(verdicts: Sequence[dict]) -> pd.DataFrame:

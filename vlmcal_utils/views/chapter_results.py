@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from vlmcal_utils.papers.tu2024 import FIGURE1_READ, FIGURE1_SOURCE, figure1_summary
 from vlmcal_utils.results.schema import ChapterResults, ResultsSchema, RowSchema, SchemaError
 from vlmcal_utils.scores import Scores, ece_key
 from vlmcal_utils.views.chapter5_results import CHAPTER5, TPT_SCORE_FIELDS  # chapter 5's schema, and the TPT rows
@@ -176,6 +177,20 @@ _CH3_VERDICT = RowSchema("one finding's verdict (vlmcal_utils.study.finding_verd
     "estimate": "the number the rule looks at", "low": "95 % interval, low", "high": "95 % interval, high",
     "interval_note": 'why the interval excludes the estimate ("" if it does not)', "rule": "the verdict rule",
     "measured": "what was measured", "why": "why it may differ from the paper",
+}, optional={
+    "paper_quantity": "the paper's figure-level number: what it is (Tu et al.'s Figure 1; \"\" where it has none)",
+    "paper_estimate": "that number, computed on the figure's points by the same rule, or None",
+    "paper_verdict": "the verdict the same rule gives on the figure's points (\"\" where it has no number)",
+    "paper_detail": "the figure's mean, median and counts behind it",
+    "paper_source": "figure, repository@commit, how it was read",
+})
+_CH3_PAPER_FIGURE = RowSchema("one panel and marker group of Tu et al.'s Figure 1 (vlmcal_utils.papers.tu2024)", {
+    "target": '"ID", "R" or "S"', "group": '"VLM" or "IN" (ImageNet-trained)', "dataset": "our dataset name",
+    "n": "markers", "ece_before_mean": "mean ECE before TS", "ece_before_median": "median ECE before TS",
+    "ece_after_mean": "mean ECE after TS", "ece_after_median": "median ECE after TS",
+    "ece_after_max": "largest ECE after TS", "n_above_after": "markers with ECE after TS above `above`",
+    "above": "that threshold", "n_ts_lowers": "markers whose ECE TS lowers", "accuracy_median": "median accuracy",
+    "source": "figure, repository@commit, how it was read",
 })
 _CH3_CALIBRATOR = RowSchema("one calibrator at one calibration size (real VLM outputs)", {
     "model": "VLM", "method": '"none", "ts", "vector_scaling", "histogram_binning" or "isotonic"',
@@ -199,8 +214,10 @@ CHAPTER3 = ResultsSchema("03_empirical_study", {
     "verdicts": "one row per finding and study: verdict, estimate and 95 % interval",
     "calibrators": "which calibrator when labels are few: ECE per VLM, method and size (empty without the files)",
     "calibrators_at_50": "TS against the other calibrators at n = 50, one row per VLM (empty without the files)",
+    "paper_figure1": "Tu et al.'s Figure 1 per panel and marker group, from its points (package data: always there)",
 }, blocks={"published": _CH3_FINDINGS, "demo": _CH3_FINDINGS, "models": _CH3_FINDINGS, "claims": _CH3_CLAIM,
-           "verdicts": _CH3_VERDICT, "calibrators": _CH3_CALIBRATOR, "calibrators_at_50": _CH3_TS_AT_N})
+           "verdicts": _CH3_VERDICT, "calibrators": _CH3_CALIBRATOR, "calibrators_at_50": _CH3_TS_AT_N,
+           "paper_figure1": _CH3_PAPER_FIGURE})
 
 # --------------------------------------------------------------------------------------------- chapter 4
 _CH4_ROW = RowSchema("one method on one dataset and initialisation (vlmcal_utils.tpt.summarise)", {
@@ -457,6 +474,7 @@ def chapter3_results(
         models=None if models is None else dict(models), claims=_claims(claims),
         verdicts=[dict(v) for v in verdicts], calibrators=_records(calibrators),
         calibrators_at_50=_records(calibrators_at_50),
+        paper_figure1=[{**r, "source": f"{FIGURE1_SOURCE}; {FIGURE1_READ}"} for r in _records(figure1_summary())],
     )
 
 
