@@ -64,3 +64,13 @@ def test_figure_table_is_the_summary_by_panel():
     assert t.index.names == ["panel", "group"] and len(t) == 6
     assert t.loc[("ImageNet-R", "VLM"), "n"] == 35
     assert study.CLAIMS["1b"].threshold == 0.05  # the summary's default threshold is the claim's
+
+
+def test_beside_figure1_lines_up_only_inferred_checkpoints_on_imagenet(run):
+    table, _ = run
+    assert "No model" in paper.beside_figure1(table).title  # synthetic models: no marker beside them
+    one = table[table["model"] == table["model"].iloc[0]]
+    renamed = one.assign(model="ViT-B-16 (openai)", dataset="imagenet")
+    both = paper.beside_figure1(renamed)
+    assert set(both["split"]) == {"test"} and both["paper"].notna().all() and both["ours"].notna().all()
+    assert "15 equal-width bins" in str(paper.beside_figure1(renamed.rename(columns={"ece_15": "ece_10"})))

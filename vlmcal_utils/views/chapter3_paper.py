@@ -14,10 +14,12 @@ from matplotlib.figure import Figure
 
 from vlmcal_utils.papers.tu2024 import FIGURE1_GROUPS, FIGURE1_TARGETS, figure1_points, figure1_summary
 from vlmcal_utils.scores import ece_key
-from vlmcal_utils.study.paper_numbers import PAPER_KEYS
+from vlmcal_utils.study.paper_numbers import PAPER_KEYS, compare_with_paper
+from vlmcal_utils.views.boxes import Box
 from vlmcal_utils.views.chapter3_style import ReportFigure, report_style
 
-__all__ = ["PAPER_STYLE", "OURS_STYLE", "figure1_figure", "figure1_table", "paper_number_line", "paper_table"]
+__all__ = ["PAPER_STYLE", "OURS_STYLE", "figure1_figure", "figure1_table", "paper_number_line", "paper_table",
+           "beside_figure1"]
 
 #: The paper's markers as the figure draws them: VLMs blue circles, ImageNet-trained models green crosses.
 PAPER_STYLE = {"VLM": {"marker": "o", "color": "#1f77b4", "s": 30, "alpha": 0.8},
@@ -116,3 +118,29 @@ def paper_table(verdicts: Sequence[dict]) -> pd.DataFrame:
     cols = ["finding", "verdict", "quantity", "estimate", "paper_verdict", "paper_quantity", "paper_estimate"]
     rows = [{k: v.get(k) for k in cols} for v in verdicts if set(PAPER_KEYS) <= set(v)]
     return pd.DataFrame(rows, columns=cols)
+
+
+def beside_figure1(table: pd.DataFrame) -> pd.DataFrame | Box:
+    """Our models that are checkpoints inferred from Figure 1, beside the figure's marker, cell by cell.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A :func:`~vlmcal_utils.study.run_grid` table of models run end to end.
+
+    Returns
+    -------
+    pandas.DataFrame or Box
+        :func:`~vlmcal_utils.study.paper_numbers.compare_with_paper` rows where both sides have a
+        number; a note box when no model of the run is one of them on ImageNet.
+    """
+    if "ece_15" not in table.columns:  # the figure's ECE has 15 bins: another bin count is not comparable
+        return Box("No comparison with the paper's Figure 1", [
+            "The figure's ECE has 15 equal-width bins; this run used another bin count (n_bins)."], "note")
+    both = compare_with_paper(table).dropna(subset=["ours", "paper"]).reset_index(drop=True)
+    if len(both):
+        return both
+    return Box("No model of this run lines up with the paper's Figure 1", [
+        "Only OpenCLIP checkpoints inferred from the figure (study.paper_models.PAPER_MODELS), run on ImageNet "
+        "(dataset imagenet: its test half, ImageNet-R and ImageNet-Sketch), have a marker of the paper beside them."],
+        "note")
