@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from vlmcal_utils.data import DOMAINNET_DOMAINS, imagenet_wnids, load_dataset, load_domainnet
+from vlmcal_utils.data.classnames import IMAGENET_A_INDICES, IMAGENET_R_INDICES
 from vlmcal_utils.data.imagenet import DOMAINNET_N_CLASSES
 
 
@@ -21,14 +22,15 @@ def write_images(folder, n, seed=0):
 
 def test_imagenet_r_subset_maps_to_imagenet_indices(tmp_path):
     wnids = imagenet_wnids()
-    chosen = [wnids[i] for i in (1, 7, 500)]
+    first = list(IMAGENET_R_INDICES[:3])
+    chosen = [wnids[i] for i in first]
     for k, w in enumerate(chosen):
         write_images(tmp_path / "imagenet-r" / w, 2, seed=k)
-    for w in wnids[600:797]:  # ImageNet-R has 200 classes: the other 197, without images here
-        (tmp_path / "imagenet-r" / w).mkdir()
+    for i in IMAGENET_R_INDICES[3:]:  # ImageNet-R has 200 classes: the other 197, without images here
+        (tmp_path / "imagenet-r" / wnids[i]).mkdir()
     ds = load_dataset("imagenet-r", root=tmp_path)
-    assert list(ds.imagenet_indices[:3]) == [1, 7, 500] and ds.class_mask.sum() == 200
-    assert ds.class_mask[[1, 7, 500]].all() and len(ds) == 6 and ds[5][1] == 2
+    assert list(ds.imagenet_indices[:3]) == first and ds.class_mask.sum() == 200
+    assert ds.class_mask[first].all() and len(ds) == 6 and ds[5][1] == 2
     assert ds.classnames[0] == "goldfish"
     folder = load_dataset("imagefolder", root=tmp_path / "imagenet-r")
     assert folder.classnames[:3] == chosen and len(folder) == 6
@@ -171,10 +173,11 @@ def test_imagenet_sketch_in_both_layouts(tmp_path, sub):
 @pytest.mark.parametrize("kind,sub", [("imagenet-a", "imagenet-adversarial/imagenet-a"), ("imagenet-a", "imagenet-a"),
                                       ("imagenet-r", "imagenet-rendition/imagenet-r")])
 def test_imagenet_a_r_in_both_layouts(tmp_path, kind, sub):
-    write_images(tmp_path / sub / imagenet_wnids()[9], 2)
-    for w in imagenet_wnids()[100:299]:
-        (tmp_path / sub / w).mkdir()
-    assert list(load_dataset(kind, root=tmp_path).imagenet_indices) == [9, *range(100, 299)]
+    subset = IMAGENET_A_INDICES if kind == "imagenet-a" else IMAGENET_R_INDICES
+    write_images(tmp_path / sub / imagenet_wnids()[subset[0]], 2)
+    for i in subset[1:]:
+        (tmp_path / sub / imagenet_wnids()[i]).mkdir()
+    assert list(load_dataset(kind, root=tmp_path).imagenet_indices) == list(subset)
 
 
 @pytest.mark.parametrize("sub", ["imagenetv2/imagenetv2-matched-frequency-format-val",
@@ -188,29 +191,36 @@ def test_imagenet_v2_in_both_layouts(tmp_path, sub):
 
 
 def test_per_dataset_root_override(tmp_path, monkeypatch):
+    for i in IMAGENET_R_INDICES:
+        (tmp_path / "mine" / imagenet_wnids()[i]).mkdir(parents=True)
     write_images(tmp_path / "mine" / imagenet_wnids()[4], 1)
-    for w in imagenet_wnids()[600:799]:
-        (tmp_path / "mine" / w).mkdir()
     ds = load_dataset("imagenet_r", root=tmp_path / "empty", roots={"imagenet-r": tmp_path / "mine"})
-    assert list(ds.imagenet_indices[:1]) == [4]
+    assert 4 in IMAGENET_R_INDICES and len(ds) == 1 and ds.imagenet_indices[ds[0][1]] == 4
     monkeypatch.setenv("VLMCAL_DATA_IMAGENET_R", str(tmp_path / "mine"))
-    assert list(load_dataset("imagenet-r", root=tmp_path / "empty").imagenet_indices[:1]) == [4]
+    assert len(load_dataset("imagenet-r", root=tmp_path / "empty")) == 1
     with pytest.raises(FileNotFoundError, match="imagenet-rendition/imagenet-r"):
         load_dataset("imagenet-r", root=tmp_path / "empty", roots={"imagenet-r": tmp_path / "empty"})
 
 
 def test_a_missing_class_is_an_error_naming_it(tmp_path):
     """Before (issue 25): ImageNet with 999 class folders said "not found"; ImageNet-A with 199
-    loaded silently as a 199-class task."""
+    loaded silently as a 199-class task (then: refused without naming the class; now named)."""
     wnids = imagenet_wnids()
     imagenet_val_tree(tmp_path / "imagenet" / "images" / "val")
     (tmp_path / "imagenet" / "images" / "val" / wnids[42]).rmdir()
     with pytest.raises(ValueError, match=rf"999 class folders, expected 1000; missing: {wnids[42]} \(") as err:
         load_dataset("imagenet", root=tmp_path)
     assert "\n" not in str(err.value)
-    for w in wnids[:199]:
-        (tmp_path / "imagenet-a" / w).mkdir(parents=True)
-    with pytest.raises(ValueError, match="imagenet-a in .*199 class folders, expected 200"):
+    for i in IMAGENET_A_INDICES[:199]:
+        (tmp_path / "imagenet-a" / wnids[i]).mkdir(parents=True)
+    last = IMAGENET_A_INDICES[199]
+    with pytest.raises(ValueError, match=rf"imagenet-a in .*199 class folders, expected 200; missing: {wnids[last]}"):
+        load_dataset("imagenet-a", root=tmp_path)
+    (tmp_path / "imagenet-a" / wnids[last]).mkdir()
+    other = next(i for i in IMAGENET_R_INDICES if i not in IMAGENET_A_INDICES)
+    (tmp_path / "imagenet-a" / wnids[other]).mkdir()  # an ImageNet-R class among A's 200
+    extra = rf"201 class folders, expected 200; not classes of imagenet-a: {wnids[other]}:"
+    with pytest.raises(ValueError, match=extra):
         load_dataset("imagenet-a", root=tmp_path)
     for i in range(1000):
         if i != 7:

@@ -16,7 +16,13 @@ from typing import Callable
 import numpy as np
 
 from vlmcal_utils.checks import check_choice
-from vlmcal_utils.data.classnames import IMAGENET_CLASSNAMES, clean_classname, imagenet_wnids
+from vlmcal_utils.data.classnames import (
+    IMAGENET_A_INDICES,
+    IMAGENET_CLASSNAMES,
+    IMAGENET_R_INDICES,
+    clean_classname,
+    imagenet_wnids,
+)
 from vlmcal_utils.data.images import (
     FileListDataset,
     class_folders,
@@ -62,7 +68,6 @@ def _root(root: str | os.PathLike | None) -> Path:
     return Path(root).expanduser() if root is not None else data_root()
 
 
-_EXPECTED_CLASSES = {"wnid": 1000, "index": 1000, "wnid200": 200}
 _NEARLY = 900  # a folder with this many ImageNet class folders is this layout, with some classes missing
 
 
@@ -75,21 +80,29 @@ def _folder_matches(folder: Path, naming: str, wnid_set: set[str]) -> bool:
     return 0 < len(dirs) < _NEARLY and set(dirs) <= wnid_set
 
 
+_SUBSETS = {"imagenet-a": IMAGENET_A_INDICES, "imagenet-r": IMAGENET_R_INDICES}
+"""The ImageNet-1k indices of the 200-class variants' classes."""
+
+
 def _check_class_count(kind: str, folder: Path, naming: str, class_dirs: list[str], wnids: list[str]) -> None:
-    """A missing class would silently make another task (999-way, 199-way): an error naming it."""
-    expected = _EXPECTED_CLASSES[naming]
-    if len(class_dirs) == expected:
-        return
+    """A missing class would silently make another task (999-way, 199-way): an error naming it.
+
+    ImageNet-A/-R must hold exactly their own 200 classes (a folder of another class is named too).
+    """
     have = set(class_dirs)
-    if naming == "wnid":
-        missing = [f"{w} ({IMAGENET_CLASSNAMES[i]})" for i, w in enumerate(wnids) if w not in have]
-    elif naming == "index":
-        missing = [f"{i} ({IMAGENET_CLASSNAMES[i]})" for i in range(1000) if str(i) not in have]
+    if naming == "index":
+        expected = {str(i): i for i in range(1000)}
     else:
-        missing = []  # which 200 ImageNet-A/-R use is not listed here: the count is what we can check
-    named = f"; missing: {', '.join(missing[:5])}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    raise ValueError(f"{kind} in {folder}: {len(class_dirs)} class folders, expected {expected}"
-                     + (named if missing else "") + ": a partial copy would be another task")
+        indices = _SUBSETS[kind] if naming == "wnid200" else range(1000)
+        expected = {wnids[i]: i for i in indices}
+    missing = [f"{d} ({IMAGENET_CLASSNAMES[i]})" for d, i in expected.items() if d not in have]
+    extra = sorted(have - set(expected))
+    if not missing and not extra:
+        return
+    raise ValueError(f"{kind} in {folder}: {len(class_dirs)} class folders, expected {len(expected)}"
+                     + (f"; missing: {_few(missing)}" if missing else "")
+                     + (f"; not classes of {kind}: {_few(extra)}" if extra else "")
+                     + ": a partial copy would be another task")
 
 
 def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
