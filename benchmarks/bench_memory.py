@@ -27,6 +27,7 @@ import sys
 FUNCTIONS = {
     "ece": ("probs", "from vlmcal_utils.metrics import ece as f"),
     "mce": ("probs", "from vlmcal_utils.metrics import mce as f"),
+    "classwise_ece": ("probs", "from vlmcal_utils.metrics import classwise_ece as f"),
     "brier": ("probs", "from vlmcal_utils.metrics import brier as f"),
     "nll": ("logits", "from vlmcal_utils.metrics import nll as f"),
     "accuracy": ("logits", "from vlmcal_utils.metrics import accuracy as f"),
