@@ -458,3 +458,41 @@ def test_nll_of_probabilities_warns_and_bootstrap_seed_is_checked():
         nll(probs, [0, 1])
     with pytest.raises(ValueError, match="seed must be a non-negative integer, got 'a'"):
         bootstrap_ci(nll, np.log(probs), np.array([0, 1]), seed="a")
+
+
+def _masked_logits(seed=0, n=400, k=6, masked=(1, 4)):
+    """Logits with columns ``masked`` set to -inf, the same logits without them, and labels."""
+    rng = np.random.default_rng(seed)
+    keep = [c for c in range(k) if c not in masked]
+    z = 2 * rng.normal(size=(n, k))
+    labels = np.asarray(keep)[rng.integers(0, len(keep), n)]
+    zm = z.copy()
+    zm[:, list(masked)] = -np.inf
+    return zm, z[:, keep], np.searchsorted(keep, labels), labels
+
+
+def test_masked_logits_are_legal_and_score_like_the_columns_dropped():
+    """Before (issue 25): a -inf masked logit was refused ("NaN or inf")."""
+    from vlmcal_utils.scores import score_logits
+
+    zm, dropped, y_dropped, y = _masked_logits()
+    assert M.nll(zm, y) == pytest.approx(M.nll(dropped, y_dropped), rel=1e-12)
+    assert M.accuracy(zm, y) == M.accuracy(dropped, y_dropped)
+    assert (M.softmax(zm)[:, [1, 4]] == 0).all()
+    assert M.ece(M.softmax(zm), y) == pytest.approx(M.ece(M.softmax(dropped), y_dropped), abs=1e-12)
+    a, b = score_logits(zm, y, estimators=False), score_logits(dropped, y_dropped, estimators=False)
+    assert (a.nll, a.brier, a.ece[15]) == pytest.approx((b.nll, b.brier, b.ece[15]), rel=1e-12)
+    # log(probs) with a probability of exactly 0 is a masked class too
+    with np.errstate(divide="ignore"):
+        logp = np.log([[0.5, 0.5, 0.0]])
+    assert M.nll(logp, [0]) == pytest.approx(np.log(2))
+
+
+def test_masked_true_class_gives_infinite_nll_and_bad_masks_are_refused():
+    assert M.nll([[0.0, -np.inf]], [1]) == np.inf
+    with pytest.raises(ValueError, match="NaN or inf in 1 row"):
+        M.nll([[np.inf, 0.0], [0.0, -np.inf]], [0, 0])
+    with pytest.raises(ValueError, match="NaN or inf"):
+        M.softmax([[np.nan, -np.inf]])
+    with pytest.raises(ValueError, match="every class at -inf"):
+        M.nll([[0.0, 1.0], [-np.inf, -np.inf]], [0, 0])

@@ -213,3 +213,23 @@ def test_fit_temperature_warns_when_given_probabilities():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit_temperature(logits, labels)  # logits: no warning
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "bisection"])
+def test_masked_logits_fit_the_temperature_of_the_columns_left(method):
+    """Before (issue 25): -inf masked logits were refused; computed naively, p * z gives 0 * -inf = nan."""
+    rng = np.random.default_rng(3)
+    z = 3 * rng.normal(size=(600, 5))
+    labels = rng.integers(0, 3, 600)
+    z[np.arange(600), labels] += 1.5
+    masked = np.concatenate([z[:, :3], np.full((600, 2), -np.inf)], axis=1)
+    t_masked = fit_temperature(masked, labels, method=method)
+    assert np.isfinite(t_masked)
+    assert t_masked == pytest.approx(fit_temperature(z[:, :3], labels, method=method), rel=1e-6)
+    assert nll_gradient_wrt_T(masked, labels, 1.3) == pytest.approx(nll_gradient_wrt_T(z[:, :3], labels, 1.3))
+
+
+def test_a_masked_true_class_is_refused_by_the_fit():
+    z = np.array([[1.0, 0.0, -np.inf], [0.0, 2.0, 1.0]])
+    with pytest.raises(ValueError, match=r"1 row\(s\) have their true class masked \(logit -inf; row 0"):
+        fit_temperature(z, [2, 1])

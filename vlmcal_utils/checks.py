@@ -9,6 +9,11 @@ Conventions
   on any device) and nested lists are accepted; they are returned as numpy arrays. Low-precision
   floats are widened to float32 first, because numpy has no ``bfloat16``.
 - ``(N, K)`` matrices are returned as finite float64; labels as ``(N,)`` int64 in ``[0, K)``.
+  Where a caller works through the rows in blocks (:func:`row_blocks`), float32 input may be kept
+  as float32 (``keep_float32=True``) and each block widened to float64 (exactly) as it is used,
+  so that a metric never holds a float64 copy of a float32 input.
+- Logits may hold ``-inf`` where the caller allows masked classes (``masked=True``): a class given
+  ``-inf`` has probability exactly 0. NaN, ``+inf`` and rows with every class masked are refused.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -36,6 +41,8 @@ __all__ = [
     "unknown_name_error",
     "looks_like_path",
     "prob_sum_tolerance",
+    "BLOCK_ELEMENTS",
+    "row_blocks",
 ]
 
 PROB_SUM_TOL = 1e-3
@@ -75,8 +82,26 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def float_matrix(x: Any, name: str) -> np.ndarray:
-    """Validated ``(N, K)`` finite float64 array with ``N > 0`` and ``K > 0``."""
+def float_matrix(x: Any, name: str, keep_float32: bool = False, masked: bool = False) -> np.ndarray:
+    """Validated ``(N, K)`` finite float64 array with ``N > 0`` and ``K > 0``.
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor, shape (N, K)
+        Real numbers.
+    name : str
+        The argument's name, used in error messages.
+    keep_float32 : bool
+        Return float32 input as float32 (no copy) instead of a float64 copy twice its size; for
+        callers that widen it block by block (:func:`row_blocks`).
+    masked : bool
+        Allow ``-inf`` (a masked class) as long as each row keeps at least one finite entry.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, or float32 where ``keep_float32`` and the input is float32 (or narrower).
+    """
     arr = to_numpy(x, name)
     if arr.ndim != 2:
         raise ValueError(
@@ -87,16 +112,57 @@ def float_matrix(x: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {arr.shape}): need at least one sample and class")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
+    narrow = np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize <= 4
+    arr = arr.astype(np.float32 if keep_float32 and narrow else np.float64, copy=False)
     if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).any(axis=1).sum())
-        raise ValueError(f"{name} contains NaN or inf in {bad} row(s): remove or fix those samples")
+        _check_non_finite(arr, name, masked)
     return arr
 
 
-def logits_array(logits: Any, name: str = "logits") -> np.ndarray:
-    """Validated ``(N, K)`` float64 logits (any finite real scores)."""
-    return float_matrix(logits, name)
+def _check_non_finite(arr: np.ndarray, name: str, masked: bool) -> None:
+    """Refuse NaN and inf, except ``-inf`` in rows with a finite entry where ``masked``."""
+    bad = np.isnan(arr) | (arr == np.inf) if masked else ~np.isfinite(arr)
+    if bad.any():
+        n_bad = int(bad.any(axis=1).sum())
+        allowed = " (-inf alone, a masked class, is allowed)" if masked else ""
+        raise ValueError(f"{name} contains NaN or inf in {n_bad} row(s){allowed}: remove or fix those samples")
+    all_masked = np.isneginf(arr).all(axis=1)
+    if all_masked.any():
+        raise ValueError(
+            f"{name} has {int(all_masked.sum())} row(s) with every class at -inf (row "
+            f"{int(all_masked.argmax())} first): at least one class per row must be unmasked"
+        )
+
+
+def logits_array(logits: Any, name: str = "logits", keep_float32: bool = False, masked: bool = False) -> np.ndarray:
+    """Validated ``(N, K)`` logits: finite reals, or ``-inf`` for masked classes where ``masked``.
+
+    See :func:`float_matrix` for ``keep_float32`` and ``masked``.
+    """
+    return float_matrix(logits, name, keep_float32=keep_float32, masked=masked)
+
+
+BLOCK_ELEMENTS = 2**18
+"""Entries per block of rows in the block-wise metrics (2 MiB in float64): their temporaries stay
+this small whatever ``N``, so a metric's peak memory is at most about its input's size."""
+
+
+def row_blocks(n_rows: int, n_cols: int) -> Iterator[slice]:
+    """Consecutive row slices of about :data:`BLOCK_ELEMENTS` entries each (at least one row).
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        The shape ``(N, K)`` of the array to walk through.
+
+    Yields
+    ------
+    slice
+        ``rows[start:stop]``, covering ``0..n_rows`` in order.
+    """
+    step = max(1, BLOCK_ELEMENTS // max(1, n_cols))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
 
 
 def looks_like_probabilities(arr: np.ndarray) -> bool:
@@ -105,7 +171,7 @@ def looks_like_probabilities(arr: np.ndarray) -> bool:
         arr.shape[1] > 1
         and (arr >= 0).all()
         and (arr <= 1).all()
-        and np.allclose(arr.sum(axis=1), 1.0, atol=PROB_SUM_TOL)
+        and np.allclose(arr.sum(axis=1, dtype=np.float64), 1.0, atol=PROB_SUM_TOL)
     )
 
 
@@ -122,24 +188,25 @@ def prob_sum_tolerance(probs: Any) -> float:
     return PROB_SUM_TOL
 
 
-def probs_array(probs: Any, name: str = "probs") -> np.ndarray:
+def probs_array(probs: Any, name: str = "probs", keep_float32: bool = False) -> np.ndarray:
     """Validated ``(N, K)`` float64 probabilities: in ``[0, 1]``, rows summing to 1.
 
     Within 1e-3, or within the epsilon of a narrower dtype (:func:`prob_sum_tolerance`).
+    ``keep_float32``: as in :func:`float_matrix` (the row sums are taken in float64 either way).
     """
     tol = prob_sum_tolerance(probs)
-    arr = float_matrix(probs, name)
+    arr = float_matrix(probs, name, keep_float32=keep_float32)
     if (arr < -tol).any() or (arr > 1 + tol).any():
         raise ValueError(
             f"{name} has values outside [0, 1] (min {arr.min():.4g}, max {arr.max():.4g}): "
             "these look like logits — pass softmax(logits)"
         )
-    row_err = np.abs(arr.sum(axis=1) - 1.0)
+    row_err = np.abs(arr.sum(axis=1, dtype=np.float64) - 1.0)
     if (row_err > tol).any():
         worst = int(row_err.argmax())
         raise ValueError(
             f"{name} rows must sum to 1 (tolerance {tol:.3g}); row {worst} sums to "
-            f"{arr[worst].sum():.6g} and {int((row_err > tol).sum())} row(s) are off — "
+            f"{arr[worst].sum(dtype=np.float64):.6g} and {int((row_err > tol).sum())} row(s) are off — "
             "pass softmax(logits), not logits or unnormalised scores"
         )
     return arr

@@ -5,7 +5,12 @@ Conventions
 - ``probs`` is an ``(N, K)`` array of class probabilities (rows sum to 1, within ``1e-3``);
   ``logits`` is an ``(N, K)`` array of unnormalised scores; ``labels`` is an ``(N,)`` array of
   integer class indices in ``[0, K)``. numpy arrays, torch tensors and nested lists are accepted;
-  everything is computed in float64 numpy and returned as Python ``float``.
+  everything is computed in float64 numpy and returned as Python ``float``. Logits may hold
+  ``-inf`` for masked classes (probability exactly 0); NaN and ``+inf`` are refused.
+- Memory: the metrics work through the rows in blocks (:func:`vlmcal_utils.checks.row_blocks`),
+  widening float32 input to float64 one block at a time, so they need at most about their
+  input's size again (``benchmarks/bench_memory.py``); :func:`softmax` and :func:`log_softmax`
+  return a float64 array of the input's shape.
 - *Top-label* quantities (Guo et al., 2017): ``confidence = max_k p_k``, ``prediction = argmax_k p_k``
   (ties go to the lowest index, as in ``numpy.argmax``), ``correct = prediction == label``.
 - **Equal-width bins** (``binning="equal_width"``): edges ``k / n_bins`` for ``k = 0..n_bins``
@@ -43,6 +48,7 @@ from vlmcal_utils.checks import (
     logits_array,
     looks_like_probabilities,
     probs_array,
+    row_blocks,
     to_numpy,
 )
 
@@ -73,14 +79,17 @@ BINNINGS = ("equal_width", "equal_mass")
 
 
 def log_softmax(logits: Any) -> np.ndarray:
-    """Row-wise log-softmax of (N, K) logits, computed stably (max-shifted log-sum-exp)."""
-    z = logits_array(logits)
+    """Row-wise log-softmax of (N, K) logits, computed stably (max-shifted log-sum-exp).
+
+    A masked class (logit ``-inf``) gets ``-inf``, i.e. probability 0.
+    """
+    z = logits_array(logits, masked=True)
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
 def softmax(logits: Any) -> np.ndarray:
-    """Row-wise softmax of (N, K) logits as a float64 numpy array."""
+    """Row-wise softmax of (N, K) logits as a float64 numpy array (masked ``-inf`` classes get 0)."""
     return np.exp(log_softmax(logits))
 
 
@@ -89,10 +98,10 @@ def confidence_and_correct(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndar
 
     ``correct`` is returned as float64 0/1 so that it can be averaged directly.
     """
-    p = probs_array(probs)
+    p = probs_array(probs, keep_float32=True)  # max and argmax are exact in float32
     y = labels_array(labels, p.shape[0], p.shape[1])
     # Rows are validated to sum to 1 within 1e-3, so clipping only removes rounding excess.
-    return np.clip(p.max(axis=1), 0.0, 1.0), (p.argmax(axis=1) == y).astype(np.float64)
+    return np.clip(p.max(axis=1).astype(np.float64), 0.0, 1.0), (p.argmax(axis=1) == y).astype(np.float64)
 
 
 def accuracy(probs_or_logits: Any, labels: Any) -> float:
@@ -117,7 +126,7 @@ def accuracy(probs_or_logits: Any, labels: Any) -> float:
     >>> accuracy([[2.0, 0.0], [0.0, 1.0]], [0, 1])  # logits give the same decisions
     1.0
     """
-    s = float_matrix(probs_or_logits, "probs_or_logits")
+    s = float_matrix(probs_or_logits, "probs_or_logits", keep_float32=True, masked=True)
     y = labels_array(labels, s.shape[0], s.shape[1])
     return float((s.argmax(axis=1) == y).mean())
 
@@ -306,14 +315,15 @@ def classwise_ece(
     unweighted mean over all K classes (classes that never occur still count: their ECE measures
     how much probability they were given). In [0, 1].
     """
-    p = probs_array(probs)
+    p = probs_array(probs, keep_float32=True)
     y = labels_array(labels, p.shape[0], p.shape[1])
     check_n_bins(n_bins)
     check_choice(binning, BINNINGS, "binning")
-    # Probabilities may exceed [0, 1] by rounding (validated within 1e-3): clip for binning.
-    p = np.clip(p, 0.0, 1.0)
+    # Probabilities may exceed [0, 1] by rounding (validated within 1e-3): clip for binning, one
+    # column at a time (a clipped float64 copy of the whole input would be 2-4x its size).
     per_class = [
-        _ece_from_stats(_bin_stats(p[:, k], (y == k).astype(np.float64), n_bins, binning))
+        _ece_from_stats(_bin_stats(np.clip(p[:, k].astype(np.float64), 0.0, 1.0), (y == k).astype(np.float64),
+                                   n_bins, binning))
         for k in range(p.shape[1])
     ]
     return float(np.mean(per_class))
@@ -328,7 +338,8 @@ def nll(logits: Any, labels: Any) -> float:
     """Mean negative log-likelihood (cross-entropy, natural log) of (N, K) **logits**.
 
     Computed with a stable log-softmax, so very large logits do not overflow. For probabilities
-    ``p`` pass ``np.log(p)`` (softmax of log-probabilities gives back ``p``).
+    ``p`` pass ``np.log(p)`` (softmax of log-probabilities gives back ``p``; a probability of 0
+    becomes ``-inf``, a masked class). If a row's true class is masked the NLL is ``inf``.
 
     Parameters
     ----------
@@ -351,15 +362,24 @@ def nll(logits: Any, labels: Any) -> float:
     >>> import numpy as np
     >>> round(nll(np.log([[0.5, 0.5], [0.25, 0.75]]), [0, 1]), 4)  # from probabilities
     0.4904
+    >>> nll([[2.0, -np.inf, 0.0]], [0]) == nll([[2.0, 0.0]], [0])  # a masked class: probability 0
+    True
     """
-    z = logits_array(logits)
+    z = logits_array(logits, keep_float32=True, masked=True)
     if looks_like_probabilities(z):
         # softmax of probabilities is not the probabilities: the NLL would be silently wrong
         warnings.warn("nll got rows in [0, 1] that sum to 1: these look like probabilities, not logits; "
                       "pass numpy.log(probs)", UserWarning, stacklevel=2)
-    logp = log_softmax(z)
-    y = labels_array(labels, logp.shape[0], logp.shape[1])
-    return float(-logp[np.arange(logp.shape[0]), y].mean())
+    y = labels_array(labels, z.shape[0], z.shape[1])
+    with np.errstate(divide="ignore"):  # a masked true class: log(0) = -inf, the NLL is inf
+        total = sum(-_true_class_log_probs(log_softmax(z[rows]), y[rows]).sum()
+                    for rows in row_blocks(*z.shape))
+    return float(total / z.shape[0])
+
+
+def _true_class_log_probs(logp: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``logp[i, y[i]]`` for each row ``i`` of an ``(n, K)`` block: ``(n,)``."""
+    return logp[np.arange(logp.shape[0]), y]
 
 
 def brier(probs: Any, labels: Any) -> float:
@@ -372,11 +392,14 @@ def brier(probs: Any, labels: Any) -> float:
     well (a mean over classes) or report only the top-label term; torchmetrics 1.9 has no
     multiclass Brier score.
     """
-    p = probs_array(probs)
+    p = probs_array(probs, keep_float32=True)
     y = labels_array(labels, p.shape[0], p.shape[1])
-    onehot = np.zeros_like(p)
-    onehot[np.arange(p.shape[0]), y] = 1.0
-    return float(((p - onehot) ** 2).sum(axis=1).mean())
+    total = 0.0
+    for rows in row_blocks(*p.shape):
+        block = p[rows].astype(np.float64)  # a copy: the input is never changed
+        block[np.arange(block.shape[0]), y[rows]] -= 1.0
+        total += float((block**2).sum())
+    return total / p.shape[0]
 
 
 # --------------------------------------------------------------------------------------------

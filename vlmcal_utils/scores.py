@@ -19,13 +19,21 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vlmcal_utils.checks import check_int, check_n_bins, confidence_arrays, labels_array, logits_array, probs_array
+from vlmcal_utils.checks import (
+    check_int,
+    check_n_bins,
+    confidence_arrays,
+    labels_array,
+    logits_array,
+    probs_array,
+    row_blocks,
+)
 from vlmcal_utils.ece_estimators import debiased_ece_from_confidence, smooth_ece_from_confidence
 from vlmcal_utils.metrics import bootstrap_ci, ece_from_confidence, log_softmax, mce_from_confidence
 
@@ -235,17 +243,24 @@ def score_confidence(confidence: Any, correct: Any, *, bins: int | Sequence[int]
     )
 
 
-def _score_log_probs(logp: np.ndarray, labels: Any, temperature: float, **kw: Any) -> Scores:
-    y = labels_array(labels, logp.shape[0], logp.shape[1])
-    conf = np.exp(logp.max(axis=1))
-    correct = (logp.argmax(axis=1) == y).astype(np.float64)
+def _score_log_probs(z: np.ndarray, labels: Any, temperature: float, to_log_probs: Callable[[np.ndarray], np.ndarray],
+                     **kw: Any) -> Scores:
+    """Score the rows of ``z`` block by block: ``to_log_probs`` maps a float64 block to log-probabilities."""
+    y = labels_array(labels, z.shape[0], z.shape[1])
+    conf, correct = np.empty(z.shape[0]), np.empty(z.shape[0])
+    nll_sum = brier_sum = 0.0
+    for rows in row_blocks(*z.shape):
+        logp = to_log_probs(z[rows].astype(np.float64))
+        yb, idx = y[rows], np.arange(logp.shape[0])
+        conf[rows], correct[rows] = np.exp(logp.max(axis=1)), logp.argmax(axis=1) == yb
+        nll_sum -= float(logp[idx, yb].sum())
+        p = np.exp(logp, out=logp)
+        p[idx, yb] -= 1.0
+        brier_sum += float((p**2).sum())
     top = score_confidence(conf, correct, temperature=temperature, **kw)
-    p = np.exp(logp)
-    p[np.arange(len(y)), y] -= 1.0
     return Scores(n=top.n, accuracy=top.accuracy, mean_confidence=top.mean_confidence, ece=top.ece, mce=top.mce,
-                  nll=float(-logp[np.arange(len(y)), y].mean()), brier=float((p**2).sum(axis=1).mean()),
-                  smooth_ece=top.smooth_ece, debiased_ece=top.debiased_ece, ece_interval=top.ece_interval,
-                  temperature=top.temperature)
+                  nll=nll_sum / top.n, brier=brier_sum / top.n, smooth_ece=top.smooth_ece,
+                  debiased_ece=top.debiased_ece, ece_interval=top.ece_interval, temperature=top.temperature)
 
 
 def score_logits(logits: Any, labels: Any, *, temperature: float = 1.0, bins: int | Sequence[int] = 15,
@@ -256,7 +271,8 @@ def score_logits(logits: Any, labels: Any, *, temperature: float = 1.0, bins: in
     Parameters
     ----------
     logits : array-like, shape (N, K)
-        Unnormalised scores (numpy, torch or nested lists; computed in float64).
+        Unnormalised scores (numpy, torch or nested lists; computed in float64; ``-inf`` marks a
+        masked class).
     labels : array-like, shape (N,)
         Integer class indices in ``[0, K)``.
     temperature : float
@@ -278,9 +294,9 @@ def score_logits(logits: Any, labels: Any, *, temperature: float = 1.0, bins: in
     """
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    z = logits_array(logits)
-    return _score_log_probs(log_softmax(z / float(temperature)), labels, float(temperature), bins=bins,
-                            n_boot=n_boot, alpha=alpha, seed=seed, estimators=estimators)
+    z = logits_array(logits, keep_float32=True, masked=True)
+    return _score_log_probs(z, labels, float(temperature), lambda block: log_softmax(block / float(temperature)),
+                            bins=bins, n_boot=n_boot, alpha=alpha, seed=seed, estimators=estimators)
 
 
 def score_probs(probs: Any, labels: Any, *, bins: int | Sequence[int] = 15, n_boot: int = 0, alpha: float = 0.05,
@@ -307,8 +323,12 @@ def score_probs(probs: Any, labels: Any, *, bins: int | Sequence[int] = 15, n_bo
     >>> s.accuracy, round(s.brier, 2)  # Brier: (0.2^2 + 0.2^2 + 0.6^2 + 0.6^2) / 2
     (0.5, 0.4)
     """
-    p = probs_array(probs)
-    with np.errstate(divide="ignore"):
-        logp = np.log(p)
-    return _score_log_probs(logp, labels, 1.0, bins=bins, n_boot=n_boot, alpha=alpha, seed=seed,
+    p = probs_array(probs, keep_float32=True)
+    return _score_log_probs(p, labels, 1.0, _log, bins=bins, n_boot=n_boot, alpha=alpha, seed=seed,
                             estimators=estimators)
+
+
+def _log(p: np.ndarray) -> np.ndarray:
+    """``log(p)`` of a float64 block of probabilities, ``-inf`` where ``p`` is 0."""
+    with np.errstate(divide="ignore"):
+        return np.log(p, out=p)

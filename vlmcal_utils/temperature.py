@@ -13,6 +13,11 @@ Two fitting methods are provided and agree to ~1e-4 relative on well-posed data:
 
 If the optimum lies at or beyond a bound (decided, for both methods, by the sign of ``dNLL/dT`` at
 the bounds), both return that bound and emit a ``UserWarning``.
+
+A logit of ``-inf`` marks a masked class (probability 0 at every ``T``); a row whose true class
+is masked is refused (its NLL is infinite at every ``T``). Both methods work through the rows in
+blocks (:func:`vlmcal_utils.checks.row_blocks`), widening float32 logits to float64 one block at a
+time: a fit needs at most about its input's size again (``benchmarks/bench_memory.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from vlmcal_utils.checks import labels_array, logits_array, looks_like_probabilities
+from vlmcal_utils.checks import labels_array, logits_array, looks_like_probabilities, row_blocks
 
 __all__ = ["fit_temperature", "apply_temperature", "TemperatureScaler", "nll_gradient_wrt_T"]
 
@@ -59,8 +64,15 @@ def apply_temperature(logits: Any, T: float) -> Any:
 
 
 def _validated(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    z = logits_array(logits)
+    z = logits_array(logits, keep_float32=True, masked=True)
     y = labels_array(labels, z.shape[0], z.shape[1])
+    masked_true = np.isneginf(z[np.arange(z.shape[0]), y])
+    if masked_true.any():
+        raise ValueError(
+            f"{int(masked_true.sum())} row(s) have their true class masked (logit -inf; row "
+            f"{int(masked_true.argmax())} first): their NLL is infinite at every temperature. "
+            "Drop those rows or unmask the class"
+        )
     return z, y
 
 
@@ -73,13 +85,28 @@ def nll_gradient_wrt_T(logits: Any, labels: Any, T: float) -> float:
     return _grad(z, y, _check_T(T))
 
 
+def _unmasked(block: np.ndarray) -> np.ndarray:
+    """A float64 copy of a block of logits with ``-inf`` (masked, probability 0) replaced by 0.
+
+    ``p * z`` would be ``0 * -inf = nan`` at a masked class; its probability is exactly 0, so
+    any finite value there gives the same expectation.
+    """
+    block = block.astype(np.float64)
+    block[np.isneginf(block)] = 0.0
+    return block
+
+
 def _grad(z: np.ndarray, y: np.ndarray, T: float) -> float:
-    s = z / T
-    s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=1, keepdims=True)
-    expected = (p * z).sum(axis=1)
-    return float((z[np.arange(z.shape[0]), y] - expected).mean() / T**2)
+    total = 0.0
+    for rows in row_blocks(*z.shape):
+        zb = z[rows].astype(np.float64)
+        s = zb / T
+        s -= s.max(axis=1, keepdims=True)
+        p = np.exp(s, out=s)  # masked classes: exp(-inf) = 0
+        p /= p.sum(axis=1, keepdims=True)
+        expected = (p * _unmasked(zb)).sum(axis=1)
+        total += float((zb[np.arange(zb.shape[0]), y[rows]] - expected).sum())
+    return total / z.shape[0] / T**2
 
 
 def _warn_bound(T: float, which: str, bounds: tuple[float, float]) -> None:
@@ -122,8 +149,6 @@ def _fit_bisection(z: np.ndarray, y: np.ndarray, lo: float, hi: float, tol: floa
 def _fit_lbfgs(z: np.ndarray, y: np.ndarray, lo: float, hi: float, tol: float) -> float:
     import torch
 
-    zt = torch.as_tensor(z, dtype=torch.float64)
-    yt = torch.as_tensor(y, dtype=torch.int64)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)  # start at T = 1
     opt = torch.optim.LBFGS(
         [log_t],
@@ -136,9 +161,7 @@ def _fit_lbfgs(z: np.ndarray, y: np.ndarray, lo: float, hi: float, tol: float) -
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(zt / torch.exp(log_t), yt)
-        loss.backward()
-        return loss
+        return torch.tensor(_nll_backward(z, y, log_t), dtype=torch.float64)
 
     opt.step(closure)
     T = float(torch.exp(log_t).item())
@@ -146,6 +169,23 @@ def _fit_lbfgs(z: np.ndarray, y: np.ndarray, lo: float, hi: float, tol: float) -
         return _fit_bisection(z, y, lo, hi, tol)
     # The optimum is known to be inside (lo, hi); clipping only guards against rounding.
     return min(max(T, lo), hi)
+
+
+def _nll_backward(z: np.ndarray, y: np.ndarray, log_t: Any) -> float:
+    """The mean NLL of ``softmax(z / exp(log_t))``, its gradient accumulated into ``log_t`` block by block."""
+    import torch
+
+    total = 0.0
+    for rows in row_blocks(*z.shape):
+        zb = torch.from_numpy(_unmasked(z[rows]))
+        scaled = zb / torch.exp(log_t)
+        mask = torch.from_numpy(np.isneginf(z[rows]))
+        if mask.any():  # masked after the division: its gradient there is 0, not 0 * inf
+            scaled = scaled.masked_fill(mask, -math.inf)
+        loss = torch.nn.functional.cross_entropy(scaled, torch.from_numpy(y[rows]), reduction="sum") / z.shape[0]
+        loss.backward()
+        total += float(loss.item())
+    return total
 
 
 def fit_temperature(
@@ -159,7 +199,8 @@ def fit_temperature(
 
     Parameters
     ----------
-    logits: (N, K) logits of the calibration split (numpy or torch; computed in float64).
+    logits: (N, K) logits of the calibration split (numpy or torch; computed in float64; ``-inf``
+        marks a masked class).
     labels: (N,) integer labels in ``[0, K)``.
     method: ``"lbfgs"`` (default) or ``"bisection"`` (see the module docstring).
     bounds: ``(T_min, T_max)``; an optimum at/beyond a bound returns the bound with a warning.

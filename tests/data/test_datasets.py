@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from vlmcal_utils.data import DATASETS, imagenet_wnids, list_datasets, load_dataset, subsample
+from vlmcal_utils.data.classnames import IMAGENET_A_INDICES
 from vlmcal_utils.data.datasets import TEST_ONLY, calibration_set
 
 
@@ -97,10 +98,10 @@ def _write(folder, n, seed=0):
 
 def _imagenet_a_tree(root, sub="imagenet-a", per_class=4):
     wnids = imagenet_wnids()
-    for k, i in enumerate((1, 7, 500)):
+    for k, i in enumerate(IMAGENET_A_INDICES[:3]):
         _write(root / sub / wnids[i], per_class, seed=k)
-    for w in wnids[600:797]:  # ImageNet-A has 200 classes: the other 197, without images here
-        (root / sub / w).mkdir(parents=True)
+    for i in IMAGENET_A_INDICES[3:]:  # ImageNet-A has 200 classes: the other 197, without images here
+        (root / sub / wnids[i]).mkdir(parents=True)
 
 
 def test_calibration_never_overlaps_the_test_rows(tmp_path):
@@ -124,12 +125,12 @@ def test_calibration_uses_imagenet_train_when_present(tmp_path):
     train = tmp_path / "ImageNet" / "train"  # TPT's layout
     for w in wnids:
         (train / w).mkdir(parents=True)
-    _write(train / wnids[7], 3, seed=9)
+    _write(train / wnids[IMAGENET_A_INDICES[1]], 3, seed=9)
     _write(train / wnids[2], 3, seed=8)  # not an ImageNet-A class: left out
     test = load_dataset("imagenet-a", root=tmp_path)  # all of it: train images make it possible
     cal = calibration_set("imagenet-a", test, None, root=tmp_path)
     assert "train" in cal.source and len(cal) == 3
-    assert [cal[i][1] for i in range(3)] == [1, 1, 1]  # wnids[7] is ImageNet-A label 1
+    assert [cal[i][1] for i in range(3)] == [1, 1, 1]  # ImageNet-A's second class: label 1
     assert not {str(p) for p in test.paths} & {str(p) for p in getattr(cal, "dataset", cal).paths}
 
 

@@ -9,6 +9,7 @@ import pytest
 from tests.data.test_imagenet import OFFICIAL, write_domainnet
 from vlmcal_utils import study
 from vlmcal_utils.data import DOMAINNET_DOMAINS, load_dataset
+from vlmcal_utils.data.imagenet import DOMAINNET_N_CLASSES
 from vlmcal_utils.demo import demo_preprocess
 from vlmcal_utils.study.tasks import DOMAINNET_CAL_DOMAIN, DOMAINNET_PROTOCOL, domainnet_shifts
 
@@ -67,7 +68,7 @@ def test_domainnet_task_end_to_end_on_a_fake_tree(tmp_path, tiny_clip):
     assert skipped == ["infograph", "painting", "quickdraw", "sketch"]  # one warning per missing domain
     assert set(data) == {"cal", "test", "clipart"}  # missing domains skipped, with a warning each
     assert len(data["cal"][1]) + len(data["test"][1]) == n_real == 8
-    assert data["cal"][0].shape == (4, len(OFFICIAL)) and data["clipart"][0].shape == (4, len(OFFICIAL))
+    assert data["cal"][0].shape == (4, DOMAINNET_N_CLASSES) and data["clipart"][0].shape == (4, DOMAINNET_N_CLASSES)
     # labels are the official file's indices: The_Eiffel_Tower is 2, though sorted() puts it first
     assert set(data["clipart"][1].tolist()) == set(range(len(OFFICIAL)))
     with pytest.warns(UserWarning) as caught:  # run_grid loads again: the same skips

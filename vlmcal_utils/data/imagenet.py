@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import numpy as np
 
 from vlmcal_utils.checks import check_choice
-from vlmcal_utils.data.classnames import IMAGENET_CLASSNAMES, clean_classname, imagenet_wnids
+from vlmcal_utils.data.classnames import (
+    IMAGENET_A_INDICES,
+    IMAGENET_CLASSNAMES,
+    IMAGENET_R_INDICES,
+    clean_classname,
+    imagenet_wnids,
+)
 from vlmcal_utils.data.images import (
     FileListDataset,
     class_folders,
@@ -27,7 +33,8 @@ from vlmcal_utils.data.images import (
 from vlmcal_utils.paths import data_root
 
 __all__ = [
-    "IMAGENET_LAYOUTS", "IMAGENET_TRAIN_FOLDERS", "DOMAINNET_DOMAINS", "imagenet_folder_loader", "load_domainnet",
+    "IMAGENET_LAYOUTS", "IMAGENET_TRAIN_FOLDERS", "DOMAINNET_DOMAINS", "DOMAINNET_N_CLASSES", "imagenet_folder_loader",
+    "load_domainnet",
 ]
 
 IMAGENET_LAYOUTS: dict[str, tuple[list[str], str, str]] = {
@@ -61,7 +68,6 @@ def _root(root: str | os.PathLike | None) -> Path:
     return Path(root).expanduser() if root is not None else data_root()
 
 
-_EXPECTED_CLASSES = {"wnid": 1000, "index": 1000, "wnid200": 200}
 _NEARLY = 900  # a folder with this many ImageNet class folders is this layout, with some classes missing
 
 
@@ -74,21 +80,29 @@ def _folder_matches(folder: Path, naming: str, wnid_set: set[str]) -> bool:
     return 0 < len(dirs) < _NEARLY and set(dirs) <= wnid_set
 
 
+_SUBSETS = {"imagenet-a": IMAGENET_A_INDICES, "imagenet-r": IMAGENET_R_INDICES}
+"""The ImageNet-1k indices of the 200-class variants' classes."""
+
+
 def _check_class_count(kind: str, folder: Path, naming: str, class_dirs: list[str], wnids: list[str]) -> None:
-    """A missing class would silently make another task (999-way, 199-way): an error naming it."""
-    expected = _EXPECTED_CLASSES[naming]
-    if len(class_dirs) == expected:
-        return
+    """A missing class would silently make another task (999-way, 199-way): an error naming it.
+
+    ImageNet-A/-R must hold exactly their own 200 classes (a folder of another class is named too).
+    """
     have = set(class_dirs)
-    if naming == "wnid":
-        missing = [f"{w} ({IMAGENET_CLASSNAMES[i]})" for i, w in enumerate(wnids) if w not in have]
-    elif naming == "index":
-        missing = [f"{i} ({IMAGENET_CLASSNAMES[i]})" for i in range(1000) if str(i) not in have]
+    if naming == "index":
+        expected = {str(i): i for i in range(1000)}
     else:
-        missing = []  # which 200 ImageNet-A/-R use is not listed here: the count is what we can check
-    named = f"; missing: {', '.join(missing[:5])}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    raise ValueError(f"{kind} in {folder}: {len(class_dirs)} class folders, expected {expected}"
-                     + (named if missing else "") + ": a partial copy would be another task")
+        indices = _SUBSETS[kind] if naming == "wnid200" else range(1000)
+        expected = {wnids[i]: i for i in indices}
+    missing = [f"{d} ({IMAGENET_CLASSNAMES[i]})" for d, i in expected.items() if d not in have]
+    extra = sorted(have - set(expected))
+    if not missing and not extra:
+        return
+    raise ValueError(f"{kind} in {folder}: {len(class_dirs)} class folders, expected {len(expected)}"
+                     + (f"; missing: {_few(missing)}" if missing else "")
+                     + (f"; not classes of {kind}: {_few(extra)}" if extra else "")
+                     + ": a partial copy would be another task")
 
 
 def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
@@ -147,31 +161,78 @@ def imagenet_folder_loader(kind: str) -> Callable[..., FileListDataset]:
     return loader
 
 
-def _domainnet_lines(list_file: Path) -> list[tuple[str, int, str]]:
-    """``(relative path, label, class folder)`` per line of an official ``<domain>_<split>.txt``."""
+DOMAINNET_N_CLASSES = 345
+"""DomainNet's class count (Peng et al., 2019): a layout with fewer is another task, refused."""
+
+
+def _domainnet_lines(list_file: Path, domain: str) -> list[tuple[str, int, str]]:
+    """``(relative path, label, class folder)`` per line of an official ``<domain>_<split>.txt``.
+
+    Each line must be ``<domain>/<class>/<file> <label>``: a path that is absolute, climbs out
+    (``..``) or lies in another domain's folder is refused, as is a label that is not a whole number.
+    """
     out = []
     for n, line in enumerate(list_file.read_text().splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
-        if len(parts) != 2 or len(Path(parts[0]).parts) < 3 or not parts[1].isdigit():
+        if len(parts) != 2 or len(PurePosixPath(parts[0]).parts) < 3 or not parts[1].isdigit():
             raise ValueError(f"{list_file}:{n}: expected '<domain>/<class>/<file> <label>', got {line!r}")
-        out.append((parts[0], int(parts[1]), Path(parts[0]).parts[1]))
+        rel = PurePosixPath(parts[0])
+        if rel.is_absolute() or ".." in rel.parts or rel.parts[0] != domain:
+            raise ValueError(f"{list_file}:{n}: path {parts[0]!r} is not inside the {domain}/ folder: refused")
+        out.append((parts[0], int(parts[1]), rel.parts[1]))
     return out
 
 
-def _domainnet_names(lists: list[Path]) -> list[str] | None:
-    """Class folder names indexed by the split files' own labels (``None`` without split files)."""
+def _domainnet_names(lists: list[Path], domain: str, folders: list[str]) -> list[str] | None:
+    """Class folder names indexed by the split files' own labels (``None`` without split files).
+
+    The labels must be ``0..344`` (:data:`DOMAINNET_N_CLASSES`); a missing one is an error that
+    names the class folders on disk which no line lists (the class the lists lost).
+    """
     names: dict[int, str] = {}
     for list_file in lists:
-        for _, label, folder in _domainnet_lines(list_file):
+        for _, label, folder in _domainnet_lines(list_file, domain):
             if names.setdefault(label, folder) != folder:
                 raise ValueError(f"{list_file}: label {label} names both {names[label]!r} and {folder!r}")
     if not names:
         return None
-    if sorted(names) != list(range(len(names))):
-        raise ValueError(f"{', '.join(map(str, lists))}: labels are not 0..{len(names) - 1}")
-    return [names[i] for i in range(len(names))]
+    missing = sorted(set(range(DOMAINNET_N_CLASSES)) - set(names))
+    outside = sorted(set(names) - set(range(DOMAINNET_N_CLASSES)))
+    if missing or outside:
+        unlisted = sorted(set(folders) - set(names.values()))
+        raise ValueError(
+            f"{', '.join(map(str, lists))}: {len(names)} class labels, expected 0..{DOMAINNET_N_CLASSES - 1}"
+            + (f"; missing labels {_few(missing)}" if missing else "")
+            + (f"; labels out of range {_few(outside)}" if outside else "")
+            + (f"; class folders no line lists: {_few(unlisted)}" if unlisted else "")
+            + ": a partial list would be another task"
+        )
+    return [names[i] for i in range(DOMAINNET_N_CLASSES)]
+
+
+def _few(items: list, n: int = 5) -> str:
+    """The first ``n`` items and how many more: a one-line listing for an error message."""
+    return ", ".join(map(str, items[:n])) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def _domainnet_all(base: Path, domain: str, names: list[str] | None) -> tuple[list[str], list[Path], list[int]]:
+    """Every image of a domain, labelled by the split files' names (else sorted folders, all 345)."""
+    dirs = class_folders(base / domain)
+    if names is None:
+        warnings.warn(f"DomainNet {domain}: no official split files under {base}: classes numbered in "
+                      "sorted() folder order, not DomainNet's", stacklevel=3)
+        if len(dirs) != DOMAINNET_N_CLASSES:
+            raise ValueError(f"DomainNet {domain} in {base / domain}: {len(dirs)} class folders, expected "
+                             f"{DOMAINNET_N_CLASSES}: a partial copy would be another task")
+        names = dirs
+    index = {n: i for i, n in enumerate(names)}
+    unknown = sorted(set(dirs) - set(index))
+    if unknown:
+        raise ValueError(f"DomainNet {domain}: class folders {unknown[:5]} are not in the split files")
+    paths, labels = scan_class_folders(base / domain, dirs)
+    return names, paths, [index[dirs[lab]] for lab in labels]
 
 
 def load_domainnet(split: str = "test", root: str | os.PathLike | None = None,
@@ -204,6 +265,12 @@ def load_domainnet(split: str = "test", root: str | os.PathLike | None = None,
     -------
     FileListDataset
         ``classnames[label]`` is the split files' class folder name (underscores become spaces).
+
+    Raises
+    ------
+    ValueError
+        A split-file line that is malformed or points outside ``<domain>/``, or a layout with
+        other than :data:`DOMAINNET_N_CLASSES` classes (naming the class folders no line lists).
     """
     check_choice(domain, DOMAINNET_DOMAINS, "DomainNet domain")
     base_root = _root(root)
@@ -212,23 +279,13 @@ def load_domainnet(split: str = "test", root: str | os.PathLike | None = None,
     if base is None:
         raise missing_data_error(f"DomainNet/{domain}", candidates, "Get it from ai.bu.edu/M3SDA.")
     lists = [base / f"{domain}_{s}.txt" for s in ("train", "test") if (base / f"{domain}_{s}.txt").is_file()]
-    names = _domainnet_names(lists)
+    names = _domainnet_names(lists, domain, class_folders(base / domain))
     list_file = base / f"{domain}_{split}.txt"
     if list_file.is_file():
-        lines = _domainnet_lines(list_file)
+        lines = _domainnet_lines(list_file, domain)
         paths, labels = [base / p for p, _, _ in lines], [lab for _, lab, _ in lines]
     elif split == "all":
-        dirs = class_folders(base / domain)
-        if names is None:
-            warnings.warn(f"DomainNet {domain}: no official split files under {base}: classes numbered in "
-                          "sorted() folder order, not DomainNet's", stacklevel=2)
-            names = dirs
-        index = {n: i for i, n in enumerate(names)}
-        unknown = sorted(set(dirs) - set(index))
-        if unknown:
-            raise ValueError(f"DomainNet {domain}: class folders {unknown[:5]} are not in the split files")
-        paths, labels = scan_class_folders(base / domain, dirs)
-        labels = [index[dirs[lab]] for lab in labels]
+        names, paths, labels = _domainnet_all(base, domain, names)
     else:
         raise FileNotFoundError(f"{list_file} not found: put DomainNet's split lists there, or pass split='all'")
     assert names is not None  # a split file was read above
