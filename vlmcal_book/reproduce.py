@@ -79,20 +79,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
 
-import jupytext
-import papermill as pm
 import yaml
 
-from vlmcal_utils.paths import portable_paths
+from vlmcal_utils import preflight
+from vlmcal_utils.paths import expand_vars, portable_paths
 from vlmcal_utils.progress import PROGRESS_ENV_VAR
-from vlmcal_utils.results import RESULTS_FILENAME, to_jsonable
 from vlmcal_utils.storage import atomic_write_text
 
-DEFAULT_SET = "ci"
+# jupytext, papermill and vlmcal_utils.results (torch, pandas) are imported where they are used, so
+# that --help and a failed pre-flight answer in a second or two.
+
+DEFAULT_SET = "book"
 PARAMS_DIRNAME = "params"
+RESULTS_FILENAME = "results.json"
+"""The notebook's results file (:data:`vlmcal_utils.results.RESULTS_FILENAME`; a test keeps them equal)."""
+REQUIRES_REAL_KEY = "requires_real"
+"""A set's top-level flag: ``requires_real: true`` refuses every run that would fall back (the demo
+world, random weights, synthetic logits) before its kernel starts."""
 _PATH_SUFFIXES = ("_path", "_root", "_dir")
 _PATH_LIST_SUFFIXES = ("_paths", "_roots", "_dirs")
-_ENV_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 RUN_PARAMETERS_FILENAME = "run-parameters.json"
 RUN_TIME_FILENAME = "run-time.json"
 """Beside each executed notebook: ``{"seconds": wall time of the run, "cpu_count": cores here}``
@@ -108,6 +113,8 @@ _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": lis
 # --------------------------------------------------------------------------------------------
 def read_notebook(path: str | os.PathLike):
     """Read a ``.md`` (MyST, via jupytext) or ``.ipynb`` notebook as an ``nbformat`` node."""
+    import jupytext
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}; pass a path such as notebooks/01_calibration_basics.md")
@@ -315,6 +322,23 @@ def available_sets(params_dir: Path) -> list[str]:
 
 def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]:
     """The section ``stem`` of ``params_dir/<set_name>.yaml`` (``{}`` if the section is absent)."""
+    path, data = _read_set(params_dir, set_name)
+    section = data.get(stem) or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: section {stem!r} must be a mapping of parameter: value")
+    return dict(section)
+
+
+def requires_real(params_dir: Path, set_name: str) -> bool:
+    """Whether ``params_dir/<set_name>.yaml`` says ``requires_real: true`` (:data:`REQUIRES_REAL_KEY`)."""
+    path, data = _read_set(params_dir, set_name)
+    flag = data.get(REQUIRES_REAL_KEY, False)
+    if not isinstance(flag, bool):
+        raise ValueError(f"{path}: {REQUIRES_REAL_KEY} must be true or false, got {flag!r}")
+    return flag
+
+
+def _read_set(params_dir: Path, set_name: str) -> tuple[Path, dict[str, Any]]:
     path = params_dir / f"{set_name}.yaml"
     if not path.is_file():
         raise ValueError(
@@ -327,10 +351,7 @@ def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]
         raise ValueError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must map notebook stems to parameter sections, got {type(data).__name__}")
-    section = data.get(stem) or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"{path}: section {stem!r} must be a mapping of parameter: value")
-    return dict(section)
+    return path, data
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:
@@ -354,28 +375,13 @@ def parse_value(text: str, name: str | None = None) -> Any:
                          "write lists as [a, b]") from None
 
 
-def expand_env(value: Any) -> Any:
-    """Expand ``${VAR}``/``$VAR`` in strings (recursively); an unset variable makes the value None."""
-    if isinstance(value, str):
-        missing = []
+def expand_env(value: Any, where: str = "value") -> Any:
+    """Expand ``${VAR}``/``$VAR`` (must be set) and ``${VAR:-default}`` in strings, recursively.
 
-        def sub(match: re.Match) -> str:
-            name = match.group(1) or match.group(2)
-            got = os.environ.get(name)
-            if not got:
-                missing.append(name)
-                return ""
-            return got
-
-        expanded = _ENV_RE.sub(sub, value)
-        return None if missing else expanded
-    if isinstance(value, list):
-        items = [expand_env(v) for v in value]
-        # an item that needed an unset variable is dropped: "not available here"
-        return [new for old, new in zip(value, items, strict=True) if not (isinstance(old, str) and new is None)]
-    if isinstance(value, dict):
-        return {k: expand_env(v) for k, v in value.items()}
-    return value
+    :func:`vlmcal_utils.paths.expand_vars`: an unset ``${VAR}`` is a ``ValueError`` naming it;
+    ``${VAR:-}`` makes the value ``None`` (the notebook's fallback; a list drops the item).
+    """
+    return expand_vars(value, where)
 
 
 def _is_path_param(name: str) -> bool:
@@ -419,10 +425,11 @@ def resolve_parameters(
             f"unknown parameter(s) {', '.join(unknown)} for {notebook.name} "
             f"(set {set_name!r}, params dir {params_dir}); valid parameters: {', '.join(sorted(defaults))}"
         )
-    for name, value in raw.items():  # before expansion: "${UNSET}" is a string, its None the fallback
+    for name, value in raw.items():  # before expansion: "${VAR:-}" is a string, its None the fallback
         check_value(name, value, specs[name])
         check_bounds(name, value)
-    values = {name: expand_env(value) for name, value in raw.items()}
+    values = {name: expand_env(value, f"{params_dir / set_name}.yaml: parameter {name!r}")
+              for name, value in raw.items()}
     base = Path.cwd()
     for name, value in list(values.items()):
         if _is_path_param(name):
@@ -631,12 +638,192 @@ def record_parameters(results_file: Path, values: Mapping[str, Any]) -> dict[str
         The ``params`` written: ``values`` without ``results_dir`` (the file's own folder, a machine
         path), over any keys the notebook wrote itself (chapters that still pass ``params``).
     """
+    from vlmcal_utils.results import to_jsonable
+
     payload = json.loads(results_file.read_text())
     # portable: a parameter such as logits_path names the build machine's folders otherwise
     ran_with = portable_paths(to_jsonable({k: v for k, v in values.items() if k != "results_dir"}))
     payload["params"] = {**(payload.get("params") or {}), **ran_with}
     atomic_write_text(results_file, json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return payload["params"]
+
+
+# --------------------------------------------------------------------------------------------
+# before anything starts: what the runs need, what they cost; after: what they ran on
+# --------------------------------------------------------------------------------------------
+class PreflightError(RuntimeError):
+    """Something a run needs is missing (or would be a fallback in a set that requires real data)."""
+
+
+def preflight_runs(notebooks: list[Path], set_name: str = DEFAULT_SET, overrides: dict[str, Any] | None = None,
+                   params_dir: str | os.PathLike | None = None) -> list[str]:
+    """Check at once what every run needs (:mod:`vlmcal_utils.preflight`); raise if any is missing.
+
+    Parameters
+    ----------
+    notebooks : list of pathlib.Path
+        The runs (one set, the same overrides).
+    set_name, overrides, params_dir
+        As for :func:`run_notebook`.
+
+    Returns
+    -------
+    list of str
+        Lines to print before the runs start: needs fetched on first use, and a CPU run's estimated
+        time where the CPU cost card says it takes over :data:`CPU_WARN_S`.
+
+    Raises
+    ------
+    PreflightError
+        Listing every missing dataset, weights file and GPU (and, where the set says
+        ``requires_real: true``, every fallback), before any kernel starts.
+    """
+    needs, notes = [], []
+    for notebook in notebooks:
+        pdir = Path(params_dir) if params_dir is not None else find_params_dir(Path(notebook))
+        _, values = resolve_parameters(Path(notebook), set_name, overrides, pdir)
+        full = {**notebook_parameters(read_notebook(notebook)), **values}
+        needs += preflight.run_needs(Path(notebook).stem, full)
+        notes += cpu_time_notes(Path(notebook), full)
+    checked = preflight.check(preflight.merge_needs(needs))
+    strict = requires_real(pdir, set_name)
+    stop = preflight.blocking(checked, strict)
+    if stop:
+        from vlmcal_utils.paper_sets import TEST_SIZES
+
+        why = " (params/{}.yaml says requires_real: true: no demo world, random weights or synthetic data)".format(
+            set_name) if strict and any(n.status == "fallback" for n in stop) else ""
+        raise PreflightError(
+            f"pre-flight: {len(stop)} thing(s) missing for set {set_name!r}{why}; nothing was run:\n"
+            + preflight.format_needs(stop, TEST_SIZES))
+    fetched = [n for n in checked if n.status == "download"]
+    return ([f"reproduce: fetched on first use: {n.kind} {n.name} ({n.detail})" for n in fetched] + notes)
+
+
+CPU_WARN_S = 600.0
+"""A CPU run that the CPU cost card says takes longer than this is announced before it starts."""
+_TUNED = {"04_ctpt": ("tpt", "ctpt"), "05_after_ctpt": ("tpt", "ctpt", "otpt", "atpt")}
+
+
+def cpu_time_notes(notebook: Path, values: Mapping[str, Any], cards: Path | None = None) -> list[str]:
+    """A line for a prompt-tuning run on the CPU that the CPU cost card says takes over ``CPU_WARN_S``.
+
+    Parameters
+    ----------
+    notebook : pathlib.Path
+        Chapter 4 or 5 (others tune nothing: no line).
+    values : mapping
+        Every parameter of the run.
+    cards : pathlib.Path, optional
+        The cost cards' folder (default ``benchmarks/results`` of the clone).
+
+    Returns
+    -------
+    list of str
+        Empty where the run is on a GPU, the card has no figure for its model, or it is short.
+    """
+    methods = _TUNED.get(notebook.stem)
+    if methods is None or str(values.get("device", "auto")).startswith("cuda") or _has_gpu():
+        return []
+    per_image, card = _cpu_seconds_per_image(str(values.get("model")), cards or _REPO / "benchmarks" / "results")
+    if per_image is None:
+        return []
+    from vlmcal_utils.paper_sets import TEST_SIZES
+
+    n = values.get("n_samples")
+    images = sum(n if n is not None else (getattr(TEST_SIZES.get(d), "n", None) or 0)
+                 for d in values.get("datasets") or [])
+    used = [m for m in values.get("methods", methods) if m in methods]
+    seconds = images * len(values.get("inits") or ["hard"]) * len(used) * per_image
+    if seconds <= CPU_WARN_S:
+        return []
+    return [f"reproduce: {notebook.name} on the CPU: about {seconds / 3600:.1f} h of prompt tuning by the CPU cost "
+            f"card {card} ({images} images x {len(values.get('inits') or ['hard'])} inits x {len(used)} methods x "
+            f"{per_image:.1f} s/image); a GPU run is far shorter"]
+
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _cpu_seconds_per_image(model: str, folder: Path) -> tuple[float | None, str]:
+    """The CPU card's tuning seconds per image of ``model`` (library default mode, most classes)."""
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            card = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(card, dict) or (card.get("device") or {}).get("type") != "cpu":
+            continue
+        rows = [r for r in card.get("tuning", []) if r.get("arch") == model and r.get("mode") == "default"]
+        if rows:
+            return float(max(rows, key=lambda r: r.get("classes", 0))["seconds_per_image"]), path.name
+    return None, ""
+
+
+def provenance(stem: str, results: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> str:
+    """What a run's numbers come from, in words, read from its ``results.json``'s ``results``.
+
+    Parameters
+    ----------
+    stem : str
+        The notebook.
+    results : mapping
+        The chapter's results (its schema's keys: ``is_real``, ``is_demo``, ``demo``, ...).
+    params : mapping, optional
+        The parameters recorded with them (``pretrained`` for chapters 4 and 5).
+
+    Returns
+    -------
+    str
+        e.g. ``"real published outputs (markus93_densenet40_cifar10.npz)"``, ``"SYNTHETIC logits"``,
+        ``"the DEMO WORLD (vlmcal-demo)"``, ``"RANDOM WEIGHTS (ViT-B-32)"``, ``"a real model (ViT-B-16 openai)"``;
+        what is not real data is in capitals.
+    """
+    params = params or {}
+    if stem.startswith("01_"):
+        return (f"real published outputs ({results.get('source')})" if results.get("is_real")
+                else "SYNTHETIC logits (no published logits found)")
+    if stem.startswith("02_"):
+        return _provenance_ch2(results)
+    if stem.startswith("03_"):
+        parts = [("real published outputs", results.get("published")), ("the DEMO WORLD", results.get("demo")),
+                 ("RANDOM WEIGHTS" if (results.get("models") or {}).get("random_weights") else "real models",
+                  results.get("models"))]
+        return " + ".join(label for label, block in parts if block) or "nothing (every study was skipped)"
+    if "demo" in results:
+        model = f"{results.get('model')} {results.get('pretrained') or params.get('pretrained') or ''}".strip()
+        if results.get("demo"):
+            return f"the DEMO WORLD ({model})"
+        return f"RANDOM WEIGHTS ({model})" if "random" in model.split() else f"a real model ({model})"
+    return "not recorded in its results"
+
+
+def _provenance_ch2(results: Mapping[str, Any]) -> str:
+    model, dataset = results.get("model"), results.get("dataset")
+    if results.get("is_random_weights"):
+        label = f"RANDOM WEIGHTS ({model} on {dataset})"
+    elif results.get("is_demo"):
+        label = f"the DEMO WORLD ({model} on {dataset})"
+    else:
+        label = f"a real model ({model} on {dataset})"
+    if results.get("requested_dataset") not in (None, dataset):
+        label += f", FELL BACK from {results.get('requested_dataset')}"
+    if results.get("published_clip_cifar10"):
+        label += " + real published outputs (CLIP CIFAR-10 logits)"
+    return label
+
+
+def read_provenance(out_dir: Path) -> str:
+    """:func:`provenance` of the ``results.json`` in a run's folder."""
+    payload = json.loads((out_dir / RESULTS_FILENAME).read_text())
+    return provenance(str(payload.get("notebook") or out_dir.name), payload.get("results") or {},
+                      payload.get("params") or {})
 
 
 def run_notebook(
@@ -646,6 +833,7 @@ def run_notebook(
     output_root: str | os.PathLike = "results",
     params_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    check: bool = True,
 ) -> Path:
     """Execute a notebook with parameter set ``set_name`` plus ``overrides``; return its results folder.
 
@@ -653,12 +841,21 @@ def run_notebook(
     ``<stem>-<digest>/`` with overrides, unless ``results_dir`` is given) then holds the executed
     ``<stem>.ipynb``, the notebook's ``results.json`` and ``run-parameters.json``.
 
+    ``check`` runs :func:`preflight_runs` first (the command line checks all its notebooks at once
+    and passes ``False``).
+
     Raises ``ValueError`` (unknown set or parameter, a value of the wrong type, a folder holding
     a run with other values), ``FileNotFoundError`` (a missing path
-    parameter) and ``RuntimeError`` (a cell failed — the message names it and the executed
+    parameter), :class:`PreflightError` (missing data, weights or GPU) and ``RuntimeError`` (a cell
+    failed — the message names it and the executed
     notebook holding the traceback — or the notebook wrote no fresh ``results.json``).
     """
+    import papermill as pm
+
     notebook = Path(path)
+    if check:
+        for line in preflight_runs([notebook], set_name, overrides, params_dir):
+            print(line, file=sys.stderr)
     out_dir, values = plan_run(notebook, set_name, overrides, output_root, params_dir)
     check_results_dir(out_dir, values)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -699,18 +896,21 @@ def run_notebook(
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: run (or ``--list``) one notebook; the exit status (1 with one readable message)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m vlmcal_book.reproduce",
-        description="Run a book notebook with a parameter set from params/<set>.yaml and -p overrides.",
-        epilog="Values are YAML (null/None, numbers, [lists]); ${VLMCAL_SHARED} in a value is expanded "
-        "and an unset variable makes that value None (the notebook's fallback). The kernel runs in "
-        "the notebook's folder; results go to <output-root>/<set>/<stem>/ (<stem>-<digest>/ when -p "
-        "changes the set's values).",
+        prog="vlmcal-reproduce",
+        description="Run book notebooks with a parameter set from params/<set>.yaml and -p overrides "
+        "(python -m vlmcal_book.reproduce).",
+        epilog="Values are YAML (null/None, numbers, [lists]); ${VAR} in a value is expanded and must be set "
+        "(${VAR:-} lets the notebook fall back when it is not). Before any kernel starts, every dataset, weights "
+        "file and GPU the runs need is checked at once; a set with requires_real: true also refuses the demo "
+        "world, random weights and synthetic data. The kernel runs in the notebook's folder; results go to "
+        "<output-root>/<set>/<stem>/ (<stem>-<digest>/ when -p changes the set's values); the closing line says "
+        "what each run's numbers come from.",
     )
-    parser.add_argument("notebook", type=Path, help="e.g. notebooks/01_calibration_basics.md")
-    parser.add_argument("--set", dest="set_name", default=DEFAULT_SET, help="parameter set (default: ci)")
+    parser.add_argument("notebooks", type=Path, nargs="+", metavar="notebook",
+                        help="e.g. notebooks/01_calibration_basics.md (several: checked together, run in turn)")
+    parser.add_argument("--set", dest="set_name", default=DEFAULT_SET, help=f"parameter set (default: {DEFAULT_SET})")
     parser.add_argument(
         "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
         help="override one parameter (repeatable); VALUE is parsed as YAML",
@@ -718,32 +918,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-root", default="results", help="default: results")
     parser.add_argument("--params-dir", type=Path, default=None, help="default: the nearest params/ folder")
     parser.add_argument("--list", action="store_true", help="print the parameters and their values, do not run")
-    args = parser.parse_args(argv)
+    parser.add_argument("--check", action="store_true", help="only the pre-flight check: exit 1 if anything is missing")
+    return parser
+
+
+def _list(notebook: Path, args: argparse.Namespace, overrides: dict[str, Any]) -> None:
+    _, values = plan_run(notebook, args.set_name, overrides, args.output_root, args.params_dir)
+    defaults = notebook_parameters(read_notebook(notebook))
+    print(f"{notebook.name}: parameters (default -> value with set {args.set_name!r})")
+    for name, default in defaults.items():
+        print(f"  {name} = {default!r}" + (f"  ->  {values[name]!r}" if name in values else ""))
+
+
+def _run_one(notebook: Path, args: argparse.Namespace, overrides: dict[str, Any]) -> bool:
+    t0 = time.time()
+    try:
+        out_dir = run_notebook(notebook, args.set_name, overrides, args.output_root, args.params_dir,
+                               progress=sys.stderr.isatty(), check=False)
+        ran_on = read_provenance(out_dir)
+    except Exception as err:  # report every failure as one readable message and a non-zero status
+        print(f"reproduce: {notebook}: {type(err).__name__}: {err}", file=sys.stderr)
+        return False
+    print(f"reproduce: {notebook} (set {args.set_name}) ran in {time.time() - t0:.1f} s on {ran_on}; "
+          f"executed notebook and {RESULTS_FILENAME} in {out_dir}")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: check, then run (or ``--list``) notebooks; the exit status (1 with readable messages)."""
+    args = _parser().parse_args(argv)
     try:
         overrides = {name: parse_value(value, name) for name, value in args.parameter}
         if args.list:
-            out_dir, values = plan_run(args.notebook, args.set_name, overrides, args.output_root, args.params_dir)
-            defaults = notebook_parameters(read_notebook(args.notebook))
-            print(f"{args.notebook.name}: parameters (default -> value with set {args.set_name!r})")
-            for name, default in defaults.items():
-                line = f"  {name} = {default!r}"
-                if name in values:
-                    line += f"  ->  {values[name]!r}"
-                print(line)
+            for notebook in args.notebooks:
+                _list(notebook, args, overrides)
             return 0
-        t0 = time.time()
-        out_dir = run_notebook(
-            args.notebook, args.set_name, overrides, args.output_root, args.params_dir,
-            progress=sys.stderr.isatty(),
-        )
-    except Exception as err:  # report every failure as one readable message and a non-zero status
-        print(f"reproduce: {args.notebook}: {type(err).__name__}: {err}", file=sys.stderr)
+        for line in preflight_runs(args.notebooks, args.set_name, overrides, args.params_dir):
+            print(line, file=sys.stderr)
+    except Exception as err:  # one readable message (a pre-flight lists every missing thing) and status 1
+        where = args.notebooks[0] if len(args.notebooks) == 1 else f"{len(args.notebooks)} notebooks"
+        print(f"reproduce: {where}: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    print(
-        f"reproduce: {args.notebook} (set {args.set_name}) ran in {time.time() - t0:.1f} s; "
-        f"executed notebook and {RESULTS_FILENAME} in {out_dir}"
-    )
-    return 0
+    if args.check:
+        print(f"reproduce: pre-flight passed for {len(args.notebooks)} notebook(s), set {args.set_name}")
+        return 0
+    failed = [nb for nb in args.notebooks if not _run_one(nb, args, overrides)]
+    if failed and len(args.notebooks) > 1:
+        print(f"reproduce: failed for: {' '.join(map(str, failed))}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
