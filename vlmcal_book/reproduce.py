@@ -7,6 +7,7 @@ Command line (from a clone of the repository)
     python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md --set ci
     python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md -p n_bins 10 -p seed 1
     python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md --list
+    python -m vlmcal_book.reproduce notebooks/*.md --set paper --check   # the pre-flight only
 
 The runner is book tooling, not part of the ``vlmcal_utils`` wheel: it runs the clone's
 ``notebooks/`` with the clone's ``params/`` (a ``pip install`` user has neither), so researchers
@@ -17,7 +18,7 @@ How a run is put together
 1. The notebook (a MyST Markdown notebook read with jupytext, or an ``.ipynb``) must have one code
    cell tagged ``parameters``. The names assigned at the top level of that cell are the notebook's
    parameters; nothing else may be set.
-2. Values come from ``params/<set>.yaml`` (default set ``ci``), section = the notebook's stem
+2. Values come from ``params/<set>.yaml`` (default set ``book``), section = the notebook's stem
    (e.g. ``01_calibration_basics``). A set without a section for the notebook means "no overrides".
    The ``params/`` folder is the first one found walking up from the notebook's folder.
 3. ``-p NAME VALUE`` overrides come last. VALUE is parsed as YAML, so ``-p n_bins 10`` is an int,
@@ -32,10 +33,17 @@ How a run is put together
    comment mentions them; a list where a string default's comment mentions "list". An annotation
    (``label: str | None = "x"``) states the accepted types exactly. A default that is not a
    literal, or is ``None``, accepts anything.
-4. Environment variables written ``${NAME}`` (or ``$NAME``) inside string values are expanded.
-   If a referenced variable is unset or empty the whole value becomes ``None`` — notebooks treat
-   ``None`` as "use the fallback" (for example synthetic data when ``$VLMCAL_SHARED`` is absent);
-   inside a list such items are dropped.
+4. Environment variables written ``${NAME}`` (or ``$NAME``) inside string values are expanded
+   (:func:`vlmcal_utils.paths.expand_vars`); an unset one is an error naming it. A set that means
+   "use the fallback when it is unset" says so: ``${NAME:-}`` makes the whole value ``None`` —
+   notebooks treat ``None`` as "use the fallback" (for example synthetic data when
+   ``$VLMCAL_SHARED`` is absent); inside a list such items are dropped. ``${NAME:-default}``
+   gives ``default``.
+4b. Before any kernel starts, :func:`preflight_runs` checks what every run needs at once
+   (:mod:`vlmcal_utils.preflight`: datasets, weights, a GPU, published logits) and runs nothing
+   when anything is missing; a set with ``requires_real: true`` (or a list of stems) also
+   refuses the demo world, random weights and synthetic data. The closing line says what each
+   run's numbers come from (:func:`provenance`, read from its ``results.json``).
 5. Parameters whose name ends in ``_path``, ``_root`` or ``_dir`` (``_paths``/``_dirs`` for lists),
    except ``results_dir``, are paths: a relative one is taken relative to the directory you run
    the command from and handed to the notebook as an absolute path; one that does not exist is
@@ -95,7 +103,8 @@ RESULTS_FILENAME = "results.json"
 """The notebook's results file (:data:`vlmcal_utils.results.RESULTS_FILENAME`; a test keeps them equal)."""
 REQUIRES_REAL_KEY = "requires_real"
 """A set's top-level flag: ``requires_real: true`` refuses every run that would fall back (the demo
-world, random weights, synthetic logits) before its kernel starts."""
+world, random weights, synthetic logits) before its kernel starts; a list of notebook stems refuses
+only theirs."""
 _PATH_SUFFIXES = ("_path", "_root", "_dir")
 _PATH_LIST_SUFFIXES = ("_paths", "_roots", "_dirs")
 RUN_PARAMETERS_FILENAME = "run-parameters.json"
@@ -329,12 +338,12 @@ def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]
     return dict(section)
 
 
-def requires_real(params_dir: Path, set_name: str) -> bool:
-    """Whether ``params_dir/<set_name>.yaml`` says ``requires_real: true`` (:data:`REQUIRES_REAL_KEY`)."""
+def requires_real(params_dir: Path, set_name: str) -> bool | list[str]:
+    """``params_dir/<set_name>.yaml``'s :data:`REQUIRES_REAL_KEY`: ``true``, ``false`` or the notebooks that need it."""
     path, data = _read_set(params_dir, set_name)
     flag = data.get(REQUIRES_REAL_KEY, False)
-    if not isinstance(flag, bool):
-        raise ValueError(f"{path}: {REQUIRES_REAL_KEY} must be true or false, got {flag!r}")
+    if not (isinstance(flag, bool) or (isinstance(flag, list) and all(isinstance(f, str) for f in flag))):
+        raise ValueError(f"{path}: {REQUIRES_REAL_KEY} must be true, false or a list of notebook stems, got {flag!r}")
     return flag
 
 
@@ -691,8 +700,8 @@ def preflight_runs(notebooks: list[Path], set_name: str = DEFAULT_SET, overrides
     if stop:
         from vlmcal_utils.paper_sets import TEST_SIZES
 
-        why = " (params/{}.yaml says requires_real: true: no demo world, random weights or synthetic data)".format(
-            set_name) if strict and any(n.status == "fallback" for n in stop) else ""
+        why = (f" (params/{set_name}.yaml says requires_real: {strict}: no demo world, random weights or "
+               "synthetic data)") if any(n.status == "fallback" for n in stop) else ""
         raise PreflightError(
             f"pre-flight: {len(stop)} thing(s) missing for set {set_name!r}{why}; nothing was run:\n"
             + preflight.format_needs(stop, TEST_SIZES))

@@ -583,13 +583,13 @@ def preflight_report(sets: Mapping[str, Any], costs_folder: str | Path = "benchm
         ``True`` when nothing blocks (no missing data, weights or GPU; no fallback where the set
         says ``requires_real: true``).
     """
-    requires_real = bool(sets.get("requires_real"))
+    requires_real = sets.get("requires_real") or False
     needs = preflight.merge_needs(n for stem, section in sections(sets).items()
                                   for n in preflight.run_needs(stem, section or {}))
     checked = preflight.check(needs)
     stop = preflight.blocking(checked, requires_real)
-    lines = ["pre-flight: " + ("requires real data (requires_real: true): demo world, random weights and "
-                               "synthetic data are refused" if requires_real else "fallbacks allowed"),
+    lines = ["pre-flight: " + (f"requires real data (requires_real: {requires_real}): demo world, random weights "
+                               "and synthetic data are refused there" if requires_real else "fallbacks allowed"),
              preflight.format_needs(checked, TEST_SIZES)]
     lines += _runnable_lines(sets, checked, costs_folder)
     missing = [n for n in stop if n.kind == "dataset"]

@@ -7,6 +7,7 @@ variable            meaning
 ``VLMCAL_DATA``     root of image datasets (default ``./data``)
 ``VLMCAL_CACHE``    root of every cache (features, published files, demo pools); default
                     ``$XDG_CACHE_HOME/vlmcal``, else ``~/.cache/vlmcal``
+``VLMCAL_OFFLINE``  ``1``: no downloads (published files, and the Hugging Face hub: :func:`offline`)
 ==================  ==========================================================================
 
 A fresh user machine has no shared folder: :func:`shared_dir` is then ``None`` and callers fall
@@ -37,11 +38,23 @@ __all__ = [
     "portable_paths",
     "machine_paths",
     "expand_vars",
+    "OFFLINE_ENV_VAR",
+    "offline",
 ]
 
 SHARED_ENV_VAR = "VLMCAL_SHARED"
 DATA_ENV_VAR = "VLMCAL_DATA"
 CACHE_ENV_VAR = "VLMCAL_CACHE"
+OFFLINE_ENV_VAR = "VLMCAL_OFFLINE"
+
+
+def offline() -> bool:
+    """Whether downloads are off: ``$VLMCAL_OFFLINE`` is ``1``, ``true`` or ``yes``.
+
+    ``import vlmcal_utils`` then also sets ``HF_HUB_OFFLINE=1`` (unless it is set), so open_clip's
+    hub client fails at once instead of retrying.
+    """
+    return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes"}
 
 
 def shared_dir() -> Path | None:

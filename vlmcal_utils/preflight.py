@@ -21,12 +21,13 @@ Each requirement is a :class:`Need` whose ``status`` is one of
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["Need", "BLOCKING", "run_needs", "check", "merge_needs", "blocking", "format_needs", "offline"]
+from vlmcal_utils.paths import offline
+
+__all__ = ["Need", "BLOCKING", "run_needs", "check", "merge_needs", "blocking", "format_needs"]
 
 BLOCKING = ("missing",)
 """Statuses that stop every run; ``"fallback"`` also stops a set that requires real data."""
@@ -35,6 +36,7 @@ _DEMO_PREFIX = "vlmcal-demo"
 # "vlmcal-demo", the demo world's datasets, chapter 3's logits_dir "auto"); the runner passes
 # every value, params files (paper_sets --check) only their sections.
 _DEMO_DATASETS = ("demo-photo",)
+_TUNED_OR_ZEROSHOT = ("02_", "04_", "05_")  # the chapters that take one model and its datasets
 #: chapter 3's dataset names that stand for several test sets (study.tasks.dataset_specs)
 _CH3_GROUPS = {"imagenet": ("imagenet", "imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r")}
 
@@ -68,19 +70,14 @@ class Need:
     query: tuple[str, ...] = field(default=())
 
 
-def offline() -> bool:
-    """Whether downloads are off (``$VLMCAL_OFFLINE`` is 1/true/yes)."""
-    return os.environ.get("VLMCAL_OFFLINE", "").strip().lower() in {"1", "true", "yes"}
-
-
 # ------------------------------------------------------------------------------------ what a run needs
 def _models(stem: str, values: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """``(arch, pretrained)`` of the run's models (chapter 3: its ``models`` list; chapter 1: none)."""
     if stem.startswith("03_"):
         return [(str(m[0]), m[1]) for m in values.get("models") or []]
-    if stem.startswith("01_"):
-        return []
-    return [(str(values.get("model", _DEMO_PREFIX)), values.get("pretrained"))]
+    default = _DEMO_PREFIX if stem[:3] in _TUNED_OR_ZEROSHOT else None
+    model = values.get("model", default)
+    return [(str(model), values.get("pretrained"))] if model else []
 
 
 def _datasets(stem: str, values: Mapping[str, Any]) -> list[str]:
@@ -92,10 +89,9 @@ def _datasets(stem: str, values: Mapping[str, Any]) -> list[str]:
         for name in list(values.get("datasets") or []) + list(values.get("baseline_datasets") or []):
             names += _CH3_GROUPS.get(name, (name,))
         return list(dict.fromkeys(names))
-    if stem.startswith("01_"):
-        return []
     single = values.get("dataset")
-    return [single] if single else list(values.get("datasets") or _DEMO_DATASETS)
+    default = _DEMO_DATASETS if stem[:3] in _TUNED_OR_ZEROSHOT else ()
+    return [single] if single else list(values.get("datasets") or default)
 
 
 def _published_needed(stem: str, values: Mapping[str, Any]) -> bool:
@@ -211,8 +207,8 @@ def _published_status() -> tuple[str, str]:
     if folder is not None:
         return "ok", "the shared copy ($VLMCAL_SHARED/data/logits)"
     if offline():
-        return "missing", ("no shared copy ($VLMCAL_SHARED unset) and VLMCAL_OFFLINE=1: files not in the cache "
-                           "fall back to synthetic logits")
+        return "fallback", ("no shared copy ($VLMCAL_SHARED unset) and VLMCAL_OFFLINE=1: files not in the cache "
+                            "are replaced by the chapters' fallbacks (synthetic logits)")
     return "download", "from the research repositories at pinned commits, on first use (then cached)"
 
 
@@ -262,10 +258,26 @@ def merge_needs(needs: Iterable[Need]) -> list[Need]:
     return list(merged.values())
 
 
-def blocking(needs: Iterable[Need], requires_real: bool = False) -> list[Need]:
-    """The needs that stop a run: missing ones, and fallbacks when the set requires real data."""
-    stop = BLOCKING + (("fallback",) if requires_real else ())
-    return [n for n in needs if n.status in stop]
+def blocking(needs: Iterable[Need], requires_real: bool | Iterable[str] = False) -> list[Need]:
+    """The needs that stop a run: missing ones, and fallbacks where the set requires real data.
+
+    Parameters
+    ----------
+    needs : iterable of Need
+        Checked.
+    requires_real : bool or iterable of str
+        A set's ``requires_real``: ``True`` (every notebook) or the notebooks (stems) that must not fall back.
+
+    Returns
+    -------
+    list of Need
+    """
+    strict = requires_real if isinstance(requires_real, bool) else set(requires_real)
+
+    def refused(need: Need) -> bool:
+        return need.status == "fallback" and (strict is True or bool(strict and set(need.users) & strict))
+
+    return [n for n in needs if n.status in BLOCKING or refused(n)]
 
 
 def format_needs(needs: Sequence[Need], sizes: Mapping[str, Any] | None = None) -> str:

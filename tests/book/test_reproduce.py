@@ -56,7 +56,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "tiny.md").write_text(TINY_NOTEBOOK)
     (tmp_path / "params").mkdir()
-    (tmp_path / "params" / "ci.yaml").write_text("tiny:\n  seed: 5\n  label: ${VLMCAL_TEST_UNSET_VAR}\n")
+    (tmp_path / "params" / "ci.yaml").write_text("tiny:\n  seed: 5\n  label: ${VLMCAL_TEST_UNSET_VAR:-}\n")
     (tmp_path / "params" / "other.yaml").write_text("# no section for tiny: its defaults apply\n")
     return tmp_path
 
@@ -125,7 +125,7 @@ def test_missing_data_path_is_an_error_naming_it(project, capsys):
     with pytest.raises(FileNotFoundError, match="data_path"):
         reproduce.resolve_parameters(project / "notebooks" / "tiny.md", "ci", {"data_path": "nowhere.npz"})
     # and the command line turns it into a non-zero exit without running anything
-    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "-p", "data_path", "nowhere.npz",
+    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "--set", "ci", "-p", "data_path", "nowhere.npz",
                          "--output-root", str(project / "results")])
     assert rc == 1
     assert "data_path" in capsys.readouterr().err
@@ -225,7 +225,7 @@ def test_a_rerun_with_other_values_never_reports_the_old_numbers(project, monkey
     # an explicit results_dir that holds a run with other values is refused, naming them
     with pytest.raises(ValueError, match=r"other values \(seed: 5 there, 100 now\)"):
         reproduce.run_notebook(nb, "ci", {"seed": 100, "results_dir": str(first)}, root)
-    rc = reproduce.main([str(nb), "-p", "seed", "100", "-p", "results_dir", str(first)])
+    rc = reproduce.main([str(nb), "--set", "ci", "-p", "seed", "100", "-p", "results_dir", str(first)])
     assert rc == 1 and "seed: 5 there, 100 now" in capsys.readouterr().err
     assert json.loads((first / "results.json").read_text())["results"]["total"] == 5 + 3  # untouched
     # the same values into the same folder: allowed (a resume)
@@ -235,7 +235,8 @@ def test_a_rerun_with_other_values_never_reports_the_old_numbers(project, monkey
 def test_list_shows_the_folder_a_run_would_use(project, monkeypatch, capsys):
     monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
     nb = project / "notebooks" / "tiny.md"
-    assert reproduce.main([str(nb), "--list", "--output-root", str(project / "results"), "-p", "seed", "9"]) == 0
+    assert reproduce.main([str(nb), "--set", "ci", "--list", "--output-root", str(project / "results"),
+                           "-p", "seed", "9"]) == 0
     out = capsys.readouterr().out
     assert "seed = 0  ->  9" in out
     expected, _ = reproduce.plan_run(nb, "ci", {"seed": 9}, project / "results")
@@ -251,8 +252,25 @@ def test_parse_value_and_env_expansion(monkeypatch):
     monkeypatch.setenv("VLMCAL_TEST_SET_VAR", "/data")
     monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
     assert reproduce.expand_env("${VLMCAL_TEST_SET_VAR}/x.npz") == "/data/x.npz"
-    assert reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR}/x.npz") is None
-    assert reproduce.expand_env(["${VLMCAL_TEST_UNSET_VAR}/a", "$VLMCAL_TEST_SET_VAR/b", 3]) == ["/data/b", 3]
+    # an unset variable is an error naming it, unless the set writes the fallback explicitly
+    with pytest.raises(ValueError, match=r"\$\{VLMCAL_TEST_UNSET_VAR\} is not set.*\$\{VLMCAL_TEST_UNSET_VAR:-\}"):
+        reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR}/x.npz", "parameter 'logits_path'")
+    with pytest.raises(ValueError, match="VLMCAL_TEST_UNSET_VAR"):
+        reproduce.expand_env(["$VLMCAL_TEST_UNSET_VAR/a"])
+    assert reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR:-}/x.npz") is None
+    assert reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR:-/mnt}/x.npz") == "/mnt/x.npz"
+    assert reproduce.expand_env(["${VLMCAL_TEST_UNSET_VAR:-}/a", "$VLMCAL_TEST_SET_VAR/b", 3]) == ["/data/b", 3]
+
+
+def test_an_unset_variable_in_a_set_is_an_error_before_running(project, monkeypatch, capsys):
+    """Before (issue 24): ${VAR} unset silently became null and the notebook fell back."""
+    monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
+    (project / "params" / "ci.yaml").write_text("tiny:\n  label: ${VLMCAL_TEST_UNSET_VAR}\n")
+    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "--set", "ci", "--output-root",
+                         str(project / "results")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "VLMCAL_TEST_UNSET_VAR} is not set" in err and "ci.yaml: parameter 'label'" in err
+    assert not (project / "results").exists()
 
 
 def test_repo_parameter_sets_match_the_notebooks(repo_root, monkeypatch):
@@ -260,10 +278,17 @@ def test_repo_parameter_sets_match_the_notebooks(repo_root, monkeypatch):
     monkeypatch.delenv("VLMCAL_SHARED", raising=False)  # path checks must not need the data
     for params_file in sorted((repo_root / "params").glob("*.yaml")):
         sections = yaml.safe_load(params_file.read_text()) or {}
-        for stem in sections:
+        flag = reproduce.requires_real(repo_root / "params", params_file.stem)
+        assert flag is False or flag is True or set(flag) <= set(sections), params_file.name
+        for stem in set(sections) - {reproduce.REQUIRES_REAL_KEY}:
             notebook = repo_root / "notebooks" / f"{stem}.md"
             assert notebook.is_file(), f"{params_file.name}: section {stem!r} has no notebooks/{stem}.md"
-            reproduce.resolve_parameters(notebook, params_file.stem)
+            code = "\n".join(line.split("#")[0] for line in params_file.read_text().splitlines())
+            if "${VLMCAL_SHARED}" in code:  # the published set: the data is required, unset is an error
+                with pytest.raises(ValueError, match=r"\$\{VLMCAL_SHARED\} is not set"):
+                    reproduce.resolve_parameters(notebook, params_file.stem)
+            else:
+                reproduce.resolve_parameters(notebook, params_file.stem)
 
 
 def test_the_runner_is_not_in_the_wheel(repo_root):
