@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from vlmcal_utils.paths import offline
+from vlmcal_utils.paths import data_root, offline
 
 __all__ = ["Need", "BLOCKING", "run_needs", "check", "merge_needs", "blocking", "format_needs"]
 
@@ -122,7 +122,7 @@ def run_needs(stem: str, values: Mapping[str, Any]) -> list[Need]:
     needs = []
     models = _models(stem, values)
     real = any(p not in (None, "random") for _, p in models)
-    root = values.get("data_root")
+    root = values.get("data_root") or data_root()  # resolved now: $VLMCAL_DATA is read when the run is planned
     for name in _datasets(stem, values):
         # chapter 2 shows the demo world where the developers' shared images are absent
         falls_back = stem.startswith("02_") and str(name).endswith(("-shared", "-shared-761"))
@@ -141,14 +141,13 @@ def run_needs(stem: str, values: Mapping[str, Any]) -> list[Need]:
 
 
 # ------------------------------------------------------------------------------------ looking for it
-@functools.lru_cache(maxsize=None)
 def _dataset_status(name: str, root: str, paper: bool) -> tuple[str, str]:
     if name.startswith("demo"):
         return "fallback", "the demo world (rendered shapes, not real images)"
     from vlmcal_utils.data import load_dataset  # torch and the loaders: only when something is checked
 
     try:
-        ds = load_dataset(name, root=root or None, download=False, paper_protocol=paper)
+        ds = load_dataset(name, root=root, download=False, paper_protocol=paper)
     except FileNotFoundError as err:
         return ("download" if name.startswith("cifar") and not offline() else "missing"), str(err)
     except (ValueError, RuntimeError, OSError) as err:
@@ -162,7 +161,6 @@ def _hub_cached(repo: str, filenames: Sequence[str]) -> bool:
     return any(isinstance(try_to_load_from_cache(repo, f), str) for f in filenames)
 
 
-@functools.lru_cache(maxsize=None)
 def _weights_status(arch: str, pretrained: str) -> tuple[str, str]:
     if pretrained == "random":
         return "fallback", "random weights (plumbing only: the numbers mean nothing)"
