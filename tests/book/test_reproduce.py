@@ -370,3 +370,85 @@ def test_a_yaml_alias_bomb_is_refused_at_once(project, capsys):
         reproduce.resolve_parameters(project / "notebooks" / "tiny.md", "ci")
     with pytest.raises(ValueError, match="over the limit"):
         reproduce.parse_value("[" + "1, " * 40000 + "1]", "values")
+
+
+# ------------------------------------------------------------------ issue 24: provenance, pre-flight, default set
+def test_the_default_set_is_what_the_book_shows():
+    assert reproduce.DEFAULT_SET == "book"
+    from vlmcal_utils.results import RESULTS_FILENAME
+
+    assert reproduce.RESULTS_FILENAME == RESULTS_FILENAME  # kept here so that --help needs no torch
+
+
+@pytest.mark.parametrize("stem, results, params, expected", [
+    ("01_calibration_basics", {"is_real": True, "source": "markus93_densenet40_cifar10.npz"}, {},
+     "real published outputs (markus93_densenet40_cifar10.npz)"),
+    ("01_calibration_basics", {"is_real": False, "source": "synthetic"}, {}, "SYNTHETIC logits"),
+    ("02_zero_shot_clip", {"model": "ViT-B-32 (random)", "dataset": "cifar10-shared", "is_random_weights": True,
+                           "is_demo": False, "requested_dataset": "cifar10-shared"}, {}, "RANDOM WEIGHTS (ViT-B-32"),
+    ("02_zero_shot_clip", {"model": "vlmcal-demo", "dataset": "demo-photo", "is_demo": True, "is_random_weights": False,
+                           "requested_dataset": "cifar10-shared", "published_clip_cifar10": {"source": "x"}}, {},
+     "the DEMO WORLD (vlmcal-demo on demo-photo), FELL BACK from cifar10-shared + real published outputs"),
+    ("03_empirical_study", {"published": {"source": "p"}, "demo": {"source": "d"}, "models": None}, {},
+     "real published outputs + the DEMO WORLD"),
+    ("03_empirical_study", {"published": None, "demo": None, "models": {"random_weights": ["ViT-B-32"]}}, {},
+     "RANDOM WEIGHTS"),
+    ("04_ctpt", {"model": "vlmcal-demo", "pretrained": None, "demo": True}, {}, "the DEMO WORLD (vlmcal-demo)"),
+    ("04_ctpt", {"model": "ViT-B-32", "pretrained": "random", "demo": False}, {}, "RANDOM WEIGHTS (ViT-B-32 random)"),
+    ("05_after_ctpt", {"model": "ViT-B-16", "pretrained": "openai", "demo": False}, {},
+     "a real model (ViT-B-16 openai)"),
+    ("tiny", {"total": 3}, {}, "not recorded in its results"),
+])
+def test_provenance_says_what_the_numbers_come_from(stem, results, params, expected):
+    assert reproduce.provenance(stem, results, params).startswith(expected)
+
+
+def test_the_closing_line_says_what_the_run_ran_on(project, monkeypatch, capsys):
+    monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
+    assert reproduce.main([str(project / "notebooks" / "tiny.md"), "--set", "ci",
+                           "--output-root", str(project / "results")]) == 0
+    out = capsys.readouterr().out
+    assert "(set ci) ran in " in out and " s on not recorded in its results; executed notebook" in out
+
+
+def test_a_set_that_requires_real_data_refuses_a_fallback_before_any_kernel(project, capsys):
+    nb = project / "notebooks" / "tiny.md"
+    nb.write_text(TINY_NOTEBOOK.replace("seed = 0\n", 'seed = 0\ndataset = "demo-photo"\n'))
+    (project / "params" / "strict.yaml").write_text("requires_real: true\ntiny:\n  seed: 1\n")
+    rc = reproduce.main([str(nb), "--set", "strict", "--output-root", str(project / "results")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "requires_real: True" in err and "FALLBACK dataset   demo-photo" in err
+    assert "Traceback" not in err and not (project / "results").exists()  # nothing ran, nothing written
+    # the same notebook in a set without the flag runs, on the demo world's images
+    assert reproduce.main([str(nb), "--set", "other", "--check"]) == 0
+
+
+@pytest.mark.slow
+def test_make_reproduce_paper_without_data_lists_everything_and_runs_nothing(repo_root, tmp_path, monkeypatch, capsys):
+    """Done-when of issue 24: `make reproduce SET=paper` (one runner call) on a machine without data or GPU."""
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    monkeypatch.setenv("VLMCAL_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VLMCAL_OFFLINE", "1")
+    notebooks = sorted((repo_root / "notebooks").glob("*.md"))
+    rc = reproduce.main([str(nb) for nb in notebooks] + ["--set", "paper", "--output-root", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"reproduce: {len(notebooks)} notebooks: PreflightError" in err
+    missing = {line.split()[2] for line in err.splitlines() if line.strip().startswith("MISSING  dataset")}
+    assert {"imagenet", "caltech101", "oxford-pets", "stanford-cars", "flowers102", "food101", "fgvc-aircraft",
+            "sun397", "dtd", "eurosat", "ucf101", "imagenet-a", "imagenet-v2", "imagenet-r",
+            "imagenet-sketch"} <= missing
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "MISSING  gpu       cuda" in err
+    assert not (tmp_path / "out").exists()  # no notebook ran
+
+
+def test_a_long_cpu_run_is_announced_before_it_starts(repo_root, monkeypatch):
+    monkeypatch.setattr(reproduce, "_has_gpu", lambda: False)
+    values = {"model": "RN50", "datasets": ["dtd"], "n_samples": 100, "inits": ["hard", "ensemble"], "device": "auto"}
+    (line,) = reproduce.cpu_time_notes(Path("notebooks/04_ctpt.md"), values)
+    assert "04_ctpt.md on the CPU: about" in line and "cpu-amd-epyc.json" in line and "100 images x 2 inits" in line
+    assert reproduce.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "n_samples": 1}) == []  # short
+    assert reproduce.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "model": "vlmcal-demo"}) == []  # no card
+    assert reproduce.cpu_time_notes(Path("notebooks/01_calibration_basics.md"), values) == []  # tunes nothing
