@@ -1,5 +1,9 @@
 """The papers' full protocols expanded into cells (model × dataset × init × method), with sizes and cost.
 
+(About 670 lines, over the project's 600: the grids, their sizes and costs, and the command line with
+its pre-flight report; the report, ``read_set`` to ``preflight_report``, is the part to move out
+when it grows.)
+
 ``params/paper.yaml`` holds one section per chapter notebook (only that notebook's parameters, as
 the runner requires). A paper's grid can be larger than one notebook run: C-TPT's Tables 1–2 use
 two backbones, and chapter 4 takes one ``model`` per run. :data:`PAPER_GRIDS` records those extra

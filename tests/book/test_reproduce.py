@@ -11,7 +11,7 @@ import pytest
 import tomllib
 import yaml
 
-from vlmcal_book import reproduce
+from vlmcal_book import provenance, reproduce
 
 # A throwaway notebook: writes results.json through the real save_results, with a schema of its own
 # (as a user's notebook would declare one) and no copy of its parameters: the runner records those.
@@ -400,7 +400,7 @@ def test_the_default_set_is_what_the_book_shows():
     ("tiny", {"total": 3}, {}, "not recorded in its results"),
 ])
 def test_provenance_says_what_the_numbers_come_from(stem, results, params, expected):
-    assert reproduce.provenance(stem, results, params).startswith(expected)
+    assert provenance.provenance(stem, results, params).startswith(expected)
 
 
 def test_the_closing_line_says_what_the_run_ran_on(project, monkeypatch, capsys):
@@ -445,10 +445,10 @@ def test_make_reproduce_paper_without_data_lists_everything_and_runs_nothing(rep
 
 
 def test_a_long_cpu_run_is_announced_before_it_starts(repo_root, monkeypatch):
-    monkeypatch.setattr(reproduce, "_has_gpu", lambda: False)
+    monkeypatch.setattr(provenance, "_has_gpu", lambda: False)
     values = {"model": "RN50", "datasets": ["dtd"], "n_samples": 100, "inits": ["hard", "ensemble"], "device": "auto"}
-    (line,) = reproduce.cpu_time_notes(Path("notebooks/04_ctpt.md"), values)
+    (line,) = provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), values)
     assert "04_ctpt.md on the CPU: about" in line and "cpu-amd-epyc.json" in line and "100 images x 2 inits" in line
-    assert reproduce.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "n_samples": 1}) == []  # short
-    assert reproduce.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "model": "vlmcal-demo"}) == []  # no card
-    assert reproduce.cpu_time_notes(Path("notebooks/01_calibration_basics.md"), values) == []  # tunes nothing
+    assert provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "n_samples": 1}) == []  # short
+    assert provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "model": "vlmcal-demo"}) == []  # no card
+    assert provenance.cpu_time_notes(Path("notebooks/01_calibration_basics.md"), values) == []  # tunes nothing
