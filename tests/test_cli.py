@@ -81,3 +81,15 @@ def test_sweep_without_the_data_lists_what_is_missing_before_starting(tmp_path, 
     assert cli.main([str(tmp_path / "absent.yaml")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no parameter set" in err
+
+
+@pytest.mark.parametrize("package", ["vlmcal_utils.tpt", "vlmcal_utils.study", "vlmcal_utils.sweep",
+                                     "vlmcal_utils.demo"])
+def test_lazy_packages_still_export_every_name(package):
+    """The PEP 562 exports (vlmcal_utils.lazy): every name of __all__ resolves, to its module's object."""
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        value = getattr(module, name)
+        assert value is not None and name in dir(module)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        module.not_a_name  # noqa: B018

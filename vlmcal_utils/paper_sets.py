@@ -15,7 +15,9 @@ Image counts are the datasets' published test sizes (:data:`TEST_SIZES`, each wi
 Tu et al.'s few-samples, label-mismatch and correlation experiments reuse the grid's logits:
 :func:`tu_experiments` gives their sizes (temperature fits) at the section's settings.
 GPU-hours come only from measured cost figures (``benchmarks/results/*.json``, see
-:func:`load_cost_figures`); without one the cell says "unknown", never an estimate.
+:func:`load_cost_figures`); without one the cell says "unknown", never an estimate (and
+without any GPU figure, one line says so: :func:`cost_note`). ``--check`` is the pre-flight
+(:mod:`vlmcal_utils.preflight`): every missing dataset, weights file and GPU at once.
 
 Results and the feature cache of every run go under one ``results_root`` (the runner's
 ``--output-root`` and ``$VLMCAL_CACHE=<results_root>/cache``): on Colab, a Drive folder makes an
