@@ -3,7 +3,8 @@
 #               executed notebooks into _build/html (nothing is executed twice)
 #   make test   set up .venv and run every check (what CI runs)
 # and a few more:
-#   make reproduce SET=paper   run every notebook with params/paper.yaml (results/paper/<stem>/)
+#   make reproduce SET=paper   run every notebook with params/paper.yaml (results/paper/<stem>/); a pre-flight
+#                              check lists every missing dataset, weights file and the GPU before any runs
 #   make sync                  regenerate each notebooks/*.ipynb (Colab twin) from its .md, and the API pages
 #   make book-run              only the notebook runs behind the book (results/book/<stem>/)
 #   make clean                 remove build outputs and CI results
@@ -18,7 +19,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vlmcal-installed
-SET ?= ci
+SET ?= book
 NOTEBOOKS := $(sort $(wildcard notebooks/*.md))
 # The book shows each notebook run once with params/book.yaml (the notebooks' defaults): that run
 # is also what tests/book/test_notebooks.py checks. vlmcal_book/stage.py then stages the executed
@@ -181,9 +182,10 @@ test-floors:
 	$(FLOORS_VENV)/bin/python -m pip freeze --exclude-editable > $(FLOORS_VENV)/installed.txt
 	$(FLOORS_VENV)/bin/python -m pytest -q -m "not slow" --ignore=tests/book -p no:cacheprovider
 
+# One runner call: it checks what every notebook needs at once (data, weights, GPU; no fallback where
+# the set says requires_real) and runs none if anything is missing, then runs each in turn.
 reproduce: setup
-	@failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(SET) || failed="$$failed $$nb"; done; \
-	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi
+	$(PY) -m vlmcal_book.reproduce $(NOTEBOOKS) --set $(SET)
 
 sync: setup
 	$(PY) -m vlmcal_book.nbsync --write

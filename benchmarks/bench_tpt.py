@@ -148,12 +148,13 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=64)
     ap.add_argument("--images", type=int, default=3)
     ap.add_argument("--method", default="ctpt", choices=["tpt", "ctpt"])
-    ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    ap.add_argument("--device", default=None, help="default: cuda where there is a GPU, else cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.device = args.device or ("cuda" if _cuda() else "cpu")  # torch only after --help
     if args.mode:
         return run_mode(args)
 

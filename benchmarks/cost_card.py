@@ -312,9 +312,8 @@ def _print_targets(targets: list[dict]) -> int:
 
 
 def main(argv=None) -> int:
-    cuda = bench_tpt._cuda()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if cuda else "cpu")
+    ap.add_argument("--device", default=None, help="default: cuda where there is a GPU, else cpu")
     ap.add_argument("--archs", default="ViT-B-16,RN50")
     ap.add_argument("--classes", help="comma-separated K (default 10,100 and 1000 on a GPU)")
     ap.add_argument("--batch-sizes", help="batched B (default GPU 8,16,32; CPU 8)")
@@ -343,7 +342,7 @@ def main(argv=None) -> int:
         return 0
     if args.check:
         return _print_targets(check_targets(json.loads(args.check.read_text())))
-
+    args.device = args.device or ("cuda" if bench_tpt._cuda() else "cpu")  # torch only after --help
     gpu = args.device.startswith("cuda")
     ints = lambda text, default: [int(x) for x in (text or default).split(",") if x]  # noqa: E731
     args.archs = [a for a in args.archs.split(",") if a]

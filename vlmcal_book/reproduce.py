@@ -1,5 +1,8 @@
 """Run a book notebook with a named parameter set (papermill), and check that it wrote its results.
 
+(About 850 lines, over the project's 600: parameter reading and checking, which are most of it,
+are the part to move into their own module; what a run ran on is :mod:`vlmcal_book.provenance`.)
+
 Command line (from a clone of the repository)
 ---------------------------------------------
 ::
@@ -7,6 +10,7 @@ Command line (from a clone of the repository)
     python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md --set ci
     python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md -p n_bins 10 -p seed 1
     python -m vlmcal_book.reproduce notebooks/01_calibration_basics.md --list
+    python -m vlmcal_book.reproduce notebooks/*.md --set paper --check   # the pre-flight only
 
 The runner is book tooling, not part of the ``vlmcal_utils`` wheel: it runs the clone's
 ``notebooks/`` with the clone's ``params/`` (a ``pip install`` user has neither), so researchers
@@ -17,7 +21,7 @@ How a run is put together
 1. The notebook (a MyST Markdown notebook read with jupytext, or an ``.ipynb``) must have one code
    cell tagged ``parameters``. The names assigned at the top level of that cell are the notebook's
    parameters; nothing else may be set.
-2. Values come from ``params/<set>.yaml`` (default set ``ci``), section = the notebook's stem
+2. Values come from ``params/<set>.yaml`` (default set ``book``), section = the notebook's stem
    (e.g. ``01_calibration_basics``). A set without a section for the notebook means "no overrides".
    The ``params/`` folder is the first one found walking up from the notebook's folder.
 3. ``-p NAME VALUE`` overrides come last. VALUE is parsed as YAML, so ``-p n_bins 10`` is an int,
@@ -32,10 +36,17 @@ How a run is put together
    comment mentions them; a list where a string default's comment mentions "list". An annotation
    (``label: str | None = "x"``) states the accepted types exactly. A default that is not a
    literal, or is ``None``, accepts anything.
-4. Environment variables written ``${NAME}`` (or ``$NAME``) inside string values are expanded.
-   If a referenced variable is unset or empty the whole value becomes ``None`` — notebooks treat
-   ``None`` as "use the fallback" (for example synthetic data when ``$VLMCAL_SHARED`` is absent);
-   inside a list such items are dropped.
+4. Environment variables written ``${NAME}`` (or ``$NAME``) inside string values are expanded
+   (:func:`vlmcal_utils.paths.expand_vars`); an unset one is an error naming it. A set that means
+   "use the fallback when it is unset" says so: ``${NAME:-}`` makes the whole value ``None`` —
+   notebooks treat ``None`` as "use the fallback" (for example synthetic data when
+   ``$VLMCAL_SHARED`` is absent); inside a list such items are dropped. ``${NAME:-default}``
+   gives ``default``.
+4b. Before any kernel starts, :func:`preflight_runs` checks what every run needs at once
+   (:mod:`vlmcal_utils.preflight`: datasets, weights, a GPU, published logits) and runs nothing
+   when anything is missing; a set with ``requires_real: true`` (or a list of stems) also
+   refuses the demo world, random weights and synthetic data. The closing line says what each
+   run's numbers come from (:func:`vlmcal_book.provenance.provenance`, from its ``results.json``).
 5. Parameters whose name ends in ``_path``, ``_root`` or ``_dir`` (``_paths``/``_dirs`` for lists),
    except ``results_dir``, are paths: a relative one is taken relative to the directory you run
    the command from and handed to the notebook as an absolute path; one that does not exist is
@@ -79,20 +90,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
 
-import jupytext
-import papermill as pm
 import yaml
 
-from vlmcal_utils.paths import portable_paths
+from vlmcal_book.provenance import RESULTS_FILENAME, cpu_time_notes, read_provenance
+from vlmcal_utils import preflight
+from vlmcal_utils.paths import expand_vars, portable_paths
 from vlmcal_utils.progress import PROGRESS_ENV_VAR
-from vlmcal_utils.results import RESULTS_FILENAME, to_jsonable
 from vlmcal_utils.storage import atomic_write_text
 
-DEFAULT_SET = "ci"
+# jupytext, papermill and vlmcal_utils.results (torch, pandas) are imported where they are used, so
+# that --help and a failed pre-flight answer in a second or two.
+
+DEFAULT_SET = "book"
 PARAMS_DIRNAME = "params"
+REQUIRES_REAL_KEY = "requires_real"
+"""A set's top-level flag: ``requires_real: true`` refuses every run that would fall back (the demo
+world, random weights, synthetic logits) before its kernel starts; a list of notebook stems refuses
+only theirs."""
 _PATH_SUFFIXES = ("_path", "_root", "_dir")
 _PATH_LIST_SUFFIXES = ("_paths", "_roots", "_dirs")
-_ENV_RE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 RUN_PARAMETERS_FILENAME = "run-parameters.json"
 RUN_TIME_FILENAME = "run-time.json"
 """Beside each executed notebook: ``{"seconds": wall time of the run, "cpu_count": cores here}``
@@ -108,6 +124,8 @@ _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": lis
 # --------------------------------------------------------------------------------------------
 def read_notebook(path: str | os.PathLike):
     """Read a ``.md`` (MyST, via jupytext) or ``.ipynb`` notebook as an ``nbformat`` node."""
+    import jupytext
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}; pass a path such as notebooks/01_calibration_basics.md")
@@ -315,6 +333,23 @@ def available_sets(params_dir: Path) -> list[str]:
 
 def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]:
     """The section ``stem`` of ``params_dir/<set_name>.yaml`` (``{}`` if the section is absent)."""
+    path, data = _read_set(params_dir, set_name)
+    section = data.get(stem) or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: section {stem!r} must be a mapping of parameter: value")
+    return dict(section)
+
+
+def requires_real(params_dir: Path, set_name: str) -> bool | list[str]:
+    """``params_dir/<set_name>.yaml``'s :data:`REQUIRES_REAL_KEY`: ``true``, ``false`` or the notebooks that need it."""
+    path, data = _read_set(params_dir, set_name)
+    flag = data.get(REQUIRES_REAL_KEY, False)
+    if not (isinstance(flag, bool) or (isinstance(flag, list) and all(isinstance(f, str) for f in flag))):
+        raise ValueError(f"{path}: {REQUIRES_REAL_KEY} must be true, false or a list of notebook stems, got {flag!r}")
+    return flag
+
+
+def _read_set(params_dir: Path, set_name: str) -> tuple[Path, dict[str, Any]]:
     path = params_dir / f"{set_name}.yaml"
     if not path.is_file():
         raise ValueError(
@@ -327,10 +362,7 @@ def load_param_set(params_dir: Path, set_name: str, stem: str) -> dict[str, Any]
         raise ValueError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must map notebook stems to parameter sections, got {type(data).__name__}")
-    section = data.get(stem) or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"{path}: section {stem!r} must be a mapping of parameter: value")
-    return dict(section)
+    return path, data
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:
@@ -354,28 +386,13 @@ def parse_value(text: str, name: str | None = None) -> Any:
                          "write lists as [a, b]") from None
 
 
-def expand_env(value: Any) -> Any:
-    """Expand ``${VAR}``/``$VAR`` in strings (recursively); an unset variable makes the value None."""
-    if isinstance(value, str):
-        missing = []
+def expand_env(value: Any, where: str = "value") -> Any:
+    """Expand ``${VAR}``/``$VAR`` (must be set) and ``${VAR:-default}`` in strings, recursively.
 
-        def sub(match: re.Match) -> str:
-            name = match.group(1) or match.group(2)
-            got = os.environ.get(name)
-            if not got:
-                missing.append(name)
-                return ""
-            return got
-
-        expanded = _ENV_RE.sub(sub, value)
-        return None if missing else expanded
-    if isinstance(value, list):
-        items = [expand_env(v) for v in value]
-        # an item that needed an unset variable is dropped: "not available here"
-        return [new for old, new in zip(value, items, strict=True) if not (isinstance(old, str) and new is None)]
-    if isinstance(value, dict):
-        return {k: expand_env(v) for k, v in value.items()}
-    return value
+    :func:`vlmcal_utils.paths.expand_vars`: an unset ``${VAR}`` is a ``ValueError`` naming it;
+    ``${VAR:-}`` makes the value ``None`` (the notebook's fallback; a list drops the item).
+    """
+    return expand_vars(value, where)
 
 
 def _is_path_param(name: str) -> bool:
@@ -419,10 +436,11 @@ def resolve_parameters(
             f"unknown parameter(s) {', '.join(unknown)} for {notebook.name} "
             f"(set {set_name!r}, params dir {params_dir}); valid parameters: {', '.join(sorted(defaults))}"
         )
-    for name, value in raw.items():  # before expansion: "${UNSET}" is a string, its None the fallback
+    for name, value in raw.items():  # before expansion: "${VAR:-}" is a string, its None the fallback
         check_value(name, value, specs[name])
         check_bounds(name, value)
-    values = {name: expand_env(value) for name, value in raw.items()}
+    values = {name: expand_env(value, f"{params_dir / set_name}.yaml: parameter {name!r}")
+              for name, value in raw.items()}
     base = Path.cwd()
     for name, value in list(values.items()):
         if _is_path_param(name):
@@ -631,12 +649,66 @@ def record_parameters(results_file: Path, values: Mapping[str, Any]) -> dict[str
         The ``params`` written: ``values`` without ``results_dir`` (the file's own folder, a machine
         path), over any keys the notebook wrote itself (chapters that still pass ``params``).
     """
+    from vlmcal_utils.results import to_jsonable
+
     payload = json.loads(results_file.read_text())
     # portable: a parameter such as logits_path names the build machine's folders otherwise
     ran_with = portable_paths(to_jsonable({k: v for k, v in values.items() if k != "results_dir"}))
     payload["params"] = {**(payload.get("params") or {}), **ran_with}
     atomic_write_text(results_file, json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return payload["params"]
+
+
+# --------------------------------------------------------------------------------------------
+# before anything starts: what the runs need, what they cost; after: what they ran on
+# --------------------------------------------------------------------------------------------
+class PreflightError(RuntimeError):
+    """Something a run needs is missing (or would be a fallback in a set that requires real data)."""
+
+
+def preflight_runs(notebooks: list[Path], set_name: str = DEFAULT_SET, overrides: dict[str, Any] | None = None,
+                   params_dir: str | os.PathLike | None = None) -> list[str]:
+    """Check at once what every run needs (:mod:`vlmcal_utils.preflight`); raise if any is missing.
+
+    Parameters
+    ----------
+    notebooks : list of pathlib.Path
+        The runs (one set, the same overrides).
+    set_name, overrides, params_dir
+        As for :func:`run_notebook`.
+
+    Returns
+    -------
+    list of str
+        Lines to print before the runs start: needs fetched on first use, and a CPU run's estimated
+        time where the CPU cost card says it takes over :data:`vlmcal_book.provenance.CPU_WARN_S`.
+
+    Raises
+    ------
+    PreflightError
+        Listing every missing dataset, weights file and GPU (and, where the set says
+        ``requires_real: true``, every fallback), before any kernel starts.
+    """
+    needs, notes = [], []
+    for notebook in notebooks:
+        pdir = Path(params_dir) if params_dir is not None else find_params_dir(Path(notebook))
+        _, values = resolve_parameters(Path(notebook), set_name, overrides, pdir)
+        full = {**notebook_parameters(read_notebook(notebook)), **values}
+        needs += preflight.run_needs(Path(notebook).stem, full)
+        notes += cpu_time_notes(Path(notebook), full)
+    checked = preflight.check(preflight.merge_needs(needs))
+    strict = requires_real(pdir, set_name)
+    stop = preflight.blocking(checked, strict)
+    if stop:
+        from vlmcal_utils.paper_sets import TEST_SIZES
+
+        why = (f" (params/{set_name}.yaml says requires_real: {strict}: no demo world, random weights or "
+               "synthetic data)") if any(n.status == "fallback" for n in stop) else ""
+        raise PreflightError(
+            f"pre-flight: {len(stop)} thing(s) missing for set {set_name!r}{why}; nothing was run:\n"
+            + preflight.format_needs(stop, TEST_SIZES))
+    fetched = [n for n in checked if n.status == "download"]
+    return ([f"reproduce: fetched on first use: {n.kind} {n.name} ({n.detail})" for n in fetched] + notes)
 
 
 def run_notebook(
@@ -646,6 +718,7 @@ def run_notebook(
     output_root: str | os.PathLike = "results",
     params_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    check: bool = True,
 ) -> Path:
     """Execute a notebook with parameter set ``set_name`` plus ``overrides``; return its results folder.
 
@@ -653,12 +726,21 @@ def run_notebook(
     ``<stem>-<digest>/`` with overrides, unless ``results_dir`` is given) then holds the executed
     ``<stem>.ipynb``, the notebook's ``results.json`` and ``run-parameters.json``.
 
+    ``check`` runs :func:`preflight_runs` first (the command line checks all its notebooks at once
+    and passes ``False``).
+
     Raises ``ValueError`` (unknown set or parameter, a value of the wrong type, a folder holding
     a run with other values), ``FileNotFoundError`` (a missing path
-    parameter) and ``RuntimeError`` (a cell failed — the message names it and the executed
+    parameter), :class:`PreflightError` (missing data, weights or GPU) and ``RuntimeError`` (a cell
+    failed — the message names it and the executed
     notebook holding the traceback — or the notebook wrote no fresh ``results.json``).
     """
+    import papermill as pm
+
     notebook = Path(path)
+    if check:
+        for line in preflight_runs([notebook], set_name, overrides, params_dir):
+            print(line, file=sys.stderr)
     out_dir, values = plan_run(notebook, set_name, overrides, output_root, params_dir)
     check_results_dir(out_dir, values)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -699,18 +781,21 @@ def run_notebook(
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: run (or ``--list``) one notebook; the exit status (1 with one readable message)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m vlmcal_book.reproduce",
-        description="Run a book notebook with a parameter set from params/<set>.yaml and -p overrides.",
-        epilog="Values are YAML (null/None, numbers, [lists]); ${VLMCAL_SHARED} in a value is expanded "
-        "and an unset variable makes that value None (the notebook's fallback). The kernel runs in "
-        "the notebook's folder; results go to <output-root>/<set>/<stem>/ (<stem>-<digest>/ when -p "
-        "changes the set's values).",
+        prog="vlmcal-reproduce",
+        description="Run book notebooks with a parameter set from params/<set>.yaml and -p overrides "
+        "(python -m vlmcal_book.reproduce).",
+        epilog="Values are YAML (null/None, numbers, [lists]); ${VAR} in a value is expanded and must be set "
+        "(${VAR:-} lets the notebook fall back when it is not). Before any kernel starts, every dataset, weights "
+        "file and GPU the runs need is checked at once; a set with requires_real: true also refuses the demo "
+        "world, random weights and synthetic data. The kernel runs in the notebook's folder; results go to "
+        "<output-root>/<set>/<stem>/ (<stem>-<digest>/ when -p changes the set's values); the closing line says "
+        "what each run's numbers come from.",
     )
-    parser.add_argument("notebook", type=Path, help="e.g. notebooks/01_calibration_basics.md")
-    parser.add_argument("--set", dest="set_name", default=DEFAULT_SET, help="parameter set (default: ci)")
+    parser.add_argument("notebooks", type=Path, nargs="+", metavar="notebook",
+                        help="e.g. notebooks/01_calibration_basics.md (several: checked together, run in turn)")
+    parser.add_argument("--set", dest="set_name", default=DEFAULT_SET, help=f"parameter set (default: {DEFAULT_SET})")
     parser.add_argument(
         "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
         help="override one parameter (repeatable); VALUE is parsed as YAML",
@@ -718,32 +803,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-root", default="results", help="default: results")
     parser.add_argument("--params-dir", type=Path, default=None, help="default: the nearest params/ folder")
     parser.add_argument("--list", action="store_true", help="print the parameters and their values, do not run")
-    args = parser.parse_args(argv)
+    parser.add_argument("--check", action="store_true", help="only the pre-flight check: exit 1 if anything is missing")
+    return parser
+
+
+def _list(notebook: Path, args: argparse.Namespace, overrides: dict[str, Any]) -> None:
+    _, values = plan_run(notebook, args.set_name, overrides, args.output_root, args.params_dir)
+    defaults = notebook_parameters(read_notebook(notebook))
+    print(f"{notebook.name}: parameters (default -> value with set {args.set_name!r})")
+    for name, default in defaults.items():
+        print(f"  {name} = {default!r}" + (f"  ->  {values[name]!r}" if name in values else ""))
+
+
+def _run_one(notebook: Path, args: argparse.Namespace, overrides: dict[str, Any]) -> bool:
+    t0 = time.time()
+    try:
+        out_dir = run_notebook(notebook, args.set_name, overrides, args.output_root, args.params_dir,
+                               progress=sys.stderr.isatty(), check=False)
+        ran_on = read_provenance(out_dir)
+    except Exception as err:  # report every failure as one readable message and a non-zero status
+        print(f"reproduce: {notebook}: {type(err).__name__}: {err}", file=sys.stderr)
+        return False
+    print(f"reproduce: {notebook} (set {args.set_name}) ran in {time.time() - t0:.1f} s on {ran_on}; "
+          f"executed notebook and {RESULTS_FILENAME} in {out_dir}")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: check, then run (or ``--list``) notebooks; the exit status (1 with readable messages)."""
+    args = _parser().parse_args(argv)
     try:
         overrides = {name: parse_value(value, name) for name, value in args.parameter}
         if args.list:
-            out_dir, values = plan_run(args.notebook, args.set_name, overrides, args.output_root, args.params_dir)
-            defaults = notebook_parameters(read_notebook(args.notebook))
-            print(f"{args.notebook.name}: parameters (default -> value with set {args.set_name!r})")
-            for name, default in defaults.items():
-                line = f"  {name} = {default!r}"
-                if name in values:
-                    line += f"  ->  {values[name]!r}"
-                print(line)
+            for notebook in args.notebooks:
+                _list(notebook, args, overrides)
             return 0
-        t0 = time.time()
-        out_dir = run_notebook(
-            args.notebook, args.set_name, overrides, args.output_root, args.params_dir,
-            progress=sys.stderr.isatty(),
-        )
-    except Exception as err:  # report every failure as one readable message and a non-zero status
-        print(f"reproduce: {args.notebook}: {type(err).__name__}: {err}", file=sys.stderr)
+        for line in preflight_runs(args.notebooks, args.set_name, overrides, args.params_dir):
+            print(line, file=sys.stderr)
+    except Exception as err:  # one readable message (a pre-flight lists every missing thing) and status 1
+        where = args.notebooks[0] if len(args.notebooks) == 1 else f"{len(args.notebooks)} notebooks"
+        print(f"reproduce: {where}: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    print(
-        f"reproduce: {args.notebook} (set {args.set_name}) ran in {time.time() - t0:.1f} s; "
-        f"executed notebook and {RESULTS_FILENAME} in {out_dir}"
-    )
-    return 0
+    if args.check:
+        print(f"reproduce: pre-flight passed for {len(args.notebooks)} notebook(s), set {args.set_name}")
+        return 0
+    failed = [nb for nb in args.notebooks if not _run_one(nb, args, overrides)]
+    if failed and len(args.notebooks) > 1:
+        print(f"reproduce: failed for: {' '.join(map(str, failed))}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -29,4 +29,16 @@ lives in the repository's ``vlmcal_book`` package, not in this wheel.
 Everything runs on the CPU; a GPU is used when one is there.
 """
 
+import os as _os
+
+from vlmcal_utils.paths import offline as _offline
+
 __version__ = "0.1.0"
+
+# VLMCAL_OFFLINE=1 (vlmcal_utils.paths.offline: no downloads) also puts the Hugging
+# Face hub client offline, or open_clip would spend ~49 s in retries before its error. Set here,
+# before any module imports open_clip or huggingface_hub (which read it at import); an explicit
+# HF_HUB_OFFLINE=0 is left alone.
+if _offline():
+    _os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,5 +1,9 @@
 """The papers' full protocols expanded into cells (model × dataset × init × method), with sizes and cost.
 
+(About 670 lines, over the project's 600: the grids, their sizes and costs, and the command line with
+its pre-flight report; the report, ``read_set`` to ``preflight_report``, is the part to move out
+when it grows.)
+
 ``params/paper.yaml`` holds one section per chapter notebook (only that notebook's parameters, as
 the runner requires). A paper's grid can be larger than one notebook run: C-TPT's Tables 1–2 use
 two backbones, and chapter 4 takes one ``model`` per run. :data:`PAPER_GRIDS` records those extra
@@ -11,7 +15,9 @@ Image counts are the datasets' published test sizes (:data:`TEST_SIZES`, each wi
 Tu et al.'s few-samples, label-mismatch and correlation experiments reuse the grid's logits:
 :func:`tu_experiments` gives their sizes (temperature fits) at the section's settings.
 GPU-hours come only from measured cost figures (``benchmarks/results/*.json``, see
-:func:`load_cost_figures`); without one the cell says "unknown", never an estimate.
+:func:`load_cost_figures`); without one the cell says "unknown", never an estimate (and
+without any GPU figure, one line says so: :func:`cost_note`). ``--check`` is the pre-flight
+(:mod:`vlmcal_utils.preflight`): every missing dataset, weights file and GPU at once.
 
 Results and the feature cache of every run go under one ``results_root`` (the runner's
 ``--output-root`` and ``$VLMCAL_CACHE=<results_root>/cache``): on Colab, a Drive folder makes an
@@ -29,14 +35,12 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from vlmcal_utils.data import DOMAINNET_DOMAINS
-from vlmcal_utils.study.paper_models import describe_paper_models
-from vlmcal_utils.study.tasks import DOMAINNET_CAL_DOMAIN, IMAGENET_SHIFTS, domainnet_shifts
-from vlmcal_utils.tpt.protocol import ctpt_lambda, uses_augmix
+from vlmcal_utils import preflight
+from vlmcal_utils.tpt.protocol import ctpt_lambda, uses_augmix  # no torch: vlmcal_utils.tpt is lazy
 
 __all__ = ["TestSize", "TEST_SIZES", "PaperGrid", "PAPER_GRIDS", "Cell", "CostFigure", "Experiment", "expand_cells",
            "tu_experiments", "count_domainnet_test_lists", "load_cost_figures", "run_commands", "format_cells",
-           "format_experiments", "main"]
+           "format_experiments", "cost_cards", "cost_note", "read_set", "sections", "preflight_report", "main"]
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,9 @@ def _ctpt_cells(grid: PaperGrid, section: Mapping[str, Any], costs) -> list[Cell
 
 def _tu_targets(dataset: str) -> list[tuple[str, bool]]:
     """``(cell dataset, halved)`` of one chapter-3 dataset: its own test list (halved) and its shifts."""
+    # study.tasks imports torch: only when a grid is expanded, never for --help
+    from vlmcal_utils.study.tasks import DOMAINNET_CAL_DOMAIN, IMAGENET_SHIFTS, domainnet_shifts
+
     if dataset == "domainnet" or dataset.startswith("domainnet-"):
         cal = dataset.partition("-")[2] or DOMAINNET_CAL_DOMAIN
         return [(f"domainnet-{cal}", True)] + [(f"domainnet-{d}", False) for d in domainnet_shifts(cal)]
@@ -337,6 +344,8 @@ def count_domainnet_test_lists(root: str | Path) -> dict[str, TestSize]:
     dict
         Non-empty lines per file.
     """
+    from vlmcal_utils.data.imagenet import DOMAINNET_DOMAINS
+
     root = Path(root).expanduser()
     out = {}
     for domain in DOMAINNET_DOMAINS:
@@ -442,37 +451,178 @@ def run_commands(grids: Mapping[str, PaperGrid], sets: Mapping[str, Mapping[str,
     return out
 
 
-def format_cells(cells: Sequence[Cell]) -> str:
-    """A plain-text table of cells and per-paper totals (images; GPU-hours or "unknown").
+def cost_cards(folder: str | Path) -> dict[str, str]:
+    """The cost cards in ``folder`` (``benchmarks/cost_card.py``'s JSON files): ``{file name: device type}``.
+
+    Parameters
+    ----------
+    folder : path
+
+    Returns
+    -------
+    dict
+        ``"cpu"`` or ``"cuda"`` per card; files of other schemas are left out.
+    """
+    out = {}
+    for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and str(data.get("schema", "")).startswith("vlmcal-cost-card"):
+            out[path.name] = str((data.get("device") or {}).get("type", "?"))
+    return out
+
+
+def cost_note(cells: Sequence[Cell], folder: str | Path) -> str:
+    """One line saying where the GPU-hours come from, or why there are none (said once, not per cell).
 
     Parameters
     ----------
     cells : sequence of Cell
+    folder : path
+        Where the cost figures and cards are (``benchmarks/results``).
+
+    Returns
+    -------
+    str
+        Empty when every cell has its GPU-hours.
+    """
+    if all(c.gpu_hours is not None for c in cells):
+        return ""
+    cards = cost_cards(folder)
+    if not any(c.gpu_hours is not None for c in cells):
+        gpu = [name for name, kind in cards.items() if kind != "cpu"]
+        have = (f"only a CPU cost card ({', '.join(cards)})" if cards and not gpu else
+                f"GPU cost card(s) {', '.join(gpu)} without cost figures" if gpu else "no cost card")
+        return (f"GPU-hours: not estimated: {folder} holds {have}; measure one on a GPU with "
+                "python benchmarks/cost_card.py --figures")
+    return f"GPU-hours: cells without a measured cost figure in {folder} say 'unknown'"
+
+
+def format_cells(cells: Sequence[Cell], note: str = "") -> str:
+    """A plain-text table of cells and per-paper totals (images; GPU-hours where measured).
+
+    Parameters
+    ----------
+    cells : sequence of Cell
+    note : str
+        :func:`cost_note`; printed once at the end. Without any measured cost the GPU-hours column
+        shows ``-`` instead of "unknown" in every row.
 
     Returns
     -------
     str
     """
+    none_known = not any(c.gpu_hours is not None for c in cells)
     lines = [f"{'paper':7s} {'model':14s} {'pretrained':20s} {'dataset':19s} {'init':9s} {'method':11s} "
              f"{'images':>7s} {'augmix':6s} {'lam':>5s} {'GPU-h':>8s}  note"]
     for c in cells:
-        hours = "unknown" if c.gpu_hours is None else f"{c.gpu_hours:.2f}"
+        hours = ("-" if none_known else "unknown") if c.gpu_hours is None else f"{c.gpu_hours:.2f}"
         lines.append(f"{c.paper:7s} {c.model:14s} {c.pretrained or '-':20s} {c.dataset:19s} {c.init or '-':9s} "
                      f"{c.method:11s} {c.n_images if c.n_images is not None else 'unknown':>7} "
                      f"{'-' if c.augmix is None else ('on' if c.augmix else 'off'):6s} "
                      f"{'-' if c.lam is None else c.lam:>5} {hours:>8s}  {c.note}")
     for paper in dict.fromkeys(c.paper for c in cells):
         mine = [c for c in cells if c.paper == paper]
-        known = [c.gpu_hours for c in mine if c.gpu_hours is not None]
-        images = sum(c.n_images or 0 for c in mine)
-        hours = f"{sum(known):.1f}" if len(known) == len(mine) else \
-            f"unknown ({len(mine) - len(known)} of {len(mine)} cells without a measured cost)"
-        lines.append(f"{paper}: {len(mine)} cells, {images} images, GPU-hours: {hours}")
-    return "\n".join(lines)
+        lines.append(f"{paper}: {len(mine)} cells, {sum(c.n_images or 0 for c in mine)} images, "
+                     f"GPU-hours: {_total_hours(mine)}")
+    return "\n".join(lines + ([note] if note else []))
+
+
+def _total_hours(cells: Sequence[Cell]) -> str:
+    known = [c.gpu_hours for c in cells if c.gpu_hours is not None]
+    if not known:
+        return "not estimated"
+    if len(known) == len(cells):
+        return f"{sum(known):.1f}"
+    return f"at least {sum(known):.1f} ({len(cells) - len(known)} of {len(cells)} cells without a measured cost)"
+
+
+def read_set(path: str | Path) -> dict[str, Any]:
+    """A parameter set file: ``{notebook stem: section}`` plus its flags (``requires_real``), variables expanded.
+
+    ``${VAR}`` must be set (:func:`vlmcal_utils.paths.expand_vars`); a one-line ``ValueError`` otherwise.
+
+    Parameters
+    ----------
+    path : path
+        E.g. ``params/paper.yaml``.
+
+    Returns
+    -------
+    dict
+    """
+    from vlmcal_utils.paths import expand_vars
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no parameter set {path}: pass one of params/*.yaml")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must map notebook stems to parameter sections")
+    return {k: expand_vars(v, where=f"{path}: {k}") if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def sections(sets: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The notebook sections of a set (its flags, such as ``requires_real``, left out)."""
+    return {k: v for k, v in sets.items() if isinstance(v, dict) or (v is None and k[:2].isdigit())}
+
+
+def preflight_report(sets: Mapping[str, Any], costs_folder: str | Path = "benchmarks/results",
+                     results_root: str = "<results_root>") -> tuple[str, bool]:
+    """Check everything a set needs at once; the report and whether the set can run.
+
+    Parameters
+    ----------
+    sets : mapping
+        :func:`read_set`.
+    costs_folder : path
+        Cost figures and cards (:func:`load_cost_figures`, :func:`cost_cards`).
+    results_root : str
+        As in :func:`run_commands` (not used for the check itself).
+
+    Returns
+    -------
+    (str, bool)
+        The report (every need and its status, then what can run: cells, images, GPU-hours) and
+        ``True`` when nothing blocks (no missing data, weights or GPU; no fallback where the set
+        says ``requires_real: true``).
+    """
+    requires_real = sets.get("requires_real") or False
+    needs = preflight.merge_needs(n for stem, section in sections(sets).items()
+                                  for n in preflight.run_needs(stem, section or {}))
+    checked = preflight.check(needs)
+    stop = preflight.blocking(checked, requires_real)
+    lines = ["pre-flight: " + (f"requires real data (requires_real: {requires_real}): demo world, random weights "
+                               "and synthetic data are refused there" if requires_real else "fallbacks allowed"),
+             preflight.format_needs(checked, TEST_SIZES)]
+    lines += _runnable_lines(sets, checked, costs_folder)
+    missing = [n for n in stop if n.kind == "dataset"]
+    if stop:
+        lines.append(f"pre-flight: NOT READY: {len(stop)} blocking ({len(missing)} dataset(s) missing: "
+                     f"{', '.join(n.name for n in missing) or 'none'}; "
+                     f"{', '.join(f'{n.kind} {n.name}' for n in stop if n.kind != 'dataset') or 'nothing else'})")
+    else:
+        lines.append("pre-flight: ready")
+    return "\n".join(lines), not stop
+
+
+def _runnable_lines(sets: Mapping[str, Any], checked: Sequence[preflight.Need], costs_folder) -> list[str]:
+    """What the papers' grids would run with the data that is here: cells, images, GPU-hours."""
+    cells = expand_cells(sections(sets), costs=load_cost_figures(costs_folder))
+    if not cells:
+        return []
+    here = {n.name for n in checked if n.kind == "dataset" and n.status in ("ok", "download")}
+    runnable = [c for c in cells if c.dataset in here or (c.dataset.startswith("domainnet-") and "domainnet" in here)]
+    hours = _total_hours(runnable) if runnable else "-"
+    return [f"can run with the data here: {len(runnable)} of {len(cells)} grid cells, "
+            f"{sum(c.n_images or 0 for c in runnable)} of {sum(c.n_images or 0 for c in cells)} images; "
+            f"GPU-hours: {hours}", cost_note(cells, costs_folder) or "GPU-hours from measured cost figures"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m vlmcal_utils.paper_sets params/paper.yaml --dry-run [--costs DIR]``.
+    """CLI: ``python -m vlmcal_utils.paper_sets params/paper.yaml --dry-run|--check [--costs DIR]``.
 
     Parameters
     ----------
@@ -481,31 +631,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status.
+        Exit status: 0; 1 when ``--check`` finds something missing; 2 for a usage error; 1 with one
+        line for an expected error (a missing or unreadable file).
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vlmcal-paper-sets", description=__doc__.splitlines()[0])
     parser.add_argument("params", type=Path, help="e.g. params/paper.yaml")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="pre-flight: list every missing dataset, weights file and GPU at once (exit 1 if any); "
+                        "no download, no model loading")
     parser.add_argument("--costs", type=Path, default=Path("benchmarks/results"), help="measured cost figures")
     parser.add_argument("--results-root", default="<results_root>", help="results + feature cache folder")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="count DomainNet's official <domain>_test.txt files here instead of the stored sizes")
     args = parser.parse_args(argv)
-    if not args.dry_run:
-        parser.error("only --dry-run is implemented: the sweep that runs the cells is a separate issue")
-    sets = yaml.safe_load(args.params.read_text()) or {}
+    if not (args.dry_run or args.check):
+        parser.error("give --dry-run (the cells and commands) or --check (what is missing here)")
+    try:
+        sets = read_set(args.params)
+        if args.check:
+            report, ready = preflight_report(sets, args.costs, args.results_root)
+            print(report)
+            return 0 if ready else 1
+        _dry_run(sets, args)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        print(f"paper_sets: {args.params}: {type(err).__name__}: {err}".replace("\n", " "), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _dry_run(sets: Mapping[str, Any], args: argparse.Namespace) -> None:
     sizes = count_domainnet_test_lists(args.data_root) if args.data_root is not None else None
-    cells = expand_cells(sets, costs=load_cost_figures(args.costs), sizes=sizes)
-    print(format_cells(cells))
+    cells = expand_cells(sections(sets), costs=load_cost_figures(args.costs), sizes=sizes)
+    print(format_cells(cells, cost_note(cells, args.costs)))
     experiments = tu_experiments(sets.get(PAPER_GRIDS["tu2024"].stem) or {})
     if experiments:
+        from vlmcal_utils.study.paper_models import describe_paper_models  # reads package data: not for --help
+
         print("\ntu2024 experiments on the same logits:")
         print(format_experiments(experiments))
         print("\ntu2024 models, as far as they can be known (study.paper_models; the paper's list is not available):")
         print("\n".join(describe_paper_models()))
     print("\nruns:")
-    print("\n".join("  " + c for c in run_commands(PAPER_GRIDS, sets, args.results_root)))
-    return 0
+    print("\n".join("  " + c for c in run_commands(PAPER_GRIDS, sections(sets), args.results_root)))
 
 
 if __name__ == "__main__":  # pragma: no cover

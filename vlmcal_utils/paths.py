@@ -7,6 +7,7 @@ variable            meaning
 ``VLMCAL_DATA``     root of image datasets (default ``./data``)
 ``VLMCAL_CACHE``    root of every cache (features, published files, demo pools); default
                     ``$XDG_CACHE_HOME/vlmcal``, else ``~/.cache/vlmcal``
+``VLMCAL_OFFLINE``  ``1``: no downloads (published files, and the Hugging Face hub: :func:`offline`)
 ==================  ==========================================================================
 
 A fresh user machine has no shared folder: :func:`shared_dir` is then ``None`` and callers fall
@@ -36,11 +37,24 @@ __all__ = [
     "cache_dir",
     "portable_paths",
     "machine_paths",
+    "expand_vars",
+    "OFFLINE_ENV_VAR",
+    "offline",
 ]
 
 SHARED_ENV_VAR = "VLMCAL_SHARED"
 DATA_ENV_VAR = "VLMCAL_DATA"
 CACHE_ENV_VAR = "VLMCAL_CACHE"
+OFFLINE_ENV_VAR = "VLMCAL_OFFLINE"
+
+
+def offline() -> bool:
+    """Whether downloads are off: ``$VLMCAL_OFFLINE`` is ``1``, ``true`` or ``yes``.
+
+    ``import vlmcal_utils`` then also sets ``HF_HUB_OFFLINE=1`` (unless it is set), so open_clip's
+    hub client fails at once instead of retrying.
+    """
+    return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes"}
 
 
 def shared_dir() -> Path | None:
@@ -86,6 +100,59 @@ def cache_dir(kind: str) -> Path:
     if not kind or "/" in kind or kind.startswith("."):
         raise ValueError(f"cache kind must be a plain folder name, got {kind!r}")
     return cache_root() / kind
+
+
+# ${NAME}, ${NAME:-default} (shell's "unset or empty: default") and $NAME
+_VAR_RE = re.compile(r"\$\{(\w+)(:-([^}]*))?\}|\$(\w+)")
+
+
+def _expand_text(text: str, where: str) -> str | None:
+    """One string with its variables expanded; ``None`` when a ``${NAME:-}`` with an empty default is unset."""
+    dropped = []
+
+    def sub(match: re.Match) -> str:
+        name = match.group(1) or match.group(4)
+        got = os.environ.get(name)
+        if got:
+            return got
+        if match.group(2) is None:
+            raise ValueError(f"{where}: ${{{name}}} is not set: set {name}, or write ${{{name}:-}} in the "
+                             "parameter set to let the notebook fall back (or ${" + name + ":-<default>})")
+        if not match.group(3):
+            dropped.append(name)
+        return match.group(3)
+
+    expanded = _VAR_RE.sub(sub, text)
+    return None if dropped else expanded
+
+
+def expand_vars(value: Any, where: str = "value") -> Any:
+    """``value`` (nested str / list / dict, as read from a parameter set) with environment variables expanded.
+
+    ``${NAME}`` and ``$NAME`` must be set (and non-empty): an unset one is a ``ValueError`` naming
+    it, never a silent fallback. ``${NAME:-default}`` gives ``default`` when ``NAME`` is unset or
+    empty; ``${NAME:-}`` makes the whole string ``None`` (the notebook's fallback, e.g. synthetic
+    data without ``$VLMCAL_SHARED``), and a list drops such an item.
+
+    Parameters
+    ----------
+    value : object
+        Strings are expanded, lists and dicts recursively, anything else returned as is.
+    where : str
+        Named in the error (e.g. ``"parameter 'logits_path'"``).
+
+    Returns
+    -------
+    object
+    """
+    if isinstance(value, str):
+        return _expand_text(value, where)
+    if isinstance(value, list):
+        items = [expand_vars(v, where) for v in value]
+        return [new for old, new in zip(value, items, strict=True) if not (isinstance(old, str) and new is None)]
+    if isinstance(value, dict):
+        return {k: expand_vars(v, f"{where}: {k}") for k, v in value.items()}
+    return value
 
 
 # Absolute paths that name a machine: a user's home (Linux /home/<user>, macOS /Users/<user>, root's

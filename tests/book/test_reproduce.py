@@ -11,7 +11,7 @@ import pytest
 import tomllib
 import yaml
 
-from vlmcal_book import reproduce
+from vlmcal_book import provenance, reproduce
 
 # A throwaway notebook: writes results.json through the real save_results, with a schema of its own
 # (as a user's notebook would declare one) and no copy of its parameters: the runner records those.
@@ -56,7 +56,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "tiny.md").write_text(TINY_NOTEBOOK)
     (tmp_path / "params").mkdir()
-    (tmp_path / "params" / "ci.yaml").write_text("tiny:\n  seed: 5\n  label: ${VLMCAL_TEST_UNSET_VAR}\n")
+    (tmp_path / "params" / "ci.yaml").write_text("tiny:\n  seed: 5\n  label: ${VLMCAL_TEST_UNSET_VAR:-}\n")
     (tmp_path / "params" / "other.yaml").write_text("# no section for tiny: its defaults apply\n")
     return tmp_path
 
@@ -125,7 +125,7 @@ def test_missing_data_path_is_an_error_naming_it(project, capsys):
     with pytest.raises(FileNotFoundError, match="data_path"):
         reproduce.resolve_parameters(project / "notebooks" / "tiny.md", "ci", {"data_path": "nowhere.npz"})
     # and the command line turns it into a non-zero exit without running anything
-    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "-p", "data_path", "nowhere.npz",
+    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "--set", "ci", "-p", "data_path", "nowhere.npz",
                          "--output-root", str(project / "results")])
     assert rc == 1
     assert "data_path" in capsys.readouterr().err
@@ -225,7 +225,7 @@ def test_a_rerun_with_other_values_never_reports_the_old_numbers(project, monkey
     # an explicit results_dir that holds a run with other values is refused, naming them
     with pytest.raises(ValueError, match=r"other values \(seed: 5 there, 100 now\)"):
         reproduce.run_notebook(nb, "ci", {"seed": 100, "results_dir": str(first)}, root)
-    rc = reproduce.main([str(nb), "-p", "seed", "100", "-p", "results_dir", str(first)])
+    rc = reproduce.main([str(nb), "--set", "ci", "-p", "seed", "100", "-p", "results_dir", str(first)])
     assert rc == 1 and "seed: 5 there, 100 now" in capsys.readouterr().err
     assert json.loads((first / "results.json").read_text())["results"]["total"] == 5 + 3  # untouched
     # the same values into the same folder: allowed (a resume)
@@ -235,7 +235,8 @@ def test_a_rerun_with_other_values_never_reports_the_old_numbers(project, monkey
 def test_list_shows_the_folder_a_run_would_use(project, monkeypatch, capsys):
     monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
     nb = project / "notebooks" / "tiny.md"
-    assert reproduce.main([str(nb), "--list", "--output-root", str(project / "results"), "-p", "seed", "9"]) == 0
+    assert reproduce.main([str(nb), "--set", "ci", "--list", "--output-root", str(project / "results"),
+                           "-p", "seed", "9"]) == 0
     out = capsys.readouterr().out
     assert "seed = 0  ->  9" in out
     expected, _ = reproduce.plan_run(nb, "ci", {"seed": 9}, project / "results")
@@ -251,8 +252,25 @@ def test_parse_value_and_env_expansion(monkeypatch):
     monkeypatch.setenv("VLMCAL_TEST_SET_VAR", "/data")
     monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
     assert reproduce.expand_env("${VLMCAL_TEST_SET_VAR}/x.npz") == "/data/x.npz"
-    assert reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR}/x.npz") is None
-    assert reproduce.expand_env(["${VLMCAL_TEST_UNSET_VAR}/a", "$VLMCAL_TEST_SET_VAR/b", 3]) == ["/data/b", 3]
+    # an unset variable is an error naming it, unless the set writes the fallback explicitly
+    with pytest.raises(ValueError, match=r"\$\{VLMCAL_TEST_UNSET_VAR\} is not set.*\$\{VLMCAL_TEST_UNSET_VAR:-\}"):
+        reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR}/x.npz", "parameter 'logits_path'")
+    with pytest.raises(ValueError, match="VLMCAL_TEST_UNSET_VAR"):
+        reproduce.expand_env(["$VLMCAL_TEST_UNSET_VAR/a"])
+    assert reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR:-}/x.npz") is None
+    assert reproduce.expand_env("${VLMCAL_TEST_UNSET_VAR:-/mnt}/x.npz") == "/mnt/x.npz"
+    assert reproduce.expand_env(["${VLMCAL_TEST_UNSET_VAR:-}/a", "$VLMCAL_TEST_SET_VAR/b", 3]) == ["/data/b", 3]
+
+
+def test_an_unset_variable_in_a_set_is_an_error_before_running(project, monkeypatch, capsys):
+    """Before (issue 24): ${VAR} unset silently became null and the notebook fell back."""
+    monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
+    (project / "params" / "ci.yaml").write_text("tiny:\n  label: ${VLMCAL_TEST_UNSET_VAR}\n")
+    rc = reproduce.main([str(project / "notebooks" / "tiny.md"), "--set", "ci", "--output-root",
+                         str(project / "results")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "VLMCAL_TEST_UNSET_VAR} is not set" in err and "ci.yaml: parameter 'label'" in err
+    assert not (project / "results").exists()
 
 
 def test_repo_parameter_sets_match_the_notebooks(repo_root, monkeypatch):
@@ -260,10 +278,17 @@ def test_repo_parameter_sets_match_the_notebooks(repo_root, monkeypatch):
     monkeypatch.delenv("VLMCAL_SHARED", raising=False)  # path checks must not need the data
     for params_file in sorted((repo_root / "params").glob("*.yaml")):
         sections = yaml.safe_load(params_file.read_text()) or {}
-        for stem in sections:
+        flag = reproduce.requires_real(repo_root / "params", params_file.stem)
+        assert flag is False or flag is True or set(flag) <= set(sections), params_file.name
+        for stem in set(sections) - {reproduce.REQUIRES_REAL_KEY}:
             notebook = repo_root / "notebooks" / f"{stem}.md"
             assert notebook.is_file(), f"{params_file.name}: section {stem!r} has no notebooks/{stem}.md"
-            reproduce.resolve_parameters(notebook, params_file.stem)
+            code = "\n".join(line.split("#")[0] for line in params_file.read_text().splitlines())
+            if "${VLMCAL_SHARED}" in code:  # the published set: the data is required, unset is an error
+                with pytest.raises(ValueError, match=r"\$\{VLMCAL_SHARED\} is not set"):
+                    reproduce.resolve_parameters(notebook, params_file.stem)
+            else:
+                reproduce.resolve_parameters(notebook, params_file.stem)
 
 
 def test_the_runner_is_not_in_the_wheel(repo_root):
@@ -345,3 +370,85 @@ def test_a_yaml_alias_bomb_is_refused_at_once(project, capsys):
         reproduce.resolve_parameters(project / "notebooks" / "tiny.md", "ci")
     with pytest.raises(ValueError, match="over the limit"):
         reproduce.parse_value("[" + "1, " * 40000 + "1]", "values")
+
+
+# ------------------------------------------------------------------ issue 24: provenance, pre-flight, default set
+def test_the_default_set_is_what_the_book_shows():
+    assert reproduce.DEFAULT_SET == "book"
+    from vlmcal_utils.results import RESULTS_FILENAME
+
+    assert reproduce.RESULTS_FILENAME == RESULTS_FILENAME  # kept here so that --help needs no torch
+
+
+@pytest.mark.parametrize("stem, results, params, expected", [
+    ("01_calibration_basics", {"is_real": True, "source": "markus93_densenet40_cifar10.npz"}, {},
+     "real published outputs (markus93_densenet40_cifar10.npz)"),
+    ("01_calibration_basics", {"is_real": False, "source": "synthetic"}, {}, "SYNTHETIC logits"),
+    ("02_zero_shot_clip", {"model": "ViT-B-32 (random)", "dataset": "cifar10-shared", "is_random_weights": True,
+                           "is_demo": False, "requested_dataset": "cifar10-shared"}, {}, "RANDOM WEIGHTS (ViT-B-32"),
+    ("02_zero_shot_clip", {"model": "vlmcal-demo", "dataset": "demo-photo", "is_demo": True, "is_random_weights": False,
+                           "requested_dataset": "cifar10-shared", "published_clip_cifar10": {"source": "x"}}, {},
+     "the DEMO WORLD (vlmcal-demo on demo-photo), FELL BACK from cifar10-shared + real published outputs"),
+    ("03_empirical_study", {"published": {"source": "p"}, "demo": {"source": "d"}, "models": None}, {},
+     "real published outputs + the DEMO WORLD"),
+    ("03_empirical_study", {"published": None, "demo": None, "models": {"random_weights": ["ViT-B-32"]}}, {},
+     "RANDOM WEIGHTS"),
+    ("04_ctpt", {"model": "vlmcal-demo", "pretrained": None, "demo": True}, {}, "the DEMO WORLD (vlmcal-demo)"),
+    ("04_ctpt", {"model": "ViT-B-32", "pretrained": "random", "demo": False}, {}, "RANDOM WEIGHTS (ViT-B-32 random)"),
+    ("05_after_ctpt", {"model": "ViT-B-16", "pretrained": "openai", "demo": False}, {},
+     "a real model (ViT-B-16 openai)"),
+    ("tiny", {"total": 3}, {}, "not recorded in its results"),
+])
+def test_provenance_says_what_the_numbers_come_from(stem, results, params, expected):
+    assert provenance.provenance(stem, results, params).startswith(expected)
+
+
+def test_the_closing_line_says_what_the_run_ran_on(project, monkeypatch, capsys):
+    monkeypatch.delenv("VLMCAL_TEST_UNSET_VAR", raising=False)
+    assert reproduce.main([str(project / "notebooks" / "tiny.md"), "--set", "ci",
+                           "--output-root", str(project / "results")]) == 0
+    out = capsys.readouterr().out
+    assert "(set ci) ran in " in out and " s on not recorded in its results; executed notebook" in out
+
+
+def test_a_set_that_requires_real_data_refuses_a_fallback_before_any_kernel(project, capsys):
+    nb = project / "notebooks" / "tiny.md"
+    nb.write_text(TINY_NOTEBOOK.replace("seed = 0\n", 'seed = 0\ndataset = "demo-photo"\n'))
+    (project / "params" / "strict.yaml").write_text("requires_real: true\ntiny:\n  seed: 1\n")
+    rc = reproduce.main([str(nb), "--set", "strict", "--output-root", str(project / "results")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "requires_real: True" in err and "FALLBACK dataset   demo-photo" in err
+    assert "Traceback" not in err and not (project / "results").exists()  # nothing ran, nothing written
+    # the same notebook in a set without the flag runs, on the demo world's images
+    assert reproduce.main([str(nb), "--set", "other", "--check"]) == 0
+
+
+@pytest.mark.slow
+def test_make_reproduce_paper_without_data_lists_everything_and_runs_nothing(repo_root, tmp_path, monkeypatch, capsys):
+    """Done-when of issue 24: `make reproduce SET=paper` (one runner call) on a machine without data or GPU."""
+    monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+    monkeypatch.setenv("VLMCAL_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VLMCAL_OFFLINE", "1")
+    notebooks = sorted((repo_root / "notebooks").glob("*.md"))
+    rc = reproduce.main([str(nb) for nb in notebooks] + ["--set", "paper", "--output-root", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"reproduce: {len(notebooks)} notebooks: PreflightError" in err
+    missing = {line.split()[2] for line in err.splitlines() if line.strip().startswith("MISSING  dataset")}
+    assert {"imagenet", "caltech101", "oxford-pets", "stanford-cars", "flowers102", "food101", "fgvc-aircraft",
+            "sun397", "dtd", "eurosat", "ucf101", "imagenet-a", "imagenet-v2", "imagenet-r",
+            "imagenet-sketch"} <= missing
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "MISSING  gpu       cuda" in err
+    assert not (tmp_path / "out").exists()  # no notebook ran
+
+
+def test_a_long_cpu_run_is_announced_before_it_starts(repo_root, monkeypatch):
+    monkeypatch.setattr(provenance, "_has_gpu", lambda: False)
+    values = {"model": "RN50", "datasets": ["dtd"], "n_samples": 100, "inits": ["hard", "ensemble"], "device": "auto"}
+    (line,) = provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), values)
+    assert "04_ctpt.md on the CPU: about" in line and "cpu-amd-epyc.json" in line and "100 images x 2 inits" in line
+    assert provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "n_samples": 1}) == []  # short
+    assert provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "model": "vlmcal-demo"}) == []  # no card
+    assert provenance.cpu_time_notes(Path("notebooks/01_calibration_basics.md"), values) == []  # tunes nothing

@@ -56,7 +56,7 @@ from vlmcal_utils.checks import close_matches
 from vlmcal_utils.data.content_hash import content_sha256, npz_content_sha256
 from vlmcal_utils.data.converters import CONVERTERS, CREDAL_LANGUAGES, HOLLANCE_TOPLABEL
 from vlmcal_utils.data.download import DownloadError, download_file, download_limits
-from vlmcal_utils.paths import SHARED_ENV_VAR, cache_dir, shared_path
+from vlmcal_utils.paths import OFFLINE_ENV_VAR, SHARED_ENV_VAR, cache_dir, offline, shared_path
 from vlmcal_utils.storage import atomic_write_bytes
 
 __all__ = [
@@ -76,8 +76,8 @@ __all__ = [
 ]
 
 BASE_URL_ENV_VAR = "VLMCAL_PUBLISHED_BASE_URL"
-OFFLINE_ENV_VAR = "VLMCAL_OFFLINE"
-"""Set to ``1`` to make :func:`resolve_published` use shared copies and the cache only (no download)."""
+# OFFLINE_ENV_VAR (from vlmcal_utils.paths): set to 1 to make resolve_published use shared copies and
+# the cache only (no download)
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 SHARED_LOGITS_DIR = ("data", "logits")
 """Where the shared copies are, relative to ``$VLMCAL_SHARED``."""
@@ -584,10 +584,6 @@ class Resolved:
     reason: str
 
 
-def _offline_env() -> bool:
-    return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes"}
-
-
 def resolve_published(name: str, *, download: bool | None = None, root: str | os.PathLike | None = None,
                       base_url: str | None = None) -> Resolved:
     """The published file ``name``: the shared copy, else the cache, else a download, else ``None``.
@@ -627,7 +623,7 @@ def resolve_published(name: str, *, download: bool | None = None, root: str | os
         return Resolved(name, shared, "shared", f"{entry.filename} from ${SHARED_ENV_VAR}")
     cache = Path(root).expanduser() if root is not None else cache_dir("published")
     if download is None:
-        download = not _offline_env()
+        download = not offline()
     cached, note = _cached_copy(cache / entry.filename, entry)
     note = f" ({note})" if note else ""
     if cached is not None:

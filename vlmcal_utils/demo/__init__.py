@@ -10,27 +10,21 @@ prompts, zero-shot classifier, test-time prompt tuning) on a toy world. See ``bo
 - ``python -m vlmcal_utils.demo train|evaluate|card`` — retrain, measure, write the model card
 """
 
-from vlmcal_utils.demo.model import (
-    DEFAULT_DEMO_MODEL,
-    DEMO_MODEL_NAMES,
-    create_demo_model,
-    demo_preprocess,
-    load_demo_model,
-    weights_path,
-)
-from vlmcal_utils.demo.world import (
-    CLASSNAMES,
-    DEMO_DOMAINS,
-    HELDOUT_CLASSES,
-    SEEN_CLASSES,
-    SHIFT_DOMAINS,
-    TRAIN_DOMAINS,
-    DemoDataset,
-    class_ids,
-    make_caption,
-    make_demo_dataset,
-    render_image,
-)
+from vlmcal_utils.lazy import lazy_exports
+
+# Each name is imported from its module on first use (PEP 562): importing one module of the
+# package, or a command line's --help, does not import torch through all the others.
+_EXPORTS = {
+    "model": (
+        "DEFAULT_DEMO_MODEL", "DEMO_MODEL_NAMES", "create_demo_model", "demo_preprocess", "load_demo_model",
+        "weights_path"
+    ),
+    "world": (
+        "CLASSNAMES", "DEMO_DOMAINS", "HELDOUT_CLASSES", "SEEN_CLASSES", "SHIFT_DOMAINS", "TRAIN_DOMAINS",
+        "DemoDataset", "class_ids", "make_caption", "make_demo_dataset", "render_image"
+    ),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CLASSNAMES",

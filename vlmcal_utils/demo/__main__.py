@@ -16,20 +16,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from vlmcal_utils.demo.model import DEMO_MODEL_NAMES, WEIGHTS_DIR
+# vlmcal_utils.demo.model (torch, open_clip) is imported by the commands, not for --help.
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m vlmcal_utils.demo")
+    ap = argparse.ArgumentParser(prog="vlmcal-demo", description="The demo world's models: train, evaluate, "
+                                 "write the model card, compare a retraining (python -m vlmcal_utils.demo).")
     sub = ap.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train demo model(s) from scratch on the CPU")
-    tr.add_argument("--model", default="vlmcal-demo", help=f"one of {DEMO_MODEL_NAMES} or 'all'")
+    tr.add_argument("--model", default="vlmcal-demo", help="a demo model (vlmcal_utils.demo.DEMO_MODEL_NAMES) or 'all'")
     tr.add_argument("--steps", type=int, default=None, help="default: the shipped model's steps")
-    tr.add_argument("--out", default=str(WEIGHTS_DIR), help="folder for <model>.safetensors")
+    tr.add_argument("--out", default=None, help="folder for <model>.safetensors (default: the package's weights/)")
     tr.add_argument("--seed", type=int, default=0)
     ev = sub.add_parser("evaluate", help="measure the shipped models, write weights/metrics.json")
     ev.add_argument("--n-test", type=int, default=600)
-    ev.add_argument("--models", nargs="*", default=list(DEMO_MODEL_NAMES))
+    ev.add_argument("--models", nargs="*", default=None, help="default: every demo model")
     cd = sub.add_parser("card", help="write weights/MODEL_CARD.md and the book page's metrics section")
     cd.add_argument("--book-page", default=None,
                     help="page whose marked metrics section to refresh (none by default; "
@@ -42,8 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
+    from vlmcal_utils.demo.model import DEMO_MODEL_NAMES, WEIGHTS_DIR
     from vlmcal_utils.demo.train import DEFAULT_STEPS, TrainConfig, build_pool, train_demo_model
 
+    args.out = args.out or str(WEIGHTS_DIR)
     names = list(DEMO_MODEL_NAMES) if args.model == "all" else [args.model]
     for n in names:
         if n not in DEMO_MODEL_NAMES:
@@ -62,8 +65,9 @@ def _train(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
 
 def _evaluate(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     from vlmcal_utils.demo.evaluate import evaluate_all, metrics_table
+    from vlmcal_utils.demo.model import DEMO_MODEL_NAMES
 
-    print(metrics_table(evaluate_all(args.models, n_test=args.n_test)))
+    print(metrics_table(evaluate_all(args.models or list(DEMO_MODEL_NAMES), n_test=args.n_test)))
     return 0
 
 
@@ -82,7 +86,7 @@ def _compare(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     import torch
     from safetensors.torch import load_file
 
-    from vlmcal_utils.demo.model import weights_path
+    from vlmcal_utils.demo.model import WEIGHTS_DIR, weights_path
 
     shipped = load_file(str(weights_path(args.model)))
     new = load_file(str(Path(args.retrained) / f"{args.model}.safetensors"))

@@ -36,47 +36,34 @@ Chapter 3's tables, figures and boxes are views on this package, in :mod:`vlmcal
 and :mod:`vlmcal_utils.views.chapter3_calibrators`.
 """
 
-from vlmcal_utils.models import RANDOM_WEIGHTS_NOTE
-from vlmcal_utils.study.calibrator_curves import calibrator_curves, summarise_calibrator_curves
-from vlmcal_utils.study.correlation import confidence_accuracy_correlation
-from vlmcal_utils.study.findings import (
-    CLAIMS,
-    Claim,
-    claims_table,
-    curve_from_results,
-    label_mismatch_rows,
-    summarise_findings,
-)
-from vlmcal_utils.study.grid import KEY_COLUMNS, RESULT_COLUMNS, StudyTask, grid_key, read_grid, run_grid
-from vlmcal_utils.study.grid_config import GridConfig
-from vlmcal_utils.study.paper_models import PAPER_MODELS, UNLOADABLE_MODELS, PaperModel
-from vlmcal_utils.study.plots import (
-    FAMILY_COLOURS,
-    plot_confidence_vs_accuracy,
-    plot_ece_across_shifts,
-    plot_ece_before_after,
-    plot_n_calib_curve,
-)
-from vlmcal_utils.study.published_logits import LANGUAGES, cifar10_entries, published_pairs, published_tasks
-from vlmcal_utils.study.scoring import calibrate_and_score, toplabel_ece_table
-from vlmcal_utils.study.subsets import (
-    draw_calibration_subset,
-    grid_for,
-    label_mismatch_split,
-    n_calib_curve,
-    samples_needed,
-    summarise_n_calib_curve,
-)
-from vlmcal_utils.study.tasks import (
-    IMAGENET_LABEL_DATASETS,
-    IMAGENET_SHIFTS,
-    DatasetSpec,
-    baseline_task,
-    dataset_specs,
-    demo_study_tasks,
-    zeroshot_task,
-)
-from vlmcal_utils.study.verdicts import VERDICTS, finding_verdicts
+from vlmcal_utils.lazy import lazy_exports
+
+# Each name is imported from its module on first use (PEP 562): importing one module of the
+# package, or a command line's --help, does not import torch through all the others.
+_EXPORTS = {
+    "calibrator_curves": ("calibrator_curves", "summarise_calibrator_curves"),
+    "correlation": ("confidence_accuracy_correlation",),
+    "findings": ("CLAIMS", "Claim", "claims_table", "curve_from_results", "label_mismatch_rows", "summarise_findings"),
+    "grid": ("KEY_COLUMNS", "RESULT_COLUMNS", "StudyTask", "grid_key", "read_grid", "run_grid"),
+    "grid_config": ("GridConfig",),
+    "paper_models": ("PAPER_MODELS", "UNLOADABLE_MODELS", "PaperModel"),
+    "plots": (
+        "FAMILY_COLOURS", "plot_confidence_vs_accuracy", "plot_ece_across_shifts", "plot_ece_before_after",
+        "plot_n_calib_curve"
+    ),
+    "published_logits": ("LANGUAGES", "cifar10_entries", "published_pairs", "published_tasks"),
+    "scoring": ("calibrate_and_score", "toplabel_ece_table"),
+    "subsets": (
+        "draw_calibration_subset", "grid_for", "label_mismatch_split", "n_calib_curve", "samples_needed",
+        "summarise_n_calib_curve"
+    ),
+    "tasks": (
+        "IMAGENET_LABEL_DATASETS", "IMAGENET_SHIFTS", "DatasetSpec", "baseline_task", "dataset_specs",
+        "demo_study_tasks", "zeroshot_task", "RANDOM_WEIGHTS_NOTE"
+    ),
+    "verdicts": ("VERDICTS", "finding_verdicts"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     # which calibrator when labels are few (calibrator_curves)

@@ -36,23 +36,20 @@ Modules: :mod:`~vlmcal_utils.sweep.plan` (chapter 4's parameters, the runs and t
 :mod:`~vlmcal_utils.sweep.ray_runner` (the shards on Ray workers), :mod:`~vlmcal_utils.sweep.cli`.
 """
 
-from vlmcal_utils.sweep.cli import main
-from vlmcal_utils.sweep.plan import (
-    NOTEBOOK_DEFAULTS,
-    PAPERS,
-    SWEPT_METHODS,
-    Run,
-    Shard,
-    cell_dataset,
-    format_plan,
-    notebook_values,
-    paper_cells,
-    plan_runs,
-    run_settings,
-    shard_ranges,
-)
-from vlmcal_utils.sweep.ray_runner import SweepError, SweepReport, run_sweep
-from vlmcal_utils.sweep.shards import MergeReport, ShardResult, merge_shards, run_shard
+from vlmcal_utils.lazy import lazy_exports
+
+# Each name is imported from its module on first use (PEP 562): importing one module of the
+# package, or a command line's --help, does not import torch through all the others.
+_EXPORTS = {
+    "cli": ("main",),
+    "plan": (
+        "NOTEBOOK_DEFAULTS", "PAPERS", "SWEPT_METHODS", "Run", "Shard", "cell_dataset", "format_plan",
+        "notebook_values", "paper_cells", "plan_runs", "run_settings", "shard_ranges"
+    ),
+    "ray_runner": ("SweepError", "SweepReport", "run_sweep"),
+    "shards": ("MergeReport", "ShardResult", "merge_shards", "run_shard"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["NOTEBOOK_DEFAULTS", "SWEPT_METHODS", "PAPERS", "Shard", "Run", "ShardResult", "SweepReport",
            "MergeReport", "SweepError", "notebook_values", "run_settings", "cell_dataset", "shard_ranges",

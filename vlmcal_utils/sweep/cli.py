@@ -3,34 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-
-import yaml
-
-from vlmcal_utils.paper_sets import PAPER_GRIDS, load_cost_figures
-from vlmcal_utils.sweep.plan import (
-    NOTEBOOK_DEFAULTS,
-    PAPERS,
-    SWEPT_METHODS,
-    format_plan,
-    notebook_values,
-    paper_cells,
-    plan_runs,
-)
-from vlmcal_utils.sweep.ray_runner import run_sweep
-from vlmcal_utils.sweep.shards import merge_shards
 
 __all__ = ["main"]
 
 _DESCRIPTION = "Paper-scale runs on many GPUs: a paper's grid as disjoint image shards, run as Ray tasks, resumable."
+# The parser is built before anything heavy is imported (the plan imports torch through the
+# datasets, the runner Ray), so --help answers at once: the choices below are plan.PAPERS and
+# plan.SWEPT_METHODS, which tests/sweep keeps equal.
+_PAPER_CHOICES = ("ctpt", "tu")
+_METHODS_HELP = "zeroshot,tpt,ctpt,tpt+ts"
 
 
 def _parse_model(text: str, section: Mapping[str, Any]) -> tuple[str, str | None]:
+    from vlmcal_utils.sweep.plan import NOTEBOOK_DEFAULTS
+
     if text == "section":
         return section.get("model", NOTEBOOK_DEFAULTS["model"]), section.get("pretrained")
     arch, _, tag = text.partition(":")
     return arch, (tag if tag and tag.lower() != "none" else None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vlmcal-sweep", description=_DESCRIPTION + " (python -m vlmcal_utils.sweep)")
+    parser.add_argument("params", type=Path, help="a params file, e.g. params/paper.yaml")
+    parser.add_argument("--paper", choices=_PAPER_CHOICES, default="ctpt")
+    parser.add_argument("--dry-run", action="store_true", help="print the cells, images, GPU-hours and shards")
+    parser.add_argument("--address", default=None, help="'auto': join the running Ray cluster (default: local)")
+    parser.add_argument("--shard-size", type=int, default=500, help="images per shard (default 500)")
+    parser.add_argument("--output", type=Path, default=Path("results/sweep"), help="default results/sweep")
+    parser.add_argument("--model", action="append", default=None, metavar="ARCH[:PRETRAINED]",
+                        help="instead of the grid's models (repeatable); 'section': the section's model")
+    parser.add_argument("--methods", default=None, help=f"comma-separated subset of {_METHODS_HELP}")
+    parser.add_argument("--workers", type=int, default=None, help="default: one per GPU, else per CPU")
+    parser.add_argument("--cpus-per-worker", type=int, default=1)
+    parser.add_argument("--max-retries", type=int, default=2, help="per shard whose worker died")
+    parser.add_argument("--merge-only", action="store_true", help="merge the shard files there, run nothing")
+    parser.add_argument("--costs", type=Path, default=Path("benchmarks/results"), help="measured cost figures")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the pre-flight check of datasets, weights and GPU (paper_sets --check)")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,30 +52,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Parameters
     ----------
-    argv : sequence of str, optional
+    argv : sequence of str
+        Optional.
 
     Returns
     -------
     int
-        Exit status: 0, or 1 when shards failed (rerun the same command to resume them).
+        Exit status: 0; 1 when shards failed (rerun the same command to resume them), when the
+        pre-flight finds something missing, or for an expected error (one line saying what to do).
     """
-    parser = argparse.ArgumentParser(prog="python -m vlmcal_utils.sweep", description=_DESCRIPTION)
-    parser.add_argument("params", type=Path, help="a params file, e.g. params/paper.yaml")
-    parser.add_argument("--paper", choices=sorted(PAPERS), default="ctpt")
-    parser.add_argument("--dry-run", action="store_true", help="print the cells, images, GPU-hours and shards")
-    parser.add_argument("--address", default=None, help="'auto': join the running Ray cluster (default: local)")
-    parser.add_argument("--shard-size", type=int, default=500, help="images per shard (default 500)")
-    parser.add_argument("--output", type=Path, default=Path("results/sweep"), help="default results/sweep")
-    parser.add_argument("--model", action="append", default=None, metavar="ARCH[:PRETRAINED]",
-                        help="instead of the grid's models (repeatable); 'section': the section's model")
-    parser.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(SWEPT_METHODS)}")
-    parser.add_argument("--workers", type=int, default=None, help="default: one per GPU, else per CPU")
-    parser.add_argument("--cpus-per-worker", type=int, default=1)
-    parser.add_argument("--max-retries", type=int, default=2, help="per shard whose worker died")
-    parser.add_argument("--merge-only", action="store_true", help="merge the shard files there, run nothing")
-    parser.add_argument("--costs", type=Path, default=Path("benchmarks/results"), help="measured cost figures")
+    parser = _parser()
     args = parser.parse_args(argv)
-    sets = yaml.safe_load(args.params.read_text()) or {}
+    if args.paper != "ctpt" and not args.dry_run:
+        parser.error(f"--paper {args.paper}: only --dry-run so far (the sweep runs C-TPT's grid)")
+    try:
+        return _main(args)
+    except (OSError, ValueError, RuntimeError, ImportError) as err:  # expected: missing data, Ray, a bad file
+        print(f"sweep: {type(err).__name__}: {err}".replace("\n", " "), file=sys.stderr)
+        return 1
+
+
+def _main(args: argparse.Namespace) -> int:
+    from vlmcal_utils.paper_sets import PAPER_GRIDS, cost_note, load_cost_figures, read_set
+    from vlmcal_utils.sweep.plan import PAPERS, format_plan, notebook_values, paper_cells, plan_runs
+
+    sets = read_set(args.params)
     section = sets.get(PAPER_GRIDS[PAPERS[args.paper]].stem) or {}
     models = [_parse_model(m, section) for m in args.model] if args.model else None
     methods = args.methods.split(",") if args.methods else None
@@ -70,18 +85,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         if methods:
             cells = tuple(c for c in cells if c.method in methods)
         print(format_plan(cells, args.shard_size))
+        note = cost_note(cells, args.costs)
+        if note:
+            print(note)
         if args.paper != "ctpt":
             print("\nnot swept yet: run this grid with the notebook runner (paper_sets --dry-run prints the commands)")
         return 0
-    if args.paper != "ctpt":
-        parser.error(f"--paper {args.paper}: only --dry-run so far (the sweep runs C-TPT's grid)")
+    # before the plan: planning opens every dataset's file list, and the check lists all that are missing
+    if not (args.merge_only or args.no_check) and not _preflight(sets, section, models, args.address):
+        return 1
     runs = plan_runs(sets, args.output, paper=args.paper, models=models, methods=methods, shard_size=args.shard_size)
-    values = notebook_values(section)
     if args.merge_only:
+        from vlmcal_utils.sweep.shards import merge_shards
+
         for run in runs:
             rep = merge_shards([s.path for s in run.shards], run.merged, run.n_images)
             print(f"{run.name}: {rep.rows} rows, {len(rep.missing)} missing")
         return 0
+    return _run(runs, notebook_values(section), args)
+
+
+def _preflight(sets: Mapping[str, Any], section: Mapping[str, Any], models, address: str | None) -> bool:
+    """The pre-flight of the swept section (chapter 4's values, each model): print what is missing; True when ready.
+
+    On a cluster (``address``) the GPUs are the workers', not this machine's: the GPU is not checked here.
+    """
+    from vlmcal_utils import preflight
+    from vlmcal_utils.paper_sets import TEST_SIZES
+    from vlmcal_utils.sweep.plan import notebook_values
+
+    values = notebook_values(section)
+    if address:
+        values["device"] = "auto"
+    needs = [n for arch, tag in models or [(values["model"], values["pretrained"])]
+             for n in preflight.run_needs("04_ctpt", {**values, "model": arch, "pretrained": tag})]
+    checked = preflight.check(preflight.merge_needs(needs))
+    stop = preflight.blocking(checked, sets.get("requires_real") or False)
+    if stop:
+        print(f"sweep: pre-flight: {len(stop)} thing(s) missing, nothing was started "
+              f"(--no-check skips this):\n{preflight.format_needs(stop, TEST_SIZES)}", file=sys.stderr)
+    return not stop
+
+
+def _run(runs, values: Mapping[str, Any], args: argparse.Namespace) -> int:
+    from vlmcal_utils.sweep.ray_runner import run_sweep
+
     n = sum(len(r.shards) for r in runs)
     print(f"{len(runs)} runs, {n} shards, {sum(r.n_images for r in runs)} images -> {args.output}")
     report = run_sweep(runs, values, address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,

@@ -34,76 +34,36 @@ tokens, ``B`` images tuned together. Contexts are ``(n, D)`` or ``(B, n, D)``; c
 ``(K, E)`` or ``(B, K, E)``; logits ``(V, K)`` or ``(B, V, K)``.
 """
 
-from vlmcal_utils.tpt.diagnostics import (
-    STEP_FIELDS,
-    describe_step,
-    embedding_spread,
-    prediction_changes,
-    step_diagnostics,
-    step_report,
-    step_table,
-)
-from vlmcal_utils.tpt.family import (
-    FAMILY_HPARAMS,
-    FAMILY_METHODS,
-    FAMILY_NOTES,
-    FAMILY_SOURCES,
-    family_hparams,
-)
-from vlmcal_utils.tpt.losses import (
-    ATPT_TAU,
-    REGULARISER_PARAMS,
-    REGULARISERS,
-    Regulariser,
-    atfd,
-    atpt_regulariser,
-    avg_entropy,
-    ctpt_regulariser,
-    entropy,
-    min_angle,
-    orthogonality,
-    otpt_regulariser,
-    select_confident,
-    tuning_loss,
-)
-from vlmcal_utils.tpt.prompts import (
-    TIP_TEMPLATES,
-    PromptEnsemble,
-    PromptLearner,
-    check_clip_text_tower,
-    ensemble_templates,
-    make_learner,
-)
-from vlmcal_utils.tpt.protocol import (
-    AUGMIX_RULES,
-    CTPT_LAMBDA,
-    ECE_BINS,
-    NATURAL_SHIFTS,
-    AugMixRule,
-    ctpt_lambda,
-    dataset_family,
-    run_file_name,
-    uses_augmix,
-)
-from vlmcal_utils.tpt.runner import (
-    fingerprint_settings,
-    read_tpt_rows,
-    run_fingerprint,
-    run_tpt,
-    source_indices,
-    summarise,
-)
-from vlmcal_utils.tpt.settings import HARD_PROMPT, PARAMETER_KEYS, RunSettings, init_context
-from vlmcal_utils.tpt.text import can_share_prefix, encode_prompts, text_features
-from vlmcal_utils.tpt.tuning import (
-    METHODS,
-    TPTConfig,
-    clip_logits,
-    official_temperature,
-    result_fields,
-    tpt_predict,
-)
-from vlmcal_utils.tpt.views import make_views, preprocess_config
+from vlmcal_utils.lazy import lazy_exports
+
+# Each name is imported from its module on first use (PEP 562): importing one module of the
+# package, or a command line's --help, does not import torch through all the others.
+_EXPORTS = {
+    "diagnostics": (
+        "STEP_FIELDS", "describe_step", "embedding_spread", "prediction_changes", "step_diagnostics", "step_report",
+        "step_table"
+    ),
+    "family": ("FAMILY_HPARAMS", "FAMILY_METHODS", "FAMILY_NOTES", "FAMILY_SOURCES", "family_hparams"),
+    "losses": (
+        "ATPT_TAU", "REGULARISER_PARAMS", "REGULARISERS", "Regulariser", "atfd", "atpt_regulariser", "avg_entropy",
+        "ctpt_regulariser", "entropy", "min_angle", "orthogonality", "otpt_regulariser", "select_confident",
+        "tuning_loss"
+    ),
+    "prompts": (
+        "TIP_TEMPLATES", "PromptEnsemble", "PromptLearner", "check_clip_text_tower", "ensemble_templates",
+        "make_learner"
+    ),
+    "protocol": (
+        "AUGMIX_RULES", "CTPT_LAMBDA", "ECE_BINS", "NATURAL_SHIFTS", "AugMixRule", "ctpt_lambda", "dataset_family",
+        "run_file_name", "uses_augmix"
+    ),
+    "runner": ("fingerprint_settings", "read_tpt_rows", "run_fingerprint", "run_tpt", "source_indices", "summarise"),
+    "settings": ("HARD_PROMPT", "PARAMETER_KEYS", "RunSettings", "init_context"),
+    "text": ("can_share_prefix", "encode_prompts", "text_features"),
+    "tuning": ("METHODS", "TPTConfig", "clip_logits", "official_temperature", "result_fields", "tpt_predict"),
+    "views": ("make_views", "preprocess_config"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     # prompts
