@@ -1,14 +1,19 @@
-"""The command line: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] ...``."""
+"""The command line: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] ...``.
+
+``python -m vlmcal_utils.sweep summarize DIR`` writes the summary table (:mod:`~vlmcal_utils.sweep.summary`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
 from vlmcal_utils.paper_sets import PAPER_GRIDS, load_cost_figures
+from vlmcal_utils.progress import progress_enabled
 from vlmcal_utils.sweep.plan import (
     NOTEBOOK_DEFAULTS,
     PAPERS,
@@ -18,8 +23,8 @@ from vlmcal_utils.sweep.plan import (
     paper_cells,
     plan_runs,
 )
-from vlmcal_utils.sweep.ray_runner import run_sweep
-from vlmcal_utils.sweep.shards import merge_shards
+from vlmcal_utils.sweep.ray_runner import SweepReport, run_sweep
+from vlmcal_utils.sweep.shards import clean_run, merge_shards, run_files
 
 __all__ = ["main"]
 
@@ -33,8 +38,53 @@ def _parse_model(text: str, section: Mapping[str, Any]) -> tuple[str, str | None
     return arch, (tag if tag and tag.lower() != "none" else None)
 
 
+def summarize_main(argv: Sequence[str]) -> int:
+    """CLI: ``python -m vlmcal_utils.sweep summarize DIR [--bins 20 15] [--n-boot N]``."""
+    from vlmcal_utils.sweep.summary import N_BOOT, summarize, write_summary
+
+    parser = argparse.ArgumentParser(prog="python -m vlmcal_utils.sweep summarize",
+                                     description="One tidy table of a sweep's merged runs (fractions): "
+                                                 "summary.csv and, with pyarrow, summary.parquet in DIR.")
+    parser.add_argument("dir", type=Path, help="the sweep's --output folder")
+    parser.add_argument("--bins", type=int, nargs="+", default=[20, 15], help="ECE bin counts (20: C-TPT's, primary)")
+    parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap replicates (default {N_BOOT})")
+    args = parser.parse_args(argv)
+    try:
+        table = summarize(args.dir, bins=args.bins, n_boot=args.n_boot)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path in write_summary(table, args.dir):
+        print(f"wrote {path}")
+    for (model, pretrained, subset, what), part in table.groupby(["model", "pretrained", "subset", "provenance"],
+                                                                 dropna=False):
+        print(f"{model} {pretrained} {subset}: {len(part)} rows ({what})")
+    return 0
+
+
+def _print_report(report: SweepReport, output: Path) -> int:
+    """The sweep's closing lines; the exit status (1: shards failed)."""
+    print(f"{report.workers} {'GPU' if report.use_gpu else 'CPU'} workers; Ray up in {report.startup_seconds:.1f} s; "
+          f"{report.computed} rows computed in {report.seconds:.1f} s; {report.skipped} shards had every row already")
+    for name, rep in report.merged.items():
+        print(f"merged {name}: {rep.rows} rows" + (f", {len(rep.missing)} missing" if rep.missing else ""))
+    for name, why in report.failed.items():
+        print(f"FAILED {name}: {why}")
+    if report.errors:
+        print(f"{len(report.errors)} shards raised an error (above): rerunning alone meets it again; fix its cause "
+              "(a missing dataset, rows of other settings in --output: use another --output) and rerun")
+    if set(report.failed) - set(report.errors):
+        print("shards whose workers died: rerun the same command; finished rows are kept and only the missing "
+              "ones are computed (give workers more memory if they keep dying)")
+    if not report.failed:
+        print(f"summary table: python -m vlmcal_utils.sweep summarize {output}")
+    return 1 if report.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] [--address auto] ...``.
+
+    ``python -m vlmcal_utils.sweep summarize DIR`` writes the summary table (:func:`summarize_main`).
 
     Parameters
     ----------
@@ -43,8 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0, or 1 when shards failed (rerun the same command to resume them).
+        Exit status: 0; 1 when shards failed (the closing lines say whether a rerun resumes them);
+        2 for an expected error (a missing dataset, rows that cannot be merged), printed as one line.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["summarize"]:
+        return summarize_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m vlmcal_utils.sweep", description=_DESCRIPTION)
     parser.add_argument("params", type=Path, help="a params file, e.g. params/paper.yaml")
     parser.add_argument("--paper", choices=sorted(PAPERS), default="ctpt")
@@ -75,24 +129,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.paper != "ctpt":
         parser.error(f"--paper {args.paper}: only --dry-run so far (the sweep runs C-TPT's grid)")
+    try:
+        return _run(args, sets, section, models, methods)
+    except (FileNotFoundError, ValueError, ImportError) as err:  # a missing dataset or Ray, rows that refuse to merge
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, sets: Mapping[str, Any], section: Mapping[str, Any], models, methods) -> int:
+    """Plan the runs, then merge only or sweep them."""
     runs = plan_runs(sets, args.output, paper=args.paper, models=models, methods=methods, shard_size=args.shard_size)
     values = notebook_values(section)
     if args.merge_only:
         for run in runs:
-            rep = merge_shards([s.path for s in run.shards], run.merged, run.n_images)
+            rep = merge_shards(run_files(run), run.merged, run.n_images, identity=run.identity)
+            if not rep.missing:
+                clean_run(run)
             print(f"{run.name}: {rep.rows} rows, {len(rep.missing)} missing")
         return 0
     n = sum(len(r.shards) for r in runs)
     print(f"{len(runs)} runs, {n} shards, {sum(r.n_images for r in runs)} images -> {args.output}")
+    # one overall bar on stderr in a terminal; without it (a log file, a test), one line per shard
+    log = None if sys.stderr.isatty() and progress_enabled() else print
     report = run_sweep(runs, values, address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
-                       max_retries=args.max_retries, log=print)
-    print(f"{report.workers} {'GPU' if report.use_gpu else 'CPU'} workers; Ray up in {report.startup_seconds:.1f} s; "
-          f"{report.computed} rows computed in {report.seconds:.1f} s")
-    for name, rep in report.merged.items():
-        print(f"merged {name}: {rep.rows} rows" + (f", {len(rep.missing)} missing" if rep.missing else ""))
-    for name, why in report.failed.items():
-        print(f"FAILED {name}: {why}")
-    if report.failed:
-        print("rerun the same command: finished rows are kept and only the missing ones are computed")
-        return 1
-    return 0
+                       max_retries=args.max_retries, log=log)
+    return _print_report(report, args.output)
