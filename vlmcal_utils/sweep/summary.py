@@ -25,9 +25,10 @@ import pandas as pd
 
 from vlmcal_utils.models import DEMO_PREFIX, RANDOM
 from vlmcal_utils.storage import atomic_write_text
+from vlmcal_utils.sweep.plan import SWEPT_METHODS
 from vlmcal_utils.sweep.shards import MODEL_FILE
 from vlmcal_utils.temperature import fit_temperature
-from vlmcal_utils.tpt import ECE_BINS, read_tpt_rows, summarise
+from vlmcal_utils.tpt import ECE_BINS, INIT_NAMES, read_tpt_rows, summarise
 
 __all__ = ["N_BOOT", "SUMMARY_CSV", "SUMMARY_PARQUET", "KEY_COLUMNS", "table_rows", "provenance", "summarize",
            "write_summary"]
@@ -105,7 +106,10 @@ def _runs_of(subset_dir: Path) -> tuple[dict, dict, dict]:
             runs[(*key, first["method"])] = rows
         else:
             cal[key] = rows
-    return runs, cal, identity
+    inits, methods = list(INIT_NAMES), list(SWEPT_METHODS)  # chapter 4's order: dataset, init, method
+    order = sorted(runs, key=lambda k: (k[0], inits.index(k[1]) if k[1] in inits else len(inits), k[1],
+                                        methods.index(k[2]) if k[2] in methods else len(methods), k[2]))
+    return {k: runs[k] for k in order}, cal, identity
 
 
 def _temperatures(cal: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]], official: float | None) -> dict:
