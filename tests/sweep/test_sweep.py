@@ -137,13 +137,22 @@ def test_killed_workers_then_rerun_computes_only_the_missing_rows(local_ray, tmp
     args = [str(REPO / "params" / "sweep-demo.yaml"), "--model", "section", "--shard-size", "4",
             "--output", str(tmp_path / "sweep"), "--workers", "2"]
     capsys.readouterr()
+    monkeypatch.setenv("VLMCAL_PROGRESS", "1")
     assert sweep.main(args) == 0
-    out = capsys.readouterr().out
-    assert "4 runs, 11 shards, 44 images" in out and "2 CPU workers" in out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "4 runs, 11 shards, 44 images" in out and "1 CPU workers" in out  # one shard left to run
     assert "2 rows computed" in out  # only images 6 and 7 of `left`
     assert f"{left.name} [4:8]: 2 computed, 2 resumed" in out
-    assert out.count(": 0 computed, 4 resumed") == 10 and "FAILED" not in out
+    assert "10 shards had every row already" in out and "FAILED" not in out  # not even given to a worker
     assert all(f"merged {r.name}: {r.n_images} rows" in out for r in runs)
+    # one overall bar on stderr: rows of all runs, rate and ETA, shards and failures
+    assert "sweep: 100%" in captured.err and "44/44 [" in captured.err and "<00:00" in captured.err
+    assert "shards 1/1, failed 0" in captured.err
+    assert not list((tmp_path / "sweep").rglob("*.lock")) and not list((tmp_path / "sweep").rglob("shards/*"))
+    assert sweep.main(["summarize", str(tmp_path / "sweep")]) == 0
+    summary = __import__("pandas").read_csv(tmp_path / "sweep" / "summary.csv")
+    assert list(summary["method"]) == ["zeroshot", "tpt", "ts_official", "ts_fitted", "ctpt"]
 
     for run in runs:
         merged = read_tpt_rows(run.merged)
