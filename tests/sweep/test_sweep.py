@@ -4,6 +4,7 @@ the summary table equal to chapter 4's results table."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -264,3 +265,38 @@ def test_another_shard_size_computes_only_the_missing_rows(tmp_path, demo_model)
     assert report.rows == 12 and report.missing == []
     assert [r["index"] for r in read_tpt_rows(resized.merged)] == list(range(12))
     assert not resized.shard_dir.exists()  # both sizes' shard files went with the complete merge
+
+
+DRIVER = """
+import sys, time, psutil, ray
+from vlmcal_utils.sweep.ray_runner import _stop_ray_on_signals
+ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=sys.argv[1])
+with _stop_ray_on_signals(ray, True):
+    print(" ".join(str(p.pid) for p in psutil.Process().children(recursive=True)), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_terminated_driver_leaves_no_ray_process(tmp_path):
+    """Before (issue 25): after the driver was stopped, two Ray agents stayed alive."""
+    import signal
+    import subprocess
+
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("ray")
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in driver.stdout.readline().split()]
+    assert pids  # Ray's node: gcs_server, raylet, agents
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=120) == 128 + signal.SIGTERM
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            procs.append(psutil.Process(pid))
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    left = []
+    for p in alive:  # a zombie is dead (a container's init may be slow to reap it)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            left += [p.cmdline()[:2]] if p.status() != psutil.STATUS_ZOMBIE else []
+    assert left == []
