@@ -118,23 +118,25 @@ def pending_shards(run: Run) -> tuple[list[Shard], int]:
     shards : list of Shard
         The shards to run.
     done : int
-        Images of the run that already have a row.
+        Images of the shards not run (every one has a row); rows already in a shard that is run
+        count when it finishes.
     """
     sources = [p for p in [Path(run.merged), *run_files(run)] if p.is_file()]
     have: dict[int, dict] = {}
     for path in sources:
         for r in read_tpt_rows(path):
             have.setdefault(int(r["index"]), r)
-    todo = []
+    todo, done = [], 0
     for shard in run.shards:
         known = [have[i] for i in range(shard.start, shard.stop) if i in have]
         if len(known) == len(shard):
+            done += len(shard)
             continue
         if known:
             RecordStore(shard.path, key=_key).append(known)  # skips rows already in the shard's file
             _unlock(shard.path)
         todo.append(shard)
-    return todo, sum(1 for i in have if 0 <= i < run.n_images)
+    return todo, done
 
 
 def clean_run(run: Run) -> list[Path]:
@@ -189,7 +191,8 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike
                 duplicates += 1
                 if rows[k]["index"] != r["index"]:
                     raise ValueError(f"image {k} is at position {rows[k]['index']} in {origin[k]} and "
-                                     f"{r['index']} in {path}: the files come from different datasets")
+                                     f"{r['index']} in {path}: the files come from different datasets; "
+                                     "move one of them away, or sweep into another --output")
                 continue
             rows[k], origin[k] = r, path
     # one run: one fingerprint and method, one draw of images (``source``), one dataset's images
@@ -201,7 +204,9 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_path: str | os.PathLike
         detail = "; ".join(f"run {run} ({method}, images {source}/{data}): {sorted(files)}"
                            for (run, method, source, data), files in sorted(where.items(), key=str))
         raise ValueError(f"refusing to merge rows of {len(runs)} different runs (another model, other "
-                         f"settings or another draw of images) into {out_path}: {detail}")
+                         f"settings or another draw of images) into {out_path}: {detail}; rerunning cannot "
+                         "change that: move the files of the other run out of the folder, or sweep into "
+                         "another --output")
     merged = sorted(({**r, **dict(identity or {})} for r in rows.values()), key=lambda r: r["index"])
     if merged:
         # the logits first: the rows written next find theirs there (4 bytes a logit, not ~11 in JSON)
