@@ -278,14 +278,15 @@ with _stop_ray_on_signals(ray, True):
 
 
 @pytest.mark.slow
-def test_a_terminated_driver_leaves_no_ray_process(tmp_path):
+def test_a_terminated_driver_leaves_no_ray_process(tmp_path_factory):
     """Before (issue 25): after the driver was stopped, two Ray agents stayed alive."""
     import signal
     import subprocess
 
     psutil = pytest.importorskip("psutil")
     pytest.importorskip("ray")
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    temp = tmp_path_factory.mktemp("ray")  # short: Ray's socket paths must fit in 107 bytes
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(temp)], stdout=subprocess.PIPE, text=True)
     pids = [int(p) for p in driver.stdout.readline().split()]
     assert pids  # Ray's node: gcs_server, raylet, agents
     driver.send_signal(signal.SIGTERM)
@@ -300,3 +301,23 @@ def test_a_terminated_driver_leaves_no_ray_process(tmp_path):
         with contextlib.suppress(psutil.NoSuchProcess):
             left += [p.cmdline()[:2]] if p.status() != psutil.STATUS_ZOMBIE else []
     assert left == []
+
+
+def test_logits_sidecar_round_trip_and_a_missing_or_foreign_sidecar_is_named(tmp_path):
+    from vlmcal_utils.storage import RecordStore
+    from vlmcal_utils.tpt.runner import save_logits_sidecar
+
+    rng = np.random.default_rng(0)
+    rows = [{"index": i, "source_index": 10 + i, "label": i % 3, "run": "abc", "method": "tpt",
+             "logits": rng.normal(size=5).tolist()} for i in range(4)]
+    path = tmp_path / "r.jsonl"
+    RecordStore(path, key=lambda r: r["source_index"]).replace_all(save_logits_sidecar(path, rows))
+    back = read_tpt_rows(path)
+    np.testing.assert_allclose([r["logits"] for r in back], [r["logits"] for r in rows], rtol=1e-6)  # float32
+    assert [r["source_index"] for r in back] == [10, 11, 12, 13]
+    save_logits_sidecar(path, [{**r, "run": "other"} for r in rows])  # another run's logits: never served
+    with pytest.raises(ValueError, match="lacks the logits of 4 rows"):
+        read_tpt_rows(path)
+    logits_sidecar(path).unlink()
+    with pytest.raises(ValueError, match=r"r\.jsonl\.logits\.npz, which is missing"):
+        read_tpt_rows(path)
