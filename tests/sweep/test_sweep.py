@@ -318,6 +318,10 @@ def test_logits_sidecar_round_trip_and_a_missing_or_foreign_sidecar_is_named(tmp
     save_logits_sidecar(path, [{**r, "run": "other"} for r in rows])  # another run's logits: never served
     with pytest.raises(ValueError, match="lacks the logits of 4 rows"):
         read_tpt_rows(path)
-    logits_sidecar(path).unlink()
-    with pytest.raises(ValueError, match=r"r\.jsonl\.logits\.npz, which is missing"):
-        read_tpt_rows(path)
+    logits_sidecar(path).unlink()  # logits are optional for a reader; the summary names the missing file
+    assert [r.get("logits") for r in read_tpt_rows(path)] == [None] * 4
+    run = tmp_path / "sweep" / "m__None" / "n4" / "runs"
+    run.mkdir(parents=True)
+    path.rename(run / path.name)
+    with pytest.raises(ValueError, match=r"r\.jsonl\.logits\.npz is missing"):
+        sweep.summarize(tmp_path / "sweep")

@@ -97,6 +97,9 @@ def _runs_of(subset_dir: Path) -> tuple[dict, dict, dict]:
         if not rows:
             continue
         first = rows[0]
+        if any("logits" not in r for r in rows):
+            raise ValueError(f"{path}: its logits sidecar {path.name}.logits.npz is missing; "
+                             "delete the run file and rerun the sweep to recompute it")
         if "dataset_name" not in first:
             raise ValueError(f"{path}: its rows carry no identity columns (merged before they did); "
                              "rerun the sweep with --merge-only to rewrite it")

@@ -135,13 +135,18 @@ def save_logits_sidecar(out_path: str | os.PathLike, rows: Sequence[Mapping[str,
     return [{k: v for k, v in r.items() if k != "logits"} for r in rows]
 
 
-def _with_logits(rows: list[dict], out_path: str | os.PathLike) -> list[dict]:
-    """``rows`` with the logits of those that lack them taken from the sidecar (by image and run)."""
+def _with_logits(rows: list[dict], out_path: str | os.PathLike, required: bool = False) -> list[dict]:
+    """``rows`` with the logits of those that lack them taken from the sidecar (by image and run).
+
+    Without a sidecar the rows stay as they are, unless ``required`` (rows a run must score).
+    """
     lacking = [r for r in rows if "logits" not in r]
     if not lacking:
         return rows
     side = logits_sidecar(out_path)
     if not side.is_file():
+        if not required:
+            return rows
         raise ValueError(f"{out_path}: {len(lacking)} rows keep their logits in {side.name}, which is missing; "
                          "delete the results file to recompute them")
     with np.load(side, allow_pickle=False) as npz:
@@ -168,7 +173,7 @@ def read_tpt_rows(out_path: str | os.PathLike) -> list[dict]:
     list of dict
         A truncated last line (a killed write) is dropped; a bad line anywhere else raises
         :class:`vlmcal_utils.storage.DamagedFileError` (a ``ValueError``). Logits kept in the
-        file's sidecar (:func:`save_logits_sidecar`) are put back.
+        file's sidecar (:func:`save_logits_sidecar`) are put back; a sidecar of other rows raises.
     """
     return _with_logits(_store(out_path).read(), out_path)
 
@@ -375,7 +380,7 @@ def run_tpt(
             bar.update(len(rows))
     position = {s: i for i, s in enumerate(src)}
     mine = [{**r, "index": position[_row_key(r)]} for r in store.read() if _row_key(r) in position]
-    mine = _with_logits(mine, out_path)
+    mine = _with_logits(mine, out_path, required=True)
     return sorted(mine, key=lambda r: r["index"])
 
 
