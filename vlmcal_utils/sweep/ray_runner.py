@@ -3,8 +3,8 @@
 The driver draws one overall bar on stderr (:mod:`vlmcal_utils.progress`: rows and shards done of
 the total, rate, ETA, failures; none where bars are off) and Ray forwards the workers' warnings and
 errors to it (``log_to_driver``). A local Ray started here is shut down when the sweep ends, also on
-Ctrl-C, ``SIGTERM`` or ``SIGHUP``, so no Ray process outlives a stopped driver (a ``kill -9`` cannot
-be caught: ``ray stop`` then ends what is left).
+Ctrl-C, ``SIGTERM`` or ``SIGHUP``, and a small reaper process kills what is left of it after a
+``kill -9`` of the driver (Ray's own agents outlive that), so no Ray process outlives the driver.
 """
 
 from __future__ import annotations
@@ -208,22 +208,67 @@ def _raise_exit(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-@contextlib.contextmanager
-def _stop_ray_on_signals(ray, started: bool) -> Iterator[None]:
-    """While a Ray started here runs: ``SIGTERM``/``SIGHUP`` end the driver through its ``finally``.
+#: The reaper of a local Ray (a process of its own): once the driver ``argv[1]`` is gone, it kills the
+#: Ray processes ``argv[2:]`` still alive (psutil refuses a reused pid).
+_REAPER = """
+import sys, psutil
+try:
+    driver = psutil.Process(int(sys.argv[1]))
+except psutil.NoSuchProcess:
+    driver = None
+procs = []
+for pid in sys.argv[2:]:
+    try:
+        procs.append(psutil.Process(int(pid)))
+    except psutil.NoSuchProcess:
+        pass
+if driver is not None:
+    driver.wait()
+for p in procs:
+    try:
+        p.kill()
+    except psutil.Error:
+        pass
+"""
 
-    Their default action ends the process at once, skipping ``ray.shutdown()``, so the Ray node's
-    processes (raylet, agents) would outlive it. Only the main thread may set handlers.
+
+def _start_reaper(ray_pids: Sequence[int]):
+    """A process that kills ``ray_pids`` once this driver is gone, also after a ``kill -9``.
+
+    Ray's agents (``DashboardAgent``, ``RuntimeEnvAgent``) outlive a driver killed that way; its own
+    session, so a Ctrl-C to the terminal's process group does not stop it first.
     """
-    if not started or threading.current_thread() is not threading.main_thread():
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), *map(str, ray_pids)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+@contextlib.contextmanager
+def _ray_ends_with_driver(ray, started: bool) -> Iterator[None]:
+    """While a Ray started here runs: no Ray process outlives the driver.
+
+    ``SIGTERM``/``SIGHUP`` end the driver through this ``finally`` (``ray.shutdown()``; their default
+    would skip it) and a reaper process kills what is left after a ``kill -9``. Only the main thread
+    may set handlers; Ray's processes are found as this process's descendants (psutil, a Ray dependency).
+    """
+    if not started:
         yield
         return
-    sigs = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    import psutil
+
+    reaper = _start_reaper([p.pid for p in psutil.Process().children(recursive=True)])
+    main = threading.current_thread() is threading.main_thread()
+    sigs = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None and main]
     old = {s: signal.signal(s, _raise_exit) for s in sigs}
     try:
         yield
     finally:
         ray.shutdown()
+        reaper.kill()
+        reaper.wait()
         for s, handler in old.items():
             signal.signal(s, handler)
 
@@ -291,7 +336,7 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
         ray.init(address=address, **{"include_dashboard": False, "log_to_driver": True, **dict(ray_init or {})})
         started = True
     report.startup_seconds = time.perf_counter() - t0
-    with _stop_ray_on_signals(ray, started), progress_bar(
+    with _ray_ends_with_driver(ray, started), progress_bar(
             total=sum(r.n_images for r in runs), initial=done, progress=progress, unit="row", desc="sweep",
             smoothing=0.1) as bar:
         bar.set_postfix_str(f"shards 0/{len(todo)} ({report.skipped} done before), failed 0", refresh=False)
