@@ -58,7 +58,7 @@ def summarize_main(argv: Sequence[str]) -> int:
         print(f"wrote {path}")
     for (model, pretrained, subset, what), part in table.groupby(["model", "pretrained", "subset", "provenance"],
                                                                  dropna=False):
-        print(f"{model} {pretrained} {subset}: {len(part)} rows ({what})")
+        print(f"{model} {pretrained if isinstance(pretrained, str) else None} {subset}: {len(part)} rows ({what})")
     return 0
 
 

@@ -199,8 +199,8 @@ def _collect(pool: _Pool, report: SweepReport, max_retries: int, log: Callable[[
                     f"{res.resumed} resumed, {res.seconds:.1f} s")
         if res is not None or shard.name in report.failed:
             done += 1
-            bar.update(len(shard) if res is not None else 0)
             bar.set_postfix_str(f"shards {done}/{n_shards}, failed {len(report.failed)}", refresh=False)
+            bar.update(len(shard) if res is not None else 0)  # redraws, with the new counts
         pool.submit(slot)
 
 
