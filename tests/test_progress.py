@@ -1,4 +1,4 @@
-"""Tests for vlmcal_utils.progress: bars on request, none when VLMCAL_PROGRESS=0 (the book runner)."""
+"""Tests for vlmcal_utils.progress: bars on request, none when VLMCAL_PROGRESS=0, text ones with =text."""
 
 from __future__ import annotations
 
@@ -20,3 +20,16 @@ def test_a_switched_off_bar_prints_nothing_and_still_iterates(monkeypatch, capsy
     monkeypatch.setenv(PROGRESS_ENV_VAR, "1")
     list(progress_bar(range(3), desc="loop"))
     assert "loop" in capsys.readouterr().err
+
+
+def test_text_bars_are_plain_tqdm_on_stderr(monkeypatch, capsys):
+    """VLMCAL_PROGRESS=text (the runner, from a terminal): text on stderr, never a notebook widget."""
+    from tqdm import std
+
+    from vlmcal_utils.progress import PROGRESS_TEXT
+
+    monkeypatch.setenv(PROGRESS_ENV_VAR, PROGRESS_TEXT)
+    bar = progress_bar(range(3), desc="images")
+    assert type(bar) is std.tqdm and progress_enabled(True)
+    assert list(bar) == [0, 1, 2]
+    assert "images: 100%" in capsys.readouterr().err

@@ -69,8 +69,9 @@ The kernel is ``python3`` and its working directory is **the notebook's own fold
 book is built), so relative paths written inside a notebook are relative to ``notebooks/``.
 
 While a notebook runs, the runner says on stderr every :data:`HEARTBEAT_S` seconds which cell is
-running and for how long (:func:`heartbeat_line`): a chapter can compute for many minutes, and
-the package's progress bars are off inside the kernel so that the book's pages hold none. The
+running and for how long (:func:`heartbeat_line`); started from a terminal, the notebook's own
+progress bars (images done / total, rate, ETA) appear on stderr too, and never on the book's
+pages (:mod:`vlmcal_book.stage` strips them from the executed notebooks). The
 kernel talks to the runner over local IPC sockets (:func:`kernel_config`), not plain TCP.
 """
 
@@ -95,7 +96,7 @@ import yaml
 from vlmcal_book.provenance import RESULTS_FILENAME, cpu_time_notes, read_provenance
 from vlmcal_utils import preflight
 from vlmcal_utils.paths import expand_vars, portable_paths
-from vlmcal_utils.progress import PROGRESS_ENV_VAR
+from vlmcal_utils.progress import PROGRESS_ENV_VAR, PROGRESS_TEXT, progress_enabled
 from vlmcal_utils.storage import atomic_write_text
 
 # jupytext, papermill and vlmcal_utils.results (torch, pandas) are imported where they are used, so
@@ -749,9 +750,10 @@ def run_notebook(
     results_file = out_dir / RESULTS_FILENAME
     started = time.time()
     executed = out_dir / f"{stem}.ipynb"
-    # The kernel inherits this: the package's loops draw no bars into the executed notebook (its
-    # outputs become the book's pages).
-    os.environ[PROGRESS_ENV_VAR] = "0"
+    # The kernel inherits this: from a terminal its loops draw text bars, forwarded to stderr below
+    # (papermill's cell bar would fight them); vlmcal_book.stage strips bars from the staged pages.
+    bars = progress and progress_enabled()
+    os.environ[PROGRESS_ENV_VAR] = PROGRESS_TEXT if bars else "0"
     try:
         with heartbeat(notebook.name) as engine_name:
             pm.execute_notebook(
@@ -760,7 +762,8 @@ def run_notebook(
                 parameters=values,
                 kernel_name="python3",
                 cwd=str(notebook.resolve().parent),
-                progress_bar=progress,
+                progress_bar=progress and not bars,
+                stderr_file=sys.stderr if bars else None,
                 engine_name=engine_name,
                 config=kernel_config(),
             )

@@ -2,8 +2,11 @@
 
 Every loop of the package that can take minutes (feature extraction, text features, the TPT runner,
 the study grid, demo training) draws its bar through :func:`progress_bar`. A bar is shown when the
-caller asks for one (``progress=True``) and ``$VLMCAL_PROGRESS`` is not ``"0"``; the book's runner
-sets ``VLMCAL_PROGRESS=0``, so pages built from its executed notebooks hold no bars.
+caller asks for one (``progress=True``) and ``$VLMCAL_PROGRESS`` is not ``"0"``. With
+``VLMCAL_PROGRESS=text`` a bar is plain text on stderr even inside a Jupyter kernel (no widget): the
+book's runner sets it for a run started from a terminal, which then sees the kernel's bars, and
+``"0"`` otherwise; the staging step (:mod:`vlmcal_book.stage`) strips bars from the executed
+notebooks, so the book's pages hold none.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
+from tqdm import std
 from tqdm.auto import tqdm
 
-__all__ = ["PROGRESS_ENV_VAR", "progress_enabled", "progress_bar"]
+__all__ = ["PROGRESS_ENV_VAR", "PROGRESS_TEXT", "progress_enabled", "progress_bar"]
 
 PROGRESS_ENV_VAR = "VLMCAL_PROGRESS"
+
+#: ``$VLMCAL_PROGRESS`` value for text bars on stderr, also in a kernel (whose stderr the runner forwards).
+PROGRESS_TEXT = "text"
 
 
 def progress_enabled(progress: bool = True) -> bool:
@@ -39,4 +46,5 @@ def progress_bar(iterable: Iterable | None = None, *, progress: bool = True, **k
     -------
     tqdm.tqdm
     """
-    return tqdm(iterable, disable=not progress_enabled(progress), **kwargs)
+    text = os.environ.get(PROGRESS_ENV_VAR, "").strip() == PROGRESS_TEXT
+    return (std.tqdm if text else tqdm)(iterable, disable=not progress_enabled(progress), **kwargs)

@@ -1,8 +1,10 @@
 """vlmcal_utils.sweep: a demo-world C-TPT grid as shards on a local Ray, a worker killed mid-shard,
-the rerun computing only what is missing, and merged rows equal to a sequential run_tpt, row for row."""
+the rerun computing only what is missing, merged rows equal to a sequential run_tpt, row for row, and
+the summary table equal to chapter 4's results table."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from vlmcal_utils import sweep
 from vlmcal_utils.models import load_model
 from vlmcal_utils.sweep import ray_runner
 from vlmcal_utils.tpt import RunSettings, read_tpt_rows, run_tpt
+from vlmcal_utils.tpt.runner import COMPUTED_ROWS, logits_sidecar
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((REPO / "params" / "sweep-demo.yaml").read_text())
@@ -136,13 +139,22 @@ def test_killed_workers_then_rerun_computes_only_the_missing_rows(local_ray, tmp
     args = [str(REPO / "params" / "sweep-demo.yaml"), "--model", "section", "--shard-size", "4",
             "--output", str(tmp_path / "sweep"), "--workers", "2"]
     capsys.readouterr()
+    monkeypatch.setenv("VLMCAL_PROGRESS", "1")
     assert sweep.main(args) == 0
-    out = capsys.readouterr().out
-    assert "4 runs, 11 shards, 44 images" in out and "2 CPU workers" in out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "4 runs, 11 shards, 44 images" in out and "1 CPU workers" in out  # one shard left to run
     assert "2 rows computed" in out  # only images 6 and 7 of `left`
     assert f"{left.name} [4:8]: 2 computed, 2 resumed" in out
-    assert out.count(": 0 computed, 4 resumed") == 10 and "FAILED" not in out
+    assert "10 shards had every row already" in out and "FAILED" not in out  # not even given to a worker
     assert all(f"merged {r.name}: {r.n_images} rows" in out for r in runs)
+    # one overall bar on stderr: rows of all runs, rate and ETA, shards and failures
+    assert "sweep: 100%" in captured.err and "44/44 [" in captured.err and "<00:00" in captured.err
+    assert "shards 1/1, failed 0" in captured.err
+    assert not list((tmp_path / "sweep").rglob("*.lock")) and not list((tmp_path / "sweep").rglob("shards/*"))
+    assert sweep.main(["summarize", str(tmp_path / "sweep")]) == 0
+    summary = __import__("pandas").read_csv(tmp_path / "sweep" / "summary.csv")
+    assert list(summary["method"]) == ["zeroshot", "tpt", "ts_official", "ts_fitted", "ctpt"]
 
     for run in runs:
         merged = read_tpt_rows(run.merged)
@@ -185,3 +197,132 @@ def test_a_finished_shard_reruns_with_zero_rows_computed(tmp_path, demo_model):
     assert (first.resumed, first.computed, first.rows) == (0, 4, 4)
     again = sweep.run_shard(shard, VALUES, model, tokenizer)
     assert (again.resumed, again.computed, again.rows) == (4, 0, 4)
+
+
+def chapter4_table(tmp_path):
+    """Chapter 4's results table for the demo grid, computed as the notebook does (its own run files)."""
+    from vlmcal_utils.views import chapter4 as ch4
+
+    clip = ch4.load_clip(VALUES["model"], VALUES["pretrained"], device="cpu", seed=VALUES["seed"])
+    sets = ch4.test_sets(VALUES["datasets"], VALUES["n_samples"], seed=VALUES["seed"])
+    protocol = {k: VALUES[k] for k in ("ensemble", "n_views", "augmix", "selection", "lr", "steps", "lam",
+                                       "lam_shifts", "seed")}
+    runs = ch4.run_methods(clip, sets, VALUES["inits"], tmp_path / "ch4", batch=VALUES["batch"], log=None, **protocol)
+    temperatures = ch4.calibration_runs(clip, sets, VALUES["inits"], tmp_path / "ch4", n_cal=VALUES["n_cal"],
+                                        cal_split=VALUES["cal_split"], batch=VALUES["batch"], log=None, **protocol)
+    return ch4.results_table(runs, temperatures, [15, 20])
+
+
+def assert_summary_is_chapter_4s(output, tmp_path):
+    """``summarize(output)``'s rows equal chapter 4's results table, row for row and column for column."""
+    table = sweep.summarize(output)
+    expected = chapter4_table(tmp_path)
+    assert set(table["provenance"]) == {"demo world"} and set(table["bins"]) == {20}
+    ours = table.set_index(["dataset", "init", "method"])
+    assert list(ours.index) == list(expected.index)  # zero-shot, TPT, TS fixed and fitted, C-TPT
+    assert {"ts_official", "ts_fitted"} <= set(expected.index.get_level_values("method"))
+    assert (table["seconds"] > 0).all()  # a timing: compared as such, not as a result
+    for col in expected.columns.drop("seconds"):  # logits: float32 in the sidecar, 6 decimals in chapter 4's JSON
+        np.testing.assert_allclose(ours[col].to_numpy(float), expected[col].to_numpy(float), rtol=1e-5, atol=1e-6,
+                                   err_msg=col)
+    assert ((table["accuracy"] >= 0) & (table["accuracy"] <= 1)).all() and (table["ece_20"] <= 1).all()  # fractions
+    return table
+
+
+def test_summary_rows_equal_chapter_4s_table_and_no_lock_is_left(tmp_path, demo_model):
+    model, tokenizer = demo_model
+    runs = plan(tmp_path)
+    results = [sweep.run_shard(s, VALUES, model, tokenizer) for run in runs for s in run.shards]
+    merged = sweep.finish_runs(runs, (), {r.shard.rsplit("#", 1)[0]: r.official_temperature for r in results})
+    assert all(not rep.missing for rep in merged.values()) and len(merged) == 4
+    out = tmp_path / "sweep"
+    assert not list(out.rglob("*.lock")) and not list(out.rglob("shards/*"))  # only the merged files stay
+    for run in runs:
+        rows = read_tpt_rows(run.merged)  # the logits come back from the sidecar
+        assert len(rows) == run.n_images and len({len(r["logits"]) for r in rows}) == 1 and len(rows[0]["logits"]) > 1
+        assert '"logits"' not in Path(run.merged).read_text() and logits_sidecar(run.merged).is_file()
+        frame = __import__("pandas").read_json(run.merged, lines=True)  # one file alone names its run
+        assert set(frame["dataset_name"]) == {"demo-photo"} and set(frame["method"]) == {run.method}
+        assert set(frame["split"]) == {"cal-auto" if run.calibration else "test"} and set(frame["init"]) == {"hard"}
+    assert_summary_is_chapter_4s(out, tmp_path)
+    assert sweep.main(["summarize", str(out)]) == 0
+    assert (out / "summary.csv").is_file()
+
+
+def test_another_shard_size_computes_only_the_missing_rows(tmp_path, demo_model):
+    """Before (issue 25): rows were found by shard file, so --shard-size 5 after 4 recomputed all 12."""
+    model, tokenizer = demo_model
+    run = plan(tmp_path, methods=["zeroshot"])[0]
+    for shard in run.shards[:2]:  # 8 of 12 images, in shards of 4
+        sweep.run_shard(shard, VALUES, model, tokenizer)
+    resized = sweep.plan_runs(DEMO, tmp_path / "sweep", models=MODELS, shard_size=5, methods=["zeroshot"])[0]
+    todo, done = sweep.pending_shards(resized)
+    assert done == 5 and [(s.start, s.stop) for s in todo] == [(5, 10), (10, 12)]  # [0, 5) had every row
+    before = sum(COMPUTED_ROWS.values())
+    for shard in todo:
+        sweep.run_shard(shard, VALUES, model, tokenizer)
+    assert sum(COMPUTED_ROWS.values()) - before == 4
+    report = sweep.finish_runs([resized])[resized.name]
+    assert report.rows == 12 and report.missing == []
+    assert [r["index"] for r in read_tpt_rows(resized.merged)] == list(range(12))
+    assert not resized.shard_dir.exists()  # both sizes' shard files went with the complete merge
+
+
+DRIVER = """
+import sys, time, psutil, ray
+from vlmcal_utils.sweep.ray_runner import _ray_ends_with_driver
+ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=sys.argv[1])
+with _ray_ends_with_driver(ray, True):
+    print(" ".join(str(p.pid) for p in psutil.Process().children(recursive=True)), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_driver_leaves_no_ray_process(tmp_path_factory):
+    """Before (issue 25): after a kill -9 of the driver, Ray's DashboardAgent and RuntimeEnvAgent stayed alive."""
+    import signal
+    import subprocess
+
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("ray")
+    temp = tmp_path_factory.mktemp("ray")  # short: Ray's socket paths must fit in 107 bytes
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(temp)], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in driver.stdout.readline().split()]
+    assert len(pids) > 2  # Ray's node: gcs_server, raylet, agents (and our reaper)
+    driver.send_signal(signal.SIGKILL)  # nothing in the driver runs: the reaper must do it
+    driver.wait(timeout=120)
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            procs.append(psutil.Process(pid))
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    left = []
+    for p in alive:  # a zombie is dead (a container's init may be slow to reap it)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            left += [p.cmdline()[:2]] if p.status() != psutil.STATUS_ZOMBIE else []
+    assert left == []
+
+
+def test_logits_sidecar_round_trip_and_a_missing_or_foreign_sidecar_is_named(tmp_path):
+    from vlmcal_utils.storage import RecordStore
+    from vlmcal_utils.tpt.runner import save_logits_sidecar
+
+    rng = np.random.default_rng(0)
+    rows = [{"index": i, "source_index": 10 + i, "label": i % 3, "run": "abc", "method": "tpt",
+             "logits": rng.normal(size=5).tolist()} for i in range(4)]
+    path = tmp_path / "r.jsonl"
+    RecordStore(path, key=lambda r: r["source_index"]).replace_all(save_logits_sidecar(path, rows))
+    back = read_tpt_rows(path)
+    np.testing.assert_allclose([r["logits"] for r in back], [r["logits"] for r in rows], rtol=1e-6)  # float32
+    assert [r["source_index"] for r in back] == [10, 11, 12, 13]
+    save_logits_sidecar(path, [{**r, "run": "other"} for r in rows])  # another run's logits: never served
+    with pytest.raises(ValueError, match="lacks the logits of 4 rows"):
+        read_tpt_rows(path)
+    logits_sidecar(path).unlink()  # logits are optional for a reader; the summary names the missing file
+    assert [r.get("logits") for r in read_tpt_rows(path)] == [None] * 4
+    run = tmp_path / "sweep" / "m__None" / "n4" / "runs"
+    run.mkdir(parents=True)
+    path.rename(run / path.name)
+    with pytest.raises(ValueError, match=r"r\.jsonl\.logits\.npz is missing"):
+        sweep.summarize(tmp_path / "sweep")

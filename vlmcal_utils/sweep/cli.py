@@ -1,11 +1,17 @@
-"""The command line: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] ...``."""
+"""The command line: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] ...``.
+
+``python -m vlmcal_utils.sweep summarize DIR`` writes the summary table (:mod:`~vlmcal_utils.sweep.summary`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:  # the report's type only: Ray is imported when a sweep runs
+    from vlmcal_utils.sweep.ray_runner import SweepReport
 
 __all__ = ["main"]
 
@@ -24,6 +30,49 @@ def _parse_model(text: str, section: Mapping[str, Any]) -> tuple[str, str | None
         return section.get("model", NOTEBOOK_DEFAULTS["model"]), section.get("pretrained")
     arch, _, tag = text.partition(":")
     return arch, (tag if tag and tag.lower() != "none" else None)
+
+
+def summarize_main(argv: Sequence[str]) -> int:
+    """CLI: ``python -m vlmcal_utils.sweep summarize DIR [--bins 20 15] [--n-boot N]``."""
+    from vlmcal_utils.sweep.summary import N_BOOT, summarize, write_summary
+
+    parser = argparse.ArgumentParser(prog="python -m vlmcal_utils.sweep summarize",
+                                     description="One tidy table of a sweep's merged runs (fractions): "
+                                                 "summary.csv and, with pyarrow, summary.parquet in DIR.")
+    parser.add_argument("dir", type=Path, help="the sweep's --output folder")
+    parser.add_argument("--bins", type=int, nargs="+", default=[20, 15], help="ECE bin counts (20: C-TPT's, primary)")
+    parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap replicates (default {N_BOOT})")
+    args = parser.parse_args(argv)
+    try:
+        table = summarize(args.dir, bins=args.bins, n_boot=args.n_boot)
+    except (OSError, ValueError) as err:  # expected: no merged runs there, a damaged file
+        print(f"sweep summarize: {type(err).__name__}: {err}".replace("\n", " "), file=sys.stderr)
+        return 1
+    for path in write_summary(table, args.dir):
+        print(f"wrote {path}")
+    for (model, pretrained, subset, what), part in table.groupby(["model", "pretrained", "subset", "provenance"],
+                                                                 dropna=False):
+        print(f"{model} {pretrained if isinstance(pretrained, str) else None} {subset}: {len(part)} rows ({what})")
+    return 0
+
+
+def _print_report(report: SweepReport, output: Path) -> int:
+    """The sweep's closing lines; the exit status (1: shards failed)."""
+    print(f"{report.workers} {'GPU' if report.use_gpu else 'CPU'} workers; Ray up in {report.startup_seconds:.1f} s; "
+          f"{report.computed} rows computed in {report.seconds:.1f} s; {report.skipped} shards had every row already")
+    for name, rep in report.merged.items():
+        print(f"merged {name}: {rep.rows} rows" + (f", {len(rep.missing)} missing" if rep.missing else ""))
+    for name, why in report.failed.items():
+        print(f"FAILED {name}: {why}")
+    if report.errors:
+        print(f"{len(report.errors)} shards raised an error (above): rerunning alone meets it again; fix its cause "
+              "(a missing dataset, rows of other settings in --output: use another --output) and rerun")
+    if set(report.failed) - set(report.errors):
+        print("shards whose workers died: rerun the same command; finished rows are kept and only the missing "
+              "ones are computed (give workers more memory if they keep dying)")
+    if not report.failed:
+        print(f"summary table: python -m vlmcal_utils.sweep summarize {output}")
+    return 1 if report.failed else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] [--address auto] ...``.
 
+    ``python -m vlmcal_utils.sweep summarize DIR`` writes the summary table (:func:`summarize_main`).
+
     Parameters
     ----------
     argv : sequence of str
@@ -61,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         Exit status: 0; 1 when shards failed (rerun the same command to resume them), when the
         pre-flight finds something missing, or for an expected error (one line saying what to do).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["summarize"]:
+        return summarize_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.paper != "ctpt" and not args.dry_run:
@@ -96,10 +150,12 @@ def _main(args: argparse.Namespace) -> int:
         return 1
     runs = plan_runs(sets, args.output, paper=args.paper, models=models, methods=methods, shard_size=args.shard_size)
     if args.merge_only:
-        from vlmcal_utils.sweep.shards import merge_shards
+        from vlmcal_utils.sweep.shards import clean_run, merge_shards, run_files
 
         for run in runs:
-            rep = merge_shards([s.path for s in run.shards], run.merged, run.n_images)
+            rep = merge_shards(run_files(run), run.merged, run.n_images, identity=run.identity)
+            if not rep.missing:
+                clean_run(run)
             print(f"{run.name}: {rep.rows} rows, {len(rep.missing)} missing")
         return 0
     return _run(runs, notebook_values(section), args)
@@ -128,19 +184,13 @@ def _preflight(sets: Mapping[str, Any], section: Mapping[str, Any], models, addr
 
 
 def _run(runs, values: Mapping[str, Any], args: argparse.Namespace) -> int:
+    from vlmcal_utils.progress import progress_enabled
     from vlmcal_utils.sweep.ray_runner import run_sweep
 
     n = sum(len(r.shards) for r in runs)
     print(f"{len(runs)} runs, {n} shards, {sum(r.n_images for r in runs)} images -> {args.output}")
+    # one overall bar on stderr in a terminal; without it (a log file, a test), one line per shard
+    log = None if sys.stderr.isatty() and progress_enabled() else print
     report = run_sweep(runs, values, address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
-                       max_retries=args.max_retries, log=print)
-    print(f"{report.workers} {'GPU' if report.use_gpu else 'CPU'} workers; Ray up in {report.startup_seconds:.1f} s; "
-          f"{report.computed} rows computed in {report.seconds:.1f} s")
-    for name, rep in report.merged.items():
-        print(f"merged {name}: {rep.rows} rows" + (f", {len(rep.missing)} missing" if rep.missing else ""))
-    for name, why in report.failed.items():
-        print(f"FAILED {name}: {why}")
-    if report.failed:
-        print("rerun the same command: finished rows are kept and only the missing ones are computed")
-        return 1
-    return 0
+                       max_retries=args.max_retries, log=log)
+    return _print_report(report, args.output)

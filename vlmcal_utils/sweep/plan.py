@@ -163,6 +163,21 @@ class Run:
     n_images: int
     merged: str
     shards: tuple[Shard, ...]
+    split: str = "test"
+
+    @property
+    def shard_dir(self) -> Path:
+        """The folder of the run's shard files (of any shard size)."""
+        return Path(self.merged).parent.parent / "shards" / Path(self.merged).stem
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The columns naming the run in each of its merged rows, so one file loads alone.
+
+        ``dataset_name``: the rows' ``dataset`` key is already the dataset's content digest.
+        """
+        return {"model": self.cell.model, "pretrained": self.cell.pretrained, "dataset_name": self.cell.dataset,
+                "split": self.split, "init": self.cell.init}
 
 
 def subset_folder(values: Mapping[str, Any]) -> str:
@@ -276,7 +291,7 @@ def plan_runs(sets: Mapping[str, Mapping[str, Any]], output: str | os.PathLike, 
             Shard(name, cell.model, cell.pretrained, cell.dataset, cell.init, method, calibration, a, b, i,
                   len(ranges), str(folder / "shards" / Path(fname).stem / f"{i:05d}-of-{len(ranges):05d}.jsonl"))
             for i, (a, b) in enumerate(ranges))
-        runs.append(Run(name, cell, method, calibration, n, str(folder / "runs" / fname), shards))
+        runs.append(Run(name, cell, method, calibration, n, str(folder / "runs" / fname), shards, split))
     return runs
 
 

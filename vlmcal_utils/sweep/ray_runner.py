@@ -1,17 +1,28 @@
-"""Running a sweep's shards on Ray workers (one per GPU, else per CPUs), retrying those whose worker died."""
+"""Running a sweep's shards on Ray workers (one per GPU, else per CPUs), retrying those whose worker died.
+
+The driver draws one overall bar on stderr (:mod:`vlmcal_utils.progress`: rows and shards done of
+the total, rate, ETA, failures; none where bars are off) and Ray forwards the workers' warnings and
+errors to it (``log_to_driver``). A local Ray started here is shut down when the sweep ends, also on
+Ctrl-C, ``SIGTERM`` or ``SIGHUP``, and a small reaper process kills what is left of it after a
+``kill -9`` of the driver (Ray's own agents outlive that), so no Ray process outlives the driver.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
+from vlmcal_utils.progress import progress_bar
 from vlmcal_utils.sweep.plan import Run, Shard, cell_dataset
-from vlmcal_utils.sweep.shards import MergeReport, ShardResult, merge_shards, run_shard
+from vlmcal_utils.sweep.shards import MergeReport, ShardResult, finish_runs, pending_shards, run_shard
 from vlmcal_utils.tpt.runner import read_tpt_rows
 
 __all__ = ["SweepError", "SweepReport", "run_sweep"]
@@ -28,12 +39,16 @@ class SweepReport:
     ``results`` holds every finished :func:`run_shard` call (a retried shard appears once per
     finished attempt); ``failed`` maps a shard's name to its error; ``merged`` the runs whose
     shards all finished; ``died`` the shards whose worker died (each then retried, up to
-    ``max_retries``). ``startup_seconds`` is the time to start or reach Ray.
+    ``max_retries``); ``errors`` the failed shards whose code raised (a rerun meets the same
+    error; the others' workers died and a rerun resumes them); ``skipped`` the shards whose images
+    all had rows already (any shard size). ``startup_seconds`` is the time to start or reach Ray.
     """
 
     results: list[ShardResult] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
     died: list[str] = field(default_factory=list)
+    skipped: int = 0
     merged: dict[str, MergeReport] = field(default_factory=dict)
     workers: int = 0
     use_gpu: bool = False
@@ -148,36 +163,120 @@ class _Pool:
         return (*self.inflight.pop(ready[0]), ready[0])
 
 
-def _collect(pool: _Pool, report: SweepReport, max_retries: int, log: Callable[[str], None] | None) -> None:
-    """Wait for every shard: record results, retry those whose worker died, record failures."""
+def _outcome(ray, ref, pool: _Pool, report: SweepReport, slot: int, shard: Shard, attempt: int,
+             max_retries: int) -> ShardResult | None:
+    """One finished shard: its result, or ``None`` after recording a retry or a failure."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayActorError as err:
+        report.died.append(shard.name)
+        pool.actors[slot] = None
+        if attempt < max_retries:
+            pool.pending.appendleft((shard, attempt + 1))
+        else:
+            report.failed[shard.name] = f"worker died {attempt + 1} times: {type(err).__name__}"
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        why = f"{type(cause).__name__}: {cause}" if cause is not None else str(err).splitlines()[0]
+        report.failed[shard.name] = report.errors[shard.name] = why
+    return None
+
+
+def _collect(pool: _Pool, report: SweepReport, max_retries: int, log: Callable[[str], None] | None,
+             bar) -> None:
+    """Wait for every shard: record results, retry those whose worker died, record failures; advance ``bar``."""
     ray = pool.ray
     for slot in range(len(pool.actors)):
         pool.submit(slot)
+    n_shards, done = len(pool.pending) + len(pool.inflight), 0
     while pool.inflight:
         slot, shard, attempt, ref = pool.next_finished()
-        try:
-            res = ray.get(ref)
-        except ray.exceptions.RayActorError as err:
-            report.died.append(shard.name)
-            pool.actors[slot] = None
-            if attempt < max_retries:
-                pool.pending.appendleft((shard, attempt + 1))
-            else:
-                report.failed[shard.name] = f"worker died {attempt + 1} times: {type(err).__name__}"
-        except ray.exceptions.RayTaskError as err:
-            cause = getattr(err, "cause", None)
-            report.failed[shard.name] = f"{type(cause).__name__}: {cause}" if cause is not None else str(err)
-        else:
+        res = _outcome(ray, ref, pool, report, slot, shard, attempt, max_retries)
+        if res is not None:
             report.results.append(res)
             if log:
                 log(f"{shard.name} [{shard.start}:{shard.stop}]: {res.computed} computed, "
                     f"{res.resumed} resumed, {res.seconds:.1f} s")
+        if res is not None or shard.name in report.failed:
+            done += 1
+            bar.set_postfix_str(f"shards {done}/{n_shards}, failed {len(report.failed)}", refresh=False)
+            bar.update(len(shard) if res is not None else 0)  # redraws, with the new counts
         pool.submit(slot)
+
+
+def _raise_exit(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+#: The reaper of a local Ray (a process of its own): once the driver ``argv[1]`` is gone, it kills the
+#: Ray processes ``argv[2:]`` still alive (psutil refuses a reused pid).
+_REAPER = """
+import sys, psutil
+try:
+    driver = psutil.Process(int(sys.argv[1]))
+except psutil.NoSuchProcess:
+    driver = None
+procs = []
+for pid in sys.argv[2:]:
+    try:
+        procs.append(psutil.Process(int(pid)))
+    except psutil.NoSuchProcess:
+        pass
+if driver is not None:
+    driver.wait()
+for p in procs:
+    try:
+        p.kill()
+    except psutil.Error:
+        pass
+"""
+
+
+def _start_reaper(ray_pids: Sequence[int]):
+    """A process that kills ``ray_pids`` once this driver is gone, also after a ``kill -9``.
+
+    Ray's agents (``DashboardAgent``, ``RuntimeEnvAgent``) outlive a driver killed that way; its own
+    session, so a Ctrl-C to the terminal's process group does not stop it first.
+    """
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), *map(str, ray_pids)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+@contextlib.contextmanager
+def _ray_ends_with_driver(ray, started: bool) -> Iterator[None]:
+    """While a Ray started here runs: no Ray process outlives the driver.
+
+    ``SIGTERM``/``SIGHUP`` end the driver through this ``finally`` (``ray.shutdown()``; their default
+    would skip it) and a reaper process kills what is left after a ``kill -9``. Only the main thread
+    may set handlers; Ray's processes are found as this process's descendants (psutil, a Ray dependency).
+    """
+    if not started:
+        yield
+        return
+    import psutil
+
+    reaper = _start_reaper([p.pid for p in psutil.Process().children(recursive=True)])
+    main = threading.current_thread() is threading.main_thread()
+    sigs = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None and main]
+    old = {s: signal.signal(s, _raise_exit) for s in sigs}
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        reaper.kill()
+        reaper.wait()
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | None = None,
               workers: int | None = None, cpus_per_worker: int = 1, max_retries: int = 2,
-              ray_init: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = None) -> SweepReport:
+              ray_init: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = None,
+              progress: bool = True) -> SweepReport:
     """Run every unfinished shard on Ray workers, then merge each run whose shards all finished.
 
     Parameters
@@ -200,7 +299,9 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
     ray_init : mapping, optional
         Extra ``ray.init`` arguments when a local Ray is started here.
     log : callable, optional
-        Called with one line per finished shard (the CLI prints them).
+        Called with one line per finished shard.
+    progress : bool
+        Draw the overall bar (:func:`vlmcal_utils.progress.progress_bar`, stderr).
 
     Returns
     -------
@@ -223,25 +324,39 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
     """
     ray = _require_ray()
     t0 = time.perf_counter()
+    todo, done = [], 0
+    for run in runs:  # rows already there, by image (any shard size): only the rest is run
+        shards, n = pending_shards(run)
+        todo += shards
+        done += n
+    report = SweepReport(skipped=sum(len(r.shards) for r in runs) - len(todo))
     started = False
-    if not ray.is_initialized():
-        ray.init(address=address, **{"include_dashboard": False, "log_to_driver": False, **dict(ray_init or {})})
+    if todo and not ray.is_initialized():
+        # log_to_driver: the workers' warnings and errors reach this terminal (their bars are off)
+        ray.init(address=address, **{"include_dashboard": False, "log_to_driver": True, **dict(ray_init or {})})
         started = True
-    report = SweepReport(startup_seconds=time.perf_counter() - t0)
-    try:
-        resources = ray.cluster_resources()
-        report.use_gpu = resources.get("GPU", 0) >= 1
-        todo = [s for run in runs for s in run.shards]
-        n_default = int(resources["GPU"]) if report.use_gpu else max(1, int(resources.get("CPU", 1)) // cpus_per_worker)
-        report.workers = max(1, min(workers or n_default, len(todo) or 1))
-        opts = {"num_gpus": 1, "num_cpus": cpus_per_worker} if report.use_gpu else {"num_cpus": cpus_per_worker}
-        actor_cls = ray.remote(_Worker).options(max_restarts=0, **opts)
-        _collect(_Pool(ray, actor_cls, values, cpus_per_worker, todo, report.workers), report, max_retries, log)
-    finally:
-        if started:
-            ray.shutdown()
-    for run in runs:
-        if not any(s.name in report.failed for s in run.shards):
-            report.merged[run.name] = merge_shards([s.path for s in run.shards], run.merged, run.n_images)
+    report.startup_seconds = time.perf_counter() - t0
+    with _ray_ends_with_driver(ray, started), progress_bar(
+            total=sum(r.n_images for r in runs), initial=done, progress=progress, unit="row", desc="sweep",
+            smoothing=0.1) as bar:
+        bar.set_postfix_str(f"shards 0/{len(todo)} ({report.skipped} done before), failed 0", refresh=False)
+        if todo:
+            _run_shards(ray, todo, values, report, workers=workers, cpus_per_worker=cpus_per_worker,
+                        max_retries=max_retries, log=log, bar=bar)
+    report.merged.update(finish_runs(runs, report.failed, {r.shard.split("#")[0]: r.official_temperature
+                                                           for r in report.results}))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _run_shards(ray, todo: Sequence[Shard], values: Mapping[str, Any], report: SweepReport, *,
+                workers: int | None, cpus_per_worker: int, max_retries: int, log, bar) -> None:
+    """Size the worker pool to the cluster and run ``todo`` on it."""
+    resources = ray.cluster_resources()
+    report.use_gpu = resources.get("GPU", 0) >= 1
+    n_default = int(resources["GPU"]) if report.use_gpu else max(1, int(resources.get("CPU", 1)) // cpus_per_worker)
+    report.workers = max(1, min(workers or n_default, len(todo)))
+    opts = {"num_gpus": 1, "num_cpus": cpus_per_worker} if report.use_gpu else {"num_cpus": cpus_per_worker}
+    actor_cls = ray.remote(_Worker).options(max_restarts=0, **opts)
+    _collect(_Pool(ray, actor_cls, values, cpus_per_worker, todo, report.workers), report, max_retries, log, bar)
+

@@ -17,6 +17,9 @@ dataset), ``source`` (digest of the base dataset's type and size and the subset'
 domain with the same classes and size, a replaced folder — are refused, not served),
 ``label, pred, confidence, entropy, atfd, orthogonality, min_angle, seconds, view_seconds, method,
 run, temperature, logits`` (``logits``: ``K`` floats, already divided by ``temperature``).
+A file may keep its rows' logits in a binary sidecar instead (:func:`save_logits_sidecar`, the
+sweep's merged files: 4 bytes per logit instead of about 11 in JSON); :func:`read_tpt_rows` and a
+resumed :func:`run_tpt` put them back into the rows.
 ``seconds`` is the main process's wall time per image (its batch's time divided by its size):
 waiting for the views, then tuning and predicting; ``view_seconds`` the wall time of loading
 the image and making its views, in whichever process made them. Without view workers
@@ -28,11 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -43,7 +48,7 @@ from vlmcal_utils.data.identity import DatasetIdentity, check_same_dataset, data
 from vlmcal_utils.device import model_device
 from vlmcal_utils.progress import progress_bar
 from vlmcal_utils.scores import score_logits
-from vlmcal_utils.storage import RecordStore
+from vlmcal_utils.storage import RecordStore, atomic_write_bytes
 from vlmcal_utils.tpt.losses import entropy
 from vlmcal_utils.tpt.prompts import PromptEnsemble, make_learner
 from vlmcal_utils.tpt.protocol import ECE_BINS
@@ -52,7 +57,7 @@ from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, official_temperature, re
 from vlmcal_utils.tpt.views import default_num_workers, preprocess_config, view_batches
 
 __all__ = ["run_tpt", "read_tpt_rows", "run_fingerprint", "fingerprint_settings", "source_indices",
-           "summarise", "COMPUTED_ROWS"]
+           "summarise", "COMPUTED_ROWS", "logits_sidecar", "save_logits_sidecar"]
 
 #: Rows computed (tuned and predicted, not resumed) by :func:`run_tpt` in this process, per results
 #: file (``str(out_path)``). What a resumed run adds here is what it recomputed: zero for a finished
@@ -98,6 +103,63 @@ def _store(out_path: str | os.PathLike) -> RecordStore:
     return RecordStore(out_path, key=_row_key)
 
 
+def logits_sidecar(out_path: str | os.PathLike) -> Path:
+    """``<out_path>.logits.npz``: where :func:`save_logits_sidecar` keeps a results file's logits."""
+    return Path(f"{os.fspath(out_path)}.logits.npz")
+
+
+def save_logits_sidecar(out_path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Write ``rows``' logits to ``out_path``'s sidecar; return the rows without them (for the ``.jsonl``).
+
+    The sidecar is an uncompressed ``.npz`` (no pickle): ``source_index`` (N,) int64, ``logits``
+    (N, K) float32 and ``run`` (N,) the rows' fingerprints, so a row finds its logits by its image and
+    never takes another run's. Written atomically; write it *before* the rows that refer to it.
+
+    Parameters
+    ----------
+    out_path : path
+        The results file the rows go to.
+    rows : sequence of dict
+        :func:`run_tpt` rows, each with ``logits``.
+
+    Returns
+    -------
+    list of dict
+        The rows without ``logits``.
+    """
+    buf = io.BytesIO()
+    np.savez(buf, source_index=np.array([_row_key(r) for r in rows], dtype=np.int64),
+             logits=np.array([r["logits"] for r in rows], dtype=np.float32).reshape(len(rows), -1),
+             run=np.array([str(r.get("run")) for r in rows], dtype=str))
+    atomic_write_bytes(logits_sidecar(out_path), buf.getvalue())
+    return [{k: v for k, v in r.items() if k != "logits"} for r in rows]
+
+
+def _with_logits(rows: list[dict], out_path: str | os.PathLike, required: bool = False) -> list[dict]:
+    """``rows`` with the logits of those that lack them taken from the sidecar (by image and run).
+
+    Without a sidecar the rows stay as they are, unless ``required`` (rows a run must score).
+    """
+    lacking = [r for r in rows if "logits" not in r]
+    if not lacking:
+        return rows
+    side = logits_sidecar(out_path)
+    if not side.is_file():
+        if not required:
+            return rows
+        raise ValueError(f"{out_path}: {len(lacking)} rows keep their logits in {side.name}, which is missing; "
+                         "delete the results file to recompute them")
+    with np.load(side, allow_pickle=False) as npz:
+        where = {(int(i), str(run)): j for j, (i, run) in enumerate(zip(npz["source_index"], npz["run"], strict=True))}
+        logits = npz["logits"]
+    missing = [r["index"] for r in lacking if (_row_key(r), str(r.get("run"))) not in where]
+    if missing:
+        raise ValueError(f"{side} lacks the logits of {len(missing)} rows of {out_path} (positions {missing[:5]}...): "
+                         "it belongs to other rows; delete both files to recompute them")
+    return [r if "logits" in r else {**r, "logits": logits[where[_row_key(r), str(r.get("run"))]].tolist()}
+            for r in rows]
+
+
 def read_tpt_rows(out_path: str | os.PathLike) -> list[dict]:
     """The rows of a :func:`run_tpt` results file, one per sample index, in file order.
 
@@ -110,9 +172,10 @@ def read_tpt_rows(out_path: str | os.PathLike) -> list[dict]:
     -------
     list of dict
         A truncated last line (a killed write) is dropped; a bad line anywhere else raises
-        :class:`vlmcal_utils.storage.DamagedFileError` (a ``ValueError``).
+        :class:`vlmcal_utils.storage.DamagedFileError` (a ``ValueError``). Logits kept in the
+        file's sidecar (:func:`save_logits_sidecar`) are put back; a sidecar of other rows raises.
     """
-    return _store(out_path).read()
+    return _with_logits(_store(out_path).read(), out_path)
 
 
 def run_fingerprint(model: nn.Module, classnames: Sequence[str], settings: Mapping[str, Any]) -> str:
@@ -317,6 +380,7 @@ def run_tpt(
             bar.update(len(rows))
     position = {s: i for i, s in enumerate(src)}
     mine = [{**r, "index": position[_row_key(r)]} for r in store.read() if _row_key(r) in position]
+    mine = _with_logits(mine, out_path, required=True)
     return sorted(mine, key=lambda r: r["index"])
 
 

@@ -31,6 +31,8 @@ from vlmcal_utils.features import extract_features
 from vlmcal_utils.metrics import softmax
 from vlmcal_utils.models import DEMO_PREFIX, describe_model, load_model, model_id
 from vlmcal_utils.scores import score_logits
+from vlmcal_utils.sweep.summary import N_BOOT as SUMMARY_N_BOOT
+from vlmcal_utils.sweep.summary import table_rows
 from vlmcal_utils.temperature import fit_temperature
 from vlmcal_utils.zeroshot import OPENAI_IMAGENET_TEMPLATES, build_classifier, logit_scale, zeroshot_logits
 
@@ -43,8 +45,8 @@ __all__ = ["LABELS", "TUNED", "Clip", "load_clip", "test_sets", "paper_frame", "
 LABELS = {"zeroshot": "zero-shot (init)", "tpt": "+TPT", "ctpt": "+TPT+C-TPT",
           "ts_official": "TPT+TS (fixed T)", "ts_fitted": "TPT+TS (fitted T)"}
 
-#: Bootstrap replicates of each run's ECE interval (``ece_lo``, ``ece_hi`` of the records).
-N_BOOT = 1000
+#: Bootstrap replicates of each run's ECE interval (``ece_lo``, ``ece_hi`` of the records): the sweep summary's.
+N_BOOT = SUMMARY_N_BOOT
 
 #: The methods :func:`run_methods` runs on the test images.
 TUNED = ("zeroshot", "tpt", "ctpt")
@@ -361,15 +363,8 @@ def results_table(runs: Mapping[tuple[str, str, str], Sequence[Mapping[str, Any]
         Indexed by ``dataset, init, method`` (method keys of :data:`LABELS`), columns of
         :func:`vlmcal_utils.tpt.summarise`.
     """
-    bins = sorted(bins, key=lambda b: b != tpt.ECE_BINS)
-    table = []
-    for (name, init, method), rows in runs.items():
-        table.append({"dataset": name, "init": init, "method": method, **tpt.summarise(rows, bins, n_boot=N_BOOT)})
-        if method == "tpt":
-            for key in ("official", "fitted"):
-                T = temperatures[f"{name}/{init}"][key]
-                table.append({"dataset": name, "init": init, "method": f"ts_{key}",
-                              **tpt.summarise(rows, bins, temperature=T, n_boot=N_BOOT)})
+    # the sweep's summary table (python -m vlmcal_utils.sweep summarize) is built by the same function
+    table = table_rows(runs, temperatures, bins, n_boot=N_BOOT)
     return pd.DataFrame(table).set_index(["dataset", "init", "method"])
 
 
