@@ -21,7 +21,10 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
 - every ``<img>`` has a non-empty ``alt`` text;
 - with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback
   in a cell output;
-- at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll);
+- no JavaScript error in the browser console (a failed script, a missing resource);
+- at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll), no
+  table or display equation runs past the window or is cut off without a scroll bar of its own,
+  and no table column is squeezed narrower than a few characters;
 - no placeholder left in the text (``TODO``, or the ``[book run time]`` token that
   :mod:`vlmcal_book.stage` replaces by the measured run time).
 
@@ -123,6 +126,7 @@ def make_driver(user_data_dir: str, chromedriver: str = CHROMEDRIVER):
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for check_page
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
@@ -191,6 +195,46 @@ def toc_pages(toc: str | Path) -> list[str]:
     return sorted(f"{Path(f).with_suffix('').as_posix()}.html" for f in files)
 
 
+#: At the narrow width: tables and display equations that run past the window or are cut (content
+#: wider than their box, which does not scroll), and table cells squeezed below SQUEEZED_PX.
+SQUEEZED_PX = 40
+_NARROW_PROBLEMS = """
+const squeezed = arguments[0];
+const view = document.documentElement.clientWidth;
+const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+const scrollBox = (el) => { for (let e = el; e && e !== document.body; e = e.parentElement) {
+  if (scrolls(e)) return e; } return null; };
+const problems = [];
+const name = (el) => (el.innerText || el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 40);
+function check(el, what) {
+  const box = scrollBox(el);
+  const right = (box || el).getBoundingClientRect().right;
+  if (right > view + 1) {
+    problems.push(`${what} runs past the ${view} px window (to ${Math.round(right)} px): ${name(el)}`); return; }
+  if (!box && el.scrollWidth > el.clientWidth + 1) {
+    problems.push(`${what} is cut (${el.scrollWidth} px of content in ${el.clientWidth} px, no scroll bar): `
+                  + name(el)); }
+}
+document.querySelectorAll("table").forEach((t) => check(t, "a table"));
+document.querySelectorAll('mjx-container[display="true"], div.math').forEach((m) => check(m, "an equation"));
+for (const cell of document.querySelectorAll("td, th")) {
+  const text = (cell.innerText || "").trim();
+  if (text.length >= 6 && cell.clientWidth > 0 && cell.clientWidth < squeezed) {
+    problems.push(`a table column is squeezed to ${cell.clientWidth} px: ${name(cell)}`); break; }
+}
+return problems;
+"""
+
+
+def _console_errors(driver) -> list[str]:
+    """The console's errors since the last call (reading the log empties it); ``[]`` where it cannot be read."""
+    try:
+        entries = driver.get_log("browser")
+    except Exception:  # a driver without the log endpoint: nothing to report  # noqa: BLE001
+        return []
+    return [e.get("message", "") for e in entries if e.get("level") == "SEVERE"]
+
+
 def _check_math(driver, report: PageReport, math_timeout: float) -> None:
     """Where the page has math, wait for MathJax and check that it rendered."""
     if not driver.execute_script("return document.querySelectorAll('.math').length > 0"):
@@ -213,6 +257,7 @@ def check_page(
     """
     report = PageReport(page)
     t0 = time.time()
+    _console_errors(driver)  # the previous page's
     driver.get(f"{base_url}/{page}")
     broken = driver.execute_async_script(_WAIT_IMAGES)
     report.n_images = driver.execute_script("return document.images.length")
@@ -243,6 +288,7 @@ def check_page(
     time.sleep(0.2)
     overflow = driver.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    report.problems += driver.execute_script(_NARROW_PROBLEMS, SQUEEZED_PX)
     driver.set_window_size(*WINDOW)
     # back at full width: let the layout reflow and undo any sideways scroll the narrow window left
     # (otherwise the screenshots below show the page shifted to the left)
@@ -252,6 +298,7 @@ def check_page(
         report.problems.append(
             f"wider than a {NARROW_WIDTH} px window: {overflow[0]} px of content in {overflow[1]} px")
 
+    report.problems += [f"a JavaScript console error: {message}" for message in _console_errors(driver)]
     if page.startswith("notebooks/"):
         stem = Path(page).stem
         links = driver.execute_script(

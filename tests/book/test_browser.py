@@ -65,6 +65,7 @@ def _tiny_site(root: Path) -> None:
     (root / "book").mkdir(parents=True)
     (root / "notebooks").mkdir()
     Image.new("RGB", (8, 8), "red").save(root / "book" / "ok.png")
+    Image.new("RGB", (16, 16), "blue").save(root / "favicon.ico")  # else the console logs its 404 on every page
     colab = "https://colab.research.google.com/github/o/r/blob/main/notebooks/{}"
     pages = {
         "book/intro.html": '<p>fine</p><img src="ok.png" alt="a red square">',
@@ -81,6 +82,17 @@ def _tiny_site(root: Path) -> None:
         "book/home_path.html": "<p>logits from {home}/vlmcal/x.npz</p>",
         "book/too_wide.html": '<p style="white-space: nowrap">' + "wide " * 200 + "</p>",
         "book/unrendered_math.html": '<span class="math notranslate">\\(x^2\\)</span>',
+        # at 400 px: a table wider than the window, one that scrolls in its own box (fine), one whose
+        # columns are squeezed, a display equation cut by its box, and a script error in the console
+        "book/wide_table.html": "<table><tr>" + "<td style='white-space: nowrap'>a wide cell</td>" * 30
+                                + "</tr></table>",
+        "book/scrolling_table.html": "<div style='overflow-x: auto'><table><tr>"
+                                     + "<td style='white-space: nowrap'>a wide cell</td>" * 30 + "</tr></table></div>",
+        "book/squeezed_table.html": "<table style='width: 120px; table-layout: fixed'><tr>"
+                                    + "<td>squeezed words</td>" * 6 + "</tr></table>",
+        "book/cut_equation.html": "<div style='overflow: hidden'><mjx-container display='true' style='display: block; "
+                                  "white-space: nowrap'>" + "x + " * 200 + "y</mjx-container></div>",
+        "book/console_error.html": "<p>fine</p><script>console.error('boom: a script failed')</script>",
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
         "notebooks/02_wrong_link.html": f'<a href="{colab.format("02_wrong_link.md")}">Colab</a>',
         "notebooks/03_traceback.html": f'<a href="{colab.format("03_traceback.ipynb")}">Colab</a>'
@@ -97,7 +109,8 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     toc = tmp_path / "_toc.yml"
     toc.write_text(yaml.safe_dump({"format": "jb-book", "root": "book/intro", "chapters": [
         {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "placeholder",
-                                        "machine_path", "home_path", "too_wide", "unrendered_math",
+                                        "machine_path", "home_path", "too_wide", "unrendered_math", "wide_table",
+                                        "scrolling_table", "squeezed_table", "cut_equation", "console_error",
                                         "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
     reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
@@ -114,6 +127,11 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     home = os.path.expanduser("~")
     assert f"a machine path is shown: {home}" in reports["book/home_path.html"]
     assert len(reports["book/too_wide.html"]) == 1 and "wider than a 400 px window" in reports["book/too_wide.html"][0]
+    assert any(p.startswith("a table runs past the 400 px window") for p in reports["book/wide_table.html"])
+    assert reports["book/scrolling_table.html"] == []
+    assert any(p.startswith("a table column is squeezed") for p in reports["book/squeezed_table.html"])
+    assert any(p.startswith("an equation is cut") for p in reports["book/cut_equation.html"])
+    assert any("a JavaScript console error" in p and "boom" in p for p in reports["book/console_error.html"])
     # without the real data, a labelled fallback is what the page must show
     (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
     assert fallback.problems == []
