@@ -20,3 +20,16 @@ def test_a_switched_off_bar_prints_nothing_and_still_iterates(monkeypatch, capsy
     monkeypatch.setenv(PROGRESS_ENV_VAR, "1")
     list(progress_bar(range(3), desc="loop"))
     assert "loop" in capsys.readouterr().err
+
+
+def test_importing_the_package_in_a_kernel_without_ipywidgets_warns_nothing():
+    """tqdm.auto's "IProgress not found" warning reached every chapter page (stderr of the first import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, types, warnings; warnings.simplefilter('always'); sys.modules['ipywidgets'] = None; "
+            "sys.modules['ipykernel.zmqshell'] = types.ModuleType('ipykernel.zmqshell'); "  # a kernel, as tqdm sees one
+            "import IPython, vlmcal_utils.progress")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONWARNINGS"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "Warning" not in run.stderr, run.stderr
