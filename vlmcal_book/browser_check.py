@@ -17,7 +17,8 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
 - no warning (``SomethingWarning:``, ``Warning:``) and no progress bar (tqdm's ``it/s]``) in the text;
 - no machine path in the text (``/home/<user>``, root's home, ``/tmp/<x>``, ``/work/<x>``,
   ``C:\Users\<user>``, this machine's ``$HOME``, checkout and build folder:
-  :func:`vlmcal_utils.paths.machine_paths`), e.g. a cell whose last expression is a ``PosixPath``;
+  :func:`vlmcal_utils.paths.machine_paths`), and no ``PosixPath(...)``/``WindowsPath(...)`` at all
+  (a cell whose last expression is a path: even a relative one names the build's layout);
 - every ``<img>`` has a non-empty ``alt`` text;
 - with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback
   in a cell output;
@@ -57,6 +58,7 @@ TRACEBACK_TEXT = "Traceback (most recent call last)"
 NO_LOGITS_TEXT = "No published logits"
 WARNING_RE = re.compile(r"\b\w*Warning:")
 PROGRESS_RE = re.compile(r"(it/s|s/it)\]")
+PATH_REPR_RE = re.compile(r"\b(Posix|Windows|Pure\w*)Path\(")
 PLACEHOLDER_RE = re.compile(r"\[book run time\]|\bTODO\b")
 NARROW_WIDTH = 400
 WINDOW = (1280, 1600)
@@ -275,6 +277,7 @@ def check_page(
     report.problems += [f"a progress bar is shown: ...{m.group(0)}" for m in [PROGRESS_RE.search(text)] if m]
     report.problems += [f"a placeholder is left on the page: {m.group(0)}" for m in [PLACEHOLDER_RE.search(text)] if m]
     report.problems += [f"a machine path is shown: {path}" for path in machine_paths(text, local_paths)]
+    report.problems += [f"a path object is shown: {m.group(0)}..." for m in [PATH_REPR_RE.search(text)] if m]
     # in cell outputs only: a chapter's code may name its fallback's title
     outputs_text = driver.execute_script(
         "return Array.from(document.querySelectorAll('.cell_output, .output')).map((e) => e.innerText).join('\\n')")

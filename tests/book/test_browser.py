@@ -123,7 +123,8 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there']
     assert reports["book/placeholder.html"] == ["a placeholder is left on the page: [book run time]"]
     assert reports["book/machine_path.html"] == ["a machine path is shown: /work/wt",
-                                                 "a machine path is shown: C:\\Users\\dana"]
+                                                 "a machine path is shown: C:\\Users\\dana",
+                                                 "a path object is shown: PosixPath(..."]
     home = os.path.expanduser("~")
     assert f"a machine path is shown: {home}" in reports["book/home_path.html"]
     assert len(reports["book/too_wide.html"]) == 1 and "wider than a 400 px window" in reports["book/too_wide.html"][0]
