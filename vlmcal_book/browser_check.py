@@ -26,6 +26,9 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
 - at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll), no
   table or display equation runs past the window or is cut off without a scroll bar of its own,
   and no table column is squeezed narrower than a few characters;
+- no page taller than :data:`MAX_PAGE_HEIGHT` px at full width (the single API page was 243 000 px;
+  split pages stay findable);
+- one search control (the theme adds a search field to the sidebar beside the header's button);
 - no placeholder left in the text (``TODO``, or the ``[book run time]`` token that
   :mod:`vlmcal_book.stage` replaces by the measured run time).
 
@@ -61,6 +64,7 @@ PROGRESS_RE = re.compile(r"(it/s|s/it)\]")
 PATH_REPR_RE = re.compile(r"\b(Posix|Windows|Pure\w*)Path\(")
 PLACEHOLDER_RE = re.compile(r"\[book run time\]|\bTODO\b")
 NARROW_WIDTH = 400
+MAX_PAGE_HEIGHT = 60_000  # px at WINDOW's width: about 40 screens
 WINDOW = (1280, 1600)
 PAGE_TIMEOUT_S = 30
 MATH_TIMEOUT_S = 20
@@ -228,6 +232,13 @@ return problems;
 """
 
 
+#: Search controls a reader sees (the theme's button and field; the overlay's input is hidden until opened).
+_VISIBLE_SEARCH = """
+return Array.from(document.querySelectorAll('.search-button__button, form.bd-search'))
+  .filter((e) => e.offsetParent !== null && getComputedStyle(e).visibility !== 'hidden').length;
+"""
+
+
 def _console_errors(driver) -> list[str]:
     """The console's errors since the last call (reading the log empties it); ``[]`` where it cannot be read."""
     try:
@@ -302,6 +313,12 @@ def check_page(
             f"wider than a {NARROW_WIDTH} px window: {overflow[0]} px of content in {overflow[1]} px")
 
     report.problems += [f"a JavaScript console error: {message}" for message in _console_errors(driver)]
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    if height > MAX_PAGE_HEIGHT:
+        report.problems.append(f"the page is {height} px tall (over {MAX_PAGE_HEIGHT} px): split it")
+    searches = driver.execute_script(_VISIBLE_SEARCH)
+    if searches > 1:
+        report.problems.append(f"{searches} search boxes are shown (one is enough)")
     if page.startswith("notebooks/"):
         stem = Path(page).stem
         links = driver.execute_script(

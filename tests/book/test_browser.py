@@ -93,6 +93,9 @@ def _tiny_site(root: Path) -> None:
         "book/cut_equation.html": "<div style='overflow: hidden'><mjx-container display='true' style='display: block; "
                                   "white-space: nowrap'>" + "x + " * 200 + "y</mjx-container></div>",
         "book/console_error.html": "<p>fine</p><script>console.error('boom: a script failed')</script>",
+        "book/too_tall.html": "<div style='height: 70000px'>a very long page</div>",
+        "book/two_searches.html": "<button class='search-button__button'>Search</button>"
+                                  "<form class='bd-search'><input type='search'></form>",
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
         "notebooks/02_wrong_link.html": f'<a href="{colab.format("02_wrong_link.md")}">Colab</a>',
         "notebooks/03_traceback.html": f'<a href="{colab.format("03_traceback.ipynb")}">Colab</a>'
@@ -111,6 +114,7 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
         {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "placeholder",
                                         "machine_path", "home_path", "too_wide", "unrendered_math", "wide_table",
                                         "scrolling_table", "squeezed_table", "cut_equation", "console_error",
+                                        "two_searches", "too_tall",
                                         "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
     reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
@@ -133,6 +137,9 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert any(p.startswith("a table column is squeezed") for p in reports["book/squeezed_table.html"])
     assert any(p.startswith("an equation is cut") for p in reports["book/cut_equation.html"])
     assert any("a JavaScript console error" in p and "boom" in p for p in reports["book/console_error.html"])
+    assert reports["book/two_searches.html"] == ["2 search boxes are shown (one is enough)"]
+    assert [p for p in reports["book/too_tall.html"] if "px tall" in p] == [
+        f"the page is {70000 + 16} px tall (over {checker.MAX_PAGE_HEIGHT} px): split it"]
     # without the real data, a labelled fallback is what the page must show
     (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
     assert fallback.problems == []
