@@ -20,8 +20,8 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
   :func:`vlmcal_utils.paths.machine_paths`), and no ``PosixPath(...)``/``WindowsPath(...)`` at all
   (a cell whose last expression is a path: even a relative one names the build's layout);
 - every ``<img>`` has a non-empty ``alt`` text;
-- with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback
-  in a cell output;
+- with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no fallback in a cell output:
+  neither "No published logits" nor the committed run's numbers standing in for a recomputation;
 - no JavaScript error in the browser console (a failed script, a missing resource);
 - at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll), no
   table or display equation runs past the window or is cut off without a scroll bar of its own,
@@ -59,6 +59,8 @@ from vlmcal_utils.paths import machine_paths
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TRACEBACK_TEXT = "Traceback (most recent call last)"
 NO_LOGITS_TEXT = "No published logits"
+#: What a chapter's cell output shows only where it could not recompute its real numbers.
+FALLBACK_TEXTS = (NO_LOGITS_TEXT, "real numbers from the committed run")
 WARNING_RE = re.compile(r"\b\w*Warning:")
 PROGRESS_RE = re.compile(r"(it/s|s/it)\]")
 PATH_REPR_RE = re.compile(r"\b(Posix|Windows|Pure\w*)Path\(")
@@ -292,8 +294,8 @@ def check_page(
     # in cell outputs only: a chapter's code may name its fallback's title
     outputs_text = driver.execute_script(
         "return Array.from(document.querySelectorAll('.cell_output, .output')).map((e) => e.innerText).join('\\n')")
-    if real_data and NO_LOGITS_TEXT in outputs_text:
-        report.problems.append(f'"{NO_LOGITS_TEXT}" is shown although the real data is there')
+    report.problems += [f'"{text}" is shown although the real data is there' for text in FALLBACK_TEXTS
+                        if real_data and text in outputs_text]
     no_alt = driver.execute_script(
         "return Array.from(document.images).filter((i) => !(i.getAttribute('alt') || '').trim())"
         ".map((i) => i.getAttribute('src'))")

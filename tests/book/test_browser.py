@@ -74,7 +74,8 @@ def _tiny_site(root: Path) -> None:
         "book/warning.html": "<pre>/home/me/x.py:3: TqdmWarning: IProgress not found</pre>",
         "book/progress.html": "<p>study cells: 100% 40/40 [00:01&lt;00:00, 35.2it/s]</p>",
         "book/fallback.html": '<pre>title = "No published logits"</pre>'
-                              '<div class="cell_output"><p>No published logits on this machine</p></div>',
+                              '<div class="cell_output"><p>No published logits on this machine</p>'
+                              '<p>Finding 1: real numbers from the committed run of 2026-12-06</p></div>',
         "book/placeholder.html": "<p><b>Time:</b> [book run time]</p>",
         # chapter 5's leak: a cell ending in a call that returned the results file's path
         "book/machine_path.html": "<div class=\"cell_output\"><pre>PosixPath('/work/wt/x/r.json')</pre></div>"
@@ -124,7 +125,9 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert reports["book/no_alt.html"] == ["image without alt text: ok.png"]
     assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:", "a machine path is shown: /home/me"]
     assert reports["book/progress.html"] == ["a progress bar is shown: ...it/s]"]
-    assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there']
+    assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there',
+                                             '"real numbers from the committed run" is shown although the real '
+                                             'data is there']
     assert reports["book/placeholder.html"] == ["a placeholder is left on the page: [book run time]"]
     assert reports["book/machine_path.html"] == ["a machine path is shown: /work/wt",
                                                  "a machine path is shown: C:\\Users\\dana",
