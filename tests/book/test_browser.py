@@ -172,9 +172,24 @@ def test_colab_links_are_rewritten_to_the_ipynb_twin():
 def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
     """_config.yml loads the book's Sphinx extensions from vlmcal_book/sphinx_ext/ (tools/ is gone)."""
     local = yaml.safe_load((repo_root / "_config.yml").read_text())["sphinx"]["local_extensions"]
-    assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle")}
+    assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle",
+                                                                  "vlmcal_scripts")}
     for name, folder in local.items():
         assert (repo_root / folder / f"{name}.py").is_file()
+
+
+def test_each_script_is_loaded_once_per_page():
+    """thebe's inline config came twice on every page: 'THEBE_JS_URL has already been declared' in the console."""
+    from sphinx.builders.html._assets import _JavaScript
+
+    from vlmcal_book.sphinx_ext.vlmcal_scripts import unique_scripts
+
+    thebe = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("a.js"), _JavaScript("", body=thebe), _JavaScript("b.js", **{"async": "async"}),
+               _JavaScript("", body=thebe), _JavaScript("a.js"), _JavaScript("b.js"), _JavaScript("", body="other")]
+    kept = unique_scripts(scripts)
+    assert [(s.filename, s.attributes) for s in kept] == [
+        ("a.js", {}), ("", {"body": thebe}), ("b.js", {"async": "async"}), ("b.js", {}), ("", {"body": "other"})]
 
 
 def _docstrings(package) -> dict[str, str]:

@@ -55,8 +55,9 @@ __all__ = [
     "fallback_figure",
 ]
 
-#: Where the committed real-data results live, relative to the repository root.
-PUBLISHED_SUBDIR = Path("results") / "published"
+#: Where the committed real-data results live, relative to the repository root (a string: the API
+#: page shows the value, and a ``PosixPath(...)`` there would read as a leaked path).
+PUBLISHED_SUBDIR = "results/published"
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class CommittedRun:
     @property
     def where(self) -> str:
         """The file as the repository names it (no machine path)."""
-        return f"{PUBLISHED_SUBDIR.as_posix()}/{self.stem}/{RESULTS_FILENAME}"
+        return f"{PUBLISHED_SUBDIR}/{self.stem}/{RESULTS_FILENAME}"
 
 
 def _candidates(roots: Sequence[Path] | None) -> list[Path]:
@@ -386,7 +387,7 @@ def fallback(stem: str, reason: str, section: str, *parts: str) -> list:
     if run is None:
         return [Box(f"{section}: real-model numbers not available in this build", [
             f"This build cannot compute them ({reason}) and has no committed results "
-            f"({PUBLISHED_SUBDIR.as_posix()}/{stem}/{RESULTS_FILENAME}: a clone of the repository has them)."],
+            f"({PUBLISHED_SUBDIR}/{stem}/{RESULTS_FILENAME}: a clone of the repository has them)."],
             kind="warning")]
     if stem in _EXPLAINED:
         out: list = [Box(f"{section}: real numbers from the committed run of {run.date}", [
