@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: Where the committed real-data results live, relative to the repository root (a string: the API
-#: page shows the value, and a ``PosixPath(...)`` there would read as a leaked path).
+#: page shows the value, and the repr of a path object there would read as a leaked path).
 PUBLISHED_SUBDIR = "results/published"
 
 
