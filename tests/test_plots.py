@@ -143,3 +143,37 @@ def test_subsample_ece_plot():
     (plugin,) = [c for c in ax.containers if c.get_label() == "plug-in ECE"]
     assert plugin.lines[0].get_ydata() == pytest.approx(means)
     assert ax.get_xscale() == "log" and ax.get_title() == "sizes"
+
+
+def _confidences(side: str, n: int = 4000):
+    """Top-label data of an under- or overconfident model (bars at the top left, or far below the diagonal)."""
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.1, 1.0, n)
+    shift = 0.3 if side == "under" else -0.3
+    return conf, rng.random(n) < np.clip(conf + shift, 0, 1)
+
+
+@pytest.mark.parametrize("side", ["under", "over"])
+def test_no_legend_covers_the_drawn_data(side):
+    """Legends sat on reliability-diagram bars (upper left, where an underconfident model's bars reach)."""
+    conf, correct = _confidences(side)
+    probs = np.stack([conf, 1 - conf], axis=1)
+    labels = np.where(correct, 0, 1)
+    fig, axes = plt.subplots(1, 4, figsize=(18, 5))
+    P.reliability_diagram_from_confidence(conf, correct, ax=axes[0])
+    P.reliability_diagram_from_confidence(conf, correct, ax=axes[1], show_counts=False)
+    P.reliability_band_diagram_from_confidence(conf, correct, ax=axes[2])
+    P.confidence_histogram(probs, labels, ax=axes[3])
+    fig.tight_layout()
+    assert [P.legend_overlaps(ax) for ax in axes] == [[], [], [], []]
+
+
+def test_legend_overlaps_finds_a_legend_on_the_bars():
+    conf, correct = _confidences("under")
+    ax = P.reliability_diagram_from_confidence(conf, correct)
+    ax.get_legend().remove()
+    ax.legend(loc="upper left")  # the old placement
+    covered = P.legend_overlaps(ax)
+    assert covered and any(c.startswith("rectangle at x") for c in covered)
+    ax.get_legend().remove()
+    assert P.legend_overlaps(ax) == []  # no legend, nothing covered

@@ -33,3 +33,16 @@ def test_text_bars_are_plain_tqdm_on_stderr(monkeypatch, capsys):
     assert type(bar) is std.tqdm and progress_enabled(True)
     assert list(bar) == [0, 1, 2]
     assert "images: 100%" in capsys.readouterr().err
+
+
+def test_importing_the_package_in_a_kernel_without_ipywidgets_warns_nothing():
+    """tqdm.auto's "IProgress not found" warning reached every chapter page (stderr of the first import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, types, warnings; warnings.simplefilter('always'); sys.modules['ipywidgets'] = None; "
+            "sys.modules['ipykernel.zmqshell'] = types.ModuleType('ipykernel.zmqshell'); "  # a kernel, as tqdm sees one
+            "import IPython, vlmcal_utils.progress")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONWARNINGS"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "Warning" not in run.stderr, run.stderr

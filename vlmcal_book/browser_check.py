@@ -17,11 +17,18 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
 - no warning (``SomethingWarning:``, ``Warning:``) and no progress bar (tqdm's ``it/s]``) in the text;
 - no machine path in the text (``/home/<user>``, root's home, ``/tmp/<x>``, ``/work/<x>``,
   ``C:\Users\<user>``, this machine's ``$HOME``, checkout and build folder:
-  :func:`vlmcal_utils.paths.machine_paths`), e.g. a cell whose last expression is a ``PosixPath``;
+  :func:`vlmcal_utils.paths.machine_paths`), and no ``PosixPath(...)``/``WindowsPath(...)`` at all
+  (a cell whose last expression is a path: even a relative one names the build's layout);
 - every ``<img>`` has a non-empty ``alt`` text;
-- with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no "No published logits" fallback
-  in a cell output;
-- at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll);
+- with real data (``$VLMCAL_SHARED`` set, or ``real_data=True``) no fallback in a cell output:
+  neither "No published logits" nor the committed run's numbers standing in for a recomputation;
+- no JavaScript error in the browser console (a failed script, a missing resource);
+- at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll), no
+  table or display equation runs past the window or is cut off without a scroll bar of its own,
+  and no table column is squeezed narrower than a few characters;
+- no page taller than :data:`MAX_PAGE_HEIGHT` px at full width (the single API page was 243 000 px;
+  split pages stay findable);
+- one search control (the theme adds a search field to the sidebar beside the header's button);
 - no placeholder left in the text (``TODO``, or the ``[book run time]`` token that
   :mod:`vlmcal_book.stage` replaces by the measured run time).
 
@@ -52,10 +59,14 @@ from vlmcal_utils.paths import machine_paths
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TRACEBACK_TEXT = "Traceback (most recent call last)"
 NO_LOGITS_TEXT = "No published logits"
+#: What a chapter's cell output shows only where it could not recompute its real numbers.
+FALLBACK_TEXTS = (NO_LOGITS_TEXT, "real numbers from the committed run")
 WARNING_RE = re.compile(r"\b\w*Warning:")
 PROGRESS_RE = re.compile(r"(it/s|s/it)\]")
+PATH_REPR_RE = re.compile(r"\b(Posix|Windows|Pure\w*)Path\(")
 PLACEHOLDER_RE = re.compile(r"\[book run time\]|\bTODO\b")
 NARROW_WIDTH = 400
+MAX_PAGE_HEIGHT = 60_000  # px at WINDOW's width: about 40 screens
 WINDOW = (1280, 1600)
 PAGE_TIMEOUT_S = 30
 MATH_TIMEOUT_S = 20
@@ -123,6 +134,7 @@ def make_driver(user_data_dir: str, chromedriver: str = CHROMEDRIVER):
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for check_page
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
@@ -191,6 +203,53 @@ def toc_pages(toc: str | Path) -> list[str]:
     return sorted(f"{Path(f).with_suffix('').as_posix()}.html" for f in files)
 
 
+#: At the narrow width: tables and display equations that run past the window or are cut (content
+#: wider than their box, which does not scroll), and table cells squeezed below SQUEEZED_PX.
+SQUEEZED_PX = 40
+_NARROW_PROBLEMS = """
+const squeezed = arguments[0];
+const view = document.documentElement.clientWidth;
+const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+const scrollBox = (el) => { for (let e = el; e && e !== document.body; e = e.parentElement) {
+  if (scrolls(e)) return e; } return null; };
+const problems = [];
+const name = (el) => (el.innerText || el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 40);
+function check(el, what) {
+  const box = scrollBox(el);
+  const right = (box || el).getBoundingClientRect().right;
+  if (right > view + 1) {
+    problems.push(`${what} runs past the ${view} px window (to ${Math.round(right)} px): ${name(el)}`); return; }
+  if (!box && el.scrollWidth > el.clientWidth + 1) {
+    problems.push(`${what} is cut (${el.scrollWidth} px of content in ${el.clientWidth} px, no scroll bar): `
+                  + name(el)); }
+}
+document.querySelectorAll("table").forEach((t) => check(t, "a table"));
+document.querySelectorAll('mjx-container[display="true"], div.math').forEach((m) => check(m, "an equation"));
+for (const cell of document.querySelectorAll("td, th")) {
+  const text = (cell.innerText || "").trim();
+  if (text.length >= 6 && cell.clientWidth > 0 && cell.clientWidth < squeezed) {
+    problems.push(`a table column is squeezed to ${cell.clientWidth} px: ${name(cell)}`); break; }
+}
+return problems;
+"""
+
+
+#: Search controls a reader sees (the theme's button and field; the overlay's input is hidden until opened).
+_VISIBLE_SEARCH = """
+return Array.from(document.querySelectorAll('.search-button__button, form.bd-search'))
+  .filter((e) => e.offsetParent !== null && getComputedStyle(e).visibility !== 'hidden').length;
+"""
+
+
+def _console_errors(driver) -> list[str]:
+    """The console's errors since the last call (reading the log empties it); ``[]`` where it cannot be read."""
+    try:
+        entries = driver.get_log("browser")
+    except Exception:  # a driver without the log endpoint: nothing to report  # noqa: BLE001
+        return []
+    return [e.get("message", "") for e in entries if e.get("level") == "SEVERE"]
+
+
 def _check_math(driver, report: PageReport, math_timeout: float) -> None:
     """Where the page has math, wait for MathJax and check that it rendered."""
     if not driver.execute_script("return document.querySelectorAll('.math').length > 0"):
@@ -213,6 +272,7 @@ def check_page(
     """
     report = PageReport(page)
     t0 = time.time()
+    _console_errors(driver)  # the previous page's
     driver.get(f"{base_url}/{page}")
     broken = driver.execute_async_script(_WAIT_IMAGES)
     report.n_images = driver.execute_script("return document.images.length")
@@ -230,11 +290,12 @@ def check_page(
     report.problems += [f"a progress bar is shown: ...{m.group(0)}" for m in [PROGRESS_RE.search(text)] if m]
     report.problems += [f"a placeholder is left on the page: {m.group(0)}" for m in [PLACEHOLDER_RE.search(text)] if m]
     report.problems += [f"a machine path is shown: {path}" for path in machine_paths(text, local_paths)]
+    report.problems += [f"a path object is shown: {m.group(0)}..." for m in [PATH_REPR_RE.search(text)] if m]
     # in cell outputs only: a chapter's code may name its fallback's title
     outputs_text = driver.execute_script(
         "return Array.from(document.querySelectorAll('.cell_output, .output')).map((e) => e.innerText).join('\\n')")
-    if real_data and NO_LOGITS_TEXT in outputs_text:
-        report.problems.append(f'"{NO_LOGITS_TEXT}" is shown although the real data is there')
+    report.problems += [f'"{text}" is shown although the real data is there' for text in FALLBACK_TEXTS
+                        if real_data and text in outputs_text]
     no_alt = driver.execute_script(
         "return Array.from(document.images).filter((i) => !(i.getAttribute('alt') || '').trim())"
         ".map((i) => i.getAttribute('src'))")
@@ -243,6 +304,7 @@ def check_page(
     time.sleep(0.2)
     overflow = driver.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    report.problems += driver.execute_script(_NARROW_PROBLEMS, SQUEEZED_PX)
     driver.set_window_size(*WINDOW)
     # back at full width: let the layout reflow and undo any sideways scroll the narrow window left
     # (otherwise the screenshots below show the page shifted to the left)
@@ -252,6 +314,13 @@ def check_page(
         report.problems.append(
             f"wider than a {NARROW_WIDTH} px window: {overflow[0]} px of content in {overflow[1]} px")
 
+    report.problems += [f"a JavaScript console error: {message}" for message in _console_errors(driver)]
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    if height > MAX_PAGE_HEIGHT:
+        report.problems.append(f"the page is {height} px tall (over {MAX_PAGE_HEIGHT} px): split it")
+    searches = driver.execute_script(_VISIBLE_SEARCH)
+    if searches > 1:
+        report.problems.append(f"{searches} search boxes are shown (one is enough)")
     if page.startswith("notebooks/"):
         stem = Path(page).stem
         links = driver.execute_script(

@@ -73,7 +73,7 @@ _SKIPPED = {_INJECTED, "skip-execution"}
 # tqdm's text bars and its "IProgress not found" warning, as tqdm.auto writes them to stderr under a
 # kernel without ipywidgets (tqdm.notebook forces disable=False, so TQDM_DISABLE cannot turn them off)
 _TQDM_LINE = re.compile(r"^.*(\d+%\|.*\|\s*\d+/\d+ \[.*\]|TqdmWarning: IProgress not found.*|"
-                        r"^\s*(from tqdm\.autonotebook import tqdm as notebook_tqdm|warnings\.warn\(.*))\s*$")
+                        r"^\s*(from (tqdm)?\.autonotebook import tqdm as notebook_tqdm|warnings\.warn\(.*))\s*$")
 
 
 def _ran_cells(nb) -> list:

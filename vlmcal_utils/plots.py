@@ -25,6 +25,7 @@ __all__ = [
     "reliability_band_diagram_from_confidence",
     "subsample_ece_plot",
     "confidence_histogram",
+    "legend_overlaps",
 ]
 
 _PALETTE = sns.color_palette("colorblind")
@@ -67,7 +68,7 @@ def reliability_diagram_from_confidence(
     """
     table = M.reliability_bins_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
     ece_value = M.ece_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
-    ax = _new_ax(ax, size=(4.2, 5.4), bottom=0.27 if show_counts else None)
+    ax = _new_ax(ax, size=(4.2, 5.8), bottom=0.33 if show_counts else 0.2)
     left = table["bin_lower"].to_numpy()
     width = (table["bin_upper"] - table["bin_lower"]).to_numpy()
     acc = table["accuracy"].fillna(0.0).to_numpy()
@@ -90,7 +91,6 @@ def reliability_diagram_from_confidence(
     ax.set_aspect("equal", adjustable="box")
     ax.set_ylabel("Accuracy")
     ax.grid(True, linestyle=":", linewidth=0.6, zorder=0)
-    ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
     ece_text = f"ECE = {100 * ece_value:.2f}%"
     ax.set_title(f"{title}\n{ece_text}" if title else ece_text)
 
@@ -112,6 +112,10 @@ def reliability_diagram_from_confidence(
         ax.counts_ax = counts_ax  # type: ignore[attr-defined]
     else:
         ax.set_xlabel("Confidence")
+    # below the diagram (and its count strip), never on the bars: an under-confident model's bars
+    # reach the top left, where the legend used to sit (legend_overlaps checks it)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.56 if show_counts else -0.14), ncol=3, fontsize=9,
+              frameon=False, handlelength=1.5, columnspacing=1.0)
     return ax
 
 
@@ -248,7 +252,7 @@ def subsample_ece_plot(draws: Any, ax: Axes | None = None, title: str | None = N
     ax.set_xlabel("subsample size $n$")
     ax.set_ylabel("ECE (mean $\\pm$ 1 sd)")
     ax.grid(True, linestyle=":", linewidth=0.6)
-    ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=9, frameon=False)  # off the data
     if title:
         ax.set_title(title)
     return ax
@@ -289,7 +293,48 @@ def confidence_histogram(
     ax.set_xlabel("Confidence")
     ax.set_ylabel("Fraction of samples")
     ax.grid(True, axis="y", linestyle=":", linewidth=0.6, zorder=0)
-    ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=9, frameon=False)  # off the bars
     if title:
         ax.set_title(title)
     return ax
+
+
+def legend_overlaps(ax: Axes) -> list[str]:
+    """What an Axes' legend covers of its drawn data (empty: the legend hides nothing).
+
+    Bars and other patches count where their drawn box meets the legend's box; lines where one
+    of 200 points along each segment falls inside it. Use it to check ``loc="best"`` or a
+    placement on the data it was drawn for.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        A drawn Axes (its figure is drawn once here to place the legend).
+
+    Returns
+    -------
+    list of str
+        One entry per covered artist: its label (or kind) and where, in data coordinates.
+    """
+    legend = ax.get_legend()
+    if legend is None:
+        return []
+    fig = ax.figure
+    fig.canvas.draw()
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    covered = []
+    for patch in ax.patches:
+        extent = patch.get_window_extent()
+        if extent.width > 0 and extent.height > 0 and box.overlaps(extent):
+            name = patch.get_label() if not patch.get_label().startswith("_") else type(patch).__name__.lower()
+            covered.append(f"{name} at x = {patch.get_x():.3g}" if hasattr(patch, "get_x") else name)
+    for line in ax.lines:
+        xy = np.asarray(line.get_xydata(), dtype=float)
+        if len(xy) == 0:
+            continue
+        dense = np.concatenate([np.linspace(a, b, 200) for a, b in zip(xy[:-1], xy[1:], strict=True)]) \
+            if len(xy) > 1 else xy
+        shown = line.get_transform().transform(dense)
+        if box.count_contains(shown) > 0:
+            covered.append(f"line {line.get_label()}")
+    return covered

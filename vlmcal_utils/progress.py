@@ -12,10 +12,17 @@ notebooks, so the book's pages hold none.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Iterable
 
-from tqdm import std
-from tqdm.auto import tqdm
+from tqdm import TqdmWarning, std
+
+with warnings.catch_warnings():
+    # tqdm.auto warns "IProgress not found" (two lines on stderr) when imported in a kernel without
+    # ipywidgets, as every executed chapter is: the lines landed on every page. Bars are off there
+    # anyway (VLMCAL_PROGRESS=0); where a bar is wanted, tqdm.auto still picks widget or text.
+    warnings.simplefilter("ignore", TqdmWarning)
+    from tqdm.auto import tqdm
 
 __all__ = ["PROGRESS_ENV_VAR", "PROGRESS_TEXT", "progress_enabled", "progress_bar"]
 

@@ -65,6 +65,7 @@ def _tiny_site(root: Path) -> None:
     (root / "book").mkdir(parents=True)
     (root / "notebooks").mkdir()
     Image.new("RGB", (8, 8), "red").save(root / "book" / "ok.png")
+    Image.new("RGB", (16, 16), "blue").save(root / "favicon.ico")  # else the console logs its 404 on every page
     colab = "https://colab.research.google.com/github/o/r/blob/main/notebooks/{}"
     pages = {
         "book/intro.html": '<p>fine</p><img src="ok.png" alt="a red square">',
@@ -73,7 +74,8 @@ def _tiny_site(root: Path) -> None:
         "book/warning.html": "<pre>/home/me/x.py:3: TqdmWarning: IProgress not found</pre>",
         "book/progress.html": "<p>study cells: 100% 40/40 [00:01&lt;00:00, 35.2it/s]</p>",
         "book/fallback.html": '<pre>title = "No published logits"</pre>'
-                              '<div class="cell_output"><p>No published logits on this machine</p></div>',
+                              '<div class="cell_output"><p>No published logits on this machine</p>'
+                              '<p>Finding 1: real numbers from the committed run of 2026-12-06</p></div>',
         "book/placeholder.html": "<p><b>Time:</b> [book run time]</p>",
         # chapter 5's leak: a cell ending in a call that returned the results file's path
         "book/machine_path.html": "<div class=\"cell_output\"><pre>PosixPath('/work/wt/x/r.json')</pre></div>"
@@ -81,6 +83,20 @@ def _tiny_site(root: Path) -> None:
         "book/home_path.html": "<p>logits from {home}/vlmcal/x.npz</p>",
         "book/too_wide.html": '<p style="white-space: nowrap">' + "wide " * 200 + "</p>",
         "book/unrendered_math.html": '<span class="math notranslate">\\(x^2\\)</span>',
+        # at 400 px: a table wider than the window, one that scrolls in its own box (fine), one whose
+        # columns are squeezed, a display equation cut by its box, and a script error in the console
+        "book/wide_table.html": "<table><tr>" + "<td style='white-space: nowrap'>a wide cell</td>" * 30
+                                + "</tr></table>",
+        "book/scrolling_table.html": "<div style='overflow-x: auto'><table><tr>"
+                                     + "<td style='white-space: nowrap'>a wide cell</td>" * 30 + "</tr></table></div>",
+        "book/squeezed_table.html": "<table style='width: 120px; table-layout: fixed'><tr>"
+                                    + "<td>squeezed words</td>" * 6 + "</tr></table>",
+        "book/cut_equation.html": "<div style='overflow: hidden'><mjx-container display='true' style='display: block; "
+                                  "white-space: nowrap'>" + "x + " * 200 + "y</mjx-container></div>",
+        "book/console_error.html": "<p>fine</p><script>console.error('boom: a script failed')</script>",
+        "book/too_tall.html": "<div style='height: 70000px'>a very long page</div>",
+        "book/two_searches.html": "<button class='search-button__button'>Search</button>"
+                                  "<form class='bd-search'><input type='search'></form>",
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
         "notebooks/02_wrong_link.html": f'<a href="{colab.format("02_wrong_link.md")}">Colab</a>',
         "notebooks/03_traceback.html": f'<a href="{colab.format("03_traceback.ipynb")}">Colab</a>'
@@ -97,7 +113,9 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     toc = tmp_path / "_toc.yml"
     toc.write_text(yaml.safe_dump({"format": "jb-book", "root": "book/intro", "chapters": [
         {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "placeholder",
-                                        "machine_path", "home_path", "too_wide", "unrendered_math",
+                                        "machine_path", "home_path", "too_wide", "unrendered_math", "wide_table",
+                                        "scrolling_table", "squeezed_table", "cut_equation", "console_error",
+                                        "two_searches", "too_tall",
                                         "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
     reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
@@ -107,13 +125,24 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert reports["book/no_alt.html"] == ["image without alt text: ok.png"]
     assert reports["book/warning.html"] == ["a warning is shown: TqdmWarning:", "a machine path is shown: /home/me"]
     assert reports["book/progress.html"] == ["a progress bar is shown: ...it/s]"]
-    assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there']
+    assert reports["book/fallback.html"] == ['"No published logits" is shown although the real data is there',
+                                             '"real numbers from the committed run" is shown although the real '
+                                             'data is there']
     assert reports["book/placeholder.html"] == ["a placeholder is left on the page: [book run time]"]
     assert reports["book/machine_path.html"] == ["a machine path is shown: /work/wt",
-                                                 "a machine path is shown: C:\\Users\\dana"]
+                                                 "a machine path is shown: C:\\Users\\dana",
+                                                 "a path object is shown: PosixPath(..."]
     home = os.path.expanduser("~")
     assert f"a machine path is shown: {home}" in reports["book/home_path.html"]
     assert len(reports["book/too_wide.html"]) == 1 and "wider than a 400 px window" in reports["book/too_wide.html"][0]
+    assert any(p.startswith("a table runs past the 400 px window") for p in reports["book/wide_table.html"])
+    assert reports["book/scrolling_table.html"] == []
+    assert any(p.startswith("a table column is squeezed") for p in reports["book/squeezed_table.html"])
+    assert any(p.startswith("an equation is cut") for p in reports["book/cut_equation.html"])
+    assert any("a JavaScript console error" in p and "boom" in p for p in reports["book/console_error.html"])
+    assert reports["book/two_searches.html"] == ["2 search boxes are shown (one is enough)"]
+    assert [p for p in reports["book/too_tall.html"] if "px tall" in p] == [
+        f"the page is {70000 + 16} px tall (over {checker.MAX_PAGE_HEIGHT} px): split it"]
     # without the real data, a labelled fallback is what the page must show
     (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
     assert fallback.problems == []
@@ -143,9 +172,24 @@ def test_colab_links_are_rewritten_to_the_ipynb_twin():
 def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
     """_config.yml loads the book's Sphinx extensions from vlmcal_book/sphinx_ext/ (tools/ is gone)."""
     local = yaml.safe_load((repo_root / "_config.yml").read_text())["sphinx"]["local_extensions"]
-    assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle")}
+    assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle",
+                                                                  "vlmcal_scripts")}
     for name, folder in local.items():
         assert (repo_root / folder / f"{name}.py").is_file()
+
+
+def test_each_script_is_loaded_once_per_page():
+    """thebe's inline config came twice on every page: 'THEBE_JS_URL has already been declared' in the console."""
+    from sphinx.builders.html._assets import _JavaScript
+
+    from vlmcal_book.sphinx_ext.vlmcal_scripts import unique_scripts
+
+    thebe = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("a.js"), _JavaScript("", body=thebe), _JavaScript("b.js", **{"async": "async"}),
+               _JavaScript("", body=thebe), _JavaScript("a.js"), _JavaScript("b.js"), _JavaScript("", body="other")]
+    kept = unique_scripts(scripts)
+    assert [(s.filename, s.attributes) for s in kept] == [
+        ("a.js", {}), ("", {"body": thebe}), ("b.js", {"async": "async"}), ("b.js", {}), ("", {"body": "other"})]
 
 
 def _docstrings(package) -> dict[str, str]:

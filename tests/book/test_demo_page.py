@@ -32,3 +32,21 @@ def test_demo_page_refreshes_only_the_marked_section(tmp_path):
 def test_committed_book_page_is_up_to_date(repo_root):
     """book/demo_world.md shows what metrics.json holds (regenerate: python -m vlmcal_book.demo_page)."""
     assert demo_page.is_up_to_date(repo_root / "book" / "demo_world.md")
+
+
+def test_the_page_shows_the_demo_world_and_its_picture_is_current(repo_root, tmp_path):
+    """The demo-world page has a picture of the world (it had none), drawn from the world's seeds."""
+    from vlmcal_utils.demo.world import DEMO_DOMAINS, HELDOUT_CLASSES
+
+    page = (repo_root / "book" / "demo_world.md").read_text()
+    assert "```{figure} images/demo_world.png" in page
+    assert demo_page.picture_is_up_to_date(repo_root / demo_page.PICTURE)
+    caption = page.split("```{figure} images/demo_world.png", 1)[1].split("```", 1)[0]
+    held_out = [c for c in demo_page.PICTURE_CLASSES if c in HELDOUT_CLASSES]
+    assert held_out and all(c in caption for c in demo_page.PICTURE_CLASSES)
+    assert f"The {held_out[0]} and the {held_out[1]} are held-out classes" in caption.replace("\n", " ")
+    grid = demo_page.sample_grid()
+    assert grid.height < grid.width and grid.height > 32 * len(DEMO_DOMAINS) * 3
+    stale = tmp_path / "stale.png"
+    grid.transpose(0).save(stale)  # mirrored: not what the world renders
+    assert not demo_page.picture_is_up_to_date(stale) and not demo_page.picture_is_up_to_date(tmp_path / "none.png")

@@ -80,3 +80,19 @@ def test_run_methods_on_the_demo_world_resumes_without_computing(tmp_path):
     assert after == before == 9  # ... and none computed again
     assert ch4.paper_comparison(ch4.results_table(runs, {"demo-photo/hard": {"official": 1.16, "fitted": 1.0}}),
                                 clip) == []  # the demo is never compared with the paper
+
+
+def test_ts_versus_ctpt_says_when_the_run_contradicts_c_tpt_and_why():
+    table = ch4.results_table(_runs(), {"d/hard": {"official": 1.16, "fitted": 2.0}})
+    tpt_row = table.loc[("d", "hard", "tpt")]
+    assert tpt_row["mean_confidence"] > tpt_row["accuracy"]  # overconfident: T = 1.16 lowers its ECE
+    text = ch4.ts_versus_ctpt(table, demo=True)
+    # C-TPT's rows are TPT's here, so the temperature wins: the opposite of the paper, with the measured reason
+    assert "in 1 of 1 blocks" in text and "OPPOSITE" in text and "Why, as measured here" in text
+    assert text.startswith("DEMO run") and "demo world's, not CLIP" in text
+    better = table.copy()
+    better.loc[("d", "hard", "ctpt"), "ece_20"] = table.loc[("d", "hard", "ts_official"), "ece_20"] / 2
+    assert "in 0 of 1 blocks" in ch4.ts_versus_ctpt(better) and "OPPOSITE" not in ch4.ts_versus_ctpt(better)
+    odd = table.copy()  # TS wins although TPT is not overconfident: the simple reason does not cover it
+    odd.loc[("d", "hard", "tpt"), "mean_confidence"] = 0.0
+    assert "Why is unknown" in ch4.ts_versus_ctpt(odd)

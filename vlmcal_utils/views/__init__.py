@@ -13,5 +13,6 @@ display. It is still in the wheel, because the Colab notebooks import it.
   :data:`~vlmcal_utils.views.chapter_results.SCHEMAS` (every chapter's, for
   :func:`~vlmcal_utils.results.load_results`)
 - :mod:`~vlmcal_utils.views.chapter5_results` — chapter 5's results schema and builder
+- :mod:`~vlmcal_utils.views.committed` — the committed real results chapters 1–3 show offline
 - :mod:`~vlmcal_utils.views.boxes` — admonition boxes (HTML in a notebook, text elsewhere)
 """
