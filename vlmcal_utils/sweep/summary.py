@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from vlmcal_utils.models import DEMO_PREFIX, RANDOM
+from vlmcal_utils.papers.ctpt import INIT_NAMES
 from vlmcal_utils.storage import atomic_write_text
 from vlmcal_utils.sweep.plan import SWEPT_METHODS
 from vlmcal_utils.sweep.shards import MODEL_FILE
 from vlmcal_utils.temperature import fit_temperature
-from vlmcal_utils.tpt import ECE_BINS, INIT_NAMES, read_tpt_rows, summarise
+from vlmcal_utils.tpt import ECE_BINS, read_tpt_rows, summarise
 
 __all__ = ["N_BOOT", "SUMMARY_CSV", "SUMMARY_PARQUET", "KEY_COLUMNS", "table_rows", "provenance", "summarize",
            "write_summary"]
