@@ -29,7 +29,11 @@ def test_pages_are_up_to_date_and_metrics_come_first(repo_root):
     assert api_pages.stale(repo_root) == []
     pages = api_pages.pages(repo_root)
     assert pages[0].modules == ("vlmcal_utils.metrics",)
-    assert pages[-1].layer == "foundations" and "vlmcal_utils.checks" in pages[-1].modules
+    # the foundations come last (they may span several pages when a subpackage there has its own)
+    layers = [p.layer for p in pages]
+    first_foundation = layers.index("foundations")
+    assert set(layers[first_foundation:]) == {"foundations"}
+    assert any("vlmcal_utils.checks" in p.modules for p in pages[first_foundation:])
     assert len(pages) >= 10 and all(len(p.modules) <= 40 for p in pages)
 
 
