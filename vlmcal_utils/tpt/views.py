@@ -25,7 +25,7 @@ import open_clip
 import torch
 import torch.nn as nn
 import torchvision.transforms.functional as TF
-from PIL import Image, ImageOps
+from PIL import Image
 
 __all__ = ["preprocess_config", "make_views", "AUGMIX_OPS", "ViewSet", "view_batches", "default_num_workers"]
 
@@ -119,8 +119,11 @@ def rrc_params(
     return (h - ch) // 2, (w - cw) // 2, ch, cw
 
 
-# TPT's AugMix operations (those not overlapping ImageNet-C), with its parameter ranges.
-# Each op is (image, severity, rng, size) -> image.
+# TPT's AugMix operations (those not overlapping ImageNet-C), with its parameter ranges, on
+# (H, W, 3) uint8 arrays. The four tone operations are PIL's ImageOps ones bit for bit (tested against
+# them) in numpy: PIL builds each lookup table in Python (768 round() calls per operation), which
+# made them, with one to_tensor per chain, most of the time of a view set. The geometric ones are
+# PIL's C transforms. Each op is (image, severity, rng, size) -> image.
 def _level(rng: np.random.Generator, n: float) -> float:
     return rng.uniform(0.1, n)
 
@@ -129,19 +132,67 @@ def _sign(rng: np.random.Generator, v: float) -> float:
     return -v if rng.uniform() > 0.5 else v
 
 
-def _affine(img: Image.Image, size: int, coeffs: tuple) -> Image.Image:
-    return img.transform((size, size), Image.AFFINE, coeffs, resample=Image.BILINEAR)
+def _per_channel(a: np.ndarray, luts: list[np.ndarray]) -> np.ndarray:
+    """``a`` (H, W, 3) uint8 through one 256-entry table per channel (PIL's ``point``: clipped to 0-255)."""
+    table = np.clip(np.stack(luts), 0, 255).astype(np.uint8)
+    return np.stack([table[c][a[..., c]] for c in range(3)], axis=-1)
 
 
-AugMixOp = Callable[[Image.Image, int, np.random.Generator, int], Image.Image]
+def _autocontrast_lut(channel: np.ndarray) -> np.ndarray:
+    """PIL's ``autocontrast`` table (no cutoff): the channel's range stretched to 0-255, truncated."""
+    lo, hi = int(channel.min()), int(channel.max())
+    if hi <= lo:
+        return np.arange(256)
+    scale = 255.0 / (hi - lo)
+    return (np.arange(256) * scale + -lo * scale).astype(np.int64)  # int() truncates toward 0, as astype
 
-#: TPT's AugMix operations by name (order matters: ops are drawn by index from this table).
+
+def _equalize_lut(channel: np.ndarray) -> np.ndarray:
+    """PIL's ``equalize`` table: integer cumulative histogram over ``step``, the same integer arithmetic."""
+    h = np.bincount(channel.ravel(), minlength=256).astype(np.int64)
+    used = h[h > 0]
+    step = int(used.sum() - used[-1]) // 255 if len(used) > 1 else 0
+    if not step:
+        return np.arange(256)
+    before = np.concatenate([[0], np.cumsum(h)[:-1]])  # pixels below each value
+    return (step // 2 + before) // step
+
+
+def _autocontrast(a: np.ndarray) -> np.ndarray:
+    return _per_channel(a, [_autocontrast_lut(a[..., c]) for c in range(3)])
+
+
+def _equalize(a: np.ndarray) -> np.ndarray:
+    return _per_channel(a, [_equalize_lut(a[..., c]) for c in range(3)])
+
+
+def _posterize(a: np.ndarray, bits: int) -> np.ndarray:
+    return a & np.uint8(~(2 ** (8 - bits) - 1) & 0xFF)
+
+
+def _solarize(a: np.ndarray, threshold: int) -> np.ndarray:
+    return np.where(a < threshold, a, 255 - a).astype(np.uint8)
+
+
+def _rotate(a: np.ndarray, degrees: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(a, "RGB").rotate(degrees, resample=Image.BILINEAR))
+
+
+def _affine(a: np.ndarray, size: int, coeffs: tuple) -> np.ndarray:
+    return np.asarray(Image.fromarray(a, "RGB").transform((size, size), Image.AFFINE, coeffs,
+                                                            resample=Image.BILINEAR))
+
+
+AugMixOp = Callable[[np.ndarray, int, np.random.Generator, int], np.ndarray]
+
+#: TPT's AugMix operations by name (order matters: ops are drawn by index from this table), on
+#: ``(H, W, 3)`` uint8 arrays; each equals its PIL ``ImageOps`` / ``Image`` operation bit for bit.
 AUGMIX_OPS: dict[str, AugMixOp] = {
-    "autocontrast": lambda im, s, r, n: ImageOps.autocontrast(im),
-    "equalize": lambda im, s, r, n: ImageOps.equalize(im),
-    "posterize": lambda im, s, r, n: ImageOps.posterize(im, 4 - int(_level(r, s) * 4 / 10)),
-    "rotate": lambda im, s, r, n: im.rotate(_sign(r, int(_level(r, s) * 30 / 10)), resample=Image.BILINEAR),
-    "solarize": lambda im, s, r, n: ImageOps.solarize(im, 256 - int(_level(r, s) * 256 / 10)),
+    "autocontrast": lambda im, s, r, n: _autocontrast(im),
+    "equalize": lambda im, s, r, n: _equalize(im),
+    "posterize": lambda im, s, r, n: _posterize(im, 4 - int(_level(r, s) * 4 / 10)),
+    "rotate": lambda im, s, r, n: _rotate(im, _sign(r, int(_level(r, s) * 30 / 10))),
+    "solarize": lambda im, s, r, n: _solarize(im, 256 - int(_level(r, s) * 256 / 10)),
     "shear_x": lambda im, s, r, n: _affine(im, n, (1, _sign(r, _level(r, s) * 0.3 / 10), 0, 0, 1, 0)),
     "shear_y": lambda im, s, r, n: _affine(im, n, (1, 0, 0, _sign(r, _level(r, s) * 0.3 / 10), 1, 0)),
     "translate_x": lambda im, s, r, n: _affine(im, n, (1, 0, _sign(r, int(_level(r, s) * (n / 3) / 10)), 0, 1, 0)),
@@ -150,19 +201,66 @@ AUGMIX_OPS: dict[str, AugMixOp] = {
 _AUGMIX_NAMES = tuple(AUGMIX_OPS)
 
 
-def _augmix(crop: Image.Image, crop_tensor: torch.Tensor, prep: Callable, rng: np.random.Generator,
-            severity: int, size: int) -> torch.Tensor:
-    """TPT's mix: 3 chains of 1-3 random ops, chain weights ~ Dirichlet(1,1,1), mixed with the crop by m ~ Beta(1,1)."""
+def _augmix_chains(crop: np.ndarray, rng: np.random.Generator, severity: int,
+                   size: int) -> tuple[np.ndarray, np.ndarray, np.float32]:
+    """TPT's mix, drawn: 3 chains of 1-3 random ops, chain weights ~ Dirichlet(1,1,1), m ~ Beta(1,1).
+
+    Returns the chains ``(3, S, S, 3)`` uint8, their weights ``(3,)`` float32 and ``m``; the mix
+    itself is :func:`_mix` (batched over views).
+    """
     ws = rng.dirichlet([1.0, 1.0, 1.0]).astype(np.float32)
     m = np.float32(rng.beta(1.0, 1.0))
-    mix = torch.zeros_like(crop_tensor)
-    for c in range(3):
-        xa = crop.copy()
+    chains = []
+    for _ in range(3):
+        xa = crop
         for _ in range(int(rng.integers(1, 4))):
-            op = AUGMIX_OPS[_AUGMIX_NAMES[int(rng.integers(len(_AUGMIX_NAMES)))]]
-            xa = op(xa, severity, rng, size)
-        mix += float(ws[c]) * prep(xa)
-    return float(m) * crop_tensor + (1 - float(m)) * mix
+            xa = AUGMIX_OPS[_AUGMIX_NAMES[int(rng.integers(len(_AUGMIX_NAMES)))]](xa, severity, rng, size)
+        chains.append(xa)
+    return np.stack(chains), ws, m
+
+
+def _normalised(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(..., S, S, 3)`` uint8 -> ``(..., 3, S, S)`` float32: ``to_tensor`` then ``normalize``, batched.
+
+    The same float32 operations per element as torchvision's (divide by 255, subtract the mean,
+    divide by the std), so the result is the same bit for bit as one image at a time. In numpy,
+    on one thread: torch would split these small arrays over its threads, which costs more than
+    it saves on a loaded machine.
+    """
+    x = np.moveaxis(images, -1, -3).astype(np.float32) / np.float32(255)
+    return (x - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)
+
+
+def _mix(crops: np.ndarray, chains: np.ndarray, ws: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``m * crop + (1 - m) * sum_c w_c chain_c`` per view, in the order of TPT's loop (bit for bit).
+
+    ``crops`` ``(N, 3, S, S)``, ``chains`` ``(N, 3, 3, S, S)`` (normalised, float32), ``ws``
+    ``(N, 3)`` float32, ``m`` ``(N,)`` float32; ``1 - m`` is taken in double and rounded once to
+    float32, as torch does with a Python scalar times a float32 tensor.
+    """
+    def col(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float32).reshape(-1, 1, 1, 1)
+
+    mix = np.zeros_like(crops)
+    for c in range(3):
+        mix += col(ws[:, c]) * chains[:, c]
+    return col(m) * crops + col(1.0 - m.astype(np.float64)) * mix
+
+
+def _random_crops(img: Image.Image, n: int, rng: np.random.Generator, size: int, augmix: bool,
+                  severity: int) -> tuple[np.ndarray, list]:
+    """``n`` random-resized crops + flips ``(n, S, S, 3)`` uint8 and, with AugMix, each one's drawn mix."""
+    W, H = img.size
+    crops, mixes = [], []
+    for _ in range(n):
+        i, j, h, w = rrc_params(W, H, rng)
+        x = TF.resized_crop(img, i, j, h, w, [size, size], interpolation=TF.InterpolationMode.BILINEAR)
+        if rng.uniform() < 0.5:
+            x = TF.hflip(x)
+        crops.append(np.asarray(x))
+        if augmix:
+            mixes.append(_augmix_chains(crops[-1], rng, severity, size))
+    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8), mixes
 
 
 def make_views(
@@ -200,24 +298,17 @@ def make_views(
     if n_views < 1:
         raise ValueError(f"n_views must be >= 1, got {n_views}")
     S = int(preprocess_cfg["size"])
-    mean, std = list(preprocess_cfg["mean"]), list(preprocess_cfg["std"])
+    mean = np.asarray(preprocess_cfg["mean"], dtype=np.float32)
+    std = np.asarray(preprocess_cfg["std"], dtype=np.float32)
     img = _to_pil(image)
     rng = np.random.default_rng([int(seed), int(index)])
-
-    def prep(im: Image.Image) -> torch.Tensor:
-        return TF.normalize(TF.to_tensor(im), mean, std)
-
     base = TF.center_crop(TF.resize(img, S, interpolation=TF.InterpolationMode.BICUBIC), [S, S])
-    views = [prep(base)]
-    W, H = img.size
-    for _ in range(n_views - 1):
-        i, j, h, w = rrc_params(W, H, rng)
-        x = TF.resized_crop(img, i, j, h, w, [S, S], interpolation=TF.InterpolationMode.BILINEAR)
-        if rng.uniform() < 0.5:
-            x = TF.hflip(x)
-        xp = prep(x)
-        views.append(_augmix(x, xp, prep, rng, severity, S) if augmix else xp)
-    return torch.stack(views)
+    crops, mixes = _random_crops(img, n_views - 1, rng, S, augmix, severity)
+    views = _normalised(np.concatenate([np.asarray(base)[None], crops]), mean, std)
+    if mixes:
+        chains, ws, m = (np.stack(parts) for parts in zip(*mixes, strict=True))
+        views[1:] = _mix(views[1:], _normalised(chains, mean, std), ws, m)
+    return torch.from_numpy(np.ascontiguousarray(views))
 
 
 class ViewSet(torch.utils.data.Dataset):
