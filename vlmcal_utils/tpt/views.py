@@ -11,6 +11,11 @@ resumable in any order and batch size.
 (``num_workers=0``) or in ``torch.utils.data.DataLoader`` worker processes that work ahead of
 the model (``num_workers > 0``); both give the same views bit for bit (tested), since a view set
 depends only on ``(seed, index)``, never on the process or the order that made it.
+
+TPT's image tower is frozen, so an image's views are the same for every method, initialisation
+and lambda of a run: :data:`VIEW_CACHE` keeps the view sets that :func:`view_batches` made (in
+memory, bounded in bytes, least recently used out first), keyed by the dataset object, the
+image's position and the view settings, and a later run over the same images reuses them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import math
 import os
 import time
+import weakref
+from collections import OrderedDict
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -27,7 +34,8 @@ import torch.nn as nn
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-__all__ = ["preprocess_config", "make_views", "AUGMIX_OPS", "ViewSet", "view_batches", "default_num_workers"]
+__all__ = ["preprocess_config", "make_views", "AUGMIX_OPS", "ViewSet", "ViewCache", "VIEW_CACHE", "view_batches",
+           "default_num_workers"]
 
 
 def preprocess_config(model: nn.Module) -> dict:
@@ -311,6 +319,83 @@ def make_views(
     return torch.from_numpy(np.ascontiguousarray(views))
 
 
+class ViewCache:
+    """View sets kept in memory for reuse, least recently used out first, at most ``max_bytes``.
+
+    Parameters
+    ----------
+    max_bytes : int
+        The bound on the tensors held (0: keep nothing).
+
+    Notes
+    -----
+    A key starts with ``id(dataset)``; each entry also holds a weak reference to its dataset, so
+    it is found only while that very object lives (a new object at a reused ``id`` misses), and
+    the entries of a dataset go when it does. A dataset that takes no weak reference (a plain
+    list) is not cached.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[tuple, tuple[weakref.ref, torch.Tensor, Any]] = OrderedDict()
+        self._refs: dict[int, weakref.ref] = {}
+        self._bytes = 0
+
+    def _ref(self, dataset: Any) -> weakref.ref:
+        key = id(dataset)
+        ref = self._refs.get(key)
+        if ref is None or ref() is not dataset:
+            ref = self._refs[key] = weakref.ref(dataset, lambda _: self._forget(key))
+        return ref
+
+    def _forget(self, key: int) -> None:
+        """Drop the entries of the dataset that was at ``id`` ``key`` (it is gone)."""
+        self._refs.pop(key, None)
+        for full in [k for k in self._items if k[0] == key]:
+            self._bytes -= self._items.pop(full)[1].nbytes
+
+    def get(self, dataset: Any, key: tuple) -> tuple[torch.Tensor, Any] | None:
+        """The ``(views, label)`` stored under ``(dataset, key)``, or ``None``."""
+        full = (id(dataset), *key)
+        entry = self._items.get(full)
+        if entry is None or entry[0]() is not dataset:
+            return None
+        self._items.move_to_end(full)
+        return entry[1], entry[2]
+
+    def put(self, dataset: Any, key: tuple, views: torch.Tensor, label: Any) -> None:
+        """Store ``views`` and ``label`` under ``(dataset, key)``, dropping the least recently used beyond the bound."""
+        try:
+            ref = self._ref(dataset)
+        except TypeError:
+            return
+        if views.nbytes > self.max_bytes:
+            return
+        full = (id(dataset), *key)
+        if full in self._items:
+            self._bytes -= self._items.pop(full)[1].nbytes
+        self._items[full] = (ref, views, label)
+        self._bytes += views.nbytes
+        while self._bytes > self.max_bytes:
+            self._bytes -= self._items.popitem(last=False)[1][1].nbytes
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        """Drop every view set."""
+        self._items.clear()
+        self._refs.clear()
+        self._bytes = 0
+
+
+#: The view sets of this process's runs (:func:`view_batches` with ``cache=VIEW_CACHE``, as
+#: :func:`~vlmcal_utils.tpt.run_tpt` calls it): 512 MiB hold all of chapter 4's book run (400 test
+#: and 200 calibration images of 64 views at 32 px), or 13 images of 64 views at 224 px.
+#: ``VIEW_CACHE.max_bytes = 0`` keeps none.
+VIEW_CACHE = ViewCache(512 << 20)
+
+
 class ViewSet(torch.utils.data.Dataset):
     """The views of some images of a dataset, one item per image (a map-style torch dataset).
 
@@ -395,6 +480,7 @@ def view_batches(
     num_workers: int = 0,
     pin_memory: bool = False,
     prefetch_factor: int = 2,
+    cache: ViewCache | None = None,
 ) -> Iterator[tuple[list[int], torch.Tensor, list, list[float]]]:
     """The views of ``positions``, ``batch_size`` images at a time, in order.
 
@@ -412,6 +498,10 @@ def view_batches(
         Page-locked batches (faster copies to a GPU); only with workers.
     prefetch_factor : int
         Batches prepared ahead per worker.
+    cache : ViewCache, optional
+        Take the view sets it holds for ``(dataset, position, seed index, view settings)`` and
+        store those made here (e.g. :data:`VIEW_CACHE`); with workers, only when it holds them
+        all is no worker started. ``None``: make every view set.
 
     Yields
     ------
@@ -423,22 +513,61 @@ def view_batches(
         The dataset's labels, as it returns them.
     seconds : list of float
         Per image: the wall time of loading it and making its views (in a worker: overlapped
-        with the caller's work).
+        with the caller's work; from the cache: the look-up's).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     views = ViewSet(dataset, positions, keys, preprocess_cfg, n_views=n_views, augmix=augmix, seed=seed)
-    if num_workers == 0 or len(views) == 0:  # (nothing to do: no workers started, e.g. a finished run resumed)
+    cached = _Cached(cache, views)
+    if num_workers == 0 or cached.all_stored():  # (no workers started, e.g. a finished run resumed)
         for start in range(0, len(views), batch_size):
-            yield _collate([views[k] for k in range(start, min(start + batch_size, len(views)))])
+            yield _collate([cached.item(k) for k in range(start, min(start + batch_size, len(views)))])
         return
     loader = torch.utils.data.DataLoader(views, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                          collate_fn=_collate, pin_memory=pin_memory,
                                          prefetch_factor=prefetch_factor)
     batches = iter(loader)
     try:
-        yield from batches
+        for batch in batches:
+            cached.store(batch)
+            yield batch
     finally:
         del batches  # shuts the workers down now, also when the caller stops early or fails
+
+
+class _Cached:
+    """A :class:`ViewSet` 's items through a :class:`ViewCache` (``None``: straight through)."""
+
+    def __init__(self, cache: ViewCache | None, views: ViewSet) -> None:
+        self.cache, self.views, self.stored = cache, views, 0
+        cfg = views.preprocess_cfg
+        self.settings = (int(cfg["size"]), tuple(cfg["mean"]), tuple(cfg["std"]), views.n_views, views.augmix,
+                         views.seed, views.severity)
+
+    def _key(self, k: int) -> tuple:
+        return (self.views.positions[k], self.views.keys[k], *self.settings)
+
+    def all_stored(self) -> bool:
+        return self.cache is not None and all(
+            self.cache.get(self.views.dataset, self._key(k)) is not None for k in range(len(self.views)))
+
+    def item(self, k: int) -> tuple[int, torch.Tensor, Any, float]:
+        """Item ``k``, from the cache (its seconds: the look-up's) or made and stored."""
+        t0 = time.perf_counter()
+        hit = None if self.cache is None else self.cache.get(self.views.dataset, self._key(k))
+        if hit is not None:
+            return self.views.positions[k], hit[0], hit[1], time.perf_counter() - t0
+        item = self.views[k]
+        if self.cache is not None:
+            self.cache.put(self.views.dataset, self._key(k), item[1], item[2])
+        return item
+
+    def store(self, batch: tuple[list[int], torch.Tensor, list, list[float]]) -> None:
+        """Store the next batch made by workers (they come in the view set's order)."""
+        first, self.stored = self.stored, self.stored + len(batch[0])
+        if self.cache is None:
+            return
+        for b in range(len(batch[0])):  # a copy: a view of the batch would hold the whole batch's memory
+            self.cache.put(self.views.dataset, self._key(first + b), batch[1][b].clone(), batch[2][b])
