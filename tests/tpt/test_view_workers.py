@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vlmcal_utils import tpt
-from vlmcal_utils.tpt.views import ViewSet, default_num_workers, view_batches
+from vlmcal_utils.tpt.views import ViewCache, ViewSet, default_num_workers, view_batches
 
 from ._data import CFG, NAMES, make_images
 
@@ -125,3 +125,65 @@ def test_default_num_workers_and_bad_arguments(model, monkeypatch):
         next(view_batches(data, [0], [0], pp, num_workers=-1))
     with pytest.raises(ValueError, match="one key per position"):
         ViewSet(data, [0, 1], [0], pp)
+
+
+class _Images(list):
+    """A list of images that takes a weak reference (a plain list does not: it is never cached)."""
+
+
+def test_cache_serves_the_same_views_and_only_for_the_same_dataset_object(model):
+    data = _Images(make_images(6))
+    pp = tpt.preprocess_config(model)
+    cache = ViewCache(1 << 30)
+    kw = dict(n_views=7, augmix=True, seed=2, batch_size=4)
+    fresh = list(view_batches(data, [4, 1, 2], [40, 10, 20], pp, **kw))
+    first = list(view_batches(data, [4, 1, 2], [40, 10, 20], pp, cache=cache, **kw))
+    assert len(cache) == 3
+    again = list(view_batches(data, [4, 1, 2], [40, 10, 20], pp, cache=cache, num_workers=2, **kw))  # all held
+    for a, b, c in zip(fresh, first, again, strict=True):
+        assert a[0] == b[0] == c[0] and a[2] == b[2] == c[2]
+        assert torch.equal(a[1], b[1]) and torch.equal(a[1], c[1])
+    # another stream index or seed is another entry; so is an equal copy of the dataset (another object)
+    list(view_batches(data, [4], [41], pp, cache=cache, **kw))
+    list(view_batches(data, [4], [40], pp, cache=cache, **{**kw, "seed": 3}))
+    copy = _Images(data)
+    list(view_batches(copy, [4], [40], pp, cache=cache, **kw))
+    assert len(cache) == 6
+    list(view_batches(list(data), [4], [40], pp, cache=cache, **kw))  # a plain list takes no weak reference
+    assert len(cache) == 6
+    del data, first, again
+    assert len(cache) == 1  # the dataset gone, its entries go; the copy's stays until it goes too
+
+
+def test_cache_made_by_workers_and_bounded_in_bytes(model):
+    data = _Images(make_images(5))
+    pp = tpt.preprocess_config(model)
+    one = 7 * 3 * 32 * 32 * 4  # bytes of one image's 7 views
+    cache = ViewCache(3 * one)
+    kw = dict(n_views=7, augmix=False, seed=0, batch_size=2)
+    made = list(view_batches(data, [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], pp, cache=cache, num_workers=2, **kw))
+    assert len(cache) == 3  # the 3 most recent: images 2, 3, 4
+    assert cache.get(data, (0, 0, 32, pp["mean"], pp["std"], 7, False, 0, 1)) is None
+    held, label = cache.get(data, (4, 4, 32, pp["mean"], pp["std"], 7, False, 0, 1))
+    assert torch.equal(held, made[2][1][0]) and label == made[2][2][0]
+    cache.max_bytes = 0
+    cache.clear()
+    list(view_batches(data, [0], [0], pp, cache=cache, **kw))
+    assert len(cache) == 0
+
+
+def test_a_run_makes_each_view_set_once_per_process(model, tokenizer, tmp_path, monkeypatch):
+    from vlmcal_utils.tpt import views as views_module
+
+    data = _Images(make_images(4))
+    calls = []
+    real = views_module.make_views
+    monkeypatch.setattr(views_module, "make_views", lambda *a, **k: calls.append(k["index"]) or real(*a, **k))
+    monkeypatch.setattr(views_module, "VIEW_CACHE", ViewCache(1 << 30))
+    monkeypatch.setattr("vlmcal_utils.tpt.runner.VIEW_CACHE", views_module.VIEW_CACHE)
+    tpt_rows = run(model, tokenizer, data, tmp_path / "tpt.jsonl", method="tpt", batch_size=2)
+    ctpt_rows = run(model, tokenizer, data, tmp_path / "ctpt.jsonl", batch_size=2)
+    assert sorted(calls) == [0, 1, 2, 3]  # made for TPT, reused by C-TPT
+    views_module.VIEW_CACHE.clear()
+    fresh = run(model, tokenizer, data, tmp_path / "ctpt2.jsonl", batch_size=2)
+    assert _no_times(fresh) == _no_times(ctpt_rows) and len(tpt_rows) == 4

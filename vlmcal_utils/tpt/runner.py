@@ -25,6 +25,9 @@ waiting for the views, then tuning and predicting; ``view_seconds`` the wall tim
 the image and making its views, in whichever process made them. Without view workers
 (``num_workers=0``) ``seconds`` includes ``view_seconds``; with them the views are made while
 the model works, and ``seconds`` holds only the part of the view time the model waited for.
+An image's views are made once per process: a later run on the same dataset object and view
+settings (another method, initialisation or lambda) takes them from
+:data:`~vlmcal_utils.tpt.views.VIEW_CACHE`, and its ``view_seconds`` is the look-up's.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from vlmcal_utils.tpt.prompts import PromptEnsemble, make_learner
 from vlmcal_utils.tpt.protocol import ECE_BINS
 from vlmcal_utils.tpt.settings import RunSettings
 from vlmcal_utils.tpt.tuning import METHODS, TPTConfig, official_temperature, result_fields, tpt_predict
-from vlmcal_utils.tpt.views import default_num_workers, preprocess_config, view_batches
+from vlmcal_utils.tpt.views import VIEW_CACHE, default_num_workers, preprocess_config, view_batches
 
 __all__ = ["run_tpt", "read_tpt_rows", "run_fingerprint", "fingerprint_settings", "source_indices",
            "summarise", "COMPUTED_ROWS", "logits_sidecar", "save_logits_sidecar"]
@@ -447,7 +450,8 @@ def _compute(run: _Run, dataset: Sequence, todo: Sequence[int], batch_size: int)
     workers = default_num_workers(device) if settings.num_workers is None else int(settings.num_workers)
     batches = view_batches(dataset, todo, [src[i] for i in todo], preprocess_config(run.model), n_views=n_views,
                            augmix=settings.use_augmix, seed=settings.seed, batch_size=batch_size,
-                           num_workers=workers, pin_memory=workers > 0 and device.type == "cuda")
+                           num_workers=workers, pin_memory=workers > 0 and device.type == "cuda",
+                           cache=VIEW_CACHE)  # the other methods' runs on these images reuse the views
     try:
         while True:
             t0 = time.perf_counter()
