@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
+import sys
 
 import pytest
 import yaml
@@ -106,11 +109,43 @@ def test_floors_file_pins_each_direct_dependency_at_its_lower_bound(repo_root):
     assert {name: Version(v) for name, v in _floors(repo_root).items()} == bounds  # 2.13 == 2.13.0
 
 
+def _third_party_imports(package) -> tuple[set[str], set[str]]:
+    """(modules the package imports at module level, those it imports only inside functions), top-level names."""
+    eager, lazy = set(), set()
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        in_functions = {id(node) for function in ast.walk(tree)
+                        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) for node in ast.walk(function)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = {node.module.split(".")[0]}
+            else:
+                continue
+            (lazy if id(node) in in_functions else eager).update(modules)
+    own = set(sys.stdlib_module_names) | {"__future__", package.name}
+    return eager - own, lazy - eager - own
+
+
 def test_direct_imports_are_direct_dependencies(repo_root):
-    """A third-party package the library imports is a dependency of its own, not only a transitive one."""
+    """A third-party package the library imports is a dependency of its own, not only a transitive one.
+
+    Imported at module level: a dependency (``pip install vlmcal-utils`` brings it). Imported only
+    inside a function (e.g. ray in the sweep): a dependency or an extra's.
+    """
     project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
-    declared = {_name(r) for r in project["dependencies"]}
-    text = "\n".join(p.read_text() for p in (repo_root / "vlmcal_utils").rglob("*.py"))
-    imported = set(re.findall(r"^\s*(?:import|from) (timm|open_clip|sklearn|relplot|safetensors)\b", text, re.M))
-    distribution = {"open_clip": "open-clip-torch", "sklearn": "scikit-learn"}
-    assert {_name(distribution.get(m, m)) for m in imported} <= declared
+    required = {_name(r) for r in project["dependencies"]}
+    optional = {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
+    # module -> distribution for what is installed here (PIL -> pillow, yaml -> PyYAML, sklearn -> ...)
+    installed = importlib.metadata.packages_distributions()
+
+    def distribution(module: str) -> str:
+        return _name(installed.get(module, [module])[0])
+
+    eager, lazy = _third_party_imports(repo_root / "vlmcal_utils")
+    assert {"numpy", "torch", "PIL", "threadpoolctl"} <= eager and "ray" in lazy  # the walk finds imports
+    undeclared = sorted({distribution(m) for m in eager} - required)
+    assert not undeclared, f"imported at module level but not a dependency in pyproject.toml: {undeclared}"
+    undeclared = sorted({distribution(m) for m in lazy} - required - optional)
+    assert not undeclared, f"imported (in a function) but neither a dependency nor in an extra: {undeclared}"

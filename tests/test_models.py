@@ -110,7 +110,8 @@ def test_truncated_safetensors_is_a_value_error_naming_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # an interrupted download
     with pytest.raises(ValueError, match=r"demo\.safetensors.*truncated or damaged"):
         load_model(DEMO, path, device="cpu")
-    with pytest.raises(ValueError, match=r"demo\.safetensors.*incomplete"):
+    # the library's reason is passed on: "incomplete metadata" (safetensors of 2026), "MetadataIncompleteBuffer" (0.4.0)
+    with pytest.raises(ValueError, match=r"(?i)demo\.safetensors.*incomplete"):
         read_weights(path)
 
 

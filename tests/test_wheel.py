@@ -10,6 +10,7 @@ from the running environment; a fresh venv would download torch).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,25 @@ def test_long_description_installs_the_current_release(repo_root):
     import vlmcal_utils
 
     assert f"@v{vlmcal_utils.__version__}\"" in (repo_root / "PYPI.md").read_text()
+
+
+@pytest.mark.slow
+def test_mypy_reads_the_installed_wheels_annotations(installed_wheel, tmp_path):
+    """PEP 561: mypy, run in a bare folder on the installed wheel, types calls from the package's annotations.
+
+    Without ``py.typed`` mypy says the package is "missing library stubs or py.typed marker" and types
+    every name of it as ``Any``, so the wrong assignment below would pass unnoticed.
+    """
+    pytest.importorskip("mypy", reason="mypy is in the [dev] extra")
+    _, site = installed_wheel
+    (tmp_path / "use.py").write_text("from vlmcal_utils.metrics import ece\n\nreveal_type(ece)\n"
+                                     "label: str = ece([[0.9, 0.1]], [0])\n")
+    # only the package's own annotations are under test: its dependencies are not analysed
+    (tmp_path / "mypy.ini").write_text("[mypy]\nfollow_imports = silent\n\n"
+                                       "[mypy-numpy.*,pandas.*,scipy.*,torch.*,matplotlib.*]\nfollow_imports = skip\n")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "use.py"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(site)}, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert "py.typed marker" not in out, out
+    assert re.search(r'Revealed type is "def \(probs: .*\) -> (builtins\.)?float"', out), out
+    assert 'Incompatible types in assignment (expression has type "float", variable has type "str")' in out, out

@@ -38,6 +38,18 @@ def test_restricted_unpickler_refuses_code():
     np.testing.assert_array_equal(load_numpy_pickle(pickle.dumps((arr, [arr]), protocol=2))[0], arr)
 
 
+@pytest.mark.parametrize("written_by", [b"numpy.core.multiarray", b"numpy._core.multiarray"])
+def test_pickles_written_by_numpy_1_or_2_load_on_the_installed_numpy(written_by):
+    """numpy 2 moved numpy.core to numpy._core: a pickle names its writer's spelling, either must load."""
+    arr = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    data = pickle.dumps((arr, np.int64(3)), protocol=2)  # protocol 2: module names as text (GLOBAL)
+    installed = b"numpy._core.multiarray" if b"numpy._core.multiarray" in data else b"numpy.core.multiarray"
+    assert installed in data
+    loaded, scalar = load_numpy_pickle(data.replace(installed, written_by))
+    np.testing.assert_array_equal(loaded, arr)
+    assert loaded.dtype == np.float32 and scalar == 3
+
+
 def test_credal_csv_rows_in_instance_order_and_class_names_from_header():
     def csv(rows):
         return ("a,b,target-0,instance_id\n" + "\n".join(rows) + "\n").encode()

@@ -28,6 +28,7 @@ bit for some inputs, and even between numpy's CPU code paths: the hash would the
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from typing import Any, Callable
@@ -78,9 +79,22 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(
                 f"refusing to unpickle {module}.{name}: only numpy arrays are allowed in a logits pickle"
             )
-        if module.startswith("numpy.core"):  # numpy 2 moved numpy.core to numpy._core
-            module = module.replace("numpy.core", "numpy._core", 1)
+        if module.endswith(".multiarray"):  # written as numpy.core (numpy 1) or numpy._core (numpy 2)
+            module = _multiarray_module()
         return super().find_class(module, name)
+
+
+def _multiarray_module() -> str:
+    """Where the installed numpy keeps ``multiarray``: numpy 2 moved ``numpy.core`` to ``numpy._core``.
+
+    A pickle names the module of the numpy that wrote it; either spelling is read by either numpy
+    (numpy 1.x has no ``numpy._core``; numpy 2 still has ``numpy.core``, but deprecated).
+    """
+    try:
+        importlib.import_module("numpy._core.multiarray")
+    except ImportError:
+        return "numpy.core.multiarray"
+    return "numpy._core.multiarray"
 
 
 def load_numpy_pickle(data: bytes) -> Any:
