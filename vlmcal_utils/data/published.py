@@ -6,7 +6,8 @@ published (its ``meta["source"]`` names the repository, the commit and the path)
 :data:`PUBLISHED_LOGITS` records where those sources are and a pinned **content hash**. This module
 re-exports the registry's names.
 
-- :func:`published_path` — the shared copy ``$VLMCAL_SHARED/data/logits/<name>.npz`` if this
+- :func:`published_path` — the shared copy ``$VLMCAL_SHARED/data/logits/<name>.npz`` (the later
+  VLM outputs: ``data/vlm-outputs/``; an entry's ``shared_dir``) if this
   machine has it, else ``None`` (never downloads; for chapters that fall back to other data).
 - :func:`fetch_published_logits` — a path to a hash-verified copy: the shared copy (CI,
   developers), else a download of the source file(s) at the pinned commit from
@@ -105,7 +106,8 @@ def published_path(name: str) -> Path | None:
     Returns
     -------
     pathlib.Path or None
-        ``$VLMCAL_SHARED/data/logits/<name>.npz``, or ``None`` without a shared folder or copy
+        ``$VLMCAL_SHARED/<entry.shared_dir>/<name>.npz`` (``data/logits`` for most), or ``None``
+        without a shared folder or copy
         (not hash-checked: :func:`fetch_published_logits` verifies, and downloads where it can).
 
     Raises
@@ -114,7 +116,7 @@ def published_path(name: str) -> Path | None:
         ``name`` is not in the registry (the message lists close matches).
     """
     entry = _lookup(name, PUBLISHED_LOGITS)
-    return shared_path(*SHARED_LOGITS_DIR, entry.filename)
+    return shared_path(*entry.shared_dir, entry.filename)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ def _shared_copy(entry: PublishedLogits) -> Path | None:
 
     The one check of a shared copy, used by :func:`fetch_published_logits` and :func:`resolve_published`.
     """
-    shared = shared_path(*SHARED_LOGITS_DIR, entry.filename)
+    shared = shared_path(*entry.shared_dir, entry.filename)
     return None if shared is None else _verified(shared, entry, "shared copy")
 
 
@@ -274,7 +276,7 @@ def fetch_published_logits(
         if offline:
             raise FileNotFoundError(
                 f"{name}: no shared copy (set {SHARED_ENV_VAR} to the folder holding "
-                f"data/logits/{entry.filename}), or call with offline=None to download it"
+                f"{'/'.join(entry.shared_dir)}/{entry.filename}), or call with offline=None to download it"
             )
     cache = Path(root).expanduser() if root is not None else cache_dir("published")
     cached, _ = _cached_copy(cache / entry.filename, entry)
@@ -291,7 +293,7 @@ def fetch_published_logits(
         return _download_convert(entry, base, cache)
     except DownloadError as err:
         raise DownloadError(f"{err}. Without internet, set {SHARED_ENV_VAR} to a folder holding "
-                            f"data/logits/{entry.filename}, or download the source by hand.") from err
+                            f"{'/'.join(entry.shared_dir)}/{entry.filename}, or download the source by hand.") from err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,11 +14,17 @@ from dataclasses import dataclass, field, replace
 
 from vlmcal_utils.data.converters import CREDAL_LANGUAGES, HOLLANCE_TOPLABEL
 
-__all__ = ["DEFAULT_BASE_URL", "SHARED_LOGITS_DIR", "PublishedLogits", "PUBLISHED_LOGITS", "published_entries"]
+__all__ = ["DEFAULT_BASE_URL", "SHARED_LOGITS_DIR", "SHARED_VLM_OUTPUTS_DIR", "KINDS", "PublishedLogits",
+           "PUBLISHED_LOGITS", "published_entries"]
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 SHARED_LOGITS_DIR = ("data", "logits")
-"""Where the shared copies are, relative to ``$VLMCAL_SHARED``."""
+"""Where the shared copies are, relative to ``$VLMCAL_SHARED`` (an entry's default ``shared_dir``)."""
+SHARED_VLM_OUTPUTS_DIR = ("data", "vlm-outputs")
+"""Where the shared copies of the later VLM outputs are (BiomedCLIP CIFAR-10, CLIP ImageNet-A top-5)."""
+KINDS = ("logits", "toplabel", "top5")
+"""What a file holds: a logits file (:func:`~vlmcal_utils.data.logits.load_logits`), top-label arrays
+(``<model>__confidence``...), or top-5 classes and probabilities (:func:`~vlmcal_utils.data.topk.load_top5`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,6 +58,10 @@ class PublishedLogits:
     sizes : tuple of int
         The size in bytes of each source file at the pinned commit (``()``: unknown); a download
         is capped at :data:`~vlmcal_utils.data.download.SIZE_MARGIN` times it.
+    kind : str
+        One of :data:`KINDS`: what the file holds, hence how it is loaded and what it can be scored for.
+    shared_dir : tuple of str
+        The shared copy's folder relative to ``$VLMCAL_SHARED`` (default :data:`SHARED_LOGITS_DIR`).
     """
 
     name: str
@@ -65,6 +75,8 @@ class PublishedLogits:
     dataset: str = ""
     family: str = "baseline"
     sizes: tuple[int, ...] = ()
+    kind: str = "logits"
+    shared_dir: tuple[str, ...] = SHARED_LOGITS_DIR
 
     @property
     def filename(self) -> str:
@@ -144,7 +156,7 @@ def _hollance(name: str, converter: str, glob: str, verified: tuple[tuple[int, f
                      for m, (n, acc, ece) in zip(models, verified, strict=True)},
     }
     return PublishedLogits(name, *_HOLLANCE, tuple(models.values()), sha, converter, meta,
-                           model=model, dataset=dataset, family="toplabel")
+                           model=model, dataset=dataset, family="toplabel", kind="toplabel")
 
 
 _ENTRIES: tuple[PublishedLogits, ...] = (
@@ -238,6 +250,45 @@ _ENTRIES: tuple[PublishedLogits, ...] = (
               "ResNet-110 / DenseNet-40 (+ birds)", "CIFAR-10/100"),
     _hollance("hollance_snacks_toplabel", "hollance_snacks_toplabel", "results/other/*.csv", ((952, 0.8634, 0.028),),
               "2bb03feb27d1ac84c6e1cd5d24e65a20bf6948cadf719cc8152e641ab9b287be", "snacks classifiers", "Snacks"),
+    PublishedLogits(
+        "biomedclip_cifar10_zeroshot", *_CREDAL, ("logits/BiomedCLIP_CIFAR10_CIFAR10_test.csv",),
+        "8ae671336461d50b4b47dfebe9d50c81010b6f84526bd71e2e2808ac41594027", "credal_cifar10_test",
+        {
+            "source": f"github.com/{_CREDAL[0]}@{_CREDAL[1]} logits/BiomedCLIP_CIFAR10_CIFAR10_test.csv",
+            "source_sha256": "102cd191e5914432db3bc6e982c936a1cc29c41f634a1c281d6dc134d67d6dcd",
+            "model": "BiomedCLIP (microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224) zero-shot, logit_scale x "
+            "cosine, as published",
+            "template": _TEMPLATE,
+            "dataset": "CIFAR-10 test set (10000, original order); off-domain for a biomedical VLM",
+            "split": "val = test[:5000], test = test[5000:] (made here; repo has no val split)",
+            "licence": "no licence file at repo top level",
+            "verified": {"n": 10000, "acc": 0.2442, "ece15": 0.505},
+        },
+        model="BiomedCLIP", dataset="CIFAR-10", family="vlm", shared_dir=SHARED_VLM_OUTPUTS_DIR,
+    ),
+    PublishedLogits(
+        "clip_vitb16_imagenet_a_top5", "rogergheser/DS-DLProject", "16a7593928f63f8605b24ca9ca291c5628e57ec3",
+        ("results/imagenet_A/run0.pkl",),
+        "cfbe41c2f298b053bc5ebdbb80c986864ff82d165c37a1cf3cd22a1c1fba944c", "tensor_pickle_top5",
+        {
+            "source": "github.com/rogergheser/DS-DLProject@16a7593 results/imagenet_A/run0.pkl (pickle of three torch "
+            "tensors: labels, top-5 class indices, top-5 probabilities float16)",
+            "source_sha256": "ba95ad02c6bd2cdac73d9af5f4fb24cfbf61796c6a379ae0d4977489cd1213de",
+            "model": "CLIP ViT-B/16, OpenAI weights via openai/CLIP clip.load('ViT-B/16') on CUDA (fp16), "
+            "softmax(100 x cosine) over the 200 ImageNet-A classes",
+            "template": "a photo of a {}",
+            "dataset": "ImageNet-A, all 7500 images; DataLoader shuffle=True and no file names saved, so rows cannot "
+            "be tied to images (not needed for calibration)",
+            "labels": "torchvision ImageFolder indices over the 200 sorted ImageNet-A wnids: label k is the k-th wnid "
+            "of imagenet-a's sorted folder list, i.e. TPT's imagenet_a_mask[k] in ImageNet-1k indexing",
+            "content": "top-5 only: top-label confidence, accuracy, top-5 accuracy, reliability diagrams and "
+            "top-label ECE are exact; NLL and temperature scaling are NOT (the other 195 classes are not stored)",
+            "producing_code": "augmix_test.py at be0d2bd of the same repo",
+            "licence": "no licence file in the repo (a university course project)",
+            "verified": {"n": 7500, "acc": 0.4788, "ece15": 0.0721, "ece20": 0.0729},
+        },
+        model="CLIP ViT-B/16", dataset="ImageNet-A", family="vlm", kind="top5", shared_dir=SHARED_VLM_OUTPUTS_DIR,
+    ),
 )
 
 # each source's size at the pinned commit (git ls-tree -l <commit> <path> in the source repository)
@@ -261,6 +312,8 @@ _SOURCE_SIZES: dict[str, tuple[int, ...]] = {
                                        1388700, 1387591, 1377126, 1387788, 1382470, 1355201),
     "hollance_markus93_cifar_birds_toplabel": (233889, 155635, 247229, 196100, 77982),
     "hollance_snacks_toplabel": (15571,),
+    "biomedclip_cifar10_zeroshot": (1068020,),
+    "clip_vitb16_imagenet_a_top5": (435982,),
 }
 _ENTRIES = tuple(replace(entry, sizes=_SOURCE_SIZES[entry.name]) for entry in _ENTRIES)
 
