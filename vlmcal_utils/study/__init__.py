@@ -57,7 +57,14 @@ from vlmcal_utils.study.plots import (
     plot_ece_before_after,
     plot_n_calib_curve,
 )
-from vlmcal_utils.study.published_logits import LANGUAGES, cifar10_entries, published_pairs, published_tasks
+from vlmcal_utils.study.published_logits import (
+    LANGUAGES,
+    OFF_DOMAIN,
+    cifar10_entries,
+    published_pairs,
+    published_tasks,
+    study_vlms,
+)
 from vlmcal_utils.study.scoring import calibrate_and_score, toplabel_ece_table
 from vlmcal_utils.study.subsets import (
     draw_calibration_subset,
@@ -76,7 +83,7 @@ from vlmcal_utils.study.tasks import (
     demo_study_tasks,
     zeroshot_task,
 )
-from vlmcal_utils.study.verdicts import VERDICTS, finding_verdicts
+from vlmcal_utils.study.verdicts import VERDICTS, finding_verdicts, verdict_models
 
 __all__ = [
     # which calibrator when labels are few (calibrator_curves)
@@ -103,7 +110,9 @@ __all__ = [
     "confidence_accuracy_correlation",
     # tasks
     "LANGUAGES",
+    "OFF_DOMAIN",
     "cifar10_entries",
+    "study_vlms",
     "published_tasks",
     "published_pairs",
     "DatasetSpec",
@@ -132,4 +141,5 @@ __all__ = [
     "plot_n_calib_curve",
     "VERDICTS",
     "finding_verdicts",
+    "verdict_models",
 ]

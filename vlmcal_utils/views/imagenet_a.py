@@ -30,7 +30,7 @@ from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box
 from vlmcal_utils.views.chapter3_style import ReportFigure, report_style
 
 __all__ = ["IMAGENET_A_TOP5", "KNOWN_DIFFERENCES", "load_imagenet_a", "unavailable_box", "ctpt_zeroshot_cell",
-           "cell_table", "cell_box", "shift_scores", "reliability_figure"]
+           "cell_table", "cell_box", "shift_scores", "shift_table", "reliability_figure"]
 
 IMAGENET_A_TOP5 = "clip_vitb16_imagenet_a_top5"
 """The registry name of the file."""
@@ -175,6 +175,17 @@ def shift_scores(top5: Top5Outputs, n_bins: int = 15, n_boot: int = 1000, seed: 
     row = top5.scores(bins=n_bins, n_boot=n_boot, seed=seed, estimators=False).as_row()
     return {"model": "CLIP ViT-B/16", "dataset": "ImageNet-A", **row,
             "top5_accuracy": float(top5.topk_correct.mean()), "source": top5.describe()}
+
+
+def shift_table(row: dict) -> pd.DataFrame:
+    """:func:`shift_scores` for display (percent): what a top-5 file gives exactly, nothing it cannot."""
+    n_bins = next(int(k[4:]) for k in row if k.startswith("ece_") and k[4:].isdigit())
+    pct = {"accuracy": row["accuracy"], "top-5 accuracy": row["top5_accuracy"],
+           "mean confidence": row["mean_confidence"], f"ECE ({n_bins} bins)": row[f"ece_{n_bins}"],
+           "ECE 95 % interval": f"[{100 * row['ece_lo']:.2f}, {100 * row['ece_hi']:.2f}]", "MCE": row["mce"]}
+    shown = {k: (f"{100 * v:.2f}" if isinstance(v, float) else v) for k, v in pct.items()}
+    return pd.DataFrame([{"model": row["model"], "dataset": row["dataset"], "images": row["n"], **shown}]).set_index(
+        ["model", "dataset"])
 
 
 def reliability_figure(top5: Top5Outputs, n_bins: int = 15) -> Figure:
