@@ -39,13 +39,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
+from vlmcal_utils.papers import (
+    CTPT_PAPER_URL,
+    CTPT_TABLE_COLUMNS,
+    FAMILY_TABLES,
+    NOT_QUOTED,
+    PAPER_NUMBERS,
+    ctpt_table,
+    recompute_averages,
+)
 from vlmcal_utils.paths import shared_dir
 from vlmcal_utils.results import RESULTS_FILENAME, load_results
 from vlmcal_utils.scores import ece_key
 from vlmcal_utils.storage import atomic_write_text
-from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, recompute_averages
-from vlmcal_utils.tpt.protocol import CTPT_PAPER_URL, CTPT_TABLE_COLUMNS, ctpt_table
 from vlmcal_utils.views.chapter_results import SCHEMAS
 
 PUBLISHED_DIR = Path("results/published")
@@ -311,8 +317,8 @@ EXTRACTORS = {"01_calibration_basics": chapter1, "02_zero_shot_clip": chapter2, 
 def family_table(payloads: Iterable[dict] = ()) -> str:
     """The family's table: per published table and method, the printed averages, and ours where run.
 
-    Paper numbers come from :data:`vlmcal_utils.tpt.FAMILY_TABLES` (each table's source is its
-    row's source); "cells give" is the mean of the printed cells (:func:`~vlmcal_utils.tpt.recompute_averages`).
+    Paper numbers come from :data:`vlmcal_utils.papers.FAMILY_TABLES` (each table's source is its
+    row's source); "cells give" is the mean of the printed cells (:func:`~vlmcal_utils.papers.recompute_averages`).
     Ours is the mean over that table's datasets of a real (not demo) chapter-5 run's
     ``paper_comparison`` rows, shown only when the run covers every dataset of the table.
 
@@ -354,7 +360,7 @@ def family_table(payloads: Iterable[dict] = ()) -> str:
 def ctpt_paper_table(payloads: Iterable[dict] = ()) -> str:
     """C-TPT's Tables 1–2 as printed averages, the mean of their cells, and ours where a real run covers them.
 
-    Paper numbers come from :func:`vlmcal_utils.tpt.protocol.ctpt_table` (every row of both tables).
+    Paper numbers come from :func:`vlmcal_utils.papers.ctpt_table` (every row of both tables).
     Ours is the mean over the table's datasets of a real (not demo) chapter-4 run's
     ``paper_comparison`` rows for the same model, initialisation and method, shown only when the
     run covers every dataset of the table.

@@ -21,7 +21,7 @@ One module or small subpackage per concept, in layers that only import downward 
 - bottom: :mod:`vlmcal_utils.checks` (input validation), :mod:`vlmcal_utils.paths` (every
   environment variable and folder), :mod:`vlmcal_utils.storage` (atomic writes, locked JSON-lines
   records), :mod:`vlmcal_utils.device` (device and mixed precision), :mod:`vlmcal_utils.papers`
-  (the papers' published numbers, with provenance)
+  (every number quoted from a paper, with its table, row and column or figure, and its source)
 
 Book and CI tooling (the papermill runner, the results page, notebook pairing, the browser check)
 lives in the repository's ``vlmcal_book`` package, not in this wheel.

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from vlmcal_book.report import DEMO_MARK, Row, ctpt_paper_table, find_results, main, publish, render_page
-from vlmcal_utils.papers import NOT_QUOTED, PAPER_NUMBERS
+from vlmcal_utils.papers import CTPT_TABLE_COLUMNS, NOT_QUOTED, PAPER_NUMBERS
 from vlmcal_utils.results import RESULTS_FILENAME, SchemaError, save_results
 from vlmcal_utils.scores import Scores
-from vlmcal_utils.tpt.protocol import CTPT_TABLE_COLUMNS
 from vlmcal_utils.views.chapter_results import SCHEMAS, chapter1_results, chapter4_results
 
 # hand-made records (the page's arithmetic is checked, not the scoring)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from vlmcal_utils import study
+from vlmcal_utils.papers.tu2024 import TU2024_CELLS, PaperCell
 from vlmcal_utils.study import paper_models as pm
-from vlmcal_utils.study.paper_numbers import COMPARE_COLUMNS, TU2024_CELLS, PaperCell, compare_with_paper, model_label
+from vlmcal_utils.study.paper_numbers import COMPARE_COLUMNS, compare_with_paper, model_label
 
 
 def _task(model, seed):

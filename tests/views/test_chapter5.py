@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlmcal_utils import tpt
+from vlmcal_utils import papers, tpt
 from vlmcal_utils.views import chapter5 as ch5
 
 
@@ -40,7 +40,7 @@ def test_verdict_lines_compare_with_tpt_and_ctpt():
 
 
 def test_flagged_lines_name_every_flagged_average():
-    averages = pd.DataFrame(tpt.recompute_averages())
+    averages = pd.DataFrame(papers.recompute_averages())
     text = ch5.flagged_lines(averages)
     assert text.splitlines()[0].startswith(f"{int(averages.flagged.sum())} of {len(averages)} printed averages")
     assert len(text.splitlines()) == 1 + int(averages.flagged.sum())

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlmcal_utils import tpt
+from vlmcal_utils import papers, tpt
 from vlmcal_utils.results import SchemaError, load_results, save_results
 from vlmcal_utils.views.chapter5_results import CHAPTER5, chapter5_results
 from vlmcal_utils.views.chapter_results import SCHEMAS
@@ -30,7 +30,7 @@ def test_chapter5_builds_saves_and_loads(tmp_path):
     assert SCHEMAS["05_after_ctpt"] is CHAPTER5
     hp = [{"method": "atpt", "family": "fine-grained", "lam": 80.0, "tau": 0.99999, "source": "x"}]
     res = chapter5_results(model="vlmcal-demo", pretrained=None, demo=True, table=_table(), hparams=hp,
-                           recomputed_averages=tpt.recompute_averages(), cell_conflicts=tpt.cell_conflicts())
+                           recomputed_averages=papers.recompute_averages(), cell_conflicts=papers.cell_conflicts())
     save_results(tmp_path, res, params={})
     back = load_results(tmp_path, SCHEMAS)
     rows = back["results"]["table"] if "results" in back else back["table"]
@@ -49,7 +49,7 @@ def test_chapter5_builds_saves_and_loads(tmp_path):
 def test_results_page_family_table_shows_paper_cells_and_ours_only_for_real_full_runs():
     from vlmcal_book.report import family_table  # book tooling, not in the wheel (imported here only)
 
-    t = tpt.FAMILY_TABLES["ctpt-table2-vitb16-hard"]
+    t = papers.FAMILY_TABLES["ctpt-table2-vitb16-hard"]
     rows = [{"dataset": d, "init": "hard", "method": "ctpt", "paper_accuracy": 0.0, "accuracy": (50.0 + i) / 100,
              "paper_ece_20": 0.0, "ece_20": 0.05, "source": t.key} for i, d in enumerate(t.columns)]
     real = {"results": {"demo": False, "paper_comparison": rows}}

@@ -9,8 +9,8 @@ import pytest
 
 from vlmcal_utils.data import load_top5
 from vlmcal_utils.data.published import Resolved
+from vlmcal_utils.papers.ctpt import paper_results
 from vlmcal_utils.results.schema import SchemaError
-from vlmcal_utils.tpt.protocol import paper_results
 from vlmcal_utils.views import imagenet_a
 from vlmcal_utils.views.chapter_results import chapter4_results
 

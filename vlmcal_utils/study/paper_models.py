@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vlmcal_utils.papers.tu2024 import TU2024_N_VLMS
+
 __all__ = [
     "PaperModel",
     "PAPER_MODELS",
@@ -32,14 +34,9 @@ __all__ = [
     "UNLOADABLE_MODELS",
     "PAPER_LIST_CHECKED",
     "PAPER_LIST_MISSING",
-    "PAPER_N_VLMS",
     "loadable_models",
     "missing_from_paper_list",
 ]
-
-#: How many VLMs Tu et al. evaluate ("Models: 35 VLMs (including CLIP, BLIP)": the seminar deck's
-#: slide "Paper review (1)"; not in the abstract).
-PAPER_N_VLMS = 35
 
 #: Whether :data:`PAPER_MODELS` has been compared with the paper's own list (not yet: see
 #: :data:`PAPER_LIST_MISSING`).
@@ -144,6 +141,6 @@ def missing_from_paper_list() -> int:
     Returns
     -------
     int
-        ``PAPER_N_VLMS`` minus the listed VLMs (0 once the list is complete).
+        ``TU2024_N_VLMS`` minus the listed VLMs (0 once the list is complete).
     """
-    return PAPER_N_VLMS - len(PAPER_MODELS) - len(UNLOADABLE_MODELS)
+    return TU2024_N_VLMS - len(PAPER_MODELS) - len(UNLOADABLE_MODELS)

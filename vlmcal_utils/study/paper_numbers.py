@@ -3,64 +3,29 @@
 :func:`compare_with_paper` puts the ``"all"`` rows of a :func:`~vlmcal_utils.study.run_grid` table
 (one temperature fit on the whole calibration split; ``method`` ``"none"`` before TS, ``"ts"``
 after) beside the paper's number for the same model, dataset, evaluation split, method and
-quantity, from :data:`TU2024_CELLS`.
+quantity, from :data:`vlmcal_utils.papers.tu2024.TU2024_CELLS`.
 
-:data:`TU2024_CELLS` is **empty**: the per-model ECE/accuracy tables of Tu et al. (ICML 2024) are
-in parts of the paper the stored copies searched do not hold (they hold only the abstract and the
-start of the introduction; see :data:`vlmcal_utils.study.paper_models.PAPER_LIST_MISSING`), and no
-number is stored that was not read in the paper itself. So every ``paper`` value is NaN until
-cells are added, each with its table, row and column. The only Tu et al. number the book quotes,
-"average ECE after TS about 0.05", is a summary over models, not a per-model cell
-(:data:`vlmcal_utils.papers.NOT_QUOTED`).
+:data:`~vlmcal_utils.papers.tu2024.TU2024_CELLS` is **empty**: the per-model ECE/accuracy tables
+of Tu et al. (ICML 2024) are in parts of the paper the stored copies searched do not hold (they
+hold only the abstract and the start of the introduction; see
+:data:`vlmcal_utils.study.paper_models.PAPER_LIST_MISSING`), and no number is stored that was not
+read in the paper itself. So every ``paper`` value is NaN until cells are added, each with its
+table, row and column. The only Tu et al. number the book quotes, "average ECE after TS about
+0.05", is a summary over models, not a per-model cell (:data:`vlmcal_utils.papers.registry.NOT_QUOTED`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import pandas as pd
 
 from vlmcal_utils.models import describe_model
+from vlmcal_utils.papers.tu2024 import TU2024_CELLS, PaperCell
 from vlmcal_utils.study.paper_models import PaperModel
 
-__all__ = ["PaperCell", "TU2024_CELLS", "COMPARE_COLUMNS", "model_label", "compare_with_paper"]
+__all__ = ["COMPARE_COLUMNS", "model_label", "compare_with_paper"]
 
-
-@dataclass(frozen=True)
-class PaperCell:
-    """One number of the paper for one (model, dataset, split, method, quantity).
-
-    Parameters
-    ----------
-    model : str
-        The model's label in our results table (:func:`model_label` of its :class:`PaperModel`).
-    paper_name : str
-        The name the paper uses.
-    dataset, split : str
-        Our dataset name and evaluation split (e.g. ``"imagenet"``, ``"imagenet-v2"``).
-    method : str
-        ``"none"`` (before TS) or ``"ts"`` (after TS fitted on the calibration split).
-    quantity : str
-        A column of the results table (a record key): ``"ece_15"`` or ``"accuracy"``.
-    value : float
-        In the results table's units: fractions (a paper's "5.0 %" is stored as ``0.05``).
-    where : str
-        Table, row and column (or the sentence) the number was read from.
-    """
-
-    model: str
-    paper_name: str
-    dataset: str
-    split: str
-    method: str
-    quantity: str
-    value: float
-    where: str
-
-
-TU2024_CELLS: tuple[PaperCell, ...] = ()
-"""Tu et al.'s per-model numbers checked in the paper: none yet (see the module docstring)."""
 
 #: The columns of :func:`compare_with_paper`'s table.
 COMPARE_COLUMNS = ("model", "dataset", "split", "method", "quantity", "ours", "paper", "difference",
@@ -97,7 +62,7 @@ def compare_with_paper(table: pd.DataFrame, cells: Sequence[PaperCell] = TU2024_
         A :func:`~vlmcal_utils.study.run_grid` table (its ``cell`` column selects the ``"all"``
         rows; the draws of the few-samples grid are left out: the paper's cells are full fits).
     cells : sequence of PaperCell
-        The paper's numbers (default :data:`TU2024_CELLS`).
+        The paper's numbers (default :data:`vlmcal_utils.papers.tu2024.TU2024_CELLS`).
     quantities : sequence of str
         Result columns to compare.
 

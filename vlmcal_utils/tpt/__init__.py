@@ -8,8 +8,9 @@ class features — C-TPT's ``-λ·ATFD``, O-TPT's orthogonality penalty or A-TPT
 view with the tuned prompt. The text tower runs exactly as ``open_clip.CLIP.encode_text``, with
 exact speed-ups (:mod:`~vlmcal_utils.tpt.text`). :func:`run_tpt` does a whole dataset,
 resumably (:mod:`~vlmcal_utils.tpt.runner`); :mod:`~vlmcal_utils.tpt.protocol` holds the
-papers' per-dataset settings and numbers; :mod:`~vlmcal_utils.tpt.family` the family's λ/τ
-per dataset family, :mod:`~vlmcal_utils.tpt.family_tables` its published tables as cells.
+papers' per-dataset settings; :mod:`~vlmcal_utils.tpt.family` the family's λ/τ per dataset
+family. The papers' published numbers are in :mod:`vlmcal_utils.papers` (``papers.ctpt``,
+``papers.family``).
 
 Modules
 -------
@@ -24,9 +25,7 @@ Modules
   :meth:`~vlmcal_utils.tpt.settings.RunSettings.protocol`,
   :meth:`~vlmcal_utils.tpt.settings.RunSettings.from_params`), :func:`init_context`.
 - ``family``: :data:`FAMILY_METHODS`, :data:`FAMILY_HPARAMS`, :func:`family_hparams`.
-- ``family_tables``: :data:`FAMILY_TABLES`, :func:`recompute_averages`, :func:`cell_conflicts`.
-- ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`,
-  :data:`PAPER_TABLES`, :func:`ctpt_table` (C-TPT's Tables 1-2 in full).
+- ``protocol``: :func:`ctpt_lambda`, :func:`uses_augmix`, :data:`ECE_BINS`, :func:`run_file_name`.
 - ``diagnostics``: :func:`step_diagnostics`, :func:`step_report`, :func:`describe_step` (how far one
   step moves the prompt and the logits), :func:`prediction_changes`.
 
@@ -51,7 +50,6 @@ from vlmcal_utils.tpt.family import (
     FAMILY_SOURCES,
     family_hparams,
 )
-from vlmcal_utils.tpt.family_tables import FAMILY_TABLES, PublishedTable, cell_conflicts, recompute_averages
 from vlmcal_utils.tpt.losses import (
     ATPT_TAU,
     REGULARISER_PARAMS,
@@ -80,18 +78,10 @@ from vlmcal_utils.tpt.protocol import (
     AUGMIX_RULES,
     CTPT_LAMBDA,
     ECE_BINS,
-    INIT_NAMES,
     NATURAL_SHIFTS,
-    PAPER_METHODS,
-    PAPER_TABLES,
     AugMixRule,
-    PaperResult,
     ctpt_lambda,
-    ctpt_table,
-    ctpt_vs_tpt,
     dataset_family,
-    paper_dataset,
-    paper_results,
     run_file_name,
     uses_augmix,
 )
@@ -170,10 +160,6 @@ __all__ = [
     "FAMILY_SOURCES",
     "FAMILY_NOTES",
     "family_hparams",
-    "PublishedTable",
-    "FAMILY_TABLES",
-    "recompute_averages",
-    "cell_conflicts",
     # protocol
     "NATURAL_SHIFTS",
     "AUGMIX_RULES",
@@ -184,14 +170,6 @@ __all__ = [
     "ctpt_lambda",
     "uses_augmix",
     "run_file_name",
-    "PaperResult",
-    "PAPER_TABLES",
-    "PAPER_METHODS",
-    "INIT_NAMES",
-    "paper_dataset",
-    "paper_results",
-    "ctpt_table",
-    "ctpt_vs_tpt",
     # diagnostics
     "STEP_FIELDS",
     "step_diagnostics",

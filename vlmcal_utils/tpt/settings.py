@@ -17,9 +17,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from vlmcal_utils.papers.ctpt import INIT_NAMES
 from vlmcal_utils.tpt.family import family_hparams
 from vlmcal_utils.tpt.prompts import ensemble_templates
-from vlmcal_utils.tpt.protocol import INIT_NAMES, ctpt_lambda, uses_augmix
+from vlmcal_utils.tpt.protocol import ctpt_lambda, uses_augmix
 from vlmcal_utils.tpt.tuning import METHODS, TPTConfig
 
 __all__ = ["HARD_PROMPT", "init_context", "RunSettings", "PARAMETER_KEYS"]

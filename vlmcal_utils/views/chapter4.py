@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from vlmcal_utils import tpt
+from vlmcal_utils import papers, tpt
 from vlmcal_utils.data import evaluation_subset
 from vlmcal_utils.data.datasets import calibration_set
 from vlmcal_utils.device import get_device
@@ -131,8 +131,8 @@ def test_sets(datasets: Sequence[str], n: int | None, *, seed: int = 0, pretrain
 # ------------------------------------------------------------------------------------------ the paper
 def paper_frame(table: str) -> tuple[pd.DataFrame, str]:
     """C-TPT's Table 1 or 2 as printed (row and metric as index, with the recomputed average), and its source."""
-    rows = pd.DataFrame(tpt.ctpt_table(table))
-    headers = [h for h, _ in tpt.protocol.CTPT_TABLE_COLUMNS[table]]
+    rows = pd.DataFrame(papers.ctpt_table(table))
+    headers = [h for h, _ in papers.CTPT_TABLE_COLUMNS[table]]
     rows["row"] = rows["row"].str.replace("CLIP-", "")
     return rows.set_index(["row", "metric"])[headers + ["recomputed"]], rows["source"].iloc[0]
 
@@ -228,7 +228,7 @@ def plot_prompts(prompts: pd.DataFrame, correlations: Mapping[str, Mapping[str, 
 
 def correlation_lines(correlations: Mapping[str, Mapping[str, float]], demo: bool = False) -> str:
     """Per dataset: the sign of r against the paper's mean r (Fig. 2)."""
-    paper_r = tpt.protocol.CTPT_FIG2_MEAN_PEARSON
+    paper_r = papers.CTPT_FIG2_MEAN_PEARSON
     return "\n".join(
         f"{'DEMO ' if demo else ''}{name}: r = {c['pearson_r']:+.2f} over {c['n_prompts']} prompts: "
         f"{'negative, as in' if c['pearson_r'] < 0 else 'POSITIVE, the opposite of'} the paper's mean r "
@@ -300,8 +300,8 @@ def run_methods(clip: Clip, sets: Mapping[str, Any], inits: Sequence[str], resul
     dict
         ``(dataset, init, method) -> rows``.
     """
-    if not inits or set(inits) - set(tpt.INIT_NAMES):
-        raise ValueError(f"inits must be a non-empty list from {sorted(tpt.INIT_NAMES)}, got {inits}")
+    if not inits or set(inits) - set(papers.INIT_NAMES):
+        raise ValueError(f"inits must be a non-empty list from {sorted(papers.INIT_NAMES)}, got {inits}")
     runs = {}
     for name, ds in sets.items():
         for init in inits:
@@ -399,7 +399,7 @@ def plot_confidence(runs: Mapping[tuple[str, str, str], Sequence[Mapping[str, An
             for method in TUNED:
                 z = np.array([r["logits"] for r in runs[name, init, method]])
                 ax.hist(softmax(z).max(1), bins=20, range=(0, 1), histtype="step", label=LABELS[method])
-            ax.set(title=f"{'DEMO ' if demo else ''}{name}, {tpt.INIT_NAMES[init]}",
+            ax.set(title=f"{'DEMO ' if demo else ''}{name}, {papers.INIT_NAMES[init]}",
                    xlabel="confidence of the prediction", ylabel="images")
     axes[0, 0].legend(fontsize=9, loc="upper left", framealpha=0.9)
     fig.tight_layout()
@@ -425,7 +425,7 @@ def directions(table: pd.DataFrame) -> pd.DataFrame:
         Indexed by ``dataset, init, claim``: ``paper change, ours change, verdict`` ("same
         direction", "CONTRADICTS the paper" or "no change: not reproduced").
     """
-    vit = {(r["init"], r["method"], r["metric"]): r["Average"] for r in tpt.ctpt_table("Table 1")
+    vit = {(r["init"], r["method"], r["metric"]): r["Average"] for r in papers.ctpt_table("Table 1")
            if r["model"] == "ViT-B-16"}
     ours_col = {"accuracy": ("accuracy", "acc", 100), "ece": (f"ece_{tpt.ECE_BINS}", "ece", 100),
                 "atfd": ("atfd", None, 1)}
@@ -464,7 +464,7 @@ def paper_comparison(table: pd.DataFrame, clip: Clip) -> list[dict]:
         return []
     rows = []
     for name, init in dict.fromkeys((d, i) for d, i, _ in table.index):
-        for paper in tpt.paper_results(clip.arch, name, init):  # initialisation, +TPT, +TPT+C-TPT
+        for paper in papers.paper_results(clip.arch, name, init):  # initialisation, +TPT, +TPT+C-TPT
             ours = table.loc[(name, init, paper.method)]
             rows.append({"dataset": name, "init": init, "method": paper.method,
                          "paper_accuracy": paper.accuracy / 100, "accuracy": float(ours["accuracy"]),

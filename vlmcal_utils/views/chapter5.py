@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vlmcal_utils import tpt
+from vlmcal_utils import papers, tpt
 from vlmcal_utils.views.chapter4 import N_BOOT, Clip, run_one
 
 __all__ = ["TUNED", "hparams_table", "one_step_moves", "plot_moves", "geometry_table", "run_family",
@@ -186,7 +186,7 @@ def flagged_lines(averages: pd.DataFrame) -> str:
     """The printed averages that differ from the mean of their cells beyond rounding, one line each."""
     flagged = averages[averages.flagged]
     head = (f"{len(flagged)} of {len(averages)} printed averages differ from the mean of their cells by more than "
-            f"{tpt.family_tables.AVERAGE_TOLERANCE} points:")
+            f"{papers.AVERAGE_TOLERANCE} points:")
     return "\n".join([head] + [f"  {r.source}: row {r.row!r}, {r.metric}: printed {r.printed}, cells give "
                                f"{r.recomputed:.2f}" for r in flagged.itertuples()])
 
@@ -203,7 +203,7 @@ def paper_comparison(table: pd.DataFrame, clip: Clip) -> list[dict]:
         return []
     rows = []
     for key in ("ctpt-table1-vitb16-hard", "ctpt-table2-vitb16-hard", "otpt-readme-vitb16"):
-        t = tpt.FAMILY_TABLES[key]
+        t = papers.FAMILY_TABLES[key]
         for (name, init, method), ours in table.iterrows():
             if init != "hard" or name not in t.columns or (method, "acc") not in t.rows:
                 continue

@@ -39,7 +39,7 @@ _HPARAMS = RowSchema("one method's official weights on one dataset family", {
     "method": "method key", "family": '"fine-grained" or "natural-shift"', "lam": "λ", "source": "script, commit, line",
 }, optional={"tau": "A-TPT's τ"})
 _AVERAGE = RowSchema("one printed average beside the mean of its cells", {
-    "table": "key of vlmcal_utils.tpt.FAMILY_TABLES", "source": "paper or repository@commit, table",
+    "table": "key of vlmcal_utils.papers.FAMILY_TABLES", "source": "paper or repository@commit, table",
     "method": "method key", "row": "the table's row label", "metric": '"acc" or "ece"', "printed": "printed, %",
     "recomputed": "mean of the row's cells, %", "difference": "printed - recomputed", "flagged": "beyond rounding",
 })
@@ -89,7 +89,7 @@ def chapter5_results(
     hparams : list of mapping
         ``method, family, lam, [tau], source``.
     recomputed_averages, cell_conflicts : list of mapping
-        :func:`vlmcal_utils.tpt.recompute_averages` and :func:`vlmcal_utils.tpt.cell_conflicts`.
+        :func:`vlmcal_utils.papers.recompute_averages` and :func:`vlmcal_utils.papers.cell_conflicts`.
     paper_comparison : DataFrame or list of mapping
         Ours beside the published numbers, fractions.
 

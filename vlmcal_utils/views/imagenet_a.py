@@ -24,8 +24,9 @@ from matplotlib.figure import Figure
 from vlmcal_utils.data.published import Resolved, resolve_published
 from vlmcal_utils.data.topk import NOT_EXACT, Top5Outputs, load_top5
 from vlmcal_utils.metrics import bootstrap_ci
+from vlmcal_utils.papers.ctpt import INIT_NAMES, paper_results
 from vlmcal_utils.plots import reliability_diagram_from_confidence
-from vlmcal_utils.tpt.protocol import ECE_BINS, INIT_NAMES, paper_results
+from vlmcal_utils.tpt.protocol import ECE_BINS
 from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box
 from vlmcal_utils.views.chapter3_style import ReportFigure, report_style
 

@@ -1,4 +1,4 @@
-"""vlmcal_utils.tpt.family_tables: the published cells, their averages recomputed, conflicts found."""
+"""vlmcal_utils.papers.family: the published cells, their averages recomputed, conflicts found."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
-from vlmcal_utils import tpt
+from vlmcal_utils import papers
 
 
 def _row(key, method, metric):
-    return next(r for r in tpt.recompute_averages() if (r["table"], r["method"], r["metric"]) == (key, method, metric))
+    return next(r for r in papers.recompute_averages()
+                if (r["table"], r["method"], r["metric"]) == (key, method, metric))
 
 
 def test_ctpt_accuracy_average_in_the_otpt_readme_against_hand_arithmetic():
@@ -35,39 +36,24 @@ def test_atpt_averages_in_the_atpt_readme_against_hand_arithmetic():
     hand = (10.60 + 21.20 + 13.50 + 3.98 + 11.30 + 16.80 + 5.77 + 4.51 + 2.54 + 13.20 + 5.16) / 11  # = 108.56 / 11
     assert tpt_ece["printed"] == 11.6 and tpt_ece["recomputed"] == pytest.approx(hand, abs=1e-4) and tpt_ece["flagged"]
     # the RN50 tables are kept apart (another backbone) and every printed average follows from its cells
-    assert not set(tpt.family_tables.FAMILY_TABLES_RN50) & set(tpt.FAMILY_TABLES)
-    assert not any(r["flagged"] for r in tpt.recompute_averages(tpt.family_tables.FAMILY_TABLES_RN50))
+    assert not set(papers.FAMILY_TABLES_RN50) & set(papers.FAMILY_TABLES)
+    assert not any(r["flagged"] for r in papers.recompute_averages(papers.FAMILY_TABLES_RN50))
 
 
 def test_conflicts_name_the_copied_cells():
-    found = {(c["method"], c["metric"], c["dataset"]): (c["value_a"], c["value_b"]) for c in tpt.cell_conflicts()}
+    found = {(c["method"], c["metric"], c["dataset"]): (c["value_a"], c["value_b"]) for c in papers.cell_conflicts()}
     assert found[("zeroshot", "ece", "eurosat")] == (7.40, 13.89)  # C-TPT Table 1 vs the O-TPT README
     assert found[("tpt", "ece", "eurosat")] == (21.5, 13.2)
     assert ("ctpt", "ece", "imagenet-a") not in found  # Table 2 is copied faithfully
     atpt = {(c["method"], c["metric"], c["dataset"]): (c["table_a"], c["value_a"], c["value_b"])
-            for c in tpt.cell_conflicts() if c["table_b"] == "atpt-readme-vitb16"}
+            for c in papers.cell_conflicts() if c["table_b"] == "atpt-readme-vitb16"}
     assert atpt[("tpt", "ece", "ucf101")] == ("ctpt-table1-vitb16-hard", 13.0, 2.54)  # copied from the O-TPT README
-    assert not any(c["table_b"] == "atpt-readme-vitb16-shifts" for c in tpt.cell_conflicts())
+    assert not any(c["table_b"] == "atpt-readme-vitb16-shifts" for c in papers.cell_conflicts())
 
 
 def test_every_table_has_one_cell_per_column():
-    for t in (*tpt.FAMILY_TABLES.values(), *tpt.family_tables.FAMILY_TABLES_RN50.values()):
+    for t in (*papers.FAMILY_TABLES.values(), *papers.FAMILY_TABLES_RN50.values()):
         assert len(t.columns) == len(t.headers) and set(t.row_labels) == {m for m, _ in t.rows}
-    bad = dataclasses.replace(tpt.FAMILY_TABLES["ctpt-table2-vitb16-hard"], rows={("tpt", "acc"): ((1.0,), 1.0)})
+    bad = dataclasses.replace(papers.FAMILY_TABLES["ctpt-table2-vitb16-hard"], rows={("tpt", "acc"): ((1.0,), 1.0)})
     with pytest.raises(ValueError, match="1 cells for 4 columns"):
-        tpt.recompute_averages({"bad": bad})
-
-
-def test_family_hparams_are_the_scripts_and_change_only_the_regulariser():
-    assert tpt.family_hparams("atpt", "dtd") == {"lam": 80.0, "tau": 0.99999}
-    assert tpt.family_hparams("atpt", "imagenet-a") == {"lam": 10.0, "tau": 0.99999}
-    assert tpt.family_hparams("otpt", "imagenet") == {"lam": 18.0}  # ImageNet is in the fine-grained family
-    assert tpt.family_hparams("otpt", "imagenet-r") == {"lam": 2.0}
-    assert tpt.family_hparams("ctpt", "imagenet-v2") == {"lam": tpt.ctpt_lambda("imagenet-v2")}
-    assert tpt.family_hparams("tpt", "dtd") == {} and tpt.family_hparams("zeroshot", "dtd") == {}
-    base = tpt.RunSettings.protocol("dtd", "hard", "tpt", lr=1e-3, selection=0.2).tuning
-    cfg = tpt.RunSettings.protocol("dtd", "hard", "otpt", lr=1e-3, selection=0.2).tuning
-    assert cfg.lam == 18.0 and dataclasses.replace(cfg, lam=base.lam) == base
-    assert set(tpt.FAMILY_SOURCES) == {(m, f) for m, fams in tpt.FAMILY_HPARAMS.items() for f in fams}
-    with pytest.raises(ValueError, match="method"):
-        tpt.family_hparams("bogus", "dtd")
+        papers.recompute_averages({"bad": bad})

@@ -1,4 +1,4 @@
-"""vlmcal_utils.tpt.protocol.CTPT_PROVENANCE: every C-TPT cell has a recorded check, and the checks hold."""
+"""vlmcal_utils.papers.ctpt.CTPT_PROVENANCE: every C-TPT cell has a recorded check, and the checks hold."""
 
 from __future__ import annotations
 
@@ -6,23 +6,23 @@ import re
 
 import pytest
 
-from vlmcal_utils import tpt
-from vlmcal_utils.tpt import protocol
-from vlmcal_utils.tpt.family_tables import AVERAGE_TOLERANCE, FAMILY_TABLES, FAMILY_TABLES_RN50
+from vlmcal_utils import papers
+from vlmcal_utils.papers import ctpt
+from vlmcal_utils.papers.family import AVERAGE_TOLERANCE, FAMILY_TABLES, FAMILY_TABLES_RN50
 
-# the A-TPT README's copies of C-TPT's HardPrompt rows (transcribed in family_tables), per (table, model)
+# the A-TPT README's copies of C-TPT's HardPrompt rows (transcribed in papers.family), per (table, model)
 _README_TABLES = {("Table 1", "ViT-B-16"): FAMILY_TABLES["atpt-readme-vitb16"],
                   ("Table 2", "ViT-B-16"): FAMILY_TABLES["atpt-readme-vitb16-shifts"],
                   ("Table 1", "RN50"): FAMILY_TABLES_RN50["atpt-readme-rn50"],
                   ("Table 2", "RN50"): FAMILY_TABLES_RN50["atpt-readme-rn50-shifts"]}
-# protocol's dataset names -> family_tables' (the two modules name four fine-grained sets differently)
+# papers.ctpt's dataset names -> papers.family's (the two modules name four fine-grained sets differently)
 _FT_NAME = {"oxford-pets": "pets", "stanford-cars": "cars", "flowers102": "flowers", "fgvc-aircraft": "aircraft"}
 
 
 def _cells():
     """``(table, model, init, method, metric, header, dataset or None, value, row)`` for every cell."""
-    for table, columns in protocol.CTPT_TABLE_COLUMNS.items():
-        for row in protocol.ctpt_table(table):
+    for table, columns in ctpt.CTPT_TABLE_COLUMNS.items():
+        for row in ctpt.ctpt_table(table):
             for header, dataset in columns:
                 yield (table, row["model"], row["init"], row["method"], row["metric"], header, dataset,
                        row[header], row)
@@ -44,15 +44,15 @@ def _numbers(text):
 def test_every_cell_has_a_check_and_every_entry_names_cells():
     cells = list(_cells())
     assert len(cells) == 2 * 2 * 3 * 2 * (12 + 5)  # models, inits, rows, metrics; 11 + 4 datasets and 2 averages
-    checks = {c[:6]: protocol.ctpt_cell_check(*c[:6]) for c in cells}
-    assert {c.kind for c in checks.values()} <= set(protocol.CHECK_KINDS)
+    checks = {c[:6]: ctpt.ctpt_cell_check(*c[:6]) for c in cells}
+    assert {c.kind for c in checks.values()} <= set(ctpt.CHECK_KINDS)
     blocks = {c[:3] for c in cells}
-    for key in protocol.CTPT_PROVENANCE:  # no entry for a block or a cell that does not exist
+    for key in ctpt.CTPT_PROVENANCE:  # no entry for a block or a cell that does not exist
         assert key in blocks if len(key) == 3 else key in checks, key
     # the Ensemble rows have no second source; no HardPrompt cell lacks one
     assert all((c.kind == "single-source") == (key[2] == "ensemble") for key, c in checks.items())
     with pytest.raises(KeyError, match="no provenance"):
-        protocol.ctpt_cell_check("Table 3", "RN50", "hard", "tpt", "acc", "DTD")
+        ctpt.ctpt_cell_check("Table 3", "RN50", "hard", "tpt", "acc", "DTD")
 
 
 def test_confirmed_cells_are_the_readme_numbers_and_the_rest_differ():
@@ -60,13 +60,13 @@ def test_confirmed_cells_are_the_readme_numbers_and_the_rest_differ():
         if init != "hard":
             continue
         readme = _readme_value(table, model, method, metric, dataset)
-        kind = protocol.ctpt_cell_check(table, model, init, method, metric, header).kind
+        kind = ctpt.ctpt_cell_check(table, model, init, method, metric, header).kind
         assert (kind == "confirmed") == (readme == value), (table, model, method, metric, header, value, readme)
 
 
 def test_rounding_cells_agree_to_the_printed_digits():
     for table, model, init, method, metric, header, dataset, value, row in _cells():
-        check = protocol.ctpt_cell_check(table, model, init, method, metric, header)
+        check = ctpt.ctpt_cell_check(table, model, init, method, metric, header)
         if check.kind != "rounding":
             continue
         readme = _readme_value(table, model, method, metric, dataset)
@@ -78,7 +78,7 @@ def test_rounding_cells_agree_to_the_printed_digits():
 def test_copy_errors_keep_the_side_whose_row_adds_up():
     rows_with_errors = set()
     for table, model, init, method, metric, header, dataset, value, row in _cells():
-        check = protocol.ctpt_cell_check(table, model, init, method, metric, header)
+        check = ctpt.ctpt_cell_check(table, model, init, method, metric, header)
         if check.kind != "copy-error":
             continue
         readme = _readme_value(table, model, method, metric, dataset)
@@ -87,15 +87,15 @@ def test_copy_errors_keep_the_side_whose_row_adds_up():
         assert abs(row["Average"] - row["recomputed"]) <= AVERAGE_TOLERANCE
         rows_with_errors.add((table, model, method, metric))
     # the README's same rows: its printed average is not the mean of its own cells
-    flagged = {(r["method"], r["metric"]) for r in tpt.recompute_averages({"t": _README_TABLES["Table 1", "ViT-B-16"]})
-               if r["flagged"]}
+    readme_vit = {"t": _README_TABLES["Table 1", "ViT-B-16"]}
+    flagged = {(r["method"], r["metric"]) for r in papers.recompute_averages(readme_vit) if r["flagged"]}
     assert rows_with_errors == {("Table 1", "ViT-B-16", m, k) for m, k in flagged}
     assert flagged == {("zeroshot", "ece"), ("tpt", "acc"), ("tpt", "ece"), ("ctpt", "acc")}
 
 
 def test_counts_reach_the_source_line_the_pages_print():
-    counts = protocol.ctpt_provenance_counts()
+    counts = ctpt.ctpt_provenance_counts()
     assert counts == {"hard": {"confirmed": 195, "rounding": 3, "copy-error": 6}, "ensemble": {"single-source": 204}}
-    source = protocol.ctpt_table("Table 2")[0]["source"]
+    source = ctpt.ctpt_table("Table 2")[0]["source"]
     assert "195 are the same, 3 the same to rounding, 6 differ" in source and "204 Ensemble cells" in source
     assert "not re-read" not in source

@@ -1,4 +1,4 @@
-"""The family's published tables as cells, and their averages recomputed from the cells.
+"""C-TPT's family (O-TPT, A-TPT): the published tables as cells, their averages recomputed from the cells.
 
 Each fork of the C-TPT code (O-TPT, A-TPT) copies its baseline rows from earlier papers instead of
 running them, and the copies carry errors. The cells are stored here as printed, with their
@@ -13,7 +13,7 @@ Sources
   (``seminar/seminar-notes.txt`` of the shared data, "Paper review (1)").
 - ``"ctpt-table2-vitb16-hard"``: C-TPT Table 2, the same rows (natural shifts), seminar notes.
   Every cell of both is checked against the A-TPT README's copy below:
-  :data:`vlmcal_utils.tpt.protocol.CTPT_PROVENANCE` says, per cell group, which are the same,
+  :data:`vlmcal_utils.papers.ctpt.CTPT_PROVENANCE` says, per cell group, which are the same,
   the same to rounding, or a README copy error (the seminar's self-consistent side kept).
 - ``"otpt-readme-vitb16"`` and ``"otpt-readme-vitb16-shifts"``: ``ashshaksharifdeen/O-TPT``
   ``README.md`` at commit ``010276a2409e4e6467dca7fea1708a2b7ff640d0``, "Comparison of
@@ -33,6 +33,9 @@ checked with ``git diff`` of ``README.md``, which touches only titles, links and
 The same README's "CLIP RN50 (1024-d)" tables are in :data:`FAMILY_TABLES_RN50`, apart from
 :data:`FAMILY_TABLES` (which is ViT-B/16 only, so that :func:`cell_conflicts` never sets a cell of
 one backbone against the other's); pass them explicitly, e.g. ``recompute_averages(FAMILY_TABLES_RN50)``.
+
+The family's hyper-parameters (λ, τ per dataset family) are protocol, in :mod:`vlmcal_utils.tpt.family`.
+Data only: this module imports nothing from the package.
 """
 
 from __future__ import annotations
