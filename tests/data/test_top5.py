@@ -184,3 +184,20 @@ def test_biomedclip_cifar10_is_a_logits_file_with_its_recorded_numbers(shared):
     assert s.accuracy == pytest.approx(f.meta["verified"]["acc"], abs=5e-5)
     assert s.ece[15] == pytest.approx(f.meta["verified"]["ece15"], abs=5e-4)
     assert f.classnames[:2] == ["airplane", "automobile"]
+
+
+def test_a_hostile_source_is_refused_on_the_download_route(tmp_path, monkeypatch):
+    """The registry's ImageNet-A source replaced by a pickle that calls os.system: refused, nothing ran or cached."""
+    marker = tmp_path / "ran"
+    entry = PUBLISHED_LOGITS[TOP5]
+    server = _Server(tmp_path / "srv")
+    try:
+        server.root.mkdir()
+        server.put(entry, 0, pickle.dumps((torch.arange(3), _Reduce(os.system, f"touch {marker}"))))
+        monkeypatch.delenv("VLMCAL_SHARED", raising=False)
+        found = resolve_published(TOP5, root=tmp_path / "cache", base_url=server.url)
+    finally:
+        server.close()
+    assert found.origin == "unusable" and found.path is None
+    assert "refusing to unpickle posix.system" in found.reason or "refusing to unpickle os.system" in found.reason
+    assert not marker.exists() and not (tmp_path / "cache" / entry.filename).exists()
