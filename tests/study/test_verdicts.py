@@ -74,6 +74,16 @@ def test_other_tasks_are_not_counted_as_shifts(grid):
     assert (shifts["none_lo"] <= shifts["none_hi"]).all()
 
 
+def test_a_split_one_model_lacks_is_no_shift_cell(grid):
+    """A VLM without translated-name splits (BiomedCLIP) adds no cells to finding 2, not NaN cells counted as misses."""
+    df, _ = grid
+    other_model = df[(df["family"] == "vlm") & (df["split"] == "test")].assign(model="no_shifts")
+    shifts, _ = shift_cells(pd.concat([df, other_model]))
+    assert list(shifts["model"]) == ["model_a"] and not shifts[["none", "ts"]].isna().any().any()
+    by = {r["finding"]: r for r in study.finding_verdicts(pd.concat([df, other_model]), n_boot=20)}
+    assert by["2"]["estimate"] == 1.0 and "of 1:" in by["2"]["measured"]
+
+
 def test_wilson_interval():
     lo, hi = wilson_interval(5, 9)
     assert 0 < lo < 5 / 9 < hi < 1

@@ -199,6 +199,9 @@ def shift_cells(table: pd.DataFrame, other_tasks: tuple[str, ...] = OTHER_TASK_S
         "none_lo": piv[("ece_lo", "none")], "none_hi": piv[("ece_hi", "none")],
         "ts_lo": piv[("ece_lo", "ts")], "ts_hi": piv[("ece_hi", "ts")],
     }).reset_index()
+    # pivot_table(dropna=False) keeps NaN intervals but also makes every model x split pair: a split a model
+    # does not have (BiomedCLIP has no translated names) is no cell, and must not count as "TS did not help"
+    out = out.dropna(subset=["none", "ts"], how="all").reset_index(drop=True)
     other = out["split"].isin(other_tasks)
     return out[~other].reset_index(drop=True), out[other].reset_index(drop=True)
 
