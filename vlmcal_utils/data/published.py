@@ -29,7 +29,9 @@ file does not reproduce the pinned hash, :func:`fetch_published_logits` raises i
 returning different numbers. The CLIP/SigLIP CIFAR-10 files merge five CSVs each (English, CIFAR-10H
 human labels, three translated class-name variants; converter ``credal_cifar10``). The ``hollance_*``
 top-label files merge one CSV per model (converters ``hollance_*_toplabel``; the models and files
-are :data:`~vlmcal_utils.data.converters.HOLLANCE_TOPLABEL`).
+are :data:`~vlmcal_utils.data.converters.HOLLANCE_TOPLABEL`); BiomedCLIP's CIFAR-10 file is one CSV
+(``credal_cifar10_test``), CLIP ViT-B/16's ImageNet-A top-5 file a pickle of torch tensors read
+without running it (``tensor_pickle_top5``, :mod:`~vlmcal_utils.data.torch_pickle`).
 
 :func:`resolve_published` (and :func:`resolve_published_dir` for a folder) is what the chapters'
 defaults use: shared copy, else cache, else download, else ``None`` with a reason to print.
