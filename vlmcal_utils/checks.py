@@ -14,6 +14,10 @@ Conventions
   so that a metric never holds a float64 copy of a float32 input.
 - Logits may hold ``-inf`` where the caller allows masked classes (``masked=True``): a class given
   ``-inf`` has probability exactly 0. NaN, ``+inf`` and rows with every class masked are refused.
+- Objects that hold only part of a model's outputs (e.g. top-5 classes and probabilities,
+  :class:`vlmcal_utils.data.topk.Top5Outputs`) say so in a ``top_label_only`` attribute (the reason, a
+  string); every array check refuses them with that reason (:func:`refuse_top_label_only`), so no
+  NLL, Brier score or temperature is ever computed from outputs that cannot support it.
 """
 
 from __future__ import annotations
@@ -43,10 +47,26 @@ __all__ = [
     "prob_sum_tolerance",
     "BLOCK_ELEMENTS",
     "row_blocks",
+    "refuse_top_label_only",
 ]
 
 PROB_SUM_TOL = 1e-3
 """How far a row of probabilities may sum from 1 and still count as probabilities."""
+
+
+def refuse_top_label_only(x: Any, name: str) -> None:
+    """Raise a one-line ``ValueError`` if ``x`` declares that it holds top-label data only.
+
+    Parameters
+    ----------
+    x : object
+        Anything; refused when it has a string attribute ``top_label_only`` (why it cannot be used).
+    name : str
+        The argument's name, for the message.
+    """
+    reason = getattr(x, "top_label_only", None)
+    if isinstance(reason, str):
+        raise ValueError(f"{name}: {reason}")
 
 
 def to_numpy(x: Any, name: str) -> np.ndarray:
@@ -66,6 +86,7 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
     """
     if x is None:
         raise ValueError(f"{name} is None: pass an array or tensor")
+    refuse_top_label_only(x, name)
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
         x = x.detach().cpu()
         if getattr(x, "is_floating_point", lambda: False)() and x.element_size() < 4:

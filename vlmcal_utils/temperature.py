@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from vlmcal_utils.checks import labels_array, logits_array, looks_like_probabilities, row_blocks
+from vlmcal_utils.checks import labels_array, logits_array, looks_like_probabilities, refuse_top_label_only, row_blocks
 
 __all__ = ["fit_temperature", "apply_temperature", "TemperatureScaler", "nll_gradient_wrt_T"]
 
@@ -55,6 +55,7 @@ def _check_T(T: Any) -> float:
 def apply_temperature(logits: Any, T: float) -> Any:
     """Return ``logits / T``, of the same type as ``logits`` (numpy in → numpy out, torch → torch)."""
     value = _check_T(T)
+    refuse_top_label_only(logits, "logits")
     if isinstance(logits, (list, tuple)):
         raise ValueError(
             "apply_temperature needs a numpy array or torch tensor (it returns the same type); "

@@ -77,7 +77,7 @@ def test_npy_probabilities_become_log_probabilities_in_halves():
     assert out["logits_test"][0, 1] == -np.inf  # a zero probability is log 0, kept as published
     assert out["labels_test"].tolist() == [0, 1]
     assert set(CONVERTERS) == {"credal_csv", "netcal_npz", "pickle_logits_pairs", "pickle_probs", "npy_probs",
-                               "credal_cifar10", *HOLLANCE_TOPLABEL}
+                               "credal_cifar10", "credal_cifar10_test", "tensor_pickle_top5", *HOLLANCE_TOPLABEL}
 
 
 # ------------------------------------------------ every pinned converter on a real small sample
@@ -134,7 +134,8 @@ def _sample_sources(entry, npz):
 
 
 _SAMPLED = [e.name for e in PUBLISHED_LOGITS.values()
-            if e.converter not in (None, "credal_cifar10") and e.family != "toplabel"]
+            if e.kind == "logits" and e.converter not in (None, "credal_cifar10", "credal_cifar10_test")]
+# credal_cifar10_test and tensor_pickle_top5 (shared copies in data/vlm-outputs): tests/data/test_top5.py
 
 
 @pytest.mark.parametrize("name", _SAMPLED)

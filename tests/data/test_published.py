@@ -69,12 +69,14 @@ def server(tmp_path):
 
 # ------------------------------------------------------------------------------- the registry
 def test_pinned_hashes_equal_shared_copies(shared):
-    folder = shared / "data" / "logits"
-    on_disk = {p.stem for p in folder.glob("*.npz")}
-    assert on_disk == set(PUBLISHED_LOGITS), "registry and shared folder list different files"
+    folders = {entry.shared_dir for entry in PUBLISHED_LOGITS.values()}
+    assert folders == {("data", "logits"), ("data", "vlm-outputs")}
+    on_disk = {p.stem for folder in folders for p in shared.joinpath(*folder).glob("*.npz")}
+    assert on_disk == set(PUBLISHED_LOGITS), "registry and shared folders list different files"
     for name, entry in PUBLISHED_LOGITS.items():
-        assert content_sha256(folder / f"{name}.npz") == entry.sha256, name
+        assert content_sha256(shared.joinpath(*entry.shared_dir, f"{name}.npz")) == entry.sha256, name
         assert len(entry.sha256) == 64 and len(entry.commit) == 40
+        assert published_path(name) == shared.joinpath(*entry.shared_dir, entry.filename)
 
 
 def test_registry_names_and_groups_every_file():
@@ -82,9 +84,12 @@ def test_registry_names_and_groups_every_file():
     entries = published_entries()
     assert [e.name for e in entries] == list(PUBLISHED_LOGITS)
     assert all(e.model and e.dataset and e.family in ("vlm", "baseline", "toplabel") for e in entries)
+    assert {e.name for e in entries if e.kind != "logits"} == {e.name for e in published_entries(family="toplabel")} | {
+        "clip_vitb16_imagenet_a_top5"}
     vlm_cifar10 = published_entries(dataset="CIFAR-10", family="vlm")
     assert [e.name for e in vlm_cifar10] == [
-        "clip_vitb32_cifar10_zeroshot", "siglip_b16_cifar10_zeroshot", "siglip2_b16_cifar10_zeroshot"]
+        "clip_vitb32_cifar10_zeroshot", "siglip_b16_cifar10_zeroshot", "siglip2_b16_cifar10_zeroshot",
+        "biomedclip_cifar10_zeroshot"]
     assert {e.dataset for e in published_entries(family="toplabel")} == {"ImageNet", "CIFAR-10/100", "Snacks"}
     assert published_entries(dataset="no such dataset") == []
     entry = PUBLISHED_LOGITS["markus93_densenet40_cifar10"]

@@ -11,18 +11,26 @@ from vlmcal_utils.study.published_logits import cifar10_entries
 
 def test_cifar10_study_files_come_from_the_registry():
     entries = cifar10_entries()
-    assert [e.family for e in entries] == ["vlm"] * 3 + ["baseline"] * 4  # VLMs first
+    assert [e.family for e in entries] == ["vlm"] * 4 + ["baseline"] * 4  # VLMs first
     everything = published_entries(dataset="CIFAR-10")
     assert {e.name for e in everything} - {e.name for e in entries} == {"cleanlab_cv_cifar10_test"}
-    assert [e.model for e in entries[:3]] == ["CLIP ViT-B/32", "SigLIP ViT-B/16", "SigLIP2 ViT-B/16"]
+    assert [e.model for e in entries[:4]] == study.study_vlms() == [
+        "CLIP ViT-B/32", "SigLIP ViT-B/16", "SigLIP2 ViT-B/16", "BiomedCLIP"]
+    assert set(study.OFF_DOMAIN) <= set(study.study_vlms())
 
 
 def test_missing_files_are_skipped(tmp_path):
     assert study.published_tasks(tmp_path) == [] and study.published_pairs(tmp_path) == []
 
 
-def test_published_tasks_use_common_test_images(shared):
-    tasks = {t.model: t for t in study.published_tasks(shared / "data/logits")}
+def test_published_tasks_use_common_test_images(shared, tmp_path, monkeypatch):
+    from vlmcal_utils.data import resolve_published_dir
+
+    monkeypatch.setenv("VLMCAL_CACHE", str(tmp_path))  # the folder of links is made in the cache
+    names = [e.name for e in cifar10_entries() + published_entries(dataset="DermaMNIST", family="vlm")]
+    folder, _ = resolve_published_dir(names, download=False)  # two shared folders: a folder of links
+    tasks = {t.model: t for t in study.published_tasks(folder)}
+    assert {t.model for t in tasks.values() if t.family == "vlm"} == set(study.study_vlms())
     assert set(tasks) == {e.model for e in cifar10_entries()}
     assert {t.family for t in tasks.values()} == {"vlm", "baseline"}
     clip, dense = tasks["CLIP ViT-B/32"].load(), tasks["DenseNet-40"].load()
@@ -36,8 +44,9 @@ def test_published_tasks_use_common_test_images(shared):
 
 
 def test_published_pairs_order_and_count(shared):
-    pairs = study.published_pairs(shared / "data/logits")
+    pairs = study.published_pairs(shared / "data/logits")  # BiomedCLIP's CIFAR-10 file is elsewhere: DermaMNIST only
     assert len(pairs) == 16  # 3 VLMs x 4 languages on CIFAR-10 + 4 models on DermaMNIST
+    assert {p["model"] for p in pairs} <= set(study.study_vlms())
     assert [(p["model"], p["dataset"]) for p in pairs[:4]] == [
         ("CLIP ViT-B/32", "CIFAR-10"), ("CLIP ViT-B/32", "CIFAR-10 (french names)"),
         ("CLIP ViT-B/32", "CIFAR-10 (chinese names)"), ("CLIP ViT-B/32", "CIFAR-10 (swahili names)")]

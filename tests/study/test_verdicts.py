@@ -32,7 +32,22 @@ def test_every_row_has_a_verdict_from_the_set_and_an_interval(grid):
         assert r["low"] <= r["high"]
         inside = r["low"] - 1e-12 <= r["estimate"] <= r["high"] + 1e-12
         assert inside or r["interval_note"], r  # outside only with a stated reason
-        assert r["why"].startswith(study.verdicts.SETUP_CAVEAT)
+        models = study.verdict_models(df, lm)
+        assert r["why"].startswith(study.verdicts.setup_caveat(models, list(df["dataset"].unique())))
+        assert f"Measured on {len(models)} VLM" in r["why"]
+
+
+def test_the_count_in_the_text_is_the_count_behind_the_points(grid):
+    """Issue 29: a model present only among the label-mismatch points (e.g. BiomedCLIP on DermaMNIST) is counted."""
+    df, lm = grid
+    extra = lm.assign(model="BiomedCLIP", dataset="DermaMNIST")
+    models = study.verdict_models(df, pd.concat([lm, extra]))
+    points = set(df.loc[df["family"] == "vlm", "model"]) | set(lm["model"]) | {"BiomedCLIP"}
+    assert models[-1] == "BiomedCLIP" and set(models) == points and len(models) == len(points)
+    assert "model_b" not in set(study.verdict_models(df))  # a baseline of the table is not a VLM
+    rows = study.finding_verdicts(df, pd.concat([lm, extra]), reference_ece=0.05, n_boot=20)
+    for r in rows:
+        assert f"Measured on {len(points)} VLMs" in r["why"] and "BiomedCLIP: a biomedical VLM" in r["why"]
 
 
 def test_the_rules(grid):
@@ -57,6 +72,16 @@ def test_other_tasks_are_not_counted_as_shifts(grid):
     shifts, others = shift_cells(pd.concat([df, other]))
     assert list(shifts["split"]) == ["shifted"] and list(others["split"]) == ["dermamnist"]
     assert (shifts["none_lo"] <= shifts["none_hi"]).all()
+
+
+def test_a_split_one_model_lacks_is_no_shift_cell(grid):
+    """A VLM without translated-name splits (BiomedCLIP) adds no cells to finding 2, not NaN cells counted as misses."""
+    df, _ = grid
+    other_model = df[(df["family"] == "vlm") & (df["split"] == "test")].assign(model="no_shifts")
+    shifts, _ = shift_cells(pd.concat([df, other_model]))
+    assert list(shifts["model"]) == ["model_a"] and not shifts[["none", "ts"]].isna().any().any()
+    by = {r["finding"]: r for r in study.finding_verdicts(pd.concat([df, other_model]), n_boot=20)}
+    assert by["2"]["estimate"] == 1.0 and "of 1:" in by["2"]["measured"]
 
 
 def test_wilson_interval():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -81,3 +82,14 @@ def test_verdict_boxes_keep_the_order_and_note_untested_claims():
              "high": 1.0, "interval_note": "", "measured": "m", "rule": "r", "why": "w"}]
     boxes = report.verdict_boxes(rows, "1a", "2")
     assert [b.kind for b in boxes] == ["note", "tip"] and "no verdict" in boxes[0].title
+
+
+def test_roster_counts_the_models_behind_the_points():
+    """Issue 29: the count the page prints is the number of VLMs behind the verdicts, off-domain ones said so."""
+    table = pd.DataFrame({"model": ["CLIP ViT-B/32", "BiomedCLIP", "DenseNet-40"], "family": ["vlm", "vlm", "baseline"],
+                          "dataset": ["CIFAR-10"] * 3})
+    lm = pd.DataFrame({"model": ["SigLIP ViT-B/16"], "dataset": ["DermaMNIST"]})
+    assert report.vlm_roster(table, lm) == "3 VLMs: CLIP ViT-B/32, BiomedCLIP, SigLIP ViT-B/16"
+    box = repr(report.roster_box(table, lm))
+    assert box.startswith("The verdicts below are on 3 VLMs") and "BiomedCLIP is a biomedical VLM" in box
+    assert "off-domain" not in repr(report.roster_box(table.iloc[[0]]))

@@ -3,10 +3,14 @@
 One module per role:
 
 - :mod:`~vlmcal_utils.data.logits` — the ``.npz`` logits format: :func:`load_logits`, :class:`LogitsFile`
-- :mod:`~vlmcal_utils.data.published` — the only registry of published model outputs
-  (:data:`PUBLISHED_LOGITS`, :func:`published_entries`, :func:`published_path`,
-  :func:`fetch_published_logits`); :mod:`~vlmcal_utils.data.converters` turns their source formats
-  into logits files, :mod:`~vlmcal_utils.data.content_hash` pins their content
+- :mod:`~vlmcal_utils.data.topk` — top-5 output files (top-label metrics only): :func:`load_top5`,
+  :class:`Top5Outputs`; :mod:`~vlmcal_utils.data.torch_pickle` reads pickled torch tensors without
+  running the pickle's code
+- :mod:`~vlmcal_utils.data.registry` — the only registry of published model outputs
+  (:data:`PUBLISHED_LOGITS`, :func:`published_entries`); :mod:`~vlmcal_utils.data.published` finds
+  them (:func:`published_path`, :func:`fetch_published_logits`, :func:`resolve_published`);
+  :mod:`~vlmcal_utils.data.converters` turns their source formats into logits files,
+  :mod:`~vlmcal_utils.data.content_hash` pins their content
 - :mod:`~vlmcal_utils.data.classnames` — CIFAR-10, EuroSAT and ImageNet class names, ImageNet WordNet ids
 - :mod:`~vlmcal_utils.data.images` — :class:`ArrayImageDataset`, :class:`FileListDataset`,
   image folders, :func:`subsample`
@@ -57,6 +61,7 @@ from vlmcal_utils.data.published import (
     resolve_published,
     resolve_published_dir,
 )
+from vlmcal_utils.data.topk import Top5Outputs, load_top5
 
 __all__ = [
     "CIFAR10_CLASSNAMES",
@@ -96,4 +101,6 @@ __all__ = [
     "published_entries",
     "published_path",
     "subsample",
+    "Top5Outputs",
+    "load_top5",
 ]

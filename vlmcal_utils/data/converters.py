@@ -20,6 +20,13 @@ Each converter takes the raw bytes of a registry entry's source files (in the or
   hollance/reliability-diagrams ``results/**.csv`` (``true_label,pred_label,confidence``, one CSV
   per model; :data:`HOLLANCE_TOPLABEL` names the models and files): top-label arrays
   ``<model>__y_true``/``__y_pred`` (int16) and ``<model>__confidence`` (float32), rows as in the CSV.
+- ``credal_cifar10_test`` — one pwhofman/efficient-credal-prediction CIFAR-10 test CSV (a model
+  with no CIFAR-10H or translated-name CSVs): logits, labels, halves, class names.
+- ``tensor_pickle_top5`` — rogergheser/DS-DLProject ``results/imagenet_A/run0.pkl``, a pickle of
+  three torch tensors (labels, top-5 class indices, top-5 probabilities), read as numpy arrays by
+  the restricted reader :func:`~vlmcal_utils.data.torch_pickle.load_tensor_pickle` (no torch, no
+  other global): ``labels``, ``top5_idx``, ``top5_prob`` as stored (a *top-5* file, not a logits
+  file: see :mod:`vlmcal_utils.data.topk`).
 
 Probabilities are converted with ``log`` in **float64**, then cast to float32 — the pinned files
 were made that way. (``log`` in float32 is not correctly rounded and differs from this in the last
@@ -36,6 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vlmcal_utils.data.content_hash import check_npz_size
+from vlmcal_utils.data.torch_pickle import load_tensor_pickle
 
 __all__ = [
     "CONVERTERS",
@@ -46,6 +54,8 @@ __all__ = [
     "convert_pickle_probs",
     "convert_npy_probs",
     "convert_credal_cifar10",
+    "convert_credal_cifar10_test",
+    "convert_tensor_pickle_top5",
     "CREDAL_LANGUAGES",
     "HOLLANCE_TOPLABEL",
     "convert_toplabel_csvs",
@@ -303,6 +313,55 @@ def convert_credal_cifar10(sources: list[bytes]) -> dict[str, np.ndarray]:
     return out
 
 
+def convert_credal_cifar10_test(sources: list[bytes]) -> dict[str, np.ndarray]:
+    """One model's credal CIFAR-10 test CSV → logits, labels, their halves and the class names.
+
+    Parameters
+    ----------
+    sources : list of bytes
+        The one English test CSV (``target-0`` = label; 10 000 rows, matched by ``instance_id``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``logits`` (N, 10) float32 and ``labels`` (N,) int64 of the full test set, their halves
+        ``logits_val``/``labels_val`` (test[:N/2]) and ``logits_test``/``labels_test``, ``classnames``.
+    """
+    logits, labels, names = _read_credal_csv(sources[0])
+    return {"logits": logits, "labels": labels, **_halves(logits, labels), "classnames": np.array(names)}
+
+
+def convert_tensor_pickle_top5(sources: list[bytes]) -> dict[str, np.ndarray]:
+    """A pickle of three tensors ``(labels (N,), top5_idx (N, 5), top5_prob (N, 5))`` → those arrays as stored.
+
+    Parameters
+    ----------
+    sources : list of bytes
+        The one pickle, read by :func:`~vlmcal_utils.data.torch_pickle.load_tensor_pickle`
+        (torch tensor rebuilds only: any other global is refused before it runs).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``labels`` int64, ``top5_idx`` int64, ``top5_prob`` in the stored dtype (float16 here).
+
+    Raises
+    ------
+    pickle.UnpicklingError
+        A global other than the tensor rebuilds (e.g. ``os.system``), or a malformed storage.
+    ValueError
+        Not three tensors of matching shapes.
+    """
+    loaded = load_tensor_pickle(sources[0])
+    if not (isinstance(loaded, tuple) and len(loaded) == 3):
+        raise ValueError(f"expected a tuple of three tensors (labels, top-5 indices, top-5 probabilities), "
+                         f"got {type(loaded).__name__}")
+    labels, idx, prob = loaded
+    if labels.ndim != 1 or idx.shape != prob.shape or idx.shape[:1] != labels.shape or idx.ndim != 2:
+        raise ValueError(f"shapes do not fit labels (N,), top-k (N, k): {labels.shape}, {idx.shape}, {prob.shape}")
+    return {"labels": labels.astype(np.int64), "top5_idx": idx.astype(np.int64), "top5_prob": prob}
+
+
 def _imagenet_models(library: str, stems: str) -> dict[str, str]:
     return {f"{library}__{stem}": f"results/ImageNet_{library}/{stem}.csv" for stem in stems.split()}
 
@@ -387,6 +446,8 @@ CONVERTERS: dict[str, Converter] = {
     "pickle_probs": convert_pickle_probs,
     "npy_probs": convert_npy_probs,
     "credal_cifar10": convert_credal_cifar10,
+    "credal_cifar10_test": convert_credal_cifar10_test,
+    "tensor_pickle_top5": convert_tensor_pickle_top5,
     **{name: _toplabel_converter(name) for name in HOLLANCE_TOPLABEL},
 }
 """converter name (``PublishedLogits.converter``) -> function ``(source bytes) -> arrays``."""

@@ -51,7 +51,9 @@ _EXPORTS = {
         "FAMILY_COLOURS", "plot_confidence_vs_accuracy", "plot_ece_across_shifts", "plot_ece_before_after",
         "plot_n_calib_curve"
     ),
-    "published_logits": ("LANGUAGES", "cifar10_entries", "published_pairs", "published_tasks"),
+    "published_logits": (
+        "LANGUAGES", "OFF_DOMAIN", "cifar10_entries", "published_pairs", "published_tasks", "study_vlms"
+    ),
     "scoring": ("calibrate_and_score", "toplabel_ece_table"),
     "subsets": (
         "draw_calibration_subset", "grid_for", "label_mismatch_split", "n_calib_curve", "samples_needed",
@@ -61,7 +63,7 @@ _EXPORTS = {
         "IMAGENET_LABEL_DATASETS", "IMAGENET_SHIFTS", "DatasetSpec", "baseline_task", "dataset_specs",
         "demo_study_tasks", "zeroshot_task", "RANDOM_WEIGHTS_NOTE"
     ),
-    "verdicts": ("VERDICTS", "finding_verdicts"),
+    "verdicts": ("VERDICTS", "finding_verdicts", "verdict_models"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -90,7 +92,9 @@ __all__ = [
     "confidence_accuracy_correlation",
     # tasks
     "LANGUAGES",
+    "OFF_DOMAIN",
     "cifar10_entries",
+    "study_vlms",
     "published_tasks",
     "published_pairs",
     "DatasetSpec",
@@ -119,4 +123,5 @@ __all__ = [
     "plot_n_calib_curve",
     "VERDICTS",
     "finding_verdicts",
+    "verdict_models",
 ]

@@ -16,7 +16,7 @@ import numpy as np
 from vlmcal_utils.data import load_logits, published_entries
 from vlmcal_utils.study.grid import StudyTask
 
-__all__ = ["LANGUAGES", "cifar10_entries", "published_tasks", "published_pairs"]
+__all__ = ["LANGUAGES", "OFF_DOMAIN", "cifar10_entries", "study_vlms", "published_tasks", "published_pairs"]
 
 #: The translated class-name variants of the CIFAR-10 VLM files (``logits_<language>`` arrays).
 LANGUAGES = ("french", "chinese", "swahili")
@@ -38,12 +38,36 @@ def cifar10_entries() -> list:
             if e.name not in _EXCLUDED]
 
 
+#: VLMs of the study that are off-domain on CIFAR-10, and why: said wherever they are counted.
+OFF_DOMAIN = {"BiomedCLIP": "a biomedical VLM (trained on PubMed Central figure-caption pairs) on natural images, "
+                            "off-domain on CIFAR-10"}
+
+
+def study_vlms() -> list[str]:
+    """The VLMs of the published-outputs study, by display name — the one list behind its tasks, pairs and text.
+
+    The CIFAR-10 VLM entries of the registry (registry order). :func:`published_tasks` and
+    :func:`published_pairs` take their VLMs from it, and a chapter's count of VLMs is computed from
+    the models that the verdicts' points come from (:func:`vlmcal_utils.study.verdicts.verdict_models`),
+    so text and data cannot disagree.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["CLIP ViT-B/32", "SigLIP ViT-B/16", "SigLIP2 ViT-B/16", "BiomedCLIP"]``; see
+        :data:`OFF_DOMAIN` for those that are off-domain on CIFAR-10.
+    """
+    return [e.model for e in cifar10_entries() if e.family == "vlm"]
+
+
 def _dermamnist_entries() -> list:
-    """DermaMNIST VLM entries: those with CIFAR-10 weights first (in CIFAR-10 order), then the rest."""
-    cifar_order = [e.model for e in published_entries(dataset="CIFAR-10", family="vlm")]
-    derma = published_entries(dataset="DermaMNIST", family="vlm")
-    rank = {m: i for i, m in enumerate(cifar_order)}
-    return sorted(derma, key=lambda e: rank.get(e.model, len(rank)))  # stable: registry order for the rest
+    """DermaMNIST entries of the study's VLMs (:func:`study_vlms`), in that order.
+
+    DermaMNIST is the same weights on another task, so a model without CIFAR-10 outputs is not part of the study.
+    """
+    order = {m: i for i, m in enumerate(study_vlms())}
+    derma = [e for e in published_entries(dataset="DermaMNIST", family="vlm") if e.model in order]
+    return sorted(derma, key=lambda e: order[e.model])
 
 
 def _cifar10_splits(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -17,8 +17,10 @@ Intervals, per claim (all 95 %, percentile):
 - 4: 2.5/97.5 % percentiles over the calibration draws of ECE(n = 50) minus ECE(all samples),
   for the VLM with the largest mean gap.
 
-``why`` always begins with the same caveat — three VLMs on CIFAR-10 (and DermaMNIST), not Tu et
-al.'s 35 VLMs on ImageNet, CIFAR-10 and DomainNet — followed by what is specific to the claim.
+``why`` always begins with the same caveat (:func:`setup_caveat`) — how many VLMs, which, on which
+datasets, counted from the models the verdicts' points come from (:func:`verdict_models`), and
+those off-domain (:data:`~vlmcal_utils.study.published_logits.OFF_DOMAIN`), against Tu et al.'s
+setting — followed by what is specific to the claim.
 """
 
 from __future__ import annotations
@@ -32,22 +34,21 @@ import pandas as pd
 from vlmcal_utils.scores import ece_key
 from vlmcal_utils.study.correlation import confidence_accuracy_correlation
 from vlmcal_utils.study.findings import CLAIMS, ECE_AT_N, OTHER_TASK_SPLITS, curve_from_results
+from vlmcal_utils.study.published_logits import OFF_DOMAIN
 
-__all__ = ["VERDICTS", "OTHER_TASK_SPLITS", "SETUP_CAVEAT", "WHY_DIFFERENT", "finding_verdicts",
+__all__ = ["VERDICTS", "OTHER_TASK_SPLITS", "WHY_DIFFERENT", "finding_verdicts", "verdict_models", "setup_caveat",
            "shift_cells", "wilson_interval"]
 
 #: The three verdicts a finding can get.
 VERDICTS = ("holds", "partly", "does not hold here")
 HOLDS, PARTLY, NOT_HERE = VERDICTS
-#: The caveat every verdict carries.
-SETUP_CAVEAT = ("Measured on 3 VLMs (CLIP ViT-B/32, SigLIP, SigLIP2) on CIFAR-10, where Tu et al. use 35 VLMs "
-                "on ImageNet, CIFAR-10 and DomainNet")
-#: Why each claim's number may differ from the paper, beyond :data:`SETUP_CAVEAT`.
+_PAPER_SETUP = "where Tu et al. use 35 VLMs on ImageNet, CIFAR-10 and DomainNet"
+#: Why each claim's number may differ from the paper, beyond :func:`setup_caveat`.
 WHY_DIFFERENT = {
     "1a": "the reference here is 14 ImageNet classifiers on ImageNet (top-label outputs, no TS possible), the "
           "VLMs are scored on CIFAR-10, an easier 10-class task, so the comparison mixes datasets",
-    "1b": "CIFAR-10 has 10 classes and zero-shot accuracy near 90 %: a low ECE after TS is easier to reach "
-          "than on ImageNet's 1000 classes",
+    "1b": "CIFAR-10 has 10 classes and the in-domain VLMs' zero-shot accuracy is near 90 %: a low ECE after TS is "
+          "easier to reach than on ImageNet's 1000 classes",
     "2": "the shifts here are translated class names (a prompt shift: the same images, another text "
          "classifier), not the image shifts of ImageNet variants or DomainNet domains; a temperature fitted "
          "for English names is a temperature for another classifier",
@@ -76,6 +77,49 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def verdict_models(table: pd.DataFrame, mismatch: pd.DataFrame | None = None) -> list[str]:
+    """The VLMs the verdicts' points come from: the table's VLM rows, then the label-mismatch points' models.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A :func:`~vlmcal_utils.study.run_grid` table (``family`` column; without it every row is a VLM).
+    mismatch : pandas.DataFrame, optional
+        :func:`~vlmcal_utils.study.label_mismatch_rows` rows.
+
+    Returns
+    -------
+    list of str
+        Each model once, in order of appearance.
+    """
+    vlm = table if "family" not in table.columns else table[table["family"] == "vlm"]
+    models = list(vlm["model"])
+    if mismatch is not None and len(mismatch):
+        models += list(mismatch["model"])
+    return list(dict.fromkeys(models))
+
+
+def setup_caveat(models: list[str], datasets: list[str]) -> str:
+    """The caveat every verdict carries: how many VLMs, which, on which datasets, and those off-domain.
+
+    Parameters
+    ----------
+    models : list of str
+        :func:`verdict_models`.
+    datasets : list of str
+        The datasets of the table's VLM rows.
+
+    Returns
+    -------
+    str
+        E.g. ``"Measured on 4 VLMs (CLIP ViT-B/32, ..., BiomedCLIP: a biomedical VLM ...) on CIFAR-10, where
+        Tu et al. use ..."``.
+    """
+    names = ", ".join(f"{m}: {OFF_DOMAIN[m]}" if m in OFF_DOMAIN else m for m in models)
+    count = f"{len(models)} VLM{'' if len(models) == 1 else 's'}"
+    return f"Measured on {count} ({names}) on {', '.join(datasets) or 'no dataset'}, {_PAPER_SETUP}"
+
+
 def _row(claim_id: str, verdict: str, quantity: str, estimate: float, low: float, high: float, rule: str,
          measured: str) -> dict:
     low, high = float(low), float(high)
@@ -84,7 +128,7 @@ def _row(claim_id: str, verdict: str, quantity: str, estimate: float, low: float
                               "biased upwards on resamples" if claim_id in ("1a", "1b") else "no interval")
     return {"finding": claim_id, "claim": CLAIMS[claim_id].label, "verdict": verdict, "quantity": quantity,
             "estimate": float(estimate), "low": low, "high": high, "interval_note": note, "rule": rule,
-            "measured": measured, "why": f"{SETUP_CAVEAT}; {WHY_DIFFERENT[claim_id]}."}
+            "measured": measured, "why": WHY_DIFFERENT[claim_id]}
 
 
 def _three_way(all_ok: bool, some_ok: bool) -> str:
@@ -155,6 +199,9 @@ def shift_cells(table: pd.DataFrame, other_tasks: tuple[str, ...] = OTHER_TASK_S
         "none_lo": piv[("ece_lo", "none")], "none_hi": piv[("ece_hi", "none")],
         "ts_lo": piv[("ece_lo", "ts")], "ts_hi": piv[("ece_hi", "ts")],
     }).reset_index()
+    # pivot_table(dropna=False) keeps NaN intervals but also makes every model x split pair: a split a model
+    # does not have (BiomedCLIP has no translated names) is no cell, and must not count as "TS did not help"
+    out = out.dropna(subset=["none", "ts"], how="all").reset_index(drop=True)
     other = out["split"].isin(other_tasks)
     return out[~other].reset_index(drop=True), out[other].reset_index(drop=True)
 
@@ -266,5 +313,9 @@ def finding_verdicts(table: pd.DataFrame, mismatch: pd.DataFrame | None = None,
     """
     if "family" not in table.columns:
         table = table.assign(family="vlm")
-    return (_finding1(table, reference_ece) + _finding2(table) + _finding3(mismatch, n_boot, seed)
+    rows = (_finding1(table, reference_ece) + _finding2(table) + _finding3(mismatch, n_boot, seed)
             + _finding4(table, tol))
+    # one caveat for every row, counted from the models the points come from (text and data cannot disagree)
+    caveat = setup_caveat(verdict_models(table, mismatch),
+                          list(dict.fromkeys(table.loc[table["family"] == "vlm", "dataset"])))
+    return [{**row, "why": f"{caveat}; {row['why']}."} for row in rows]

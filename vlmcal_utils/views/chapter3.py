@@ -40,9 +40,10 @@ from vlmcal_utils.study.plots import (
     plot_ece_before_after,
     plot_n_calib_curve,
 )
+from vlmcal_utils.study.published_logits import OFF_DOMAIN
 from vlmcal_utils.study.subsets import grid_for, summarise_n_calib_curve
 from vlmcal_utils.study.tasks import IMAGENET_LABEL_DATASETS, baseline_task, dataset_specs, zeroshot_task
-from vlmcal_utils.study.verdicts import finding_verdicts, shift_cells
+from vlmcal_utils.study.verdicts import finding_verdicts, shift_cells, verdict_models
 from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box
 from vlmcal_utils.views.chapter3_paper import paper_number_line
 from vlmcal_utils.views.chapter3_style import ReportFigure, legend_outside, report_style
@@ -65,6 +66,8 @@ __all__ = [
     "judge",
     "verdict_table",
     "end_to_end_tasks",
+    "vlm_roster",
+    "roster_box",
 ]
 
 _KINDS = {"holds": "tip", "partly": "warning", "does not hold here": "danger"}
@@ -117,6 +120,26 @@ def verdict_box(row: dict, study: str = "published outputs") -> Box:
         interval + ".", f"Measured: {row['measured']}.", f"Rule: {row['rule']}.", *([paper] if paper else []),
         f"Why it may differ from the paper: {row['why']}",
     ], kind=_KINDS.get(row["verdict"], "note"))
+
+
+def vlm_roster(table: pd.DataFrame, lm: pd.DataFrame | None = None) -> str:
+    """``"<n> VLMs: <names>"`` — counted from the models the verdicts' points come from (:func:`verdict_models`).
+
+    The chapter's text names its VLMs with this (and every verdict's caveat counts them the same
+    way), so the count a reader sees is the count behind the numbers.
+    """
+    models = verdict_models(table, lm)
+    return f"{len(models)} VLM{'' if len(models) == 1 else 's'}: {', '.join(models)}"
+
+
+def roster_box(table: pd.DataFrame, lm: pd.DataFrame | None = None) -> Box:
+    """The VLMs behind this study's verdicts, with each off-domain one said to be so."""
+    models = verdict_models(table, lm)
+    off = [f"{m} is {OFF_DOMAIN[m]}: it is counted in every verdict, and its numbers say how a VLM far from "
+           "its training domain behaves, not how the in-domain VLMs do." for m in models if m in OFF_DOMAIN]
+    return Box(f"The verdicts below are on {vlm_roster(table, lm)}", [
+        "Every table, figure and verdict of this section is computed from these models' published outputs "
+        "(CIFAR-10 test[5000:], and the same weights on DermaMNIST where published).", *off], "note")
 
 
 # ------------------------------------------------------------------------------------------ the study

@@ -229,6 +229,20 @@ _CH4_PAPER = RowSchema("ours beside C-TPT's Tables 1–2 (fractions)", {
     "paper_accuracy": "paper accuracy", "accuracy": "our accuracy",
     "paper_ece_20": "paper ECE (20 bins)", "ece_20": "our ECE (20 bins)",
 })
+_CH4_PUBLISHED_CELL = RowSchema("a C-TPT cell recomputed from published real outputs "
+                                "(vlmcal_utils.views.imagenet_a.ctpt_zeroshot_cell; fractions)", {
+    "table": "the paper's table", "row": "the paper's row", "column": "the paper's column (dataset)",
+    "model": "open_clip architecture", "dataset": "dataset name", "init": "prompt initialisation",
+    "method": "method key", "n": "images scored", "accuracy": "our accuracy",
+    "accuracy_lo": "95 % bootstrap interval over images, low", "accuracy_hi": "95 % bootstrap interval, high",
+    "ece_20": "our ECE (20 bins)", "ece_lo": "95 % bootstrap interval of the ECE, low",
+    "ece_hi": "95 % bootstrap interval of the ECE, high", "ece_15": "our ECE (15 bins)",
+    "top5_accuracy": "true class among the stored top 5", "paper_accuracy": "the paper's accuracy",
+    "paper_ece_20": "the paper's ECE (20 bins)", "verdict_accuracy": '"reproduced" or how ours differs',
+    "verdict_ece": '"reproduced" or how ours differs',
+    "not_computed": "what the file cannot give (top-5 outputs: NLL, Brier score, temperature scaling)",
+    "source": "the published file",
+})
 _CH4_CORRELATION = RowSchema("ATFD-ECE correlation of one dataset", {
     "pearson_r": "Pearson r over prompts near the best accuracy", "n_prompts": "those prompts",
     "pearson_r_all": "Pearson r over all prompts",
@@ -244,7 +258,9 @@ CHAPTER4 = ResultsSchema("04_ctpt", {
     "table": "one row per dataset, initialisation and method (the scoring record: fractions)",
     "temperatures": '"<dataset>/<init>" -> temperatures',
     "paper_comparison": "ours beside the paper, empty unless the model and weights are the paper's",
-}, blocks={"table": _CH4_ROW, "paper_comparison": _CH4_PAPER},
+    "published_cells": "C-TPT cells recomputed from published real model outputs, beside the paper's "
+                       "(CLIP ViT-B/16 zero-shot on ImageNet-A); empty where the file is not available",
+}, blocks={"table": _CH4_ROW, "paper_comparison": _CH4_PAPER, "published_cells": _CH4_PUBLISHED_CELL},
    entries={"prompt_correlation": _CH4_CORRELATION, "temperatures": _CH4_TEMPERATURE})
 
 #: notebook stem -> its schema
@@ -482,6 +498,7 @@ def chapter3_results(
 def chapter4_results(
     *, model: str, pretrained: str | None, demo: bool, prompt_correlation: Mapping[str, Mapping[str, Any]],
     table: Any, temperatures: Mapping[str, Mapping[str, float]], paper_comparison: Any = (),
+    published_cells: Any = (),
 ) -> ChapterResults:
     """Chapter 4 (C-TPT): every method on every dataset and initialisation, beside the paper.
 
@@ -498,6 +515,8 @@ def chapter4_results(
         ``"<dataset>/<init>" -> {official, fitted}``.
     paper_comparison : DataFrame or list of mapping
         Rows beside the paper's numbers, fractions.
+    published_cells : list of mapping
+        :func:`vlmcal_utils.views.imagenet_a.ctpt_zeroshot_cell` records (real published outputs).
 
     Returns
     -------
@@ -508,4 +527,5 @@ def chapter4_results(
         model=model, pretrained=pretrained, demo=demo,
         prompt_correlation={str(k): dict(v) for k, v in prompt_correlation.items()}, table=_records(table),
         temperatures={str(k): dict(v) for k, v in temperatures.items()}, paper_comparison=_records(paper_comparison),
+        published_cells=_records(published_cells),
     )
