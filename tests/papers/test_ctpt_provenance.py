@@ -99,3 +99,20 @@ def test_counts_reach_the_source_line_the_pages_print():
     source = ctpt.ctpt_table("Table 2")[0]["source"]
     assert "195 are the same, 3 the same to rounding, 6 differ" in source and "204 Ensemble cells" in source
     assert "not re-read" not in source
+
+
+def test_the_checked_cells_listed_on_the_page_are_those_the_counts_count():
+    """Chapter 4 lists these cells instead of quoting them: every copy error and rounding, none twice."""
+    counts = ctpt.ctpt_provenance_counts()
+    for kind in ("copy-error", "rounding"):
+        listed = ctpt.ctpt_checked_cells((kind,))
+        assert len(listed) == sum(by_kind.get(kind, 0) for by_kind in counts.values()) > 0
+        assert all(row["check"] == kind and row["note"] for row in listed)
+        keys = [tuple(row[k] for k in ("table", "model", "init", "method", "metric", "column")) for row in listed]
+        assert len(set(keys)) == len(keys)
+        for row, key in zip(listed, keys, strict=True):  # the value kept is the one the table prints
+            printed = next(r for r in ctpt.ctpt_table(key[0])
+                           if (r["model"], r["init"], r["method"], r["metric"]) == key[1:5])
+            assert printed[key[5]] == row["kept"]
+    with pytest.raises(ValueError, match="unknown check kinds"):
+        ctpt.ctpt_checked_cells(("typo",))

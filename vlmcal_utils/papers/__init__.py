@@ -36,6 +36,7 @@ from vlmcal_utils.papers.ctpt import (
     CellCheck,
     PaperResult,
     ctpt_cell_check,
+    ctpt_checked_cells,
     ctpt_provenance_counts,
     ctpt_table,
     ctpt_vs_tpt,
@@ -95,6 +96,7 @@ __all__ = [
     "CHECK_KINDS",
     "CTPT_PROVENANCE",
     "ctpt_cell_check",
+    "ctpt_checked_cells",
     "ctpt_provenance_counts",
     # O-TPT / A-TPT
     "PublishedTable",

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ctpt_checked_cells",
     "PaperResult",
     "PAPER_TABLES",
     "INIT_NAMES",
@@ -325,6 +326,40 @@ def ctpt_provenance_counts() -> dict[str, dict[str, int]]:
         kind = ctpt_cell_check(*key).kind
         counts.setdefault(key[2], dict.fromkeys(CHECK_KINDS, 0))[kind] += 1
     return {init: {k: n for k, n in by_kind.items() if n} for init, by_kind in counts.items()}
+
+
+def ctpt_checked_cells(kinds: tuple[str, ...] = ("copy-error", "rounding")) -> list[dict]:
+    """The cells of C-TPT's Tables 1-2 whose check is one of ``kinds``, with the seminar's value and the note.
+
+    The chapters show this list instead of quoting the cells in their prose, so that every number
+    quoted from the paper stays here.
+
+    Parameters
+    ----------
+    kinds : tuple of str
+        Kinds of :data:`CHECK_KINDS` to list (default: where the second copy prints another number).
+
+    Returns
+    -------
+    list of dict
+        Keys ``table, model, init, method, metric, column, kept`` (the value in :func:`ctpt_table`,
+        percent), ``check`` (the kind) and ``note`` (the second copy's number and why ours is kept).
+
+    Examples
+    --------
+    >>> [(c["method"], c["metric"], c["column"], c["kept"]) for c in ctpt_checked_cells(("copy-error",))][:1]
+    [('zeroshot', 'ece', 'EuroSAT', 7.4)]
+    """
+    unknown = set(kinds) - set(CHECK_KINDS)
+    if unknown:
+        raise ValueError(f"unknown check kinds {sorted(unknown)}; choose from {CHECK_KINDS}")
+    rows = []
+    for table, model, init, method, metric, column, value in _ctpt_cells():
+        check = ctpt_cell_check(table, model, init, method, metric, column)
+        if check.kind in kinds:
+            rows.append({"table": table, "model": model, "init": init, "method": method, "metric": metric,
+                         "column": column, "kept": value, "check": check.kind, "note": check.note})
+    return rows
 
 def ctpt_table(table: str = "Table 1") -> list[dict]:
     """C-TPT's Table 1 or 2 in full, one record per printed row and metric, with provenance.
