@@ -68,8 +68,11 @@ def test_same_author_and_year_get_letters():
 
 
 def test_every_paper_has_a_doi_arxiv_or_url():
-    # every paper is linked (DOI, arXiv or the publisher's page); the one exception has none of them
-    no_link_exists = {"Zadrozny2001"}  # ICML 2001 proceedings: no DOI, no arXiv, no stable page
+    # every paper is linked (DOI, arXiv or the publisher's page); the exceptions have none of them
+    no_link_exists = {
+        "Zadrozny2001",  # ICML 2001 proceedings: no DOI, no arXiv, no stable page
+        "Bae2025",  # a lab seminar's slides: the project has their text, not a stable address
+    }
     missing = {key for key, e in _bib_entries().items() if not {"doi", "eprint", "url"} & {f.lower() for f in e.fields}}
     assert missing == no_link_exists
 

@@ -149,7 +149,7 @@ def versus_lines(versus: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------------------------ 80 prompts
 def prompt_study(clip: Clip, sets: Mapping[str, Any], n: int | None, *, bins: int = 15,
-                 root: str | None = None) -> pd.DataFrame:
+                 root: str | None = None, n_templates: int | None = None) -> pd.DataFrame:
     """Accuracy, ECE, mean confidence and ATFD of each of CLIP's 80 templates, per dataset.
 
     Parameters
@@ -163,6 +163,9 @@ def prompt_study(clip: Clip, sets: Mapping[str, Any], n: int | None, *, bins: in
         Equal-width bins of the ECE.
     root : str, optional
         The datasets' folder.
+    n_templates : int, optional
+        The first ``n_templates`` of the 80 only (None: all). For plumbing checks, which need the
+        code path once, not the study: each template is a pass of every class through the text tower.
 
     Returns
     -------
@@ -177,7 +180,7 @@ def prompt_study(clip: Clip, sets: Mapping[str, Any], n: int | None, *, bins: in
                                    transform=clip.preprocess)
         feats, labels = extract_features(clip.model, images, model_id=clip.weights_id,
                                          dataset_id=f"{name}/test/n{n}/seed{clip.seed}", progress=False)
-        for template in OPENAI_IMAGENET_TEMPLATES:
+        for template in OPENAI_IMAGENET_TEMPLATES[:n_templates]:
             cls = build_classifier(clip.model, clip.tokenizer, ds.classnames, [template], progress=False)
             s = score_logits(zeroshot_logits(feats, cls, scale).numpy(), labels.numpy(), bins=bins, estimators=False)
             rows.append({"dataset": name, "prompt": template if isinstance(template, str) else template("{}"),
