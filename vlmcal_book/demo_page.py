@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vlmcal_utils.demo.card import METRICS_PATH, write_metrics_section
-from vlmcal_utils.demo.world import CLASSNAMES, DEMO_DOMAINS, IMAGE_SIZE, make_demo_dataset
+# vlmcal_utils.demo (torch, open_clip) is imported where it is used: --help answers at once
 
 BOOK_PAGE = Path("book") / "demo_world.md"
 PICTURE = Path("book") / "images" / "demo_world.png"
@@ -45,6 +44,8 @@ def sample_grid(classes: tuple[str, ...] = PICTURE_CLASSES, scale: int = _SCALE)
     PIL.Image.Image
         RGB, ``len(DEMO_DOMAINS)`` rows by ``len(classes)`` columns of ``32 * scale`` px tiles.
     """
+    from vlmcal_utils.demo.world import CLASSNAMES, DEMO_DOMAINS, IMAGE_SIZE, make_demo_dataset
+
     tile = IMAGE_SIZE * scale
     grid = Image.new("RGB", (len(classes) * (tile + _GAP) - _GAP, len(DEMO_DOMAINS) * (tile + _GAP) - _GAP), "white")
     for row, domain in enumerate(DEMO_DOMAINS):
@@ -64,26 +65,28 @@ def picture_is_up_to_date(path: str | Path = PICTURE) -> bool:
         return np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(sample_grid()))
 
 
-def is_up_to_date(page: str | Path = BOOK_PAGE, metrics_path: str | Path = METRICS_PATH) -> bool:
+def is_up_to_date(page: str | Path = BOOK_PAGE, metrics_path: str | Path | None = None) -> bool:
     """Whether ``page``'s metrics section already matches ``metrics_path`` (the page is not changed).
 
     Parameters
     ----------
     page : str or Path
         The page with the marker lines.
-    metrics_path : str or Path
-        ``metrics.json`` to compare with.
+    metrics_path : str or Path, optional
+        ``metrics.json`` to compare with (default: the package's, ``demo.card.METRICS_PATH``).
 
     Returns
     -------
     bool
         True when regenerating the section would change nothing.
     """
+    from vlmcal_utils.demo.card import METRICS_PATH, write_metrics_section
+
     page = Path(page)
     with tempfile.TemporaryDirectory(prefix="vlmcal-demo-page-") as tmp:
         copy = Path(tmp) / page.name
         shutil.copyfile(page, copy)
-        write_metrics_section(copy, metrics_path)
+        write_metrics_section(copy, METRICS_PATH if metrics_path is None else metrics_path)
         return copy.read_text() == page.read_text()
 
 
@@ -91,17 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: refresh (or ``--check``) the page's metrics section; the exit status."""
     parser = argparse.ArgumentParser(prog="python -m vlmcal_book.demo_page", description=__doc__.split("\n\n")[0])
     parser.add_argument("--page", type=Path, default=BOOK_PAGE, help="default: book/demo_world.md")
-    parser.add_argument("--metrics", type=Path, default=METRICS_PATH, help="default: the package's metrics.json")
+    parser.add_argument("--metrics", type=Path, default=None, help="default: the package's metrics.json")
     parser.add_argument("--picture", type=Path, default=PICTURE, help="default: book/images/demo_world.png")
     parser.add_argument("--check", action="store_true", help="only report whether the page is up to date")
     args = parser.parse_args(argv)
+    from vlmcal_utils.demo.card import METRICS_PATH, write_metrics_section
+
+    metrics = METRICS_PATH if args.metrics is None else args.metrics
     try:
         if args.check:
-            fresh = is_up_to_date(args.page, args.metrics) and picture_is_up_to_date(args.picture)
+            fresh = is_up_to_date(args.page, metrics) and picture_is_up_to_date(args.picture)
             print(f"demo_page: {args.page} and {args.picture} are " + ("up to date" if fresh else
                   "out of date: run `python -m vlmcal_book.demo_page`"), file=sys.stdout if fresh else sys.stderr)
             return 0 if fresh else 1
-        print(f"demo_page: wrote {write_metrics_section(args.page, args.metrics)}")
+        print(f"demo_page: wrote {write_metrics_section(args.page, metrics)}")
         args.picture.parent.mkdir(parents=True, exist_ok=True)
         sample_grid().save(args.picture, optimize=True)
         print(f"demo_page: wrote {args.picture}")

@@ -27,7 +27,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import relplot
 from scipy.stats import norm
 
 from vlmcal_utils.checks import check_choice, check_int, check_n_bins, confidence_arrays
@@ -49,6 +48,18 @@ __all__ = [
     "ece_bin_sensitivity",
 ]
 
+
+def _sm_ece(confidence, correct) -> float:
+    """relplot's smECE of (N,) confidences and (N,) 0/1 correctness.
+
+    relplot is imported on first use: it imports scikit-learn (seconds), which reading a results
+    file or a command line's --help should not pay.
+    """
+    import relplot
+
+    return relplot.smECE(confidence, correct)
+
+
 SENSITIVITY_BINS = (5, 10, 15, 20, 30)
 """Equal-width bin counts in use across the calibration literature (10; 15 Guo et al.; 20 C-TPT)."""
 
@@ -66,17 +77,17 @@ def smooth_ece_from_confidence(confidence: Any, correct: Any) -> float:
     Returns
     -------
     float
-        ``relplot.smECE(confidence, correct)``, in [0, 1]: the kernel-smoothed ``|E[y - f | f]|``
+        ``_sm_ece(confidence, correct)``, in [0, 1]: the kernel-smoothed ``|E[y - f | f]|``
         averaged over the smoothed density of ``f``, at relplot's automatic bandwidth.
     """
     conf, corr = confidence_arrays(confidence, correct)
-    return float(relplot.smECE(conf, corr))
+    return float(_sm_ece(conf, corr))
 
 
 def smooth_ece(probs: Any, labels: Any) -> float:
     """Top-label SmoothECE of (N, K) probabilities and (N,) labels; see :func:`smooth_ece_from_confidence`."""
     conf, corr = confidence_and_correct(probs, labels)
-    return float(relplot.smECE(conf, corr))
+    return float(_sm_ece(conf, corr))
 
 
 def smooth_ece_ci(
@@ -103,9 +114,9 @@ def smooth_ece_ci(
     """
     conf, corr = confidence_and_correct(probs, labels)
     low, high = bootstrap_ci(
-        lambda f, y: float(relplot.smECE(f, y)), conf, corr, n_boot=n_boot, alpha=alpha, seed=seed
+        lambda f, y: float(_sm_ece(f, y)), conf, corr, n_boot=n_boot, alpha=alpha, seed=seed
     )
-    return float(relplot.smECE(conf, corr)), low, high
+    return float(_sm_ece(conf, corr)), low, high
 
 
 def _check_p(p: Any) -> int:

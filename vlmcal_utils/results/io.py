@@ -12,12 +12,12 @@ import datetime as _dt
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 
 from vlmcal_utils import __version__
 from vlmcal_utils.paths import portable_paths
@@ -58,7 +58,10 @@ def to_jsonable(value: Any) -> Any:
 
 def _jsonable_leaf(value: Any) -> Any:
     """A tensor or array (as nested lists), a numpy scalar, a path or a number in plain JSON types."""
-    if isinstance(value, torch.Tensor):
+    # torch is not imported here: reading results (the results page, a --help) needs none, and a
+    # tensor can only exist where its caller has imported torch
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
@@ -125,6 +128,8 @@ def save_results(
             f"got {type(results).__name__}"
         )
     results.schema.validate(results.values)
+    import torch  # the version beside the numbers (a chapter that saves results has imported it)
+
     payload = {
         "notebook": results.notebook,
         "results": portable_paths(to_jsonable(results.values)),
