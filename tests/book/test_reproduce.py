@@ -283,8 +283,8 @@ def test_repo_parameter_sets_match_the_notebooks(repo_root, monkeypatch):
         for stem in set(sections) - {reproduce.REQUIRES_REAL_KEY}:
             notebook = repo_root / "notebooks" / f"{stem}.md"
             assert notebook.is_file(), f"{params_file.name}: section {stem!r} has no notebooks/{stem}.md"
-            code = "\n".join(line.split("#")[0] for line in params_file.read_text().splitlines())
-            if "${VLMCAL_SHARED}" in code:  # the published set: the data is required, unset is an error
+            section = yaml.safe_dump(sections[stem] or {})  # this section's values (comments are not values)
+            if "${VLMCAL_SHARED}" in section:  # a published-set path: the data is required, unset is an error
                 with pytest.raises(ValueError, match=r"\$\{VLMCAL_SHARED\} is not set"):
                     reproduce.resolve_parameters(notebook, params_file.stem)
             else:
