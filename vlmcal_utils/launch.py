@@ -6,7 +6,7 @@
 notebooks with the clone's ``params/``, so it needs the clone's ``vlmcal_book`` (not part of the
 wheel). :func:`reproduce` finds the clone (the current folder or one above it that holds
 ``vlmcal_book/`` and ``params/``), puts it first on ``sys.path`` and hands over to
-:func:`vlmcal_book.reproduce.main`; outside a clone it says so in one line. This launcher is the
+``vlmcal_book.reproduce.main``; outside a clone it says so in one line. This launcher is the
 only place the library names the book tooling, and it does so by name at run time, not by import.
 """
 
@@ -39,7 +39,7 @@ def find_clone(start: str | Path | None = None) -> Path | None:
 
 
 def reproduce(argv: Sequence[str] | None = None) -> int:
-    """``vlmcal-reproduce``: :func:`vlmcal_book.reproduce.main` of the clone around the current folder.
+    """``vlmcal-reproduce``: ``vlmcal_book.reproduce.main`` of the clone around the current folder.
 
     Parameters
     ----------

@@ -5,7 +5,7 @@ the study grid, demo training) draws its bar through :func:`progress_bar`. A bar
 caller asks for one (``progress=True``) and ``$VLMCAL_PROGRESS`` is not ``"0"``. With
 ``VLMCAL_PROGRESS=text`` a bar is plain text on stderr even inside a Jupyter kernel (no widget): the
 book's runner sets it for a run started from a terminal, which then sees the kernel's bars, and
-``"0"`` otherwise; the staging step (:mod:`vlmcal_book.stage`) strips bars from the executed
+``"0"`` otherwise; the staging step (``vlmcal_book.stage``) strips bars from the executed
 notebooks, so the book's pages hold none.
 """
 

@@ -8,7 +8,7 @@ protocol version, system info, the storage record as a persistent id naming a st
 as ``torch.LongStorage``, the list of storage keys), then per key an int64 element count and the
 raw little-endian bytes. ``backward_hooks`` is an empty ``collections.OrderedDict``.
 
-Unpickling such a file with :mod:`pickle` would import torch and call whatever globals the file
+Unpickling such a file with ``pickle`` would import torch and call whatever globals the file
 names — a pickle can name ``os.system``. :func:`load_tensor_pickle` instead resolves exactly
 those three globals to this module's own numpy functions (:data:`TENSOR_GLOBALS`) and the storage
 classes to dtypes (:data:`STORAGE_DTYPES`); any other global is refused with

@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m vlmcal_utils.sweep PARAMS --paper ctpt|tu [--dry-run] [--address auto] ...``.
 
-    ``python -m vlmcal_utils.sweep summarize DIR`` writes the summary table (:func:`summarize_main`).
+    ``python -m vlmcal_utils.sweep summarize DIR`` writes the summary table (``summarize_main``).
 
     Parameters
     ----------

@@ -165,7 +165,7 @@ def cell_box(cell: dict) -> Box:
 
 
 def shift_scores(top5: Top5Outputs, n_bins: int = 15, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Chapter 3's shift example: the exact top-label scores (:meth:`Scores.as_row`, fractions) and the source.
+    """Chapter 3's shift example: the exact top-label scores (fractions) and the source.
 
     Returns
     -------
