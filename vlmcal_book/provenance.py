@@ -118,11 +118,17 @@ def provenance(stem: str, results: Mapping[str, Any], params: Mapping[str, Any] 
                   results.get("models"))]
         return " + ".join(label for label, block in parts if block) or "nothing (every study was skipped)"
     if "demo" in results:
-        model = f"{results.get('model')} {results.get('pretrained') or params.get('pretrained') or ''}".strip()
-        if results.get("demo"):
-            return f"the DEMO WORLD ({model})"
-        return f"RANDOM WEIGHTS ({model})" if "random" in model.split() else f"a real model ({model})"
+        from vlmcal_utils.models import weights_provenance  # torch: only for the runs that load a model
+
+        pretrained = results.get("pretrained") or params.get("pretrained")
+        model = f"{results.get('model')} {pretrained or ''}".strip()
+        kind = "demo world" if results.get("demo") else weights_provenance(str(results.get("model")), pretrained)
+        return f"{_KIND_LABELS[kind]} ({model})"
     return "not recorded in its results"
+
+
+# models.weights_provenance's kinds as the closing line writes them (what is not real in capitals)
+_KIND_LABELS = {"demo world": "the DEMO WORLD", "random weights": "RANDOM WEIGHTS", "real model": "a real model"}
 
 
 def _provenance_ch2(results: Mapping[str, Any]) -> str:

@@ -51,6 +51,7 @@ from vlmcal_utils.device import get_device
 from vlmcal_utils.storage import atomic_write_bytes, file_digest
 
 __all__ = [
+    "weights_provenance",
     "DEMO_PREFIX",
     "RANDOM",
     "RANDOM_WEIGHTS_NOTE",
@@ -455,6 +456,25 @@ def model_id(arch: str, pretrained: str | os.PathLike | None, seed: int | None =
     if path.is_file():  # the content, not the modification time: a fresh clone finds its caches
         return f"{arch}/{path.name}-{file_digest(path)[:16]}"
     return f"{arch}/{pretrained}"
+
+
+def weights_provenance(arch: str, pretrained: Any) -> str:
+    """What a model's numbers are worth: ``"demo world"``, ``"random weights"`` or ``"real model"``.
+
+    ``pretrained`` as in :func:`load_model`: ``None`` gives the demo world's shipped weights for a
+    ``vlmcal-demo*`` architecture and unseeded random weights for any other (as
+    :func:`describe_model` says); ``"random"`` seeded random weights (plumbing only).
+
+    Examples
+    --------
+    >>> [weights_provenance(*m) for m in [("vlmcal-demo", None), ("ViT-B-32", "random"), ("ViT-B-32", "openai")]]
+    ['demo world', 'random weights', 'real model']
+    """
+    if arch.startswith(DEMO_PREFIX):
+        return "demo world"
+    if pretrained in (None, RANDOM):
+        return "random weights"
+    return "real model"
 
 
 def describe_model(arch: str, pretrained: Any, seed: int | None = None) -> str:

@@ -1,6 +1,6 @@
 """The papers' full protocols expanded into cells (model × dataset × init × method), with sizes and cost.
 
-(About 670 lines, over the project's 600: the grids, their sizes and costs, and the command line with
+(About 680 lines, over the project's 600: the grids, their sizes and costs, and the command line with
 its pre-flight report; the report, ``read_set`` to ``preflight_report``, is the part to move out
 when it grows.)
 

@@ -395,6 +395,7 @@ def test_the_default_set_is_what_the_book_shows():
      "RANDOM WEIGHTS"),
     ("04_ctpt", {"model": "vlmcal-demo", "pretrained": None, "demo": True}, {}, "the DEMO WORLD (vlmcal-demo)"),
     ("04_ctpt", {"model": "ViT-B-32", "pretrained": "random", "demo": False}, {}, "RANDOM WEIGHTS (ViT-B-32 random)"),
+    ("04_ctpt", {"model": "ViT-B-32", "pretrained": None, "demo": False}, {}, "RANDOM WEIGHTS (ViT-B-32)"),
     ("05_after_ctpt", {"model": "ViT-B-16", "pretrained": "openai", "demo": False}, {},
      "a real model (ViT-B-16 openai)"),
     ("tiny", {"total": 3}, {}, "not recorded in its results"),

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from vlmcal_utils.models import DEMO_PREFIX, RANDOM
+from vlmcal_utils.models import weights_provenance
 from vlmcal_utils.papers.ctpt import INIT_NAMES
 from vlmcal_utils.storage import atomic_write_text
 from vlmcal_utils.sweep.plan import SWEPT_METHODS
@@ -31,7 +31,7 @@ from vlmcal_utils.sweep.shards import MODEL_FILE
 from vlmcal_utils.temperature import fit_temperature
 from vlmcal_utils.tpt import ECE_BINS, read_tpt_rows, summarise
 
-__all__ = ["N_BOOT", "SUMMARY_CSV", "SUMMARY_PARQUET", "KEY_COLUMNS", "table_rows", "provenance", "summarize",
+__all__ = ["N_BOOT", "SUMMARY_CSV", "SUMMARY_PARQUET", "KEY_COLUMNS", "table_rows", "summarize",
            "write_summary"]
 
 #: Bootstrap replicates of each row's ECE interval (``ece_lo``, ``ece_hi``): chapter 4's.
@@ -79,15 +79,6 @@ def table_rows(runs: Mapping[tuple[str, str, str], Sequence[Mapping[str, Any]]],
                     table.append({"dataset": name, "init": init, "method": f"ts_{key}",
                                   **summarise(rows, bins, temperature=T, n_boot=n_boot)})
     return table
-
-
-def provenance(model: str, pretrained: str | None) -> str:
-    """What a model's numbers are: ``"demo world"``, ``"random weights"`` (plumbing only) or ``"real model"``."""
-    if model.startswith(DEMO_PREFIX):
-        return "demo world"
-    if pretrained in (None, RANDOM):
-        return "random weights"
-    return "real model"
 
 
 def _runs_of(subset_dir: Path) -> tuple[dict, dict, dict]:
@@ -158,7 +149,7 @@ def summarize(output: str | os.PathLike, *, bins: Sequence[int] = (ECE_BINS, 15)
         primary = sorted(bins, key=lambda b: b != ECE_BINS)[0]
         for row in table_rows(runs, _temperatures(cal, official), bins, n_boot):
             records.append({**identity, "subset": subset_dir.name, "bins": primary,
-                            "provenance": provenance(identity["model"], identity["pretrained"]), **row})
+                            "provenance": weights_provenance(identity["model"], identity["pretrained"]), **row})
     if not records:
         raise FileNotFoundError(f"no merged run under {output} (expected <model>__<pretrained>/<subset>/runs/*.jsonl): "
                                 "run the sweep there first, or pass its --output")
