@@ -108,3 +108,25 @@ def test_without_a_committed_run_the_section_says_so(offline, monkeypatch, tmp_p
     out = committed.fallback("01_calibration_basics", "no logits", "ImageNet", "ch1_table")
     assert len(out) == 1 and isinstance(out[0], Box) and out[0].kind == "warning"
     assert isinstance(committed.fallback_figure("01_calibration_basics", "no logits", "ch1_figure", "x"), Box)
+
+
+def test_chapter1_deferral_shows_every_committed_row(offline):
+    run = committed.find_committed("01_calibration_basics")
+    rows = run.results["deferral"]
+    assert rows
+    table = committed.fallback(
+        "01_calibration_basics", "no published logits here", "Deferral", "ch1_deferral_table")[-1]
+    assert len(table) == len(rows)
+    for row in rows:
+        shown = table.loc[(row["threshold"], row["stage"])]
+        for key in ("coverage", "promised", "delivered"):
+            assert shown[f"{key} (%)"] == pytest.approx(100 * row[key], abs=0.005)
+
+
+def test_the_chapter3_box_names_every_model_of_the_committed_run(offline):
+    """The provenance box's model list is typed by hand: it must name every VLM and baseline the run scored."""
+    run = committed.find_committed("03_empirical_study")
+    box = repr(committed.fallback("03_empirical_study", "no published logits here", "Finding 1")[0])
+    models = [*run.results["published"]["vlm_ece_before"], *run.results["published"]["baseline_ece_before"]]
+    assert len(models) >= 2
+    assert not [m for m in models if m not in box], f"the box leaves out: {[m for m in models if m not in box]}"

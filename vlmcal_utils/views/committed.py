@@ -39,6 +39,7 @@ __all__ = [
     "percent_table",
     "chapter1_table",
     "chapter1_extra_table",
+    "chapter1_deferral_table",
     "chapter1_figure",
     "chapter1_imagenet",
     "chapter2_table",
@@ -188,6 +189,13 @@ def chapter1_extra_table(run: CommittedRun) -> pd.DataFrame:
              "mean confidence": e["mean_confidence"], "ECE": e[ece_key(e)], "T": e["temperature"]}
             for e in run.results["extra_models"]]
     return percent_table(rows, ["accuracy", "mean confidence", "ECE"], ["model", "stage"])
+
+
+def chapter1_deferral_table(run: CommittedRun) -> pd.DataFrame:
+    """Chapter 1's deferral table: share accepted, promised and delivered accuracy per threshold and stage, percent."""
+    rows = [{key: d[key] for key in ("threshold", "stage", "coverage", "promised", "delivered")}
+            for d in run.results["deferral"]]
+    return percent_table(rows, ["coverage", "promised", "delivered"], ["threshold", "stage"])
 
 
 def chapter1_figure(run: CommittedRun) -> Figure:
@@ -353,8 +361,9 @@ SOURCES = {
     "01_calibration_basics": "published logits of DenseNet-40 (CIFAR-10), DenseNet-BC-100 (CIFAR-100) and "
                              "14 ImageNet classifiers' top-label outputs",
     "02_zero_shot_clip": "OpenAI CLIP ViT-B/32's published zero-shot logits on the 10 000 CIFAR-10 test images",
-    "03_empirical_study": "published logits of CLIP ViT-B/32, SigLIP, SigLIP2 and four CIFAR-10 CNNs "
-                          "(CIFAR-10 test[5000:], translated class names, DermaMNIST)",
+    "03_empirical_study": "published logits of BiomedCLIP, CLIP ViT-B/32, SigLIP ViT-B/16, SigLIP2 ViT-B/16 and "
+                          "four CIFAR-10 CNNs: DenseNet-40, LeNet-5, VGG16, WRN-16-4 (CIFAR-10 test[5000:], "
+                          "translated class names, DermaMNIST)",
 }
 
 
@@ -480,6 +489,7 @@ def _language_table(run: CommittedRun, _: str) -> pd.DataFrame:
 PARTS = {
     "ch1_table": lambda run, _: chapter1_table(run),
     "ch1_extra_table": lambda run, _: chapter1_extra_table(run),
+    "ch1_deferral_table": lambda run, _: chapter1_deferral_table(run),
     "ch1_figure": lambda run, _: chapter1_figure(run),
     "ch2_table": lambda run, _: chapter2_table(run),
     "ch2_language_table": _language_table,
