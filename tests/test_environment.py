@@ -109,6 +109,13 @@ def test_floors_file_pins_each_direct_dependency_at_its_lower_bound(repo_root):
     assert {name: Version(v) for name, v in _floors(repo_root).items()} == bounds  # 2.13 == 2.13.0
 
 
+def test_pip_users_page_names_the_torch_floor(repo_root):
+    """PYPI.md tells a Colab/pip user which torch is kept rather than replaced: pyproject's floor."""
+    said = re.search(r"an existing torch ([\w.]+) or newer is kept", (repo_root / "PYPI.md").read_text())
+    assert said, "PYPI.md no longer says which torch is kept"
+    assert said.group(1) == _floors(repo_root)["torch"]
+
+
 def _third_party_imports(package) -> tuple[set[str], set[str]]:
     """(modules the package imports at module level, those it imports only inside functions), top-level names."""
     eager, lazy = set(), set()

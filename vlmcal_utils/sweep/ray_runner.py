@@ -309,18 +309,22 @@ def run_sweep(runs: Sequence[Run], values: Mapping[str, Any], *, address: str | 
 
     Examples
     --------
-    The demo grid of ``params/sweep-demo.yaml`` on a local Ray (a minute on two CPUs; a second
-    call computes nothing)::
+    C-TPT on four demo images (two runs: the plain prompt and the ensemble), one shard each, on a
+    local Ray (started here unless one runs already); a second call finds every row and computes
+    nothing. tests/sweep/test_sweep.py runs this example::
 
-        >>> from vlmcal_utils import sweep  # doctest: +SKIP
-        >>> sets = {"04_ctpt": {"datasets": ["demo-photo"], "n_samples": 8, "n_views": 8}}  # doctest: +SKIP
-        >>> runs = sweep.plan_runs(sets, "sweep", models=[("vlmcal-demo", None)], shard_size=4)  # doctest: +SKIP
-        >>> report = sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"]))  # doctest: +SKIP
-        >>> sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"])).computed  # doctest: +SKIP
+        >>> import tempfile
+        >>> from vlmcal_utils import sweep
+        >>> sets = {"04_ctpt": {"datasets": ["demo-photo"], "n_samples": 4, "n_views": 4, "selection": 0.5}}
+        >>> runs = sweep.plan_runs(sets, tempfile.mkdtemp(), models=[("vlmcal-demo", None)], methods=["ctpt"],
+        ...                        shard_size=4)
+        >>> [(run.method, run.n_images, len(run.shards)) for run in runs]
+        [('ctpt', 4, 1), ('ctpt', 4, 1)]
+        >>> report = sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"]), progress=False)
+        >>> report.computed, report.failed, sorted(report.merged) == sorted(run.name for run in runs)
+        (8, {}, True)
+        >>> sweep.run_sweep(runs, sweep.notebook_values(sets["04_ctpt"]), progress=False).computed
         0
-
-    (skipped in the doctests: it starts Ray, which takes longer than a doctest should; the same
-    run is tests/sweep/test_sweep.py.)
     """
     ray = _require_ray()
     t0 = time.perf_counter()
