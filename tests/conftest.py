@@ -32,6 +32,15 @@ def _close_figures():
     plt.close("all")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_page():
+    """Each test is a fresh page: no box refers to a box that an earlier test showed."""
+    from vlmcal_utils.views import boxes, committed
+
+    for said in (boxes._EXPLAINED, boxes._CAUSES_SAID, committed._EXPLAINED):
+        said.clear()
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -1,6 +1,6 @@
 import pytest
 
-from vlmcal_utils.views.boxes import Box, figure_not_drawn
+from vlmcal_utils.views.boxes import Box, figure_not_drawn, said_once
 
 
 def test_box_renders_html_escaped_and_plain_text():
@@ -34,3 +34,20 @@ def test_figure_not_drawn_explains_once_then_refers_to_the_first_box():
     assert "VLMCAL_SHARED" in first and "offline" in first
     assert "VLMCAL_SHARED" not in again and "once.npz" in again and "first such box above" in again
     assert "VLMCAL_SHARED" in repr(figure_not_drawn("once.npz", "another reason"))
+
+
+def test_a_cause_is_given_once_then_each_later_box_names_only_what_is_missing():
+    """Before: an offline page repeated the same failed-download text (address and URLError) in every box."""
+    cause = "because the download failed: could not download {} (URLError: Name or service not known)"
+    first = said_once(f"a.npz unavailable, {cause.format('https://h/a')}")
+    second = said_once(f"b.npz unavailable, {cause.format('https://h/b')}")
+    other = said_once("c.npz unavailable, because its hash differs")
+    assert "URLError" in first and "https://h/a" in first
+    assert second.startswith("b.npz unavailable") and "URLError" not in second and "first such box" in second
+    assert other == "c.npz unavailable, because its hash differs"
+
+
+def test_figure_not_drawn_for_another_file_keeps_the_cause_short():
+    figure_not_drawn("a.npz", "a.npz unavailable, because no network")
+    text = repr(figure_not_drawn("b.npz", "b.npz unavailable, because no network"))
+    assert "b.npz unavailable" in text and "no network" not in text

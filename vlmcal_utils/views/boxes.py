@@ -9,9 +9,10 @@ its body says what is missing.
 from __future__ import annotations
 
 import html
+import re
 from typing import Sequence
 
-__all__ = ["Box", "figure_not_drawn", "GET_PUBLISHED_OUTPUTS"]
+__all__ = ["Box", "figure_not_drawn", "said_once", "GET_PUBLISHED_OUTPUTS"]
 
 
 class Box:
@@ -48,6 +49,40 @@ GET_PUBLISHED_OUTPUTS = (
 
 
 _EXPLAINED: set[tuple[str, str]] = set()  # (needs, reason) pairs already explained in full in this process
+_CAUSES_SAID: set[str] = set()  # causes (addresses left out) already given in full in this process
+_ADDRESS = re.compile(r"https?://\S+")
+
+
+def said_once(reason: str) -> str:
+    """``reason`` in full the first time this process shows its cause; afterwards, what it is about.
+
+    A resolver's reason reads ``"<file> unavailable, because <cause>"``. Offline, every real-data box
+    of a page has the same cause (a failed download, with its address and error): the first box
+    gives it, the later ones keep ``"<file> unavailable"`` and point to the first. Causes that differ
+    only in the address count as the same.
+
+    Parameters
+    ----------
+    reason : str
+        Why something is missing here, e.g. ``"x.npz unavailable, because the download failed: ..."``.
+
+    Returns
+    -------
+    str
+        ``reason``, or its part before ``", because "`` with a pointer to the first box.
+
+    Examples
+    --------
+    >>> _ = said_once("a.npz unavailable, because the download failed: could not download https://h/a")
+    >>> said_once("b.npz unavailable, because the download failed: could not download https://h/b")
+    'b.npz unavailable, for the same reason as in the first such box of this page'
+    """
+    subject, because, cause = reason.partition(", because ")
+    key = _ADDRESS.sub("<address>", cause if because else reason)
+    if key not in _CAUSES_SAID:
+        _CAUSES_SAID.add(key)
+        return reason
+    return f"{subject if because else 'unavailable'}, for the same reason as in the first such box of this page"
 
 
 def figure_not_drawn(needs: str, reason: str, remedy: str = GET_PUBLISHED_OUTPUTS) -> Box:
@@ -74,6 +109,6 @@ def figure_not_drawn(needs: str, reason: str, remedy: str = GET_PUBLISHED_OUTPUT
                    kind="warning")
     _EXPLAINED.add((needs, reason))
     return Box("Figure not drawn on this machine", [
-        f"It is drawn from {needs}, which could not be read here: {reason}.",
+        f"It is drawn from {needs}, which could not be read here: {said_once(reason)}.",
         f"{remedy} The caption below describes the figure as it is drawn from that data.",
     ], kind="warning")

@@ -44,7 +44,7 @@ from vlmcal_utils.study.published_logits import OFF_DOMAIN
 from vlmcal_utils.study.subsets import grid_for, summarise_n_calib_curve
 from vlmcal_utils.study.tasks import IMAGENET_LABEL_DATASETS, baseline_task, dataset_specs, zeroshot_task
 from vlmcal_utils.study.verdicts import finding_verdicts, shift_cells, verdict_models
-from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box
+from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box, said_once
 from vlmcal_utils.views.chapter3_paper import paper_number_line
 from vlmcal_utils.views.chapter3_style import ReportFigure, legend_outside, report_style
 
@@ -90,7 +90,7 @@ def unavailable_box(section: str, reason: str) -> Box:
     """
     return Box(f"{section}: real-model outputs not available on this machine", [
         f"The published outputs of real models that this part of the section is computed from "
-        f"could not be read here: {reason}.",
+        f"could not be read here: {said_once(reason)}.",
         f"So this section shows no real-model numbers or verdict in this build. {GET_PUBLISHED_OUTPUTS} "
         "The logits_dir parameter can also point at a folder of the .npz files. "
         "The demo-world section below still runs, and is labelled as such.",

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from vlmcal_utils.results import RESULTS_FILENAME, load_results
 from vlmcal_utils.scores import ece_key
-from vlmcal_utils.views.boxes import Box, figure_not_drawn
+from vlmcal_utils.views.boxes import Box, figure_not_drawn, said_once
 from vlmcal_utils.views.chapter2_plots import language_bars
 from vlmcal_utils.views.chapter3 import before_after_figure, shift_figure, verdict_boxes
 from vlmcal_utils.views.chapter3_calibrators import calibrator_figure, ece_table_display, ts_answer_box
@@ -151,7 +151,7 @@ def committed_box(run: CommittedRun, reason: str, section: str, source: str) -> 
     """
     version = run.payload.get("vlmcal_utils_version")
     return Box(f"{section}: real numbers from the committed run of {run.date}", [
-        f"This build cannot recompute them: {reason}.",
+        f"This build cannot recompute them: {said_once(reason)}.",
         f"The numbers and figures below come from the last real run, committed in the repository as {run.where} "
         f"(run on {run.date}, vlmcal_utils {version}; source: {source}). The results page shows the same numbers.",
     ], kind="note")
@@ -395,7 +395,7 @@ def fallback(stem: str, reason: str, section: str, *parts: str) -> list:
     run = find_committed(stem)
     if run is None:
         return [Box(f"{section}: real-model numbers not available in this build", [
-            f"This build cannot compute them ({reason}) and has no committed results "
+            f"This build cannot compute them ({said_once(reason)}) and has no committed results "
             f"({PUBLISHED_SUBDIR}/{stem}/{RESULTS_FILENAME}: a clone of the repository has them)."],
             kind="warning")]
     if stem in _EXPLAINED:

@@ -27,7 +27,7 @@ from vlmcal_utils.metrics import bootstrap_ci
 from vlmcal_utils.papers.ctpt import INIT_NAMES, paper_results
 from vlmcal_utils.plots import reliability_diagram_from_confidence
 from vlmcal_utils.tpt.protocol import ECE_BINS
-from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box
+from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box, said_once
 from vlmcal_utils.views.chapter3_style import ReportFigure, report_style
 
 __all__ = ["IMAGENET_A_TOP5", "KNOWN_DIFFERENCES", "load_imagenet_a", "unavailable_box", "ctpt_zeroshot_cell",
@@ -80,7 +80,7 @@ def load_imagenet_a(download: bool | None = None) -> tuple[Top5Outputs | None, R
 def unavailable_box(section: str, found: Resolved) -> Box:
     """The box a section shows in place of the ImageNet-A numbers when the file is not on this machine."""
     return Box(f"{section}: the ImageNet-A outputs are not available here", [
-        f"{found.reason}.", GET_PUBLISHED_OUTPUTS.replace("data/logits", "data/vlm-outputs")], "warning")
+        f"{said_once(found.reason)}.", GET_PUBLISHED_OUTPUTS.replace("data/logits", "data/vlm-outputs")], "warning")
 
 
 def _interval(statistic, top5: Top5Outputs, n_boot: int, seed: int) -> tuple[float, float]:
