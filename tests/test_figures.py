@@ -42,6 +42,10 @@ def test_svg_keeps_text_as_text_at_the_old_png_size():
     # the smallest text is the 8 pt label: 8 pt at 100 px per inch
     assert size.smallest_px == pytest.approx(8 * figures.PX_PER_INCH / 72, rel=1e-3)
     assert figures.figure_svg(fig) == svg  # the same bytes on every run (the book names images by hash)
+    # matplotlib's own size in pt (96 px per 72 pt in a browser) is read too
+    in_pt = figures.smallest_text(b'<svg width="72pt" height="36pt" viewBox="0 0 72 36"><text style="font-size: 9px">x'
+                                  b'</text></svg>')
+    assert in_pt == figures.TextSize(smallest_px=12.0, natural_width_px=96.0)
 
 
 def test_a_light_figure_is_svg_and_a_heavy_one_a_sharp_png(monkeypatch):

@@ -59,7 +59,8 @@ _SAVE_RC = {"svg.fonttype": "none", "svg.hashsalt": "vlmcal"}  # text as text; i
 _SVG_SIZE_RE = re.compile(r'(<svg\b[^>]*?\b)width="([\d.]+)pt" height="([\d.]+)pt"')
 _FONT_SIZE_RE = re.compile(r"font-size:\s*([\d.]+)px")
 _VIEWBOX_RE = re.compile(r'<svg\b[^>]*?\bviewBox="[\d.+-]+ [\d.+-]+ ([\d.]+) [\d.]+"')
-_WIDTH_PX_RE = re.compile(r'<svg\b[^>]*?\bwidth="([\d.]+)(px)?"')
+_WIDTH_RE = re.compile(r'<svg\b[^>]*?\bwidth="([\d.]+)(px|pt)?"')
+_CSS_PX = {None: 1.0, "px": 1.0, "pt": 96 / 72}  # a browser's px per unit of an SVG's width
 
 
 @dataclass(frozen=True)
@@ -147,10 +148,10 @@ def figure_bundle(fig: Figure) -> tuple[dict[str, str], dict[str, Any]] | None:
 
 def _svg_text_size(svg: str) -> TextSize | None:
     sizes = [float(s) for s in _FONT_SIZE_RE.findall(svg)]
-    viewbox, width = _VIEWBOX_RE.search(svg), _WIDTH_PX_RE.search(svg)
+    viewbox, width = _VIEWBOX_RE.search(svg), _WIDTH_RE.search(svg)
     if not sizes or viewbox is None or width is None:
         return None
-    natural = float(width.group(1))
+    natural = float(width.group(1)) * _CSS_PX[width.group(2)]
     return TextSize(min(sizes) * natural / float(viewbox.group(1)), natural)
 
 
