@@ -113,8 +113,9 @@ def figure_svg(fig: Figure) -> str:
 def figure_png(fig: Figure) -> tuple[bytes, dict[str, int]]:
     """The figure as PNG at ``PX_PER_INCH * PNG_SCALE`` dpi, with its smallest text in a text chunk.
 
-    Returns the PNG's bytes and its natural size ``{"width": w, "height": h}`` in CSS px (the
-    pixels divided by :data:`PNG_SCALE`), the display metadata that shows it at that size.
+    Returns the PNG's bytes and ``{"width": w}``, its natural width in CSS px (the pixels divided by
+    :data:`PNG_SCALE`): the display metadata that shows it at that size. No height: a page turns
+    both into a fixed style, and a fixed height would stretch the image where the column is narrower.
     """
     from PIL import Image
 
@@ -127,8 +128,8 @@ def figure_png(fig: Figure) -> tuple[bytes, dict[str, int]]:
         buf = io.BytesIO()
         _save(fig, buf, format="png", dpi=dpi, metadata={SMALLEST_TEXT_KEY: f"{smallest:.2f}"})
     data = buf.getvalue()
-    width, height = Image.open(io.BytesIO(data)).size
-    return data, {"width": round(width / PNG_SCALE), "height": round(height / PNG_SCALE)}
+    width = Image.open(io.BytesIO(data)).size[0]
+    return data, {"width": round(width / PNG_SCALE)}
 
 
 def figure_bundle(fig: Figure) -> tuple[dict[str, str], dict[str, Any]] | None:
