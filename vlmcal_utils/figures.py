@@ -113,6 +113,9 @@ def figure_svg(fig: Figure) -> str:
 def figure_png(fig: Figure) -> tuple[bytes, dict[str, int]]:
     """The figure as PNG at ``PX_PER_INCH * PNG_SCALE`` dpi, with its smallest text in a text chunk.
 
+    The smallest text is the smallest font size of the figure's drawn text artists (an SVG's
+    ``font-size`` values also count a mathtext superscript, drawn at 70 %: the PNG's may be higher).
+
     Returns the PNG's bytes and ``{"width": w}``, its natural width in CSS px (the pixels divided by
     :data:`PNG_SCALE`): the display metadata that shows it at that size. No height: a page turns
     both into a fixed style, and a fixed height would stretch the image where the column is narrower.
