@@ -177,3 +177,16 @@ def test_legend_overlaps_finds_a_legend_on_the_bars():
     assert covered and any(c.startswith("rectangle at x") for c in covered)
     ax.get_legend().remove()
     assert P.legend_overlaps(ax) == []  # no legend, nothing covered
+
+
+def test_gap_hatch_lines_stay_opaque_in_the_books_svg():
+    """The book shows figures as SVG (vlmcal_utils.figures), where a hatched bar's face alpha also fades its
+    hatch lines: the gap's hatch is a bar of its own, with no face, so its lines stay as opaque as in a PNG."""
+    import re
+
+    from vlmcal_utils.figures import figure_svg
+
+    probs, labels = data(seed=3)
+    svg = figure_svg(P.reliability_diagram(probs, labels).figure)
+    hatched = re.findall(r'style="fill: url\(#h\w+\);([^"]*)"', svg)
+    assert hatched and not any("fill-opacity" in style for style in hatched)

@@ -26,6 +26,11 @@ book pages) and ``notebooks/*.html`` (the chapters). For each page:
 - at a 400 px wide window nothing is wider than the viewport (no horizontal page scroll), no
   table or display equation runs past the window or is cut off without a scroll bar of its own,
   and no table column is squeezed narrower than a few characters;
+- at that width every figure's smallest text is at least :data:`MIN_FIGURE_TEXT_PX` px high: the
+  image declares its smallest text (:func:`vlmcal_utils.figures.smallest_text`: an SVG's
+  ``font-size``, a PNG's text chunk), drawn at ``w`` px of its natural width ``W`` that text is
+  ``smallest * w / W`` px high; a matplotlib image that declares none (text drawn as pixels or
+  paths) fails too, since its size cannot be checked;
 - no page taller than :data:`MAX_PAGE_HEIGHT` px at full width (the single API page was 243 000 px;
   split pages stay findable);
 - one search control (the theme adds a search field to the sidebar beside the header's button);
@@ -51,9 +56,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlmcal_utils.figures import TextSize, smallest_text
 from vlmcal_utils.paths import machine_paths
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -66,6 +73,8 @@ PROGRESS_RE = re.compile(r"(it/s|s/it)\]")
 PATH_REPR_RE = re.compile(r"\b(Posix|Windows|Pure\w*)Path\(")
 PLACEHOLDER_RE = re.compile(r"\[book run time\]|\bTODO\b")
 NARROW_WIDTH = 400
+#: The smallest figure text (px high) a page may draw at NARROW_WIDTH (the book aims for 8: vlmcal_figures).
+MIN_FIGURE_TEXT_PX = 7.0
 MAX_PAGE_HEIGHT = 60_000  # px at WINDOW's width: about 40 screens
 WINDOW = (1280, 1600)
 PAGE_TIMEOUT_S = 30
@@ -82,6 +91,8 @@ class PageReport:
     n_math: int = 0
     screenshot: Path | None = None
     seconds: float = 0.0
+    #: at NARROW_WIDTH: each figure that declares its text, as (src, smallest text height in px)
+    figure_text_px: list[tuple[str, float]] = field(default_factory=list)
 
 
 class _Server:
@@ -241,6 +252,40 @@ return Array.from(document.querySelectorAll('.search-button__button, form.bd-sea
 """
 
 
+#: Each loaded image at the current width: [src as the browser resolved it, drawn width in px].
+_DRAWN_IMAGES = """
+return Array.from(document.images).filter((i) => i.complete && i.naturalWidth > 0)
+  .map((i) => [i.currentSrc || i.src, i.getBoundingClientRect().width]).filter((p) => p[1] > 0);
+"""
+
+
+def _image_text(url: str, cache: dict) -> tuple[TextSize | None, bool]:
+    """The declared smallest text of the image at ``url``, and whether matplotlib made it (``cache``: by url)."""
+    if url not in cache:
+        with urllib.request.urlopen(url, timeout=PAGE_TIMEOUT_S) as response:  # noqa: S310 (the local server)
+            data = response.read()
+        cache[url] = smallest_text(data), b"Matplotlib" in data[:4096]
+    return cache[url]
+
+
+def _figure_text(driver, cache: dict) -> tuple[list[tuple[str, float]], list[str]]:
+    """At the window's current width: (src, smallest text px) of each figure, and the problems found."""
+    drawn, problems = [], []
+    for url, width in driver.execute_script(_DRAWN_IMAGES):
+        size, matplotlib = _image_text(url, cache)
+        name = url.rsplit("/", 1)[-1]
+        if size is None:
+            if matplotlib:
+                problems.append(f"a figure does not declare its smallest text (text drawn as pixels or paths): {name}")
+            continue
+        px = size.at_width(width)
+        drawn.append((name, px))
+        if px < MIN_FIGURE_TEXT_PX:
+            problems.append(f"a figure's smallest text is {px:.1f} px high at {NARROW_WIDTH} px (under "
+                            f"{MIN_FIGURE_TEXT_PX:g} px; drawn {width:.0f} of {size.natural_width_px:.0f} px): {name}")
+    return drawn, problems
+
+
 def _console_errors(driver) -> list[str]:
     """The console's errors since the last call (reading the log empties it); ``[]`` where it cannot be read."""
     try:
@@ -264,11 +309,12 @@ def _check_math(driver, report: PageReport, math_timeout: float) -> None:
 
 def check_page(
     driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S,
-    real_data: bool = False, local_paths: tuple[str, ...] = (),
+    real_data: bool = False, local_paths: tuple[str, ...] = (), image_cache: dict | None = None,
 ) -> PageReport:
     """Load ``page`` from ``base_url`` and check images, math, tracebacks and the Colab link (see the module).
 
     ``local_paths``: more folders of this machine the text must not name (the site's own folder).
+    ``image_cache``: the figures' declared text by url, shared by the pages of one site.
     """
     report = PageReport(page)
     t0 = time.time()
@@ -305,6 +351,8 @@ def check_page(
     overflow = driver.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     report.problems += driver.execute_script(_NARROW_PROBLEMS, SQUEEZED_PX)
+    report.figure_text_px, unreadable = _figure_text(driver, {} if image_cache is None else image_cache)
+    report.problems += unreadable
     driver.set_window_size(*WINDOW)
     # back at full width: let the layout reflow and undo any sideways scroll the narrow window left
     # (otherwise the screenshots below show the page shifted to the left)
@@ -393,10 +441,11 @@ def check_site(
                 "Install it with: apt-get install chromium chromium-driver; pip install selenium"
             ) from err
         try:
+            images: dict = {}
             for page in pages:
                 seen = len(server.missing)
                 report = check_page(driver, server.url, page, branch, screenshots, math_timeout, real_data,
-                                    local_paths=(str(html_dir.resolve()),))
+                                    local_paths=(str(html_dir.resolve()),), image_cache=images)
                 report.problems += [f"missing file (404): {path}" for path in server.missing[seen:]
                                     if not path.endswith("favicon.ico")]
                 reports.append(report)
@@ -426,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in reports:
         status = "ok  " if not r.problems else "FAIL"
         failed += bool(r.problems)
+        smallest = min((px for _, px in r.figure_text_px), default=None)
         print(f"{status} {r.page}: {r.n_images} images, {r.n_math} math, {r.seconds:.1f} s"
+              + (f", figure text >= {smallest:.1f} px at {NARROW_WIDTH} px" if smallest is not None else "")
               + (f", screenshot {r.screenshot}" if r.screenshot else ""))
         for problem in r.problems:
             print(f"     - {problem}")

@@ -73,6 +73,10 @@ running and for how long (:func:`heartbeat_line`); started from a terminal, the 
 progress bars (images done / total, rate, ETA) appear on stderr too, and never on the book's
 pages (:mod:`vlmcal_book.stage` strips them from the executed notebooks). The
 kernel talks to the runner over local IPC sockets (:func:`kernel_config`), not plain TCP.
+
+Each kernel starts with the IPython extension :mod:`vlmcal_utils.figures` loaded
+(:data:`KERNEL_ARGUMENTS`): every matplotlib figure is stored as SVG with its text kept as text (a
+sharp PNG where the SVG would be too heavy), so the book's figures stay crisp and readable on a phone.
 """
 
 from __future__ import annotations
@@ -615,6 +619,9 @@ def heartbeat(name: str, interval: float | None = None):
         thread.join()
 
 
+#: The kernel's command-line options: the book's figure format (one place, not a cell per notebook).
+KERNEL_ARGUMENTS = ["--InteractiveShellApp.extensions=vlmcal_utils.figures"]
+
 _MAX_SOCKET_PATH = 100  # Unix socket paths are limited to ~104-108 bytes
 
 
@@ -766,6 +773,7 @@ def run_notebook(
                 stderr_file=sys.stderr if bars else None,
                 engine_name=engine_name,
                 config=kernel_config(),
+                extra_arguments=KERNEL_ARGUMENTS,
             )
     except pm.PapermillExecutionError as err:
         raise RuntimeError(

@@ -80,10 +80,12 @@ def reliability_diagram_from_confidence(
     gap_bottom = np.where(nonempty, np.minimum(acc, np.nan_to_num(conf)), 0.0)
     gap_height = np.where(nonempty, np.abs(acc - np.nan_to_num(conf)), 0.0)
     # Translucent face but opaque hatch lines (hatches take the edge colour), so the gap stays
-    # readable where it lies on top of a blue bar (under-confident bins).
-    ax.bar(left, gap_height, bottom=gap_bottom, width=width, align="edge",
-           facecolor=(*_GAP_COLOR, 0.25), edgecolor=(*_GAP_COLOR, 1.0), hatch="///",
-           linewidth=0.8, label="Gap", zorder=3)
+    # readable where it lies on top of a blue bar (under-confident bins). Two bars, face then hatch:
+    # in one bar an SVG (the book's figures: vlmcal_utils.figures) gives the hatch lines the face's alpha.
+    ax.bar(left, gap_height, bottom=gap_bottom, width=width, align="edge", color=(*_GAP_COLOR, 0.25),
+           linewidth=0, zorder=3)
+    ax.bar(left, gap_height, bottom=gap_bottom, width=width, align="edge", facecolor="none",
+           edgecolor=(*_GAP_COLOR, 1.0), hatch="///", linewidth=0.8, label="Gap", zorder=3)
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1.0, label="Perfect calibration",
             zorder=4)
     ax.set_xlim(0, 1)

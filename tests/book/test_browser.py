@@ -59,12 +59,30 @@ _PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title></he
 <body><main>{body}</main></body></html>"""
 
 
+def _figures(folder: Path) -> None:
+    """A two-panel figure 900 px wide whose smallest text is 9 pt (12.5 px), as the book writes it (SVG),
+    and as a plain matplotlib PNG that declares no text size."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from vlmcal_utils.figures import figure_svg
+
+    fig = Figure(figsize=(9, 3.5))
+    FigureCanvasAgg(fig)
+    for ax in fig.subplots(1, 2):
+        ax.plot([0, 1], [0, 1], label="a 9 pt legend")
+        ax.legend(fontsize=9)
+    (folder / "figure.svg").write_text(figure_svg(fig))
+    fig.savefig(folder / "plain.png", dpi=100)
+
+
 def _tiny_site(root: Path) -> None:
     from PIL import Image
 
     (root / "book").mkdir(parents=True)
     (root / "notebooks").mkdir()
     Image.new("RGB", (8, 8), "red").save(root / "book" / "ok.png")
+    _figures(root / "book")
     Image.new("RGB", (16, 16), "blue").save(root / "favicon.ico")  # else the console logs its 404 on every page
     colab = "https://colab.research.google.com/github/o/r/blob/main/notebooks/{}"
     pages = {
@@ -95,6 +113,12 @@ def _tiny_site(root: Path) -> None:
                                   "white-space: nowrap'>" + "x + " * 200 + "y</mjx-container></div>",
         "book/console_error.html": "<p>fine</p><script>console.error('boom: a script failed')</script>",
         "book/too_tall.html": "<div style='height: 70000px'>a very long page</div>",
+        # a 900 px figure with 12.5 px text shrunk to the 400 px window (~5 px text); the same kept 576 px
+        # wide in a box of its own that scrolls (8 px text); a matplotlib PNG that does not say its text size
+        "book/unreadable_figure.html": '<img src="figure.svg" alt="a figure" style="max-width: 100%">',
+        "book/readable_figure.html": "<div style='overflow-x: auto'><img src='figure.svg' alt='a figure' "
+                                     "style='max-width: 100%; min-width: 576px'></div>",
+        "book/undeclared_figure.html": '<img src="plain.png" alt="a figure" style="max-width: 100%">',
         "book/two_searches.html": "<button class='search-button__button'>Search</button>"
                                   "<form class='bd-search'><input type='search'></form>",
         "notebooks/01_good.html": f'<a href="{colab.format("01_good.ipynb")}">Colab</a>',
@@ -115,7 +139,8 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
         {"file": f"book/{n}"} for n in ("broken_image", "no_alt", "warning", "progress", "fallback", "placeholder",
                                         "machine_path", "home_path", "too_wide", "unrendered_math", "wide_table",
                                         "scrolling_table", "squeezed_table", "cut_equation", "console_error",
-                                        "two_searches", "too_tall",
+                                        "two_searches", "too_tall", "unreadable_figure", "readable_figure",
+                                        "undeclared_figure",
                                         "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
     reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
@@ -140,6 +165,12 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert any(p.startswith("a table column is squeezed") for p in reports["book/squeezed_table.html"])
     assert any(p.startswith("an equation is cut") for p in reports["book/cut_equation.html"])
     assert any("a JavaScript console error" in p and "boom" in p for p in reports["book/console_error.html"])
+    (unreadable,) = reports["book/unreadable_figure.html"]
+    assert unreadable.startswith("a figure's smallest text is ") and unreadable.endswith(": figure.svg")
+    assert float(unreadable.split(" is ")[1].split(" px")[0]) < checker.MIN_FIGURE_TEXT_PX
+    assert reports["book/readable_figure.html"] == []
+    assert reports["book/undeclared_figure.html"] == [
+        "a figure does not declare its smallest text (text drawn as pixels or paths): plain.png"]
     assert reports["book/two_searches.html"] == ["2 search boxes are shown (one is enough)"]
     assert [p for p in reports["book/too_tall.html"] if "px tall" in p] == [
         f"the page is {70000 + 16} px tall (over {checker.MAX_PAGE_HEIGHT} px): split it"]
@@ -173,7 +204,7 @@ def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
     """_config.yml loads the book's Sphinx extensions from vlmcal_book/sphinx_ext/ (tools/ is gone)."""
     local = yaml.safe_load((repo_root / "_config.yml").read_text())["sphinx"]["local_extensions"]
     assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle",
-                                                                  "vlmcal_scripts")}
+                                                                  "vlmcal_scripts", "vlmcal_figures")}
     for name, folder in local.items():
         assert (repo_root / folder / f"{name}.py").is_file()
 

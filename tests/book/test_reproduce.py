@@ -93,6 +93,26 @@ def test_run_with_set_and_yaml_list_override(project, monkeypatch):
     assert stage.RUN_TIME_FILENAME == reproduce.RUN_TIME_FILENAME
 
 
+def test_a_run_stores_each_pyplot_figure_once_as_svg_with_its_text(project):
+    """The runner's kernel loads vlmcal_utils.figures: figures are SVG with text as text, no PNG beside."""
+    nb = project / "notebooks" / "tiny.md"
+    nb.write_text(TINY_NOTEBOOK + textwrap.dedent(
+        """
+        ```{code-cell} ipython3
+        import matplotlib.pyplot as plt
+        plt.plot([0, 1], [1, 0])
+        plt.title("a readable title")
+        plt.show()
+        ```
+        """))
+    out = reproduce.run_notebook(nb, "other", output_root=project / "results")
+    executed = nbformat.read(out / "tiny.ipynb", as_version=4)
+    images = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "display_data"]
+    assert len(images) == 1 and "image/png" not in images[0]["data"]
+    assert "a readable title</text>" in images[0]["data"]["image/svg+xml"]
+
+
 def test_a_notebook_that_writes_its_own_params_gets_the_run_parameters_too(project):
     """Chapters that still pass params to save_results: their keys are kept, the run's values win."""
     nb = project / "notebooks" / "tiny.md"

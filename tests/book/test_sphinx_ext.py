@@ -85,3 +85,22 @@ def test_functions_defined_outside_the_package_are_skipped():
     assert _skip_foreign_method(None, "class", "set", ReportFigure.set, False, {}) is True  # matplotlib's
     assert _skip_foreign_method(None, "class", "fit", TemperatureScaler.fit, False, {}) is None
     assert _skip_foreign_method(None, "class", "n_bins", 15, False, {}) is None  # a class attribute
+
+
+def test_each_figure_gets_the_width_at_which_its_text_is_readable():
+    """vlmcal_figures: an <img> whose image declares its smallest text gets --vlmcal-readable-width; others not."""
+    from vlmcal_book.sphinx_ext.vlmcal_figures import READABLE_PX, WIDTH_PROPERTY, readable_width, with_readable_widths
+    from vlmcal_utils.figures import TextSize
+
+    sizes = {"../_images/a.svg": TextSize(smallest_px=12.5, natural_width_px=900.0),
+             "../_images/b.png": TextSize(smallest_px=25.0, natural_width_px=1800.0)}
+    html = ('<p>x</p><img alt="a" src="../_images/a.svg" />'
+            '<img alt="b &gt; c" src="../_images/b.png" style="width: 900px;" />'
+            '<img alt="logo" src="../_static/logo.png">')
+    out = with_readable_widths(html, sizes.get)
+    width = readable_width(sizes["../_images/a.svg"])
+    assert width == 576 == round(900 * READABLE_PX / 12.5)  # 12.5 px text at 900 px: 8 px at 576 px
+    assert f'<img alt="a" src="../_images/a.svg" style="{WIDTH_PROPERTY}: 576px" />' in out
+    assert f'src="../_images/b.png" style="width: 900px; {WIDTH_PROPERTY}: 576px" />' in out
+    assert '<img alt="logo" src="../_static/logo.png">' in out  # no declared text: left as it is
+    assert out.count(WIDTH_PROPERTY) == 2

@@ -1,4 +1,4 @@
-"""The look of chapter 3's figures: readable text on a phone, legends off the data, PNG in notebooks.
+"""The look of chapter 3's figures: readable text on a phone, legends off the data, SVG in notebooks.
 
 Figures are made without pyplot (:class:`ReportFigure`), so a notebook shows each one only where
 it is displayed, never twice.
@@ -6,13 +6,13 @@ it is displayed, never twice.
 
 from __future__ import annotations
 
-import io
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import matplotlib.pyplot as plt
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from vlmcal_utils.figures import figure_bundle
 
 __all__ = ["STYLE", "METHOD_LABELS", "ReportFigure", "report_style", "legend_outside"]
 
@@ -25,18 +25,17 @@ METHOD_LABELS = {"none": "no calibration", "ts": "temperature scaling (1 paramet
 
 
 class ReportFigure(Figure):
-    """A :class:`~matplotlib.figure.Figure` that renders itself as PNG in a notebook (``_repr_png_``).
+    """A :class:`~matplotlib.figure.Figure` that renders itself in a notebook (``_repr_mimebundle_``).
 
     The figures here are made without pyplot, so they are never shown twice; a plain ``Figure``
     made that way has no notebook rendering until pyplot's inline backend has been started by some
-    pyplot figure (the chapter's first run showed its first figure only). This one renders with
-    the Agg canvas, whatever the backend.
+    pyplot figure (the chapter's first run showed its first figure only). This one renders as
+    :func:`vlmcal_utils.figures.figure_bundle` does (SVG with text as text, or a sharp PNG),
+    whatever the backend.
     """
 
-    def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        FigureCanvasAgg(self).print_png(buf)
-        return buf.getvalue()
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        return figure_bundle(self)
 
 
 @contextmanager
