@@ -43,11 +43,19 @@ def checker():
     return module
 
 
-def test_built_book_passes_in_the_browser(checker, tmp_path):
+@pytest.fixture(scope="module")
+def driver(checker):
+    """One headless Chromium for the module's site checks (each start costs seconds)."""
+    with checker.browser() as driver:
+        yield driver
+
+
+def test_built_book_passes_in_the_browser(checker, driver):
     html = REPO_ROOT / "_build" / "html"
     if not (html / "book" / "intro.html").is_file():
         _skip_or_fail(f"no built book at {html}: run `make book` first")
-    reports = checker.check_site(html, screenshots=REPO_ROOT / "_build" / "screenshots", toc=REPO_ROOT / "_toc.yml")
+    reports = checker.check_site(html, screenshots=REPO_ROOT / "_build" / "screenshots", toc=REPO_ROOT / "_toc.yml",
+                                 driver=driver)
     pages = [r.page for r in reports]
     assert "book/intro.html" in pages and any(p.startswith("notebooks/") for p in pages)
     problems = [f"{r.page}: {p}" for r in reports for p in r.problems]
@@ -106,7 +114,7 @@ def _tiny_site(root: Path) -> None:
         (root / page).write_text(_PAGE.format(body=body.replace("{home}", os.path.expanduser("~"))))
 
 
-def test_checker_reports_each_kind_of_fault(checker, tmp_path):
+def test_checker_reports_each_kind_of_fault(checker, driver, tmp_path):
     site = tmp_path / "site"
     _tiny_site(site)
     assert checker.find_pages(site)[0] == "book/intro.html"
@@ -118,8 +126,9 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
                                         "two_searches", "too_tall",
                                         "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
-    reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
-                                                              toc=toc, real_data=True)}
+    # no screenshots here: the built book's check saves and checks them
+    reports = {r.page: r.problems for r in checker.check_site(site, math_timeout=2, toc=toc, real_data=True,
+                                                              driver=driver)}
     assert reports["site"] == ["page of _toc.yml not built: book/not_built.html"]
     assert reports["book/intro.html"] == []
     assert reports["book/no_alt.html"] == ["image without alt text: ok.png"]
@@ -144,7 +153,7 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert [p for p in reports["book/too_tall.html"] if "px tall" in p] == [
         f"the page is {70000 + 16} px tall (over {checker.MAX_PAGE_HEIGHT} px): split it"]
     # without the real data, a labelled fallback is what the page must show
-    (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
+    (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False, driver=driver)
     assert fallback.problems == []
     assert reports["notebooks/01_good.html"] == []
     assert any("image did not load: does_not_exist.png" in p for p in reports["book/broken_image.html"])
