@@ -134,6 +134,12 @@ BUDGETS ?= on
 WITHIN = within() { local s=$$((SECONDS - $$3)); [ "$(BUDGETS)" = off ] || [ $$s -le $$2 ] || { echo "make test: \
 	the $${1,,} stage$${4:+ ($$4)} took $$s s, over its budget BUDGET_$$1=$$2 s (make test BUDGET_$$1=N or BUDGETS=off)"; exit 1; }; }
 
+# The unit tests run in UNIT_WORKERS pytest-xdist processes, one test file per process at a time
+# (--dist loadfile: a module's fixtures -- the built wheel, the local Ray -- are made once, as in one
+# process); tests/conftest.py gives each worker one torch thread. UNIT_WORKERS=0: one process.
+UNIT_WORKERS ?= 2
+UNIT_XDIST := $(if $(filter 0,$(UNIT_WORKERS)),-p no:xdist,-n $(UNIT_WORKERS) --dist loadfile)
+
 # Order matters: the notebook-results tests read what the runner just wrote, and
 # VLMCAL_REQUIRE_RESULTS=1 turns their "no results yet" skip into a failure.
 test: setup mathjax browser-deps
@@ -142,8 +148,8 @@ test: setup mathjax browser-deps
 	$(VENV)/bin/ruff check $(LINT_PATHS); \
 	$(VENV)/bin/lint-imports --no-logo; \
 	$(PY) -m pytest -q --doctest-modules $(DOCTEST_MODULES); \
-	within LINT $(BUDGET_LINT) $$t0; t1=$$SECONDS; echo "== [2/7] unit tests"; \
-	$(PY) -m pytest --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
+	within LINT $(BUDGET_LINT) $$t0; t1=$$SECONDS; echo "== [2/7] unit tests ($(UNIT_WORKERS) pytest-xdist workers)"; \
+	$(PY) -m pytest $(UNIT_XDIST) --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
 	within UNIT $(BUDGET_UNIT) $$t1; t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated pages (demo, costs, API reference, conda file)"; \
 	$(PY) -m vlmcal_book.nbsync --check; \
 	$(PY) -m vlmcal_book.demo_page --check; \
