@@ -118,21 +118,30 @@ sync-check: setup
 
 # Stage budgets of `make test` (seconds): a stage that runs longer stops the test at once with one
 # line naming it, so a slow change is caught in the session, not by CI's 90-minute limit. Each is
-# 3.6x the stage's time on an idle 2-core machine (CI, 2026-12-06: lint 15, unit 283, sync 23,
-# runner 914, results 24, book 84, browser 155; total 1498 s): 3.6x is the most load under which the
-# whole run still fits in 90 minutes, so a budget never stops a run that would otherwise have passed.
+# 3.6x the stage's time on an idle 2-core machine, rounded up (CI, 2026-12-06: lint 14, sync 9,
+# runner 383, results 9, book 50; unit 150 and browser 70 estimated -- 256 and 113 idle before
+# pytest-xdist and the browser check without fixed sleeps, which back-to-back runs under load made
+# 0.5x and 0.6x as long -- to be replaced by the next idle run's figures). 3.6x was the most load
+# under which the whole run fit CI's 90 minutes when it took 1498 s; at ~690 s it fits up to ~7.8x,
+# so under a load above 3.6x a budget can stop a run that would have passed (BUDGETS=off there).
 # Override one (make test BUDGET_RUNNER=1800) or all (make test BUDGETS=off).
 BUDGET_LINT ?= 60
-BUDGET_UNIT ?= 1050
-BUDGET_SYNC ?= 90
-BUDGET_RUNNER ?= 3300
-BUDGET_RESULTS ?= 90
-BUDGET_BOOK ?= 310
-BUDGET_BROWSER ?= 560
+BUDGET_UNIT ?= 540
+BUDGET_SYNC ?= 40
+BUDGET_RUNNER ?= 1380
+BUDGET_RESULTS ?= 40
+BUDGET_BOOK ?= 180
+BUDGET_BROWSER ?= 260
 BUDGETS ?= on
 # `within STAGE BUDGET START [WHERE]`: fail if the stage begun at $$SECONDS=START ran over BUDGET s.
 WITHIN = within() { local s=$$((SECONDS - $$3)); [ "$(BUDGETS)" = off ] || [ $$s -le $$2 ] || { echo "make test: \
 	the $${1,,} stage$${4:+ ($$4)} took $$s s, over its budget BUDGET_$$1=$$2 s (make test BUDGET_$$1=N or BUDGETS=off)"; exit 1; }; }
+
+# The unit tests run in UNIT_WORKERS pytest-xdist processes, one test file per process at a time
+# (--dist loadfile: a module's fixtures -- the built wheel, the local Ray -- are made once, as in one
+# process); tests/conftest.py gives each worker one torch thread. UNIT_WORKERS=0: one process.
+UNIT_WORKERS ?= 2
+UNIT_XDIST := $(if $(filter 0,$(UNIT_WORKERS)),-p no:xdist,-n $(UNIT_WORKERS) --dist loadfile)
 
 # Order matters: the notebook-results tests read what the runner just wrote, and
 # VLMCAL_REQUIRE_RESULTS=1 turns their "no results yet" skip into a failure.
@@ -142,8 +151,8 @@ test: setup mathjax browser-deps
 	$(VENV)/bin/ruff check $(LINT_PATHS); \
 	$(VENV)/bin/lint-imports --no-logo; \
 	$(PY) -m pytest -q --doctest-modules $(DOCTEST_MODULES); \
-	within LINT $(BUDGET_LINT) $$t0; t1=$$SECONDS; echo "== [2/7] unit tests"; \
-	$(PY) -m pytest --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
+	within LINT $(BUDGET_LINT) $$t0; t1=$$SECONDS; echo "== [2/7] unit tests ($(UNIT_WORKERS) pytest-xdist workers)"; \
+	$(PY) -m pytest $(UNIT_XDIST) --ignore=tests/book/test_notebooks.py --ignore=tests/book/test_browser.py; \
 	within UNIT $(BUDGET_UNIT) $$t1; t2=$$SECONDS; echo "== [3/7] notebook pairs (.md <-> .ipynb) and the generated pages (demo, costs, API reference, conda file)"; \
 	$(PY) -m vlmcal_book.nbsync --check; \
 	$(PY) -m vlmcal_book.demo_page --check; \

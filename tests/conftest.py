@@ -7,6 +7,7 @@ fixture and are skipped, with the reason shown, where it is absent (a fresh user
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -19,8 +20,9 @@ import torch  # noqa: E402
 
 from vlmcal_utils.paths import shared_dir  # noqa: E402
 
-# Two cores on CI: keep torch from oversubscribing them.
-torch.set_num_threads(2)
+# Two cores on CI: keep torch from oversubscribing them. Under pytest-xdist (`make test` runs the
+# unit tests as `-n 2`) each of the two workers gets one core, so one thread each.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

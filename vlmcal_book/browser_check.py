@@ -47,6 +47,7 @@ the browser cannot be started. Needs ``selenium``, ``chromium`` and ``chromedriv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import os
@@ -307,25 +308,35 @@ def _check_math(driver, report: PageReport, math_timeout: float) -> None:
         report.problems.append("math not rendered: the page has math but no mjx-container after MathJax started")
 
 
-def check_page(
-    driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S,
-    real_data: bool = False, local_paths: tuple[str, ...] = (), image_cache: dict | None = None,
-) -> PageReport:
-    """Load ``page`` from ``base_url`` and check images, math, tracebacks and the Colab link (see the module).
+_NEXT_FRAMES = """
+const done = arguments[arguments.length - 1];
+const want = arguments[0];
+const limit = Date.now() + 2000;
+let finished = false;
+const finish = () => { if (!finished) { finished = true; done(window.innerWidth); } };
+(function poll() {
+  if (want === null || window.innerWidth === want || Date.now() > limit) {
+    // two frames: the layout (and anything drawn) of the new width or scroll position is done
+    requestAnimationFrame(() => requestAnimationFrame(finish));
+    setTimeout(finish, 500);  // a page that draws no frame must not stall the check
+  } else {
+    setTimeout(poll, 10);
+  }
+})();
+"""
 
-    ``local_paths``: more folders of this machine the text must not name (the site's own folder).
-    ``image_cache``: the figures' declared text by url, shared by the pages of one site.
+
+def _settle(driver, width: int | None = None) -> None:
+    """Wait until the window is ``width`` px wide (if given), then two animation frames.
+
+    Replaces fixed sleeps after a resize or a scroll: Chromium resizes before ``set_window_size``
+    returns and lays out on the next frame, so this takes milliseconds, not a guessed 0.2-0.3 s.
     """
-    report = PageReport(page)
-    t0 = time.time()
-    _console_errors(driver)  # the previous page's
-    driver.get(f"{base_url}/{page}")
-    broken = driver.execute_async_script(_WAIT_IMAGES)
-    report.n_images = driver.execute_script("return document.images.length")
-    report.problems += [f"image did not load: {src}" for src in broken]
+    driver.execute_async_script(_NEXT_FRAMES, width)
 
-    _check_math(driver, report, math_timeout)
 
+def _check_text(driver, report: PageReport, real_data: bool, local_paths: tuple[str, ...]) -> None:
+    """Tracebacks, warnings, progress bars, placeholders, machine paths and fallbacks in the page's text."""
     text = driver.execute_script("return document.body.innerText")
     n_error_cells = driver.execute_script(
         "return document.querySelectorAll('.output.traceback, .output.error, .cell_output .traceback').length"
@@ -342,60 +353,123 @@ def check_page(
         "return Array.from(document.querySelectorAll('.cell_output, .output')).map((e) => e.innerText).join('\\n')")
     report.problems += [f'"{text}" is shown although the real data is there' for text in FALLBACK_TEXTS
                         if real_data and text in outputs_text]
-    no_alt = driver.execute_script(
-        "return Array.from(document.images).filter((i) => !(i.getAttribute('alt') || '').trim())"
-        ".map((i) => i.getAttribute('src'))")
-    report.problems += [f"image without alt text: {src}" for src in no_alt]
-    driver.set_window_size(NARROW_WIDTH, WINDOW[1])
-    time.sleep(0.2)
-    overflow = driver.execute_script(
-        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-    report.problems += driver.execute_script(_NARROW_PROBLEMS, SQUEEZED_PX)
-    report.figure_text_px, unreadable = _figure_text(driver, {} if image_cache is None else image_cache)
-    report.problems += unreadable
-    driver.set_window_size(*WINDOW)
-    # back at full width: let the layout reflow and undo any sideways scroll the narrow window left
-    # (otherwise the screenshots below show the page shifted to the left)
-    time.sleep(0.3)
-    driver.execute_script("window.scrollTo(0, 0);")
-    if overflow[0] > overflow[1] + 1:
-        report.problems.append(
-            f"wider than a {NARROW_WIDTH} px window: {overflow[0]} px of content in {overflow[1]} px")
 
-    report.problems += [f"a JavaScript console error: {message}" for message in _console_errors(driver)]
+
+def _check_layout(driver, report: PageReport) -> None:
+    """At full width: the page's height and the number of search controls."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
     if height > MAX_PAGE_HEIGHT:
         report.problems.append(f"the page is {height} px tall (over {MAX_PAGE_HEIGHT} px): split it")
     searches = driver.execute_script(_VISIBLE_SEARCH)
     if searches > 1:
         report.problems.append(f"{searches} search boxes are shown (one is enough)")
-    if page.startswith("notebooks/"):
-        stem = Path(page).stem
-        links = driver.execute_script(
-            "return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]'))"
-            ".map((a) => a.href)"
-        )
-        want = re.compile(rf"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/"
-                          rf"{re.escape(branch)}/notebooks/{re.escape(stem)}\.ipynb$")
-        if not links:
-            report.problems.append("no Colab link")
-        report.problems += [f"Colab link does not open notebooks/{stem}.ipynb on {branch}: {href}"
-                            for href in links if not want.match(href)]
 
+
+def _check_colab(driver, report: PageReport, branch: str) -> None:
+    """On a chapter page: the Colab link opens the chapter's ``.ipynb`` twin on ``branch``."""
+    if not report.page.startswith("notebooks/"):
+        return
+    stem = Path(report.page).stem
+    links = driver.execute_script(
+        "return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]'))"
+        ".map((a) => a.href)"
+    )
+    want = re.compile(rf"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/"
+                      rf"{re.escape(branch)}/notebooks/{re.escape(stem)}\.ipynb$")
+    if not links:
+        report.problems.append("no Colab link")
+    report.problems += [f"Colab link does not open notebooks/{stem}.ipynb on {branch}: {href}"
+                        for href in links if not want.match(href)]
+
+
+def _screenshots(driver, report: PageReport, screenshots: Path) -> None:
+    """One PNG of the page's top and, where the body has a figure, one scrolled to the first figure."""
+    screenshots.mkdir(parents=True, exist_ok=True)
+    report.screenshot = screenshots / (report.page.replace("/", "__").removesuffix(".html") + ".png")
+    driver.save_screenshot(str(report.screenshot))
+    # a second view at the first figure of the page body (the top is often prose only)
+    scrolled = driver.execute_script(
+        "const img = document.querySelector('.cell_output img, figure img');"
+        "if (!img) return false; img.scrollIntoView({block: 'start'}); return true;"
+    )
+    if scrolled:
+        _settle(driver)
+        driver.save_screenshot(str(report.screenshot.with_name(report.screenshot.stem + "__figure.png")))
+
+
+def _check_narrow(driver, report: PageReport, image_cache: dict) -> None:
+    """At a :data:`NARROW_WIDTH` window: no sideways scroll, wide table, cut equation or unreadable figure.
+
+    ``image_cache``: the figures' declared text by url (as :func:`_figure_text`). The window is put
+    back to :data:`WINDOW` afterwards (the next page loads at full width).
+    """
+    driver.execute_script("window.scrollTo(0, 0);")
+    driver.set_window_size(NARROW_WIDTH, WINDOW[1])
+    _settle(driver, NARROW_WIDTH)
+    overflow = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    report.problems += driver.execute_script(_NARROW_PROBLEMS, SQUEEZED_PX)
+    report.figure_text_px, unreadable = _figure_text(driver, image_cache)
+    report.problems += unreadable
+    if overflow[0] > overflow[1] + 1:
+        report.problems.append(
+            f"wider than a {NARROW_WIDTH} px window: {overflow[0]} px of content in {overflow[1]} px")
+    driver.set_window_size(*WINDOW)
+
+
+def check_page(
+    driver, base_url: str, page: str, branch: str, screenshots: Path | None, math_timeout: float = MATH_TIMEOUT_S,
+    real_data: bool = False, local_paths: tuple[str, ...] = (), image_cache: dict | None = None,
+) -> PageReport:
+    """Load ``page`` from ``base_url`` and check images, math, tracebacks and the Colab link (see the module).
+
+    ``local_paths``: more folders of this machine the text must not name (the site's own folder).
+    ``image_cache``: the figures' declared text by url, shared by the pages of one site.
+    Everything but the narrow-window check runs at full width (so the screenshots show the page
+    as a reader's window does); the narrow check comes last and puts the window back.
+    """
+    report = PageReport(page)
+    t0 = time.time()
+    _console_errors(driver)  # the previous page's
+    driver.get(f"{base_url}/{page}")
+    broken = driver.execute_async_script(_WAIT_IMAGES)
+    report.n_images = driver.execute_script("return document.images.length")
+    report.problems += [f"image did not load: {src}" for src in broken]
+    _check_math(driver, report, math_timeout)
+    _check_text(driver, report, real_data, local_paths)
+    no_alt = driver.execute_script(
+        "return Array.from(document.images).filter((i) => !(i.getAttribute('alt') || '').trim())"
+        ".map((i) => i.getAttribute('src'))")
+    report.problems += [f"image without alt text: {src}" for src in no_alt]
+    _check_layout(driver, report)
+    _check_colab(driver, report, branch)
     if screenshots is not None:
-        screenshots.mkdir(parents=True, exist_ok=True)
-        report.screenshot = screenshots / (page.replace("/", "__").removesuffix(".html") + ".png")
-        driver.save_screenshot(str(report.screenshot))
-        # a second view at the first figure of the page body (the top is often prose only)
-        scrolled = driver.execute_script(
-            "const img = document.querySelector('.cell_output img, figure img');"
-            "if (!img) return false; img.scrollIntoView({block: 'start'}); return true;"
-        )
-        if scrolled:
-            time.sleep(0.2)
-            driver.save_screenshot(str(report.screenshot.with_name(report.screenshot.stem + "__figure.png")))
+        _screenshots(driver, report, screenshots)
+    _check_narrow(driver, report, {} if image_cache is None else image_cache)
+    report.problems += [f"a JavaScript console error: {message}" for message in _console_errors(driver)]
     report.seconds = time.time() - t0
     return report
+
+
+@contextlib.contextmanager
+def browser(chromedriver: str = CHROMEDRIVER):
+    """A headless Chromium driver (:func:`make_driver`) in a throw-away profile, quit on exit.
+
+    One browser can check several sites in turn (``check_site(..., driver=...)``): starting
+    Chromium costs seconds, a page a fraction of that. Raises ``RuntimeError`` when it cannot start.
+    """
+    with tempfile.TemporaryDirectory(prefix="vlmcal-chrome-") as profile:
+        try:
+            driver = make_driver(profile, chromedriver)
+        except Exception as err:  # selenium raises several types; all mean "no browser here"
+            raise RuntimeError(
+                f"could not start headless Chromium ({type(err).__name__}: {err}). "
+                "Install it with: apt-get install chromium chromium-driver; pip install selenium"
+            ) from err
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 def check_site(
@@ -407,12 +481,14 @@ def check_site(
     math_timeout: float = MATH_TIMEOUT_S,
     toc: str | Path | None = None,
     real_data: bool | None = None,
+    driver=None,
 ) -> list[PageReport]:
     """Check ``pages`` (default :func:`find_pages`) of the site in ``html_dir``; one report per page.
 
     With ``toc`` (a ``_toc.yml``) a first report ``"site"`` lists pages missing from the site or
     not in the table of contents. ``real_data`` (default: ``$VLMCAL_SHARED`` names a folder) makes
-    a "No published logits" fallback a failure.
+    a "No published logits" fallback a failure. ``driver``: a running :func:`browser` to use
+    (default: one started, and quit, here).
 
     Raises ``FileNotFoundError`` when ``html_dir`` has no pages, ``RuntimeError`` when the browser
     cannot be started.
@@ -432,25 +508,15 @@ def check_site(
         )
     screenshots = Path(screenshots) if screenshots is not None else None
     reports = [site] if toc is not None else []
-    with _Server(html_dir) as server, tempfile.TemporaryDirectory(prefix="vlmcal-chrome-") as profile:
-        try:
-            driver = make_driver(profile, chromedriver)
-        except Exception as err:  # selenium raises several types; all mean "no browser here"
-            raise RuntimeError(
-                f"could not start headless Chromium ({type(err).__name__}: {err}). "
-                "Install it with: apt-get install chromium chromium-driver; pip install selenium"
-            ) from err
-        try:
-            images: dict = {}
-            for page in pages:
-                seen = len(server.missing)
-                report = check_page(driver, server.url, page, branch, screenshots, math_timeout, real_data,
-                                    local_paths=(str(html_dir.resolve()),), image_cache=images)
-                report.problems += [f"missing file (404): {path}" for path in server.missing[seen:]
-                                    if not path.endswith("favicon.ico")]
-                reports.append(report)
-        finally:
-            driver.quit()
+    with _Server(html_dir) as server, (contextlib.nullcontext(driver) if driver else browser(chromedriver)) as driver:
+        images: dict = {}
+        for page in pages:
+            seen = len(server.missing)
+            report = check_page(driver, server.url, page, branch, screenshots, math_timeout, real_data,
+                                local_paths=(str(html_dir.resolve()),), image_cache=images)
+            report.problems += [f"missing file (404): {path}" for path in server.missing[seen:]
+                                if not path.endswith("favicon.ico")]
+            reports.append(report)
     return reports
 
 

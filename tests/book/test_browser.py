@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from vlmcal_book import browser_check
-from vlmcal_book.sphinx_ext import vlmcal_colab
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = os.environ.get("VLMCAL_REQUIRE_BROWSER") == "1"
@@ -43,11 +42,19 @@ def checker():
     return module
 
 
-def test_built_book_passes_in_the_browser(checker, tmp_path):
+@pytest.fixture(scope="module")
+def driver(checker):
+    """One headless Chromium for the module's site checks (each start costs seconds)."""
+    with checker.browser() as driver:
+        yield driver
+
+
+def test_built_book_passes_in_the_browser(checker, driver):
     html = REPO_ROOT / "_build" / "html"
     if not (html / "book" / "intro.html").is_file():
         _skip_or_fail(f"no built book at {html}: run `make book` first")
-    reports = checker.check_site(html, screenshots=REPO_ROOT / "_build" / "screenshots", toc=REPO_ROOT / "_toc.yml")
+    reports = checker.check_site(html, screenshots=REPO_ROOT / "_build" / "screenshots", toc=REPO_ROOT / "_toc.yml",
+                                 driver=driver)
     pages = [r.page for r in reports]
     assert "book/intro.html" in pages and any(p.startswith("notebooks/") for p in pages)
     problems = [f"{r.page}: {p}" for r in reports for p in r.problems]
@@ -130,7 +137,7 @@ def _tiny_site(root: Path) -> None:
         (root / page).write_text(_PAGE.format(body=body.replace("{home}", os.path.expanduser("~"))))
 
 
-def test_checker_reports_each_kind_of_fault(checker, tmp_path):
+def test_checker_reports_each_kind_of_fault(checker, driver, tmp_path):
     site = tmp_path / "site"
     _tiny_site(site)
     assert checker.find_pages(site)[0] == "book/intro.html"
@@ -143,8 +150,9 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
                                         "undeclared_figure",
                                         "not_built")] + [
         {"file": f"notebooks/{n}"} for n in ("01_good", "02_wrong_link", "03_traceback")]}))
-    reports = {r.page: r.problems for r in checker.check_site(site, tmp_path / "shots", math_timeout=2,
-                                                              toc=toc, real_data=True)}
+    # no screenshots here: the built book's check saves and checks them
+    reports = {r.page: r.problems for r in checker.check_site(site, math_timeout=2, toc=toc, real_data=True,
+                                                              driver=driver)}
     assert reports["site"] == ["page of _toc.yml not built: book/not_built.html"]
     assert reports["book/intro.html"] == []
     assert reports["book/no_alt.html"] == ["image without alt text: ok.png"]
@@ -175,7 +183,7 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     assert [p for p in reports["book/too_tall.html"] if "px tall" in p] == [
         f"the page is {70000 + 16} px tall (over {checker.MAX_PAGE_HEIGHT} px): split it"]
     # without the real data, a labelled fallback is what the page must show
-    (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False)
+    (fallback,) = checker.check_site(site, pages=["book/fallback.html"], real_data=False, driver=driver)
     assert fallback.problems == []
     assert reports["notebooks/01_good.html"] == []
     assert any("image did not load: does_not_exist.png" in p for p in reports["book/broken_image.html"])
@@ -187,67 +195,3 @@ def test_checker_reports_each_kind_of_fault(checker, tmp_path):
     # and the command line turns any of that into a non-zero exit status
     assert checker.main(["--html", str(site), "book/broken_image.html"]) == 1
     assert checker.main(["--html", str(site), "book/intro.html"]) == 0
-
-
-def test_colab_links_are_rewritten_to_the_ipynb_twin():
-    module = vlmcal_colab
-    base = "https://colab.research.google.com/github/o/r/blob/main/notebooks/"
-    buttons = [{"type": "group", "buttons": [{"text": "Colab", "url": base + "03_x.md"},
-                                             {"text": "Binder", "url": "https://mybinder.org/v2/gh/o/r/main"}]},
-               {"url": "https://github.com/o/r/blob/main/book/intro.md"}]
-    assert module.fix_colab_urls(buttons) == 1
-    assert buttons[0]["buttons"][0]["url"] == base + "03_x.ipynb"
-    assert buttons[1]["url"].endswith("book/intro.md")  # only Colab links to notebooks change
-
-
-def test_sphinx_extensions_are_loaded_from_vlmcal_book(repo_root):
-    """_config.yml loads the book's Sphinx extensions from vlmcal_book/sphinx_ext/ (tools/ is gone)."""
-    local = yaml.safe_load((repo_root / "_config.yml").read_text())["sphinx"]["local_extensions"]
-    assert local == {name: "vlmcal_book/sphinx_ext/" for name in ("vlmcal_autodoc", "vlmcal_colab", "vlmcal_bibstyle",
-                                                                  "vlmcal_scripts", "vlmcal_figures")}
-    for name, folder in local.items():
-        assert (repo_root / folder / f"{name}.py").is_file()
-
-
-def test_each_script_is_loaded_once_per_page():
-    """thebe's inline config came twice on every page: 'THEBE_JS_URL has already been declared' in the console."""
-    from sphinx.builders.html._assets import _JavaScript
-
-    from vlmcal_book.sphinx_ext.vlmcal_scripts import unique_scripts
-
-    thebe = 'const THEBE_JS_URL = "x"'
-    scripts = [_JavaScript("a.js"), _JavaScript("", body=thebe), _JavaScript("b.js", **{"async": "async"}),
-               _JavaScript("", body=thebe), _JavaScript("a.js"), _JavaScript("b.js"), _JavaScript("", body="other")]
-    kept = unique_scripts(scripts)
-    assert [(s.filename, s.attributes) for s in kept] == [
-        ("a.js", {}), ("", {"body": thebe}), ("b.js", {"async": "async"}), ("b.js", {}), ("", {"body": "other"})]
-
-
-def _docstrings(package) -> dict[str, str]:
-    """Every docstring of ``package`` (modules, classes, functions): the API page shows them."""
-    import importlib
-    import inspect
-    import pkgutil
-
-    found = {}
-    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        module = importlib.import_module(info.name)
-        found[info.name] = module.__doc__ or ""
-        for name, obj in vars(module).items():
-            if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", "") == info.name:
-                found[f"{info.name}.{name}"] = inspect.getdoc(obj) or ""
-    return found
-
-
-def test_page_sources_name_no_machine_path(repo_root):
-    """What the pages are built from (prose, chapters, the API page's docstrings) names no machine
-    path; checked without a browser, so it also runs where Chromium is missing."""
-    import vlmcal_utils
-    from vlmcal_utils.paths import machine_paths
-
-    sources = {str(p.relative_to(repo_root)): p.read_text()
-               for p in [*(repo_root / "book").glob("*.md"), *(repo_root / "notebooks").glob("*.md")]}
-    sources.update(_docstrings(vlmcal_utils))
-    leaked = {where: machine_paths(text) for where, text in sources.items() if machine_paths(text)}
-    assert not leaked, f"machine paths in page sources: {leaked}"
-    assert machine_paths("see /home/dana/x") == ["/home/dana"]  # the check itself can fail
