@@ -1,5 +1,6 @@
 """`make test`'s stage budgets count CPU seconds, so a busy machine does not trip them but a slow change does."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -23,8 +24,11 @@ def _run_stage(tmp_path, repo_root, budget: int, sleep: float = 0) -> subprocess
     mk = tmp_path / "stage.mk"
     mk.write_text(_STAGE.format(makefile=repo_root / "Makefile", python=shutil.which("python3") or "python3",
                                 budget=budget, sleep=sleep))
+    # make reads BUDGETS (and BUDGET_*) from the environment: a `make test BUDGETS=off` around this test must
+    # not switch off the budget under test
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET", "MAKE"))}
     return subprocess.run(["make", "-s", "-f", str(mk), "-C", str(repo_root), "stage"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_a_stage_over_its_cpu_budget_stops_with_one_line_naming_it(tmp_path, repo_root):
