@@ -108,7 +108,7 @@ def imagenet_diagram_records(top_path: str | Path, imagenet: pd.DataFrame, n_bin
 def imagenet_diagrams_figure(records: list[dict], note: str | None = None) -> Figure:
     """Chapter 1's two ImageNet reliability diagrams (overconfident left, underconfident right)."""
     with report_style():
-        fig = ReportFigure(figsize=(10.4, 5.8), layout="constrained")
+        fig = ReportFigure(figsize=(10.4, 6.4), layout="constrained")
         for ax, record in zip(fig.subplots(1, len(records)), records, strict=True):
             reliability_diagram_from_record(record, ax=ax, title=record["title"])
     return _note(fig, note)
@@ -152,7 +152,7 @@ def clip_histogram_figure(record: Mapping[str, Any], note: str | None = None) ->
 
 def clip_reliability_figure(record: Mapping[str, Any], note: str | None = None) -> Figure:
     """Chapter 2's reliability diagram of the published CLIP file, from its record."""
-    fig = ReportFigure(figsize=(4.2, 5.8), layout="constrained")
+    fig = ReportFigure(figsize=(5.8, 6.6), layout="constrained")  # narrower or shorter: legend or note overlap
     reliability_diagram_from_record(dict(record), ax=fig.subplots(), title=record["title"])
     return _note(fig, note)
 
@@ -203,7 +203,7 @@ def _part(record_name: str, draw: Callable[..., Figure | None]) -> Callable[["Co
     """A part of :data:`FIGURE_PARTS`: the figure from the run's record, or ``None`` if the run kept none."""
     def part(run: CommittedRun, _: str) -> Figure | None:
         record = (run.results.get(FIGURES_KEY) or {}).get(record_name)
-        note = f"Drawn from the committed run of {run.date} ({run.where})"
+        note = f"Drawn from the committed run of {run.date}\n({run.where})"  # two lines: fits a narrow figure
         return None if record is None else draw(record, note=note)
     return part
 

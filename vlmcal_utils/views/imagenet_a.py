@@ -206,8 +206,8 @@ def reliability_record(top5: Top5Outputs, n_bins: int = 15) -> dict:
 
 def reliability_record_figure(record: dict) -> Figure:
     """The ImageNet-A reliability diagram drawn from its :func:`reliability_record`."""
-    with report_style():
-        fig = ReportFigure(figsize=(5.2, 5.6), layout="constrained")
+    with report_style():  # tall enough for the count strip and the legend below it (5.6 in cut the legend off)
+        fig = ReportFigure(figsize=(5.8, 6.6), layout="constrained")
         reliability_diagram_from_record(record, ax=fig.subplots(), title=record["title"])
     return fig
 
