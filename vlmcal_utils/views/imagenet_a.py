@@ -10,7 +10,9 @@ each image's top-5 classes and probabilities. Only top-label quantities are exac
   images) and sets the paper's cell beside it with a verdict; :data:`KNOWN_DIFFERENCES` says how
   the published run differs from C-TPT's official code, read at the commits named there.
 - Chapter 3: :func:`shift_scores` and :func:`reliability_figure` show the same file as a real
-  image shift (ImageNet-A: natural adversarial ImageNet photos), top-label only.
+  image shift (ImageNet-A: natural adversarial ImageNet photos), top-label only; the diagram is
+  drawn from its per-bin :func:`reliability_record`, which the chapter's results file keeps, so an
+  offline build draws it too (:mod:`vlmcal_utils.views.committed_figures`).
 
 Numbers in records are fractions; percent only in the display tables.
 """
