@@ -17,7 +17,8 @@ Record names (keys of ``results["figures"]``):
   ``model`` and ``title``);
 - chapter 2: ``clip_histogram``
   (:func:`~vlmcal_utils.views.chapter2_plots.correctness_histogram`), ``clip_reliability``
-  (a reliability record), ``clip_scale_sweep`` (the sweep's columns and ``marks``);
+  (a reliability record), ``clip_scale_sweep`` (lists ``scale, accuracy, ece, mean_confidence``
+  and ``marks``, each ``{label, scale}``);
 - chapter 3: ``imagenet_a_reliability``
   (:func:`~vlmcal_utils.views.imagenet_a.reliability_record`), ``mismatch_points``
   (:func:`~vlmcal_utils.views.chapter3.mismatch_points`), ``n_calib_curves`` (``title`` and
@@ -59,8 +60,9 @@ __all__ = [
 #: The optional top-level key of a chapter's results that holds its figure records.
 FIGURES_KEY = "figures"
 
-#: the sweep columns the scale figure draws (:func:`vlmcal_utils.views.chapter2.scale_sweep`)
-_SWEEP_COLUMNS = ("scale", "accuracy", "ECE", "mean confidence")
+#: record key -> the sweep column the scale figure draws (:func:`vlmcal_utils.views.chapter2.scale_sweep`);
+#: records hold keys, not display labels
+_SWEEP_COLUMNS = {"scale": "scale", "accuracy": "accuracy", "ece": "ECE", "mean_confidence": "mean confidence"}
 
 
 def _note(fig: Figure, note: str | None) -> Figure:
@@ -138,8 +140,8 @@ def clip_figure_records(probs: Any, labels: Any, sweep: pd.DataFrame, marks: Map
     return {
         "clip_histogram": chapter2_plots.correctness_histogram(probs, labels),
         "clip_reliability": {**reliability_record(conf, correct, n_bins=15), "title": "CLIP ViT-B/32, CIFAR-10"},
-        "clip_scale_sweep": {**{c: [float(v) for v in sweep[c]] for c in _SWEEP_COLUMNS},
-                             "marks": {str(k): float(v) for k, v in marks.items()}},
+        "clip_scale_sweep": {**{key: [float(v) for v in sweep[col]] for key, col in _SWEEP_COLUMNS.items()},
+                             "marks": [{"label": str(k), "scale": float(v)} for k, v in marks.items()]},
     }
 
 
@@ -160,8 +162,9 @@ def clip_reliability_figure(record: Mapping[str, Any], note: str | None = None) 
 def clip_scale_sweep_figure(record: Mapping[str, Any], note: str | None = None) -> Figure:
     """Chapter 2's logit-scale sweep of the published CLIP file, from its record."""
     fig = ReportFigure(figsize=(6.0, 4.6), layout="constrained")
-    chapter2_plots.scale_sweep_plot(pd.DataFrame({c: record[c] for c in _SWEEP_COLUMNS}), marks=record["marks"],
-                                    ax=fig.subplots())
+    sweep = pd.DataFrame({col: record[key] for key, col in _SWEEP_COLUMNS.items()})
+    marks = {m["label"]: m["scale"] for m in record["marks"]}
+    chapter2_plots.scale_sweep_plot(sweep, marks=marks, ax=fig.subplots())
     return _note(fig, note)
 
 
