@@ -19,8 +19,10 @@ from vlmcal_utils.checks import check_n_bins, probs_array
 from vlmcal_utils.ece_sampling import bin_accuracy_band
 
 __all__ = [
+    "reliability_record",
     "reliability_diagram",
     "reliability_diagram_from_confidence",
+    "reliability_diagram_from_record",
     "reliability_band_diagram",
     "reliability_band_diagram_from_confidence",
     "subsample_ece_plot",
@@ -46,6 +48,35 @@ def _new_ax(
     return ax
 
 
+def reliability_record(
+    confidence: Any, correct: Any, n_bins: int = 15, binning: str = "equal_width"
+) -> dict:
+    """What a reliability diagram shows, as a small JSON-ready record (no per-sample arrays).
+
+    Parameters
+    ----------
+    confidence, correct : array-like
+        ``(N,)`` top-label confidences and 0/1 correctness.
+    n_bins : int
+        Bins.
+    binning : str
+        ``"equal_width"`` or ``"equal_mass"`` (:data:`vlmcal_utils.metrics.BINNINGS`).
+
+    Returns
+    -------
+    dict
+        ``n`` (samples), ``ece`` (fraction, :func:`~vlmcal_utils.metrics.ece_from_confidence`),
+        ``binning`` and per-bin lists ``bin_lower, bin_upper, count, accuracy, confidence``
+        (fractions; ``None`` for an empty bin's accuracy and confidence).
+    """
+    table = M.reliability_bins_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
+    lists = {col: [None if np.isnan(v) else float(v) for v in table[col].to_numpy(dtype=float)]
+             for col in ("bin_lower", "bin_upper", "accuracy", "confidence")}
+    return {"n": int(table["count"].sum()), "binning": binning,
+            "ece": float(M.ece_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)),
+            "count": [int(c) for c in table["count"]], **lists}
+
+
 def reliability_diagram_from_confidence(
     confidence: Any,
     correct: Any,
@@ -65,15 +96,26 @@ def reliability_diagram_from_confidence(
     strip uses a log scale), and ``ax.counts_ax`` holds that strip. The strip is an inset *below*
     ``ax``: on a figure you made yourself, leave room for it (``constrained_layout`` or
     ``savefig(..., bbox_inches="tight")``, which Jupyter's inline backend uses anyway).
+    Drawn by :func:`reliability_diagram_from_record` from :func:`reliability_record`.
     """
-    table = M.reliability_bins_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
-    ece_value = M.ece_from_confidence(confidence, correct, n_bins=n_bins, binning=binning)
+    return reliability_diagram_from_record(reliability_record(confidence, correct, n_bins=n_bins, binning=binning),
+                                           ax=ax, title=title, show_counts=show_counts)
+
+
+def reliability_diagram_from_record(
+    record: dict, ax: Axes | None = None, title: str | None = None, show_counts: bool = True
+) -> Axes:
+    """The diagram of :func:`reliability_diagram_from_confidence`, drawn from its :func:`reliability_record`.
+
+    A record kept in a results file (no per-sample outputs) gives the same picture as the live data.
+    """
     ax = _new_ax(ax, size=(4.2, 5.8), bottom=0.33 if show_counts else 0.2)
-    left = table["bin_lower"].to_numpy()
-    width = (table["bin_upper"] - table["bin_lower"]).to_numpy()
-    acc = table["accuracy"].fillna(0.0).to_numpy()
-    conf = table["confidence"].to_numpy()
-    nonempty = table["count"].to_numpy() > 0
+    left = np.asarray(record["bin_lower"], dtype=float)
+    width = np.asarray(record["bin_upper"], dtype=float) - left
+    acc = np.nan_to_num(np.asarray(record["accuracy"], dtype=float))  # None (empty bin) -> nan -> 0
+    conf = np.asarray(record["confidence"], dtype=float)
+    counts = np.asarray(record["count"])
+    nonempty = counts > 0
 
     ax.bar(left, acc, width=width, align="edge", color=_BAR_COLOR, edgecolor="black",
            linewidth=0.6, label="Accuracy", zorder=2)
@@ -93,14 +135,13 @@ def reliability_diagram_from_confidence(
     ax.set_aspect("equal", adjustable="box")
     ax.set_ylabel("Accuracy")
     ax.grid(True, linestyle=":", linewidth=0.6, zorder=0)
-    ece_text = f"ECE = {100 * ece_value:.2f}%"
+    ece_text = f"ECE = {100 * record['ece']:.2f}%"
     ax.set_title(f"{title}\n{ece_text}" if title else ece_text)
 
     if show_counts:
         # A strip under the diagram (an inset in axes coordinates, so any layout of subplots
         # keeps working): one bar per bin, log scale, so a handful of samples stays visible.
         counts_ax = ax.inset_axes([0.0, -0.34, 1.0, 0.22])
-        counts = table["count"].to_numpy()
         counts_ax.bar(left, counts, width=width, align="edge", color="0.55", edgecolor="black",
                       linewidth=0.4)
         counts_ax.set_xlim(0, 1)

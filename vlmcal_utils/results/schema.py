@@ -84,19 +84,23 @@ class ResultsSchema:
     entries : Mapping[str, RowSchema]
         For keys holding a dict ``name -> dict`` (names are data, such as dataset names): the
         keys of every inner dict.
+    optional : Mapping[str, str]
+        ``key -> description`` of top-level keys that may be absent (added after results files
+        were committed, so older files still load); stored only when given and not ``None``.
     """
 
     notebook: str
     fields: Mapping[str, str]
     blocks: Mapping[str, RowSchema] = field(default_factory=dict)
     entries: Mapping[str, RowSchema] = field(default_factory=dict)
+    optional: Mapping[str, str] = field(default_factory=dict)
 
     def validate(self, values: Mapping[str, Any]) -> None:
         """Raise :class:`SchemaError` naming every missing or unknown key (top level and blocks)."""
         where = f"results of {self.notebook}"
         if not isinstance(values, Mapping):
             raise SchemaError(f"{where}: expected a mapping, got {type(values).__name__}")
-        _check_keys(set(map(str, values)), set(self.fields), set(), where)
+        _check_keys(set(map(str, values)), set(self.fields), set(self.optional), where)
         for key, block in self.blocks.items():
             _validate_block(block, values[key], f"{where}[{key!r}]")
         for key, entry in self.entries.items():
@@ -114,12 +118,13 @@ class ResultsSchema:
         The keys are stored in the schema's order, so every results file of a chapter reads alike.
         """
         self.validate(values)
-        return ChapterResults(self, {key: values[key] for key in self.fields})
+        given = {key: values[key] for key in self.optional if values.get(key) is not None}
+        return ChapterResults(self, {**{key: values[key] for key in self.fields}, **given})
 
     def describe(self) -> str:
         """The keys as a reStructuredText bullet list (used in the builders' docstrings)."""
         lines = []
-        for key, text in self.fields.items():
+        for key, text in {**self.fields, **{k: f"{v} (optional)" for k, v in self.optional.items()}}.items():
             lines.append(f"- ``{key}``: {text}")
             block = self.blocks.get(key) or self.entries.get(key)
             if block is not None:

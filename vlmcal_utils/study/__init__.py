@@ -49,7 +49,7 @@ _EXPORTS = {
     "paper_models": ("PAPER_MODELS", "UNLOADABLE_MODELS", "PaperModel"),
     "plots": (
         "FAMILY_COLOURS", "plot_confidence_vs_accuracy", "plot_ece_across_shifts", "plot_ece_before_after",
-        "plot_n_calib_curve"
+        "plot_n_calib_curve", "plot_n_calib_summary"
     ),
     "published_logits": (
         "LANGUAGES", "OFF_DOMAIN", "cifar10_entries", "published_pairs", "published_tasks", "study_vlms"
@@ -121,6 +121,7 @@ __all__ = [
     "plot_ece_across_shifts",
     "plot_confidence_vs_accuracy",
     "plot_n_calib_curve",
+    "plot_n_calib_summary",
     "VERDICTS",
     "finding_verdicts",
     "verdict_models",

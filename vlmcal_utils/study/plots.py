@@ -23,6 +23,7 @@ __all__ = [
     "plot_ece_across_shifts",
     "plot_confidence_vs_accuracy",
     "plot_n_calib_curve",
+    "plot_n_calib_summary",
 ]
 
 #: Task family -> colour: zero-shot VLMs and ImageNet/CIFAR-trained baselines.
@@ -203,10 +204,34 @@ def plot_n_calib_curve(curve: pd.DataFrame, ax: Axes | None = None, band: str = 
     matplotlib Axes
         ``ax``, with the ECE before TS as a dashed line when ``curve`` has ``ece_before``.
     """
+    ece_before = float(curve["ece_before"].iloc[0]) if "ece_before" in curve.columns else None
+    return plot_n_calib_summary(summarise_n_calib_curve(curve), ece_before, ax=ax, band=band, label=label,
+                                colour=colour, log_x=log_x)
+
+
+def plot_n_calib_summary(summary: pd.DataFrame, ece_before: float | None = None, ax: Axes | None = None,
+                         band: str = "std", label: str | None = None, colour: str | None = None,
+                         log_x: bool = True) -> Axes:
+    """:func:`plot_n_calib_curve` drawn from the curve's summary (what a results file can keep).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`~vlmcal_utils.study.summarise_n_calib_curve` rows: ``n_calib`` and ``ece_mean,
+        ece_std`` (``band="std"``) or ``ece_median, ece_q_lo, ece_q_hi`` (``"percentile"``), fractions.
+    ece_before : float, optional
+        The ECE before TS, drawn as a dashed line.
+    ax, band, label, colour, log_x
+        As :func:`plot_n_calib_curve`.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
     if band not in ("std", "percentile"):
         raise ValueError(f"band must be 'std' or 'percentile', got {band!r}")
     ax = _ax(ax)
-    s = summarise_n_calib_curve(curve)
+    s = summary
     n = s["n_calib"].to_numpy()
     if band == "std":
         mid, lo, hi = s["ece_mean"], s["ece_mean"] - s["ece_std"], s["ece_mean"] + s["ece_std"]
@@ -214,8 +239,8 @@ def plot_n_calib_curve(curve: pd.DataFrame, ax: Axes | None = None, band: str = 
         mid, lo, hi = s["ece_median"], s["ece_q_lo"], s["ece_q_hi"]
     line, = ax.plot(n, mid * 100, marker="o", color=colour, label=f"{label or 'after TS'}")
     ax.fill_between(n, lo.clip(lower=0) * 100, hi * 100, color=line.get_color(), alpha=0.2)
-    if "ece_before" in curve.columns:
-        ax.axhline(curve["ece_before"].iloc[0] * 100, color=line.get_color(), ls="--", lw=1,
+    if ece_before is not None:
+        ax.axhline(ece_before * 100, color=line.get_color(), ls="--", lw=1,
                    label=f"{label + ': ' if label else ''}before TS")
     if log_x:
         ax.set_xscale("log")

@@ -25,6 +25,8 @@ __all__ = [
     "similarity_heatmap",
     "top_k_bars",
     "confidence_by_correctness",
+    "correctness_histogram",
+    "confidence_by_correctness_from_record",
     "scale_sweep_plot",
     "language_bars",
 ]
@@ -168,18 +170,55 @@ def confidence_by_correctness(
     -------
     matplotlib.axes.Axes
     """
+    return confidence_by_correctness_from_record(correctness_histogram(probs, labels, n_bins), ax=ax, title=title)
+
+
+def correctness_histogram(probs: Any, labels: Any, n_bins: int = 20) -> dict:
+    """The numbers :func:`confidence_by_correctness` draws, as a small JSON-ready record.
+
+    Parameters
+    ----------
+    probs : array-like
+        ``(N, K)`` probabilities.
+    labels : array-like
+        ``(N,)`` true class indices.
+    n_bins : int
+        Equal-width confidence bins on ``[0, 1]``.
+
+    Returns
+    -------
+    dict
+        ``n``, ``edges`` (``n_bins + 1``), ``correct`` and ``wrong`` (per bin, fractions of all
+        ``n`` images), ``accuracy``, ``mean_confidence_correct`` and ``mean_confidence_wrong``
+        (``None`` for an empty group).
+    """
     conf, correct = M.confidence_and_correct(probs, labels)
     correct = correct.astype(bool)
-    ax = _ax(ax, (6.0, 3.8))
     edges = np.linspace(0, 1, int(n_bins) + 1)
-    w = np.full(conf.shape[0], 1.0 / conf.shape[0])
-    ax.hist([conf[correct], conf[~correct]], bins=edges, weights=[w[correct], w[~correct]], stacked=True,
-            color=[_CORRECT, _WRONG], edgecolor="black", linewidth=0.5,
-            label=[f"correct ({correct.mean():.1%})", f"wrong ({1 - correct.mean():.1%})"])
-    for mask, colour, name in ((correct, _CORRECT, "correct"), (~correct, _WRONG, "wrong")):
-        if mask.any():
-            ax.axvline(conf[mask].mean(), color=colour, linestyle="--", linewidth=2,
-                       label=f"mean confidence, {name}: {conf[mask].mean():.2f}")
+    n = conf.shape[0]
+    # np.histogram's last bin is closed like plt.hist's, so the bars are the ones ax.hist drew
+    heights = {name: (np.histogram(conf[mask], bins=edges)[0] / n).tolist()
+               for name, mask in (("correct", correct), ("wrong", ~correct))}
+    means = {f"mean_confidence_{name}": float(conf[mask].mean()) if mask.any() else None
+             for name, mask in (("correct", correct), ("wrong", ~correct))}
+    return {"n": int(n), "edges": edges.tolist(), **heights, "accuracy": float(correct.mean()), **means}
+
+
+def confidence_by_correctness_from_record(record: Mapping[str, Any], ax: Axes | None = None,
+                                          title: str | None = None) -> Axes:
+    """:func:`confidence_by_correctness` drawn from its :func:`correctness_histogram` record."""
+    ax = _ax(ax, (6.0, 3.8))
+    edges = np.asarray(record["edges"], dtype=float)
+    correct, wrong = np.asarray(record["correct"]), np.asarray(record["wrong"])
+    accuracy = record["accuracy"]
+    ax.bar(edges[:-1], correct, width=np.diff(edges), align="edge", color=_CORRECT, edgecolor="black",
+           linewidth=0.5, label=f"correct ({accuracy:.1%})")
+    ax.bar(edges[:-1], wrong, bottom=correct, width=np.diff(edges), align="edge", color=_WRONG, edgecolor="black",
+           linewidth=0.5, label=f"wrong ({1 - accuracy:.1%})")
+    for colour, name in ((_CORRECT, "correct"), (_WRONG, "wrong")):
+        mean = record[f"mean_confidence_{name}"]
+        if mean is not None:
+            ax.axvline(mean, color=colour, linestyle="--", linewidth=2, label=f"mean confidence, {name}: {mean:.2f}")
     ax.set_xlim(0, 1)
     ax.set_xlabel("top-label confidence", fontsize=MIN_FONT + 1)
     ax.set_ylabel("fraction of images", fontsize=MIN_FONT + 1)

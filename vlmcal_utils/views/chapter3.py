@@ -38,7 +38,7 @@ from vlmcal_utils.study.plots import (
     plot_confidence_vs_accuracy,
     plot_ece_across_shifts,
     plot_ece_before_after,
-    plot_n_calib_curve,
+    plot_n_calib_summary,
 )
 from vlmcal_utils.study.published_logits import OFF_DOMAIN
 from vlmcal_utils.study.subsets import grid_for, summarise_n_calib_curve
@@ -59,8 +59,11 @@ __all__ = [
     "shift_figure",
     "mismatch_table",
     "correlation_table",
+    "mismatch_points",
     "mismatch_figure",
     "n_calib_table",
+    "n_calib_curves",
+    "n_calib_curves_figure",
     "n_calib_figure",
     "paper_setup_table",
     "judge",
@@ -263,8 +266,28 @@ def correlation_table(lm: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame({m: confidence_accuracy_correlation(lm[lm["method"] == m]) for m in methods}).T
 
 
+#: the columns of a finding-3 point the figure needs (kept in the results file: no per-image data)
+_POINT_COLUMNS = ("model", "dataset", "split", "family", "method", "mean_confidence", "accuracy")
+
+
+def mismatch_points(lm: pd.DataFrame) -> list[dict]:
+    """Finding 3's points as small records: one per (model, dataset, class half) before TS and after mismatched TS.
+
+    Returns
+    -------
+    list of dict
+        ``model, dataset, split, family, method`` (``"none"`` or ``"ts_mismatched"``),
+        ``mean_confidence`` and ``accuracy`` (fractions): what :func:`mismatch_figure` draws.
+    """
+    points = lm[lm["method"].isin(["none", "ts_mismatched"])]
+    return points[[c for c in _POINT_COLUMNS if c in points.columns]].to_dict(orient="records")
+
+
 def mismatch_figure(lm: pd.DataFrame) -> Figure | None:
-    """Finding 3's figure: confidence vs accuracy before TS and after label-mismatched TS (2 panels)."""
+    """Finding 3's figure: confidence vs accuracy before TS and after label-mismatched TS (2 panels).
+
+    ``lm`` is the study's label-mismatch table or a frame of its :func:`mismatch_points`.
+    """
     if (lm["method"] == "none").sum() < 3:
         return None
     with report_style():
@@ -297,16 +320,41 @@ def n_calib_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts)[cols].reset_index(drop=True) if parts else pd.DataFrame(columns=cols)
 
 
-def n_calib_figure(table: pd.DataFrame, title: str) -> Figure:
-    """Finding 4's figure: ECE after TS against calibration samples, one line per VLM (mean ± std)."""
+def n_calib_curves(table: pd.DataFrame) -> list[dict]:
+    """Finding 4's curves as small records, one per VLM: what :func:`n_calib_curves_figure` draws.
+
+    Returns
+    -------
+    list of dict
+        ``model``, ``ece_before`` (test ECE before TS) and lists over the calibration sizes:
+        ``n_calib, ece_mean, ece_std`` (ECE after TS over the draws, fractions).
+    """
+    records = []
+    for model, dataset in _vlm_pairs(table):
+        curve = curve_from_results(table, model, dataset)
+        s = summarise_n_calib_curve(curve)
+        records.append({"model": model, "ece_before": float(curve["ece_before"].iloc[0]),
+                        "n_calib": [int(n) for n in s["n_calib"]],
+                        **{col: [float(v) for v in s[col]] for col in ("ece_mean", "ece_std")}})
+    return records
+
+
+def n_calib_curves_figure(curves: Sequence[dict], title: str) -> Figure:
+    """Finding 4's figure from :func:`n_calib_curves` records: ECE after TS against calibration samples."""
     with report_style():
         fig = ReportFigure(figsize=(8.0, 4.6), layout="constrained")
         ax = fig.subplots()
-        for i, (model, dataset) in enumerate(_vlm_pairs(table)):
-            plot_n_calib_curve(curve_from_results(table, model, dataset), ax=ax, label=model, colour=f"C{i}")
+        for i, c in enumerate(curves):
+            plot_n_calib_summary(pd.DataFrame({k: c[k] for k in ("n_calib", "ece_mean", "ece_std")}), c["ece_before"],
+                                 ax=ax, label=c["model"], colour=f"C{i}")
         ax.set_title(title)
         legend_outside(ax)
     return fig
+
+
+def n_calib_figure(table: pd.DataFrame, title: str) -> Figure:
+    """Finding 4's figure: ECE after TS against calibration samples, one line per VLM (mean ± std)."""
+    return n_calib_curves_figure(n_calib_curves(table), title)
 
 
 def paper_setup_table() -> pd.DataFrame:

@@ -114,7 +114,9 @@ CHAPTER1 = ResultsSchema("01_calibration_basics", {
     "imagenet_median_ece": "median ECE over imagenet_models, or None without the file",
 }, blocks={"extra_models": _CH1_EXTRA, "bin_sensitivity": _CH1_BINS, "subsample_ece": _CH1_SUBSAMPLE,
            "deferral": _CH1_DEFERRAL, "imagenet_models": _CH1_IMAGENET},
-   entries={"brier_parts": _CH1_BRIER})
+   entries={"brier_parts": _CH1_BRIER},
+   optional={"figures": "figure records drawn offline from the committed file (real data only; "
+                        "vlmcal_utils.views.committed_figures): imagenet_diagrams"})
 
 # --------------------------------------------------------------------------------------------- chapter 2
 _CH2_SUMMARY = _scores_schema("zero-shot scores (15-bin ECE, 200 bootstrap resamples)", {})
@@ -152,7 +154,9 @@ CHAPTER2 = ResultsSchema("02_zero_shot_clip", {
     "feature_seconds": "seconds spent on image features",
     "total_seconds": "seconds for the whole notebook",
 }, blocks={"single_template": _CH2_SUMMARY, "ensemble_80": _CH2_SUMMARY, "published_clip_cifar10": _CH2_PUBLISHED,
-           "published_clip_languages": _CH2_LANGUAGE})
+           "published_clip_languages": _CH2_LANGUAGE},
+   optional={"figures": "figure records of the published CLIP file (vlmcal_utils.views.committed_figures): "
+                        "clip_histogram, clip_reliability, clip_scale_sweep"})
 
 # --------------------------------------------------------------------------------------------- chapter 3
 _CH3_FINDINGS = RowSchema("findings of one study (vlmcal_utils.study.summarise_findings)", {
@@ -217,7 +221,9 @@ CHAPTER3 = ResultsSchema("03_empirical_study", {
     "paper_figure1": "Tu et al.'s Figure 1 per panel and marker group, from its points (package data: always there)",
 }, blocks={"published": _CH3_FINDINGS, "demo": _CH3_FINDINGS, "models": _CH3_FINDINGS, "claims": _CH3_CLAIM,
            "verdicts": _CH3_VERDICT, "calibrators": _CH3_CALIBRATOR, "calibrators_at_50": _CH3_TS_AT_N,
-           "paper_figure1": _CH3_PAPER_FIGURE})
+           "paper_figure1": _CH3_PAPER_FIGURE},
+   optional={"figures": "figure records of the real outputs (vlmcal_utils.views.committed_figures): "
+                        "imagenet_a_reliability, mismatch_points, n_calib_curves"})
 
 # --------------------------------------------------------------------------------------------- chapter 4
 _CH4_ROW = RowSchema("one method on one dataset and initialisation (vlmcal_utils.tpt.summarise)", {
@@ -352,6 +358,7 @@ def _imagenet(imagenet: Any) -> tuple[list[dict], str | None, float | None]:
 def chapter1_results(
     *, data: Mapping[str, Any], before: Scores, after: Scores, toy: Mapping[str, Any], extra_models: Any = (),
     trust: Mapping[str, Any] | None = None, imagenet: Any = None, deferral: Any = (),
+    figures: Mapping[str, Any] | None = None,
 ) -> ChapterResults:
     """Chapter 1 (calibration basics): temperature scaling on one set of logits, and how far to trust an ECE.
 
@@ -378,6 +385,9 @@ def chapter1_results(
         ``source``); ``None`` or empty without the file.
     deferral : DataFrame or list of mapping
         :func:`vlmcal_utils.selective.accept_above` rows with their ``stage``.
+    figures : mapping, optional
+        Figure records (:mod:`vlmcal_utils.views.committed_figures`), real data only; ``None``
+        stores none.
 
     Returns
     -------
@@ -391,6 +401,7 @@ def chapter1_results(
         toy_mean_confidence=dict(toy["mean_confidence"]), toy_accuracy=float(toy["accuracy"]),
         extra_models=_staged(extra_models, "extra_models"), **_trust(trust), imagenet_source=imagenet_source,
         imagenet_models=imagenet_rows, imagenet_median_ece=median, deferral=_staged(deferral, "deferral"),
+        figures=_figures(figures),
     )
 
 
@@ -401,6 +412,7 @@ def chapter2_results(
     scale_with_lowest_ece: float, lowest_ece: float, published_clip_cifar10: Mapping[str, Any] | None,
     feature_seconds: float, total_seconds: float,
     published_clip_languages: Mapping[str, tuple[Scores, int]] | None = None,
+    figures: Mapping[str, Any] | None = None,
 ) -> ChapterResults:
     """Chapter 2 (zero-shot CLIP): one template vs the ensemble, the logit scale, published CLIP.
 
@@ -414,6 +426,8 @@ def chapter2_results(
     published_clip_languages : mapping or None
         ``language -> (Scores, distinct class names)`` of the published file's class-name
         languages, or None where the file is absent.
+    figures : mapping, optional
+        Figure records of the published file (:mod:`vlmcal_utils.views.committed_figures`), or None.
     model, dataset, requested_dataset, is_demo, is_random_weights
         As listed under Notes.
     n_images, n_classes, logit_scale, scale_with_lowest_ece, lowest_ece
@@ -435,8 +449,13 @@ def chapter2_results(
         published_clip_languages=None if published_clip_languages is None else [
             {"language": lang, **scores.as_row(), "distinct_names": int(distinct)}
             for lang, (scores, distinct) in published_clip_languages.items()],
-        feature_seconds=feature_seconds, total_seconds=total_seconds,
+        feature_seconds=feature_seconds, total_seconds=total_seconds, figures=_figures(figures),
     )
+
+
+def _figures(figures: Mapping[str, Any] | None) -> dict | None:
+    """The figure records to store: ``None`` (stored as no key) where there are none."""
+    return {str(k): v for k, v in figures.items() if v is not None} or None if figures else None
 
 
 def _claims(tables: Any) -> list[dict]:
@@ -461,7 +480,7 @@ def _claims(tables: Any) -> list[dict]:
 def chapter3_results(
     *, logits_dir: str | None, published: Mapping[str, Any] | None = None, demo: Mapping[str, Any] | None = None,
     models: Mapping[str, Any] | None = None, claims: Any = (), verdicts: Any = (), calibrators: Any = (),
-    calibrators_at_50: Any = (),
+    calibrators_at_50: Any = (), figures: Mapping[str, Any] | None = None,
 ) -> ChapterResults:
     """Chapter 3 (the empirical study of Tu et al. 2024): the findings of each study and the claims.
 
@@ -478,6 +497,8 @@ def chapter3_results(
         ``finding_verdicts`` rows, each with a ``study`` key added.
     calibrators, calibrators_at_50 : DataFrame or list of mapping
         ``chapter3_calibrators.calibrator_table`` and ``chapter3_calibrators.ts_at_n`` of the real VLM outputs.
+    figures : mapping, optional
+        Figure records of the real outputs (:mod:`vlmcal_utils.views.committed_figures`), or None.
 
     Returns
     -------
@@ -491,6 +512,7 @@ def chapter3_results(
         verdicts=[dict(v) for v in verdicts], calibrators=_records(calibrators),
         calibrators_at_50=_records(calibrators_at_50),
         paper_figure1=[{**r, "source": f"{FIGURE1_SOURCE}; {FIGURE1_READ}"} for r in _records(figure1_summary())],
+        figures=_figures(figures),
     )
 
 

@@ -5,8 +5,9 @@ real model outputs, but the repository carries the results of the last real run,
 ``results/published/<stem>/results.json`` (``make publish-results``; the results page reads the
 same files). Each chapter's fallback cells show those numbers, and the figures that can be drawn
 from them, under a box that says they come from that committed run: its date, its source and the
-file. A figure that needs per-image outputs the results file does not hold stays a
-"not drawn" box (:func:`vlmcal_utils.views.boxes.figure_not_drawn`).
+file. Figures drawn from per-image outputs come from the small records the results file keeps
+(:mod:`vlmcal_utils.views.committed_figures`); only a file without such a record (a run older than
+the records) leaves a "not drawn" box (:func:`vlmcal_utils.views.boxes.figure_not_drawn`).
 
 Conventions: tables show ECE, accuracy and confidence in percent with two decimals (as the
 results page does), temperatures as they are; the results files hold fractions.
@@ -30,6 +31,7 @@ from vlmcal_utils.views.chapter3 import before_after_figure, shift_figure, verdi
 from vlmcal_utils.views.chapter3_calibrators import calibrator_figure, ece_table_display, ts_answer_box
 from vlmcal_utils.views.chapter3_style import ReportFigure, legend_outside, report_style
 from vlmcal_utils.views.chapter_results import SCHEMAS
+from vlmcal_utils.views.committed_figures import FIGURE_PARTS
 
 __all__ = [
     "PUBLISHED_SUBDIR",
@@ -419,19 +421,25 @@ def fallback_figure(stem: str, reason: str, part: str, needs: str) -> Figure | B
     stem, reason : str
         As :func:`fallback`.
     part : str
-        A figure of :data:`PARTS` (``"ch1_figure"``, ``"ch3_shift_figure:test,test_french"``...).
+        A figure of :data:`PARTS` (``"ch1_figure"``, ``"ch3_shift_figure:test,test_french"``,
+        ``"ch2_clip_reliability_figure"``...).
     needs : str
         What the figure is drawn from, for the box when there is no committed file.
 
     Returns
     -------
     matplotlib.figure.Figure or Box
+        The figure; the "not drawn" box without a committed file, or where the committed file
+        keeps no record of this figure (a run older than :mod:`.committed_figures`).
     """
     run = find_committed(stem)
     if run is None:
         return figure_not_drawn(needs, reason)
     name, _, arg = part.partition(":")
-    return PARTS[name](run, arg)
+    drawn = PARTS[name](run, arg)
+    if drawn is None:
+        return figure_not_drawn(needs, f"{reason}; the committed run of {run.date} kept no record of this figure")
+    return drawn
 
 
 def _verdicts(run: CommittedRun, claims: str) -> Any:
@@ -504,4 +512,5 @@ PARTS = {
     "ch3_calibrator_table": _calibrator_table,
     "ch3_calibrator_figure": _calibrator_figure,
     "ch3_ts_answer": _ts_answer,
+    **FIGURE_PARTS,  # figures drawn from the records the results file keeps (committed_figures)
 }

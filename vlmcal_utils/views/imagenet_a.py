@@ -10,7 +10,9 @@ each image's top-5 classes and probabilities. Only top-label quantities are exac
   images) and sets the paper's cell beside it with a verdict; :data:`KNOWN_DIFFERENCES` says how
   the published run differs from C-TPT's official code, read at the commits named there.
 - Chapter 3: :func:`shift_scores` and :func:`reliability_figure` show the same file as a real
-  image shift (ImageNet-A: natural adversarial ImageNet photos), top-label only.
+  image shift (ImageNet-A: natural adversarial ImageNet photos), top-label only; the diagram is
+  drawn from its per-bin :func:`reliability_record`, which the chapter's results file keeps, so an
+  offline build draws it too (:mod:`vlmcal_utils.views.committed_figures`).
 
 Numbers in records are fractions; percent only in the display tables.
 """
@@ -25,13 +27,15 @@ from vlmcal_utils.data.published import Resolved, resolve_published
 from vlmcal_utils.data.topk import NOT_EXACT, Top5Outputs, load_top5
 from vlmcal_utils.metrics import bootstrap_ci
 from vlmcal_utils.papers.ctpt import INIT_NAMES, paper_results
-from vlmcal_utils.plots import reliability_diagram_from_confidence
+from vlmcal_utils.plots import reliability_diagram_from_record
+from vlmcal_utils.plots import reliability_record as plots_record
 from vlmcal_utils.tpt.protocol import ECE_BINS
 from vlmcal_utils.views.boxes import GET_PUBLISHED_OUTPUTS, Box, said_once
 from vlmcal_utils.views.chapter3_style import ReportFigure, report_style
 
 __all__ = ["IMAGENET_A_TOP5", "KNOWN_DIFFERENCES", "load_imagenet_a", "unavailable_box", "ctpt_zeroshot_cell",
-           "cell_table", "cell_box", "shift_scores", "shift_table", "reliability_figure"]
+           "cell_table", "cell_box", "shift_scores", "shift_table", "reliability_record",
+           "reliability_record_figure", "reliability_figure"]
 
 IMAGENET_A_TOP5 = "clip_vitb16_imagenet_a_top5"
 """The registry name of the file."""
@@ -189,11 +193,27 @@ def shift_table(row: dict) -> pd.DataFrame:
         ["model", "dataset"])
 
 
+def reliability_record(top5: Top5Outputs, n_bins: int = 15) -> dict:
+    """What :func:`reliability_figure` draws, as a small record (per-bin numbers, no per-image outputs).
+
+    Returns
+    -------
+    dict
+        :func:`vlmcal_utils.plots.reliability_record` of the top-label confidences and correctness,
+        with ``title``.
+    """
+    return {**plots_record(top5.confidence, top5.correct, n_bins=n_bins),
+            "title": f"CLIP ViT-B/16 zero-shot, ImageNet-A ({top5.n} images)"}
+
+
+def reliability_record_figure(record: dict) -> Figure:
+    """The ImageNet-A reliability diagram drawn from its :func:`reliability_record`."""
+    with report_style():  # tall enough for the count strip and the legend below it (5.6 in cut the legend off)
+        fig = ReportFigure(figsize=(5.8, 6.6), layout="constrained")
+        reliability_diagram_from_record(record, ax=fig.subplots(), title=record["title"])
+    return fig
+
+
 def reliability_figure(top5: Top5Outputs, n_bins: int = 15) -> Figure:
     """Top-label reliability diagram of the ImageNet-A outputs (exact from a top-5 file)."""
-    with report_style():
-        fig = ReportFigure(figsize=(5.2, 5.6), layout="constrained")
-        ax = fig.subplots()
-        reliability_diagram_from_confidence(top5.confidence, top5.correct, n_bins=n_bins, ax=ax,
-                                            title=f"CLIP ViT-B/16 zero-shot, ImageNet-A ({top5.n} images)")
-    return fig
+    return reliability_record_figure(reliability_record(top5, n_bins))
