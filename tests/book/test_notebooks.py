@@ -60,9 +60,23 @@ def read_jsonl(path: Path) -> list[dict]:
 RECORD_OPTIONAL = frozenset({"ece_lo", "ece_hi", "nll", "brier", "smooth_ece", "debiased_ece"})
 
 
+def _empty_bins_only(record: dict, where: str) -> list[str]:
+    """A reliability record (plots.reliability_record) has None exactly where a bin is empty."""
+    return [f"{where}.{col}[{i}]" for col in ("accuracy", "confidence")
+            for i, (v, n) in enumerate(zip(record[col], record["count"], strict=True))
+            if (v is None) != (n == 0) or (v is not None and not math.isfinite(v))]
+
+
 def _all_finite(value, where="results", records=False) -> list[str]:
-    """Paths of every None/NaN/inf number inside a results dict (JSON turns NaN into null)."""
+    """Paths of every None/NaN/inf number inside a results dict (JSON turns NaN into null).
+
+    In a figure's reliability record an empty bin's accuracy and confidence are None (there is
+    nothing to average), and only there.
+    """
     bad = []
+    if isinstance(value, dict) and {"count", "accuracy", "confidence"} <= set(value):
+        bad += _empty_bins_only(value, where)
+        value = {k: v for k, v in value.items() if k not in ("accuracy", "confidence")}
     if isinstance(value, dict):
         for k, v in value.items():
             if not (records and k in RECORD_OPTIONAL and v is None):
