@@ -60,7 +60,7 @@ def reliability_record(
     n_bins : int
         Bins.
     binning : str
-        ``"equal_width"`` or ``"equal_mass"`` (:data:`vlmcal_utils.metrics.BINNINGS`).
+        ``"equal_width"`` or ``"equal_mass"`` (``vlmcal_utils.metrics.BINNINGS``).
 
     Returns
     -------
