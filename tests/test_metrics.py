@@ -272,6 +272,30 @@ def test_bootstrap_ci_brackets_the_estimate_and_is_deterministic():
     assert (t_low, t_high) == pytest.approx((low, high))
 
 
+@pytest.mark.parametrize("n, n_bins, n_boot", [(1, 15, 20), (7, 10, 300), (333, 15, 300), (2001, 1, 50),
+                                            (1000, 15, 2500)])
+def test_ece_bootstrap_ci_is_bootstrap_ci_of_the_ece_from_the_same_draws(n, n_bins, n_boot, monkeypatch):
+    rng = np.random.default_rng(n)
+    conf = rng.uniform(0, 1, n)
+    conf[: min(n, 3)] = [0.0, 1 / n_bins, 1.0][: min(n, 3)]  # on the edges: bins are (lo, hi]
+    correct = rng.uniform(size=n) < conf
+    # small blocks: replicates are counted several blocks at a time, the last one partial
+    monkeypatch.setattr(M, "_RESAMPLE_BLOCK", 7 * n)
+    looped = M.bootstrap_ci(lambda c, k: M.ece_from_confidence(c, k, n_bins=n_bins), conf, correct,
+                            n_boot=n_boot, alpha=0.1, seed=4)
+    vectorised = M.ece_bootstrap_ci(conf, correct, n_bins=n_bins, n_boot=n_boot, alpha=0.1, seed=4)
+    assert vectorised == pytest.approx(looped, abs=1e-14)
+    if n > 2:  # another seed, other draws
+        assert vectorised != M.ece_bootstrap_ci(conf, correct, n_bins=n_bins, n_boot=n_boot, alpha=0.1, seed=5)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n_boot": 0}, "n_boot"), ({"alpha": 1.0}, "alpha"),
+                                           ({"seed": -1}, "seed"), ({"n_bins": 0}, "n_bins")])
+def test_ece_bootstrap_ci_bad_inputs(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        M.ece_bootstrap_ci([0.5, 0.9], [1, 0], **kwargs)
+
+
 # ------------------------------------------------------------------------------------------
 # Validation
 # ------------------------------------------------------------------------------------------

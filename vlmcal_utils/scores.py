@@ -35,7 +35,7 @@ from vlmcal_utils.checks import (
     row_blocks,
 )
 from vlmcal_utils.ece_estimators import debiased_ece_from_confidence, smooth_ece_from_confidence
-from vlmcal_utils.metrics import bootstrap_ci, ece_from_confidence, log_softmax, mce_from_confidence
+from vlmcal_utils.metrics import ece_bootstrap_ci, ece_from_confidence, log_softmax, mce_from_confidence
 
 __all__ = ["Scores", "score_logits", "score_probs", "score_confidence", "ROW_KEYS", "ece_key"]
 
@@ -231,8 +231,7 @@ def score_confidence(confidence: Any, correct: Any, *, bins: int | Sequence[int]
     primary = bins[0]
     interval = None
     if n_boot:
-        interval = bootstrap_ci(lambda c, k: ece_from_confidence(c, k, n_bins=primary), conf, corr,
-                                n_boot=n_boot, alpha=alpha, seed=seed)
+        interval = ece_bootstrap_ci(conf, corr, n_bins=primary, n_boot=n_boot, alpha=alpha, seed=seed)
     return Scores(
         n=int(conf.size), accuracy=float(corr.mean()), mean_confidence=float(conf.mean()),
         ece={b: float(ece_from_confidence(conf, corr, n_bins=b)) for b in bins},
