@@ -91,6 +91,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
@@ -630,15 +631,21 @@ def kernel_config():
 
     Over TCP, ipykernel (7+) logs "Kernel is running over TCP without encryption" once per
     notebook; runner and kernel share one machine, so Unix sockets (its own advice) are both quieter
-    and private. They live in Jupyter's runtime folder, named ``kernel-<uuid>-ipc-<port>``: where
-    that name would be too long for a socket (a deep ``$HOME``), or on Windows, TCP stays.
+    and private. Each call names its own sockets, ``<Jupyter runtime folder>/kernel-<uuid>-ipc-<n>``:
+    jupyter_client's default prefix is ``kernel-ipc`` in the working folder, the same for every run
+    of a notebook, so two runs started together bound each other's sockets (the kernel then
+    rejects the other run's messages: "Invalid Signature"). Where that path would be too long for a
+    socket (a deep ``$HOME``), or on Windows, TCP stays (free ports, chosen by the system).
     """
     from jupyter_core.paths import jupyter_runtime_dir
     from traitlets.config import Config
 
-    longest = os.path.join(jupyter_runtime_dir(), "kernel-" + "0" * 36 + "-ipc-65535")
-    transport = "ipc" if os.name == "posix" and len(longest) <= _MAX_SOCKET_PATH else "tcp"
-    return Config({"KernelManager": {"transport": transport}})
+    runtime = Path(jupyter_runtime_dir())
+    prefix = runtime / f"kernel-{uuid.uuid4()}-ipc"
+    if os.name != "posix" or len(f"{prefix}-65535") > _MAX_SOCKET_PATH:
+        return Config({"KernelManager": {"transport": "tcp"}})
+    runtime.mkdir(parents=True, exist_ok=True)
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(prefix)}})
 
 
 def record_parameters(results_file: Path, values: Mapping[str, Any]) -> dict[str, Any]:

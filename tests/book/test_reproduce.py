@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -352,6 +353,14 @@ def test_a_run_says_what_it_does_on_stderr_not_in_the_notebook(project, monkeypa
     assert "reproduce:" not in (out / "tiny.ipynb").read_text()
 
 
+def test_each_kernel_has_its_own_sockets():
+    """Two runs started together must not share IPC socket paths (they did: jupyter_client's default
+    prefix is "kernel-ipc" in the working folder, and the kernels then rejected each other's messages)."""
+    first, second = (reproduce.kernel_config().KernelManager for _ in range(2))
+    assert first.transport == second.transport == "ipc"
+    assert first.ip != second.ip and os.path.isabs(first.ip)
+
+
 @pytest.mark.parametrize("name, value, match", [
     ("lr", ".nan", "must be a finite number"), ("lr", ".inf", "must be a finite number"),
     ("lr", "-1", r"must lie in \[0, 10\]"), ("n_cal", "0", "must lie in"), ("n_cal", "1000000000000", "must lie in"),
@@ -473,3 +482,13 @@ def test_a_long_cpu_run_is_announced_before_it_starts(repo_root, monkeypatch):
     assert provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "n_samples": 1}) == []  # short
     assert provenance.cpu_time_notes(Path("notebooks/04_ctpt.md"), {**values, "model": "vlmcal-demo"}) == []  # no card
     assert provenance.cpu_time_notes(Path("notebooks/01_calibration_basics.md"), values) == []  # tunes nothing
+
+
+def test_two_runs_started_together_both_pass(project):
+    """The real runner twice at once, as `make test` starts its runs: each kernel on its own sockets."""
+    from vlmcal_book import runs
+
+    both = [runs.Run(project / "notebooks" / "tiny.md", name) for name in ("ci", "other")]
+    assert runs.run_all(both, jobs=2, output_root=str(project / "results")) == []
+    for name in ("ci", "other"):
+        assert (project / "results" / name / "tiny" / "results.json").is_file()
