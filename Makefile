@@ -31,6 +31,14 @@ STAGE_DIR := _build/stage
 # numbers mean nothing) -- chapter 2 with params/ci.yaml, chapters 3 and 4 with ci-plumbing.yaml.
 CI_NOTEBOOKS := notebooks/02_zero_shot_clip.md
 PLUMBING_NOTEBOOKS := notebooks/03_empirical_study.md notebooks/04_ctpt.md
+# The runs, NOTEBOOK:SET, go through vlmcal_book.runs, RUNNER_JOBS at a time (own results folder,
+# kernel and sockets each; output printed run by run), the slowest first so that the last to end are
+# short: idle seconds alone, 2026-12-06: ch4 book 142, ch3 book 104, ch1 35, ch2-ci 30,
+# ch4-plumbing 26, ch3-plumbing 22, ch5 22, ch2 21. RUNNER_JOBS=1: one after another, output live.
+RUNNER_JOBS ?= 2
+SLOWEST_BOOK_NOTEBOOKS := notebooks/04_ctpt.md notebooks/03_empirical_study.md
+BOOK_RUNS := $(addsuffix :$(BOOK_SET),$(SLOWEST_BOOK_NOTEBOOKS) $(filter-out $(SLOWEST_BOOK_NOTEBOOKS),$(NOTEBOOKS)))
+TEST_RUNS := $(BOOK_RUNS) $(addsuffix :ci,$(CI_NOTEBOOKS)) $(addsuffix :ci-plumbing,$(PLUMBING_NOTEBOOKS))
 # MathJax 3 for offline math: fetched once from npm into an ignored cache, served from the book.
 MATHJAX_VERSION ?= 3
 MATHJAX_NPM := .cache/npm
@@ -86,8 +94,7 @@ results-page: setup
 # every notebook once, with the book's parameters (results/book/<stem>/<stem>.ipynb)
 book-run: setup
 	rm -rf results/$(BOOK_SET)
-	@failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; done; \
-	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi
+	$(PY) -m vlmcal_book.runs $(BOOK_RUNS) --jobs $(RUNNER_JOBS)
 
 book: setup mathjax results-page book-run
 	$(PY) -m vlmcal_book.stage --set $(BOOK_SET) --out $(STAGE_DIR)
@@ -148,6 +155,8 @@ WITHIN = _ms() { local m=$${1%%m*} r=$${1\#*m}; r=$${r%s}; echo $$(( 10\#$$m * 6
 # (--dist loadfile: a module's fixtures -- the built wheel, the local Ray -- are made once, as in one
 # process); tests/conftest.py gives each worker one torch thread. UNIT_WORKERS=0: one process.
 UNIT_WORKERS ?= 2
+# The runner stage checks its budget after each run too (vlmcal_book.runs --cpu-budget), so it stops early.
+RUNNER_BUDGET := $(if $(filter off,$(BUDGETS)),,--cpu-budget $(BUDGET_RUNNER) --budget-hint "make test BUDGET_RUNNER=N or BUDGETS=off")
 UNIT_XDIST := $(if $(filter 0,$(UNIT_WORKERS)),-p no:xdist,-n $(UNIT_WORKERS) --dist loadfile)
 
 # Order matters: the notebook-results tests read what the runner just wrote, and
@@ -166,16 +175,10 @@ test: setup mathjax browser-deps
 	$(PY) -m vlmcal_book.costs_page --check; \
 	$(PY) -m vlmcal_book.api_pages --check; \
 	$(PY) -m vlmcal_book.conda_env --check; \
-	within SYNC $(BUDGET_SYNC) $$c2; t3=$$SECONDS; c3=$$CPU; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing)"; \
+	within SYNC $(BUDGET_SYNC) $$c2; t3=$$SECONDS; c3=$$CPU; echo "== [4/7] every notebook once through the runner, SET=$(BOOK_SET) (+ real-architecture plumbing), $(RUNNER_JOBS) at a time"; \
 	rm -rf results/$(BOOK_SET) results/ci results/ci-plumbing; \
-	failed=""; for nb in $(NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set $(BOOK_SET) || failed="$$failed $$nb"; \
-	  within RUNNER $(BUDGET_RUNNER) $$c3 "after $$nb"; done; \
-	for nb in $(CI_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci || failed="$$failed $$nb(ci)"; \
-	  within RUNNER $(BUDGET_RUNNER) $$c3 "after $$nb, ci"; done; \
-	for nb in $(PLUMBING_NOTEBOOKS); do $(PY) -m vlmcal_book.reproduce $$nb --set ci-plumbing || failed="$$failed $$nb(ci-plumbing)"; \
-	  within RUNNER $(BUDGET_RUNNER) $$c3 "after $$nb, ci-plumbing"; done; \
-	if [ -n "$$failed" ]; then echo "runner failed for:$$failed"; exit 1; fi; \
-	cpu; t4=$$SECONDS; c4=$$CPU; echo "== [5/7] notebook results"; \
+	$(PY) -m vlmcal_book.runs $(TEST_RUNS) --jobs $(RUNNER_JOBS) $(RUNNER_BUDGET); \
+	within RUNNER $(BUDGET_RUNNER) $$c3; t4=$$SECONDS; c4=$$CPU; echo "== [5/7] notebook results"; \
 	VLMCAL_REQUIRE_RESULTS=1 $(PY) -m pytest tests/book/test_notebooks.py; \
 	within RESULTS $(BUDGET_RESULTS) $$c4; t5=$$SECONDS; c5=$$CPU; echo "== [6/7] book build (from the executed notebooks of [4/7]; no execution)"; \
 	$(PY) -m vlmcal_book.report --out book/results.md; \
