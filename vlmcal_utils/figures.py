@@ -123,13 +123,11 @@ def figure_png(fig: Figure) -> tuple[bytes, dict[str, int]]:
     from PIL import Image
 
     dpi = PX_PER_INCH * PNG_SCALE
-    buf = io.BytesIO()
-    _save(fig, buf, format="png", dpi=dpi)  # draws the figure: its tick labels now exist
+    fig.draw_without_rendering()  # lays the figure out, so its tick labels exist, without rasterising it
     sizes = _drawn_font_sizes_pt(fig)
-    if sizes:  # written again with the chunk (the size is known only after the first draw)
-        smallest = min(sizes) * dpi / 72
-        buf = io.BytesIO()
-        _save(fig, buf, format="png", dpi=dpi, metadata={SMALLEST_TEXT_KEY: f"{smallest:.2f}"})
+    buf = io.BytesIO()
+    _save(fig, buf, format="png", dpi=dpi,
+          metadata={SMALLEST_TEXT_KEY: f"{min(sizes) * dpi / 72:.2f}"} if sizes else None)
     data = buf.getvalue()
     width = Image.open(io.BytesIO(data)).size[0]
     return data, {"width": round(width / PNG_SCALE)}
