@@ -106,10 +106,10 @@ pytest: setup
 
 # The sources checked by ruff; lint-imports reads its contracts from pyproject.toml.
 LINT_PATHS := vlmcal_utils vlmcal_book tests benchmarks
-# Modules whose docstring Examples run as doctests (the metrics and the main entry points)
+# Modules whose docstring Examples run as doctests (the metrics, the main entry points, the runs command)
 DOCTEST_MODULES := vlmcal_utils/metrics.py vlmcal_utils/brier.py vlmcal_utils/selective.py vlmcal_utils/scores.py \
 	vlmcal_utils/models.py vlmcal_utils/zeroshot.py vlmcal_utils/temperature.py vlmcal_utils/study/grid.py \
-	vlmcal_utils/tpt/runner.py vlmcal_utils/tpt/settings.py vlmcal_utils/papers/ctpt.py
+	vlmcal_utils/tpt/runner.py vlmcal_utils/tpt/settings.py vlmcal_utils/papers/ctpt.py vlmcal_book/runs.py
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
