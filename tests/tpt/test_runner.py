@@ -305,3 +305,14 @@ def test_a_rerun_of_a_finished_run_computes_nothing(model, tokenizer, tmp_path, 
     assert again == first
     run(model, tokenizer, data, "ctpt", path, batch_size=2)  # the whole set: only images 3 and 4 are new
     assert sum(tuned) == 5 and runner.COMPUTED_ROWS[str(path)] == 5
+
+
+def test_the_fingerprints_weight_sums_are_the_float64_sums_of_every_tensor():
+    """run_fingerprint sums float tensors in float64 without a float64 copy: the same values as the copy's
+    (a changed sum would change every fingerprint, so every saved run would look like another run's)."""
+    from vlmcal_utils.tpt.runner import _abs_sum
+
+    gen = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(512, 768, generator=gen), torch.randn(3, 7, generator=gen, dtype=torch.float64) * 1e6,
+               (torch.randn(1000, generator=gen) * 1e-3).half(), torch.arange(-5, 77), torch.tensor(True)]
+    assert [_abs_sum(t) for t in tensors] == [float(t.double().abs().sum()) for t in tensors]
