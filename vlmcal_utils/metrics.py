@@ -464,8 +464,8 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-# Resampled rows held at once by ece_bootstrap_ci (replicates x rows): ~50 MB of int64 indices.
-_RESAMPLE_BLOCK = 1 << 22
+# Resampled rows held at once by ece_bootstrap_ci (replicates x rows): five arrays of 8 MB each.
+_RESAMPLE_BLOCK = 1 << 20
 
 
 def ece_bootstrap_ci(
