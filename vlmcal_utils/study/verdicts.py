@@ -26,6 +26,7 @@ setting — followed by what is specific to the claim.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -222,9 +223,20 @@ def _finding2(table: pd.DataFrame) -> list[dict]:
 
 
 def _boot(stat: Any, n: int, n_boot: int, seed: int) -> tuple[float, float]:
+    return _boot_each(lambda i: (stat(i),), n, n_boot, seed)[0]
+
+
+def _boot_each(stats: Any, n: int, n_boot: int, seed: int) -> list[tuple[float, float]]:
+    """95 % percentile intervals of each statistic ``stats(rows)`` returns, all from the same draws.
+
+    A draw where one statistic is not finite (NaN: a constant resample) drops from that statistic only.
+    """
     rng = np.random.default_rng(seed)
-    vals = np.array([stat(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=np.float64)
-    vals = vals[np.isfinite(vals)]
+    vals = np.array([stats(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=np.float64)
+    return [_percentile_interval(column[np.isfinite(column)]) for column in vals.T]
+
+
+def _percentile_interval(vals: np.ndarray) -> tuple[float, float]:
     if not len(vals):
         return math.nan, math.nan
     return float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
@@ -247,12 +259,12 @@ def _finding3(mismatch: pd.DataFrame | None, n_boot: int, seed: int) -> list[dic
     if len(pts) >= 3:
         c = confidence_accuracy_correlation(pts)
         bar = CLAIMS["3b"].threshold
-        # arrays, not pts.iloc[i]: a data frame's row selection costs more than the statistic
+        # arrays, not pts.iloc[i]: a data frame's row selection costs more than the statistic; R² and
+        # Spearman from one correlation per draw
         x, y = pts["mean_confidence"].to_numpy(np.float64), pts["accuracy"].to_numpy(np.float64)
-        lo, hi = _boot(lambda i: confidence_accuracy_correlation(confidence=x[i], accuracy=y[i])["r2"], len(pts),
-                       n_boot, seed)
-        slo, shi = _boot(lambda i: confidence_accuracy_correlation(confidence=x[i], accuracy=y[i])["spearman"],
-                         len(pts), n_boot, seed)
+        (lo, hi), (slo, shi) = _boot_each(
+            lambda i: itemgetter("r2", "spearman")(confidence_accuracy_correlation(confidence=x[i], accuracy=y[i])),
+            len(pts), n_boot, seed)
         ok = [c["r2"] > bar, c["spearman"] > bar]
         rows.append(_row(
             "3b", _three_way(all(ok), any(ok)), "R² about the identity after label-mismatched TS", c["r2"], lo, hi,
