@@ -180,7 +180,8 @@ def run_all(runs: Sequence[Run], jobs: int = 2, output_root: str | None = None,
                 running.remove(done)
                 n_done += 1
                 _report(done, n_done, len(runs))
-                failed += [done.run] if done.process.returncode else []
+                if done.process.returncode:
+                    failed.append(done.run)
                 _check_budget(cpu_budget, cpu_start, done.run)
             if jobs > 1 and running and time.monotonic() - last_status >= STATUS_S:
                 print(_status(running, len(waiting), n_done), flush=True)

@@ -196,12 +196,12 @@ def correctness_histogram(probs: Any, labels: Any, n_bins: int = 20) -> dict:
     correct = correct.astype(bool)
     edges = np.linspace(0, 1, int(n_bins) + 1)
     n = conf.shape[0]
-    # np.histogram's last bin is closed like plt.hist's, so the bars are the ones ax.hist drew
-    heights = {name: (np.histogram(conf[mask], bins=edges)[0] / n).tolist()
-               for name, mask in (("correct", correct), ("wrong", ~correct))}
-    means = {f"mean_confidence_{name}": float(conf[mask].mean()) if mask.any() else None
-             for name, mask in (("correct", correct), ("wrong", ~correct))}
-    return {"n": int(n), "edges": edges.tolist(), **heights, "accuracy": float(correct.mean()), **means}
+    record = {"n": int(n), "edges": edges.tolist(), "accuracy": float(correct.mean())}
+    for name, mask in (("correct", correct), ("wrong", ~correct)):
+        # np.histogram's last bin is closed like plt.hist's, so the bars are the ones ax.hist drew
+        record[name] = (np.histogram(conf[mask], bins=edges)[0] / n).tolist()
+        record[f"mean_confidence_{name}"] = float(conf[mask].mean()) if mask.any() else None
+    return record
 
 
 def confidence_by_correctness_from_record(record: Mapping[str, Any], ax: Axes | None = None,
